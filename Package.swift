@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Hot numeric loops are compiled without bounds checks in release builds; every
+/// index in them is derived from validated shapes.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "emfleet",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "emfleet", targets: ["emfleet"]),
+        .library(name: "Mixture", targets: ["Mixture"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "Numerics", targets: ["Numerics"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: - C libraries at the edge
+        .systemLibrary(
+            name: "CLAPACK",
+            pkgConfig: "lapacke",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+
+        // MARK: - Libraries
+        .target(name: "Numerics", dependencies: ["CLAPACK"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["Numerics"], swiftSettings: fastMath),
+        .target(name: "Mixture", dependencies: ["Numerics", "Datasets"], swiftSettings: fastMath),
+        .target(name: "Messaging", dependencies: ["CZeroMQ"]),
+
+        // MARK: - Command-line front
+        .executableTarget(
+            name: "emfleet",
+            dependencies: [
+                "Mixture", "Datasets", "Numerics", "Messaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Numerics"]),
+        .testTarget(name: "MixtureTests", dependencies: ["Mixture", "Datasets", "Numerics"]),
+        .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
