@@ -1,0 +1,197 @@
+import Datasets
+import Foundation
+import Numerics
+
+/// Facts about the whole dataset, from one pass: the anchor every statistic is taken about,
+/// and per-column variances (k-means' tolerance is relative to their mean).
+public struct DataSummary: Sendable, Equatable {
+    /// Rows in the dataset.
+    public var rows: Int
+    /// The column means.
+    public var mean: [Double]
+    /// The column variances (population).
+    public var variance: [Double]
+
+    /// Computes the summary in one pass over `runner`'s shards, shifting by the first row so
+    /// that large offsets cost no precision.
+    public static func compute(_ runner: ShardRunner) throws -> DataSummary {
+        let first = try gatherRows([0], from: runner)[0]
+        let outcomes = try runner.run(.columnMoments(shift: first))
+        let d = runner.dimension
+        var count = 0
+        var sums = [Double](repeating: 0, count: d), squares = sums
+        for case let .columnMoments(n, s, q) in outcomes {
+            count += n
+            for j in 0..<d { sums[j] += s[j]; squares[j] += q[j] }
+        }
+        let n = Double(count)
+        var mean = [Double](repeating: 0, count: d), variance = mean
+        for j in 0..<d {
+            let shiftedMean = sums[j] / n
+            mean[j] = first[j] + shiftedMean
+            variance[j] = max(0, squares[j] / n - shiftedMean * shiftedMean)
+        }
+        return DataSummary(rows: count, mean: mean, variance: variance)
+    }
+}
+
+/// Fetches rows by global index, in the order asked.
+func gatherRows(_ indices: [Int], from runner: ShardRunner) throws -> [[Double]] {
+    var found = [Int: [Double]]()
+    for case let .rows(rows) in try runner.run(.gatherRows(indices: indices)) {
+        for row in rows { found[row.index] = row.values }
+    }
+    return try indices.map { index in
+        guard let row = found[index] else { throw MixtureError.invalidData("row \(index) is not in any shard") }
+        return row
+    }
+}
+
+/// scikit-learn's initialisations, written over shards so the same code runs in-process and on workers.
+enum Initialisation {
+    /// The starting parameters for one EM run.
+    static func parameters(
+        _ runner: ShardRunner, summary: DataSummary, options: FitOptions, seed: UInt64
+    ) throws -> MixtureParameters {
+        let k = options.components
+        let anchor = summary.mean
+        switch options.initialisation {
+        case .kmeans:
+            let seeds = try kmeansPlusPlus(runner, clusters: k, seed: seed)
+            let centers = try lloyd(runner, initial: seeds.rows, summary: summary, options: options)
+            let statistics = try foldStatistics(runner.run(.hardAssignmentStatistics(
+                centers: centers, clusters: k, anchor: anchor, covarianceType: options.covarianceType)))
+            return try MaximizationStep.parameters(from: statistics, anchor: anchor, regularization: options.regularization)
+        case .kmeansPlusPlus:
+            let seeds = try kmeansPlusPlus(runner, clusters: k, seed: seed)
+            return try parametersFromPoints(seeds.rows, summary: summary, options: options)
+        case .randomFromData:
+            var generator = SeededGenerator(seed: seed, stream: 2)
+            let indices = sampleWithoutReplacement(count: k, from: summary.rows, using: &generator)
+            return try parametersFromPoints(gatherRows(indices, from: runner), summary: summary, options: options)
+        case .random:
+            let statistics = try foldStatistics(runner.run(.randomStatistics(
+                seed: seed, components: k, anchor: anchor, covarianceType: options.covarianceType)))
+            return try MaximizationStep.parameters(from: statistics, anchor: anchor, regularization: options.regularization)
+        }
+    }
+
+    /// One M-step on responsibilities that give each component exactly one point, with the
+    /// weights taken over the whole dataset as scikit-learn does, then renormalised.
+    static func parametersFromPoints(_ points: [[Double]], summary: DataSummary, options: FitOptions) throws -> MixtureParameters {
+        let k = points.count, d = summary.mean.count
+        let matrix = FeatureMatrix(rows: k, columns: d, values: points.flatMap { $0 })
+        let workspace = ChunkWorkspace(dimension: d, components: k, covarianceType: options.covarianceType)
+        var statistics = MixtureStatistics(covarianceType: options.covarianceType, components: k, dimension: d)
+        let labels = Array(0..<k)
+        workspace.load(matrix, rows: 0..<k, anchor: summary.mean)
+        labels.withUnsafeBufferPointer { workspace.setOneHot($0.baseAddress!, rowCount: k) }
+        workspace.accumulate(rowCount: k, into: &statistics)
+        return try MaximizationStep.parameters(from: statistics, anchor: summary.mean, regularization: options.regularization)
+    }
+
+    /// Floyd's algorithm: `count` distinct indices below `population`, in draw order.
+    static func sampleWithoutReplacement(count: Int, from population: Int, using generator: inout SeededGenerator) -> [Int] {
+        var chosen = Set<Int>(), order = [Int]()
+        for j in (population - count)..<population {
+            let t = generator.nextInt(below: j + 1)
+            let pick = chosen.contains(t) ? j : t
+            chosen.insert(pick)
+            order.append(pick)
+        }
+        return order
+    }
+
+    /// Greedy k-means++ seeding as scikit-learn's `_kmeans_plusplus`: each new centre is the
+    /// best of `2 + ⌊ln K⌋` candidates drawn with probability proportional to the squared
+    /// distance to the closest centre so far. Returns the centres in the data's own frame.
+    static func kmeansPlusPlus(_ runner: ShardRunner, clusters k: Int, seed: UInt64) throws -> (indices: [Int], rows: [[Double]]) {
+        var generator = SeededGenerator(seed: seed, stream: 1)
+        let rows = runner.plan.rows
+        let trials = 2 + Int(log(Double(k)))
+        let first = generator.nextInt(below: rows)
+        var indices = [first]
+        var centers = try gatherRows([first], from: runner)
+        var potentials = potentialsOf(try runner.run(.seedingCommit(center: centers[0], reset: true)))
+        let shardKeys = runner.plan.ranges.map(\.lowerBound)
+        for _ in 1..<max(1, k) {
+            let total = potentials.reduce(0, +)
+            var targets = [Int: [Double]]()
+            var shardOfTrial = [Int]()
+            for _ in 0..<trials {
+                let value = generator.nextUniform() * total
+                var before = 0.0
+                var shard = potentials.lastIndex(where: { $0 > 0 }) ?? 0
+                for (s, potential) in potentials.enumerated() {
+                    if before + potential >= value && potential > 0 { shard = s; break }
+                    before += potential
+                }
+                let local = min(value - before, potentials[shard])
+                targets[shardKeys[shard], default: []].append(local)
+                shardOfTrial.append(shard)
+            }
+            let outcomes = try runner.run(.seedingLocate(targets: targets))
+            var locatedPerShard = outcomes.map { outcome -> [(index: Int, values: [Double])] in
+                if case let .located(rows) = outcome { return rows }
+                return []
+            }
+            var candidates = [(index: Int, values: [Double])]()
+            for shard in shardOfTrial { candidates.append(locatedPerShard[shard].removeFirst()) }
+            var candidatePotentials = [Double](repeating: 0, count: candidates.count)
+            for case let .potentials(values) in try runner.run(.seedingCandidatePotentials(candidates: candidates.map { $0.values })) {
+                for i in 0..<values.count { candidatePotentials[i] += values[i] }
+            }
+            var best = 0
+            for i in 1..<candidatePotentials.count where candidatePotentials[i] < candidatePotentials[best] { best = i }
+            indices.append(candidates[best].index)
+            centers.append(candidates[best].values)
+            potentials = potentialsOf(try runner.run(.seedingCommit(center: candidates[best].values, reset: false)))
+        }
+        return (indices, centers)
+    }
+
+    static func potentialsOf(_ outcomes: [ShardOutcome]) -> [Double] {
+        outcomes.map { outcome in
+            if case let .potential(value) = outcome { return value }
+            return 0
+        }
+    }
+
+    /// Lloyd iterations from `initial` centres (data frame) until the total squared centre
+    /// shift is at most `kmeansTolerance` × the mean column variance. Returns centres about the anchor.
+    static func lloyd(_ runner: ShardRunner, initial: [[Double]], summary: DataSummary, options: FitOptions) throws -> [Double] {
+        let k = initial.count, d = summary.mean.count
+        var centers = initial.flatMap { row in (0..<d).map { row[$0] - summary.mean[$0] } }
+        let tolerance = summary.variance.reduce(0, +) / Double(d) * options.kmeansTolerance
+        for _ in 0..<options.kmeansMaxIterations {
+            var sums = [Double](repeating: 0, count: k * d), counts = [Double](repeating: 0, count: k)
+            for case let .lloyd(s, n, _) in try runner.run(.lloyd(centers: centers, clusters: k, anchor: summary.mean)) {
+                for i in 0..<(k * d) { sums[i] += s[i] }
+                for c in 0..<k { counts[c] += n[c] }
+            }
+            var shift = 0.0
+            for c in 0..<k where counts[c] > 0 {
+                // An empty cluster keeps its centre.
+                for j in 0..<d {
+                    let updated = sums[c * d + j] / counts[c]
+                    shift += (updated - centers[c * d + j]) * (updated - centers[c * d + j])
+                    centers[c * d + j] = updated
+                }
+            }
+            if shift <= tolerance { break }
+        }
+        return centers
+    }
+}
+
+/// Folds shard outcomes that are statistics, in shard order.
+func foldStatistics(_ outcomes: [ShardOutcome]) throws -> MixtureStatistics {
+    let parts = outcomes.compactMap { outcome -> MixtureStatistics? in
+        if case let .statistics(statistics) = outcome { return statistics }
+        return nil
+    }
+    guard parts.count == outcomes.count, let total = MixtureStatistics.fold(parts) else {
+        throw MixtureError.invalidData("a shard returned no statistics")
+    }
+    return total
+}

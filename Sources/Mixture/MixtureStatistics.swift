@@ -1,0 +1,139 @@
+import Foundation
+
+/// The E-step's sufficient statistics of one shard (or of several, merged): everything the
+/// M-step needs, as sums that merge by addition.
+///
+/// Statistics are taken about a fixed anchor (the data mean during a fit), never as raw
+/// moments about the origin, so their merge and the M-step lose no precision to large offsets.
+/// Layout of `moments`, with `Q` the number of quadratic features
+/// (`D(D+1)/2` for full and tied, `D` for diag and spherical):
+/// - full, diag, spherical: K rows of `[Σ r·xᵢxⱼ (Q values) | Σ r·x (D values)]`;
+/// - tied: K rows of `Σ r·x` (D values), then one shared `Σ xᵢxⱼ` (Q values).
+///
+/// Merging is plain addition, done in shard order, so the result never depends on how many
+/// threads or workers computed the shards.
+public struct MixtureStatistics: Sendable, Equatable {
+    /// The covariance shape the statistics serve.
+    public let covarianceType: CovarianceType
+    /// Number of components K.
+    public let components: Int
+    /// Number of features D.
+    public let dimension: Int
+    /// Rows summarised.
+    public var rows: Int
+    /// Σ over rows of the log-likelihood under the parameters that produced the statistics.
+    public var logLikelihoodSum: Double
+    /// Σ over rows of each component's responsibility, K values.
+    public var responsibilitySums: [Double]
+    /// First and second moments about the anchor, in the layout described above.
+    public var moments: [Double]
+
+    /// Empty statistics (the identity of `merge`).
+    public init(covarianceType: CovarianceType, components: Int, dimension: Int) {
+        self.covarianceType = covarianceType
+        self.components = components
+        self.dimension = dimension
+        rows = 0
+        logLikelihoodSum = 0
+        responsibilitySums = [Double](repeating: 0, count: components)
+        moments = [Double](repeating: 0, count: Self.momentCount(covarianceType, components, dimension))
+    }
+
+    static func momentCount(_ type: CovarianceType, _ k: Int, _ d: Int) -> Int {
+        let layout = FeatureLayout(covarianceType: type, dimension: d)
+        return type == .tied ? k * d + layout.quadraticCount : k * layout.count
+    }
+
+    /// Adds `other` (same shape) into these statistics.
+    public mutating func merge(_ other: MixtureStatistics) {
+        precondition(
+            other.covarianceType == covarianceType && other.components == components && other.dimension == dimension,
+            "merging statistics of different shapes")
+        rows += other.rows
+        logLikelihoodSum += other.logLikelihoodSum
+        for k in 0..<components { responsibilitySums[k] += other.responsibilitySums[k] }
+        moments.withUnsafeMutableBufferPointer { mine in
+            other.moments.withUnsafeBufferPointer { theirs in
+                for i in 0..<mine.count { mine[i] += theirs[i] }
+            }
+        }
+    }
+
+    /// Folds a sequence of statistics in order: the order is part of the result's bits.
+    public static func fold(_ parts: [MixtureStatistics]) -> MixtureStatistics? {
+        guard var total = parts.first else { return nil }
+        for part in parts.dropFirst() { total.merge(part) }
+        return total
+    }
+
+    // MARK: - Binary encoding
+
+    private static let magic: [UInt8] = Array("EMST".utf8)
+    private static let version: UInt8 = 1
+
+    /// A compact, exact binary form: a 24-byte header, then every double as little-endian IEEE 754 bits.
+    ///
+    /// Header: "EMST", version (1 byte), covariance type (1 byte: 0 full, 1 tied, 2 diag,
+    /// 3 spherical), 2 bytes zero, K (UInt32 LE), D (UInt32 LE), rows (UInt64 LE). Then
+    /// log-likelihood sum, K responsibility sums and the moments.
+    public func encoded() -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(24 + 8 * (1 + components + moments.count))
+        bytes += Self.magic
+        bytes.append(Self.version)
+        bytes.append(UInt8(CovarianceType.allCases.firstIndex(of: covarianceType)!))
+        bytes += [0, 0]
+        appendLittleEndian(UInt32(components), to: &bytes)
+        appendLittleEndian(UInt32(dimension), to: &bytes)
+        appendLittleEndian(UInt64(rows), to: &bytes)
+        appendLittleEndian(logLikelihoodSum.bitPattern, to: &bytes)
+        for value in responsibilitySums { appendLittleEndian(value.bitPattern, to: &bytes) }
+        for value in moments { appendLittleEndian(value.bitPattern, to: &bytes) }
+        return bytes
+    }
+
+    /// Decodes `encoded()`'s output, checking every size.
+    ///
+    /// - Throws: `MixtureError.invalidData` describing what is wrong with the bytes.
+    public init(encoded bytes: [UInt8]) throws {
+        guard bytes.count >= 24, Array(bytes[0..<4]) == Self.magic else {
+            throw MixtureError.invalidData("statistics message: bad magic or too short (\(bytes.count) bytes)")
+        }
+        guard bytes[4] == Self.version else {
+            throw MixtureError.invalidData("statistics message: version \(bytes[4]), expected \(Self.version)")
+        }
+        guard Int(bytes[5]) < CovarianceType.allCases.count else {
+            throw MixtureError.invalidData("statistics message: unknown covariance type code \(bytes[5])")
+        }
+        let type = CovarianceType.allCases[Int(bytes[5])]
+        let k = Int(readLittleEndian(UInt32.self, bytes, at: 8))
+        let d = Int(readLittleEndian(UInt32.self, bytes, at: 12))
+        guard k >= 1, d >= 1, k <= 1 << 16, d <= 1 << 16 else {
+            throw MixtureError.invalidData("statistics message: implausible shape K=\(k), D=\(d)")
+        }
+        self.init(covarianceType: type, components: k, dimension: d)
+        let expected = 24 + 8 * (1 + k + moments.count)
+        guard bytes.count == expected else {
+            throw MixtureError.invalidData("statistics message: \(bytes.count) bytes, expected \(expected) for K=\(k), D=\(d)")
+        }
+        rows = Int(readLittleEndian(UInt64.self, bytes, at: 16))
+        logLikelihoodSum = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: 24))
+        var offset = 32
+        for i in 0..<k {
+            responsibilitySums[i] = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: offset))
+            offset += 8
+        }
+        for i in 0..<moments.count {
+            moments[i] = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: offset))
+            offset += 8
+        }
+    }
+}
+
+func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+}
+
+func readLittleEndian<T: FixedWidthInteger>(_ type: T.Type, _ bytes: [UInt8], at offset: Int) -> T {
+    bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+}

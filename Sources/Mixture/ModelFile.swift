@@ -1,0 +1,196 @@
+import Foundation
+
+/// Reads and writes mixture model files: the JSON format of `docs/MODEL_FORMAT.md`.
+///
+/// Numbers are written by `JSONEncoder`, whose shortest round-trip representation of each
+/// double reads back to the same bits, so a saved model reloads exactly.
+public enum MixtureModelFile {
+    /// The value of the file's `format` field.
+    public static let format = "emfleet.gaussian-mixture"
+    /// The current format version.
+    public static let version = 1
+
+    /// The model as JSON bytes: sorted keys, one value per line, the same bytes for the same model.
+    public static func encode(_ model: GaussianMixture) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(Document(model))
+    }
+
+    /// Decodes a model file's bytes; `source` names the file in error messages.
+    public static func decode(_ data: Data, source: String) throws -> GaussianMixture {
+        let document: Document
+        do {
+            document = try JSONDecoder().decode(Document.self, from: data)
+        } catch let error as DecodingError {
+            throw ModelFileError(file: source, message: describe(error))
+        } catch {
+            throw ModelFileError(file: source, message: "not valid JSON (\(error.localizedDescription))")
+        }
+        do {
+            return try document.model()
+        } catch let error as ModelFileError {
+            throw ModelFileError(file: source, message: error.message)
+        } catch {
+            throw ModelFileError(file: source, message: "\(error)")
+        }
+    }
+
+    /// Writes `model` to `path` atomically (a failed write never leaves half a file).
+    public static func write(_ model: GaussianMixture, to path: String) throws {
+        try encode(model).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// Reads the model file at `path`.
+    public static func read(from path: String) throws -> GaussianMixture {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ModelFileError(file: path, message: "cannot read the file (does it exist?)")
+        }
+        return try decode(data, source: path)
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return keys.isEmpty ? "the top level" : String(keys.drop(while: { $0 == "." }))
+        }
+        switch error {
+        case let .keyNotFound(key, context): return "missing field \"\(key.stringValue)\" in \(path(context))"
+        case let .typeMismatch(_, context): return "\(path(context)): \(context.debugDescription)"
+        case let .valueNotFound(_, context): return "\(path(context)): missing value"
+        case let .dataCorrupted(context): return "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    /// The JSON document. Matrices are nested arrays in scikit-learn's shapes, so
+    /// `np.array(doc["means"])` is `means_` and `np.array(doc["covariances"])` is `covariances_`.
+    struct Document: Codable {
+        var format: String
+        var version: Int
+        var kind: String
+        var covarianceType: CovarianceType
+        var nComponents: Int
+        var nFeatures: Int
+        var weights: [Double]
+        var means: [[Double]]
+        var covariances: CovarianceValues
+        var converged: Bool
+        var nIter: Int
+        var lowerBound: Double?
+        var logLikelihoodHistory: [Double]
+        var options: FitOptions?
+        var training: GaussianMixture.TrainingFacts?
+
+        enum CodingKeys: String, CodingKey {
+            case format, version, kind, weights, means, covariances, converged, options, training
+            case covarianceType = "covariance_type"
+            case nComponents = "n_components"
+            case nFeatures = "n_features"
+            case nIter = "n_iter"
+            case lowerBound = "lower_bound"
+            case logLikelihoodHistory = "log_likelihood_history"
+        }
+
+        init(_ model: GaussianMixture) {
+            let p = model.parameters
+            let d = p.dimension
+            format = MixtureModelFile.format
+            version = MixtureModelFile.version
+            kind = "gaussian-mixture"
+            covarianceType = p.covarianceType
+            nComponents = p.components
+            nFeatures = d
+            weights = p.weights
+            means = (0..<p.components).map { Array(p.means[($0 * d)..<(($0 + 1) * d)]) }
+            switch p.covarianceType {
+            case .full:
+                covariances = .matrices((0..<p.components).map { c in
+                    (0..<d).map { i in Array(p.covariances[(c * d * d + i * d)..<(c * d * d + (i + 1) * d)]) }
+                })
+            case .tied:
+                covariances = .matrix((0..<d).map { i in Array(p.covariances[(i * d)..<((i + 1) * d)]) })
+            case .diag:
+                covariances = .matrix((0..<p.components).map { c in Array(p.covariances[(c * d)..<((c + 1) * d)]) })
+            case .spherical:
+                covariances = .vector(p.covariances)
+            }
+            converged = model.converged
+            nIter = model.iterations
+            lowerBound = model.lowerBound.isFinite ? model.lowerBound : nil
+            logLikelihoodHistory = model.logLikelihoodHistory
+            options = model.options
+            training = model.training
+        }
+
+        func model() throws -> GaussianMixture {
+            guard format == MixtureModelFile.format else {
+                throw ModelFileError(file: "", message: "format is \"\(format)\", expected \"\(MixtureModelFile.format)\"")
+            }
+            guard version == MixtureModelFile.version else {
+                throw ModelFileError(file: "", message: "format version \(version) is not supported (this emfleet reads version \(MixtureModelFile.version))")
+            }
+            let k = nComponents, d = nFeatures
+            guard means.count == k, means.allSatisfy({ $0.count == d }) else {
+                throw ModelFileError(file: "", message: "means must be \(k) rows of \(d) numbers")
+            }
+            let flat: [Double]
+            switch (covarianceType, covariances) {
+            case let (.full, .matrices(m)) where m.count == k && m.allSatisfy({ $0.count == d && $0.allSatisfy { $0.count == d } }):
+                flat = m.flatMap { $0.flatMap { $0 } }
+            case let (.tied, .matrix(m)) where m.count == d && m.allSatisfy({ $0.count == d }):
+                flat = m.flatMap { $0 }
+            case let (.diag, .matrix(m)) where m.count == k && m.allSatisfy({ $0.count == d }):
+                flat = m.flatMap { $0 }
+            case let (.spherical, .vector(v)) where v.count == k:
+                flat = v
+            default:
+                throw ModelFileError(file: "", message: "covariances do not have the shape of \(k) \(covarianceType.rawValue) components in \(d) dimensions")
+            }
+            let parameters = try MixtureParameters(
+                covarianceType: covarianceType, components: k, dimension: d,
+                weights: weights, means: means.flatMap { $0 }, covariances: flat)
+            var model = GaussianMixture(parameters: parameters)
+            model.converged = converged
+            model.iterations = nIter
+            model.logLikelihoodHistory = logLikelihoodHistory
+            model.lowerBound = lowerBound ?? -.infinity
+            model.options = options
+            model.training = training
+            return model
+        }
+    }
+
+    /// Covariances as nested arrays of the depth their shape needs.
+    enum CovarianceValues: Codable {
+        case vector([Double])
+        case matrix([[Double]])
+        case matrices([[[Double]]])
+
+        init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let value = try? container.decode([Double].self) { self = .vector(value) }
+            else if let value = try? container.decode([[Double]].self) { self = .matrix(value) }
+            else { self = .matrices(try container.decode([[[Double]]].self)) }
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case let .vector(v): try container.encode(v)
+            case let .matrix(m): try container.encode(m)
+            case let .matrices(m): try container.encode(m)
+            }
+        }
+    }
+}
+
+/// A model file that cannot be read, with the file and what is wrong.
+public struct ModelFileError: Error, CustomStringConvertible, Equatable {
+    /// The file.
+    public var file: String
+    /// What is wrong.
+    public var message: String
+
+    public var description: String { "\(file): \(message)" }
+}

@@ -1,0 +1,302 @@
+import Datasets
+import Foundation
+import Numerics
+
+/// Per-shard state kept between tasks of one job (k-means++'s closest distances).
+// @unchecked: a shard's scratch is used by one thread at a time (the one running that shard).
+public final class ShardScratch: @unchecked Sendable {
+    var closestDistances: [Double] = []
+    /// Creates empty scratch state.
+    public init() {}
+}
+
+/// The rows of one shard: positions `range` of `data`, whose first row is global row `firstGlobalRow`.
+public struct ShardView {
+    /// The matrix holding the shard's rows (the whole dataset in-process, the shard's own rows on a worker).
+    public var data: FeatureMatrix
+    /// The positions in `data` that make up the shard.
+    public var range: Range<Int>
+    /// The global index of `data`'s row `range.lowerBound`.
+    public var firstGlobalRow: Int
+
+    /// Creates a view of a shard.
+    public init(data: FeatureMatrix, range: Range<Int>, firstGlobalRow: Int) {
+        self.data = data
+        self.range = range
+        self.firstGlobalRow = firstGlobalRow
+    }
+
+    func globalIndex(ofLocal position: Int) -> Int { firstGlobalRow + position - range.lowerBound }
+}
+
+/// Evaluates `ShardTask`s on one shard's rows: the arithmetic of every mixture job.
+public enum ShardEvaluator {
+    /// Runs `task` on `shard`, updating `scratch` where the task keeps state.
+    public static func evaluate(_ task: ShardTask, on shard: ShardView, scratch: ShardScratch) -> ShardOutcome {
+        switch task {
+        case let .columnMoments(shift):
+            return columnMoments(shard, shift: shift)
+        case let .gatherRows(indices):
+            return .rows(gather(shard, indices: indices))
+        case let .seedingCommit(center, reset):
+            return .potential(seedingCommit(shard, center: center, reset: reset, scratch: scratch))
+        case let .seedingLocate(targets):
+            return .located(seedingLocate(shard, targets: targets[shardKey(shard)] ?? [], scratch: scratch))
+        case let .seedingCandidatePotentials(candidates):
+            return .potentials(candidates.map { candidatePotential(shard, candidate: $0, scratch: scratch) })
+        case let .lloyd(centers, clusters, anchor):
+            return lloyd(shard, centers: centers, clusters: clusters, anchor: anchor)
+        case let .hardAssignmentStatistics(centers, clusters, anchor, type):
+            return .statistics(hardStatistics(shard, centers: centers, clusters: clusters, anchor: anchor, type: type))
+        case let .randomStatistics(seed, components, anchor, type):
+            return .statistics(randomStatistics(shard, seed: seed, components: components, anchor: anchor, type: type))
+        case let .expectation(model):
+            return .statistics(expectation(shard, model: model))
+        case let .score(model, output):
+            return score(shard, model: model, output: output)
+        }
+    }
+
+    /// The key a shard's targets are filed under in `seedingLocate`: its first global row.
+    static func shardKey(_ shard: ShardView) -> Int { shard.firstGlobalRow }
+
+    // MARK: - Data summaries
+
+    static func columnMoments(_ shard: ShardView, shift: [Double]) -> ShardOutcome {
+        let d = shard.data.columns
+        let workspace = ChunkWorkspace(dimension: d, components: 1, covarianceType: .diag)
+        var sums = [Double](repeating: 0, count: d), squares = sums
+        for chunk in workspace.chunks(of: shard.range) {
+            shard.data.copyRows(chunk, subtracting: shift, into: workspace.shifted)
+            for r in 0..<chunk.count {
+                let x = workspace.shifted + r * d
+                for j in 0..<d {
+                    sums[j] += x[j]
+                    squares[j] += x[j] * x[j]
+                }
+            }
+        }
+        return .columnMoments(count: shard.range.count, sums: sums, squares: squares)
+    }
+
+    static func gather(_ shard: ShardView, indices: [Int]) -> [(index: Int, values: [Double])] {
+        let first = shard.firstGlobalRow, last = first + shard.range.count
+        return indices.filter { $0 >= first && $0 < last }.map { index in
+            let position = shard.range.lowerBound + index - first
+            return (index, shard.data.rows(position..<(position + 1)).doubles())
+        }
+    }
+
+    // MARK: - k-means++ seeding
+
+    static func squaredDistances(_ shard: ShardView, to center: [Double], _ body: (Int, Double) -> Void) {
+        let d = shard.data.columns
+        let workspace = ChunkWorkspace(dimension: d, components: 1, covarianceType: .diag)
+        var offset = 0
+        for chunk in workspace.chunks(of: shard.range) {
+            // Shifting by the centre itself makes each distance a plain sum of squares.
+            shard.data.copyRows(chunk, subtracting: center, into: workspace.shifted)
+            for r in 0..<chunk.count {
+                let x = workspace.shifted + r * d
+                var distance = 0.0
+                for j in 0..<d { distance += x[j] * x[j] }
+                body(offset + r, distance)
+            }
+            offset += chunk.count
+        }
+    }
+
+    static func seedingCommit(_ shard: ShardView, center: [Double], reset: Bool, scratch: ShardScratch) -> Double {
+        if reset || scratch.closestDistances.count != shard.range.count {
+            scratch.closestDistances = [Double](repeating: .infinity, count: shard.range.count)
+        }
+        var potential = 0.0
+        scratch.closestDistances.withUnsafeMutableBufferPointer { closest in
+            squaredDistances(shard, to: center) { r, distance in
+                if distance < closest[r] { closest[r] = distance }
+                potential += closest[r]
+            }
+        }
+        return potential
+    }
+
+    static func seedingLocate(_ shard: ShardView, targets: [Double], scratch: ShardScratch) -> [(index: Int, values: [Double])] {
+        guard !targets.isEmpty, !scratch.closestDistances.isEmpty else { return [] }
+        var located = [(index: Int, values: [Double])]()
+        for target in targets {
+            var running = 0.0
+            var chosen = scratch.closestDistances.count - 1
+            for (r, distance) in scratch.closestDistances.enumerated() {
+                running += distance
+                if running >= target { chosen = r; break }
+            }
+            let position = shard.range.lowerBound + chosen
+            located.append((shard.globalIndex(ofLocal: position), shard.data.rows(position..<(position + 1)).doubles()))
+        }
+        return located
+    }
+
+    static func candidatePotential(_ shard: ShardView, candidate: [Double], scratch: ShardScratch) -> Double {
+        var potential = 0.0
+        scratch.closestDistances.withUnsafeBufferPointer { closest in
+            squaredDistances(shard, to: candidate) { r, distance in potential += min(closest[r], distance) }
+        }
+        return potential
+    }
+
+    // MARK: - Lloyd iterations and hard assignments
+
+    /// Nearest centre of each loaded row (squared distances via one matrix product).
+    static func assignNearest(
+        _ workspace: ChunkWorkspace, rowCount n: Int, centers: [Double], centerNorms: [Double],
+        labels: UnsafeMutablePointer<Int>, distances: UnsafeMutablePointer<Double>
+    ) {
+        let k = workspace.components, d = workspace.dimension
+        centers.withUnsafeBufferPointer { c in
+            BLAS.gemm(
+                transposeA: false, transposeB: true, m: n, n: k, k: d, alpha: -2,
+                a: workspace.shifted, lda: d, b: c.baseAddress!, ldb: d, beta: 0, c: workspace.scores, ldc: k)
+        }
+        for r in 0..<n {
+            let x = workspace.shifted + r * d
+            var norm = 0.0
+            for j in 0..<d { norm += x[j] * x[j] }
+            let row = workspace.scores + r * k
+            var best = 0
+            var bestDistance = Double.infinity
+            for c in 0..<k {
+                let distance = row[c] + centerNorms[c]
+                if distance < bestDistance { bestDistance = distance; best = c }
+            }
+            labels[r] = best
+            distances[r] = max(0, bestDistance + norm)
+        }
+    }
+
+    static func norms(_ centers: [Double], clusters k: Int, dimension d: Int) -> [Double] {
+        (0..<k).map { c in (0..<d).reduce(0.0) { $0 + centers[c * d + $1] * centers[c * d + $1] } }
+    }
+
+    static func lloyd(_ shard: ShardView, centers: [Double], clusters k: Int, anchor: [Double]) -> ShardOutcome {
+        let d = shard.data.columns
+        let workspace = ChunkWorkspace(dimension: d, components: k, covarianceType: .diag)
+        let centerNorms = norms(centers, clusters: k, dimension: d)
+        var sums = [Double](repeating: 0, count: k * d), counts = [Double](repeating: 0, count: k)
+        var inertia = 0.0
+        let labels = UnsafeMutablePointer<Int>.allocate(capacity: workspace.chunkRows)
+        let distances = UnsafeMutablePointer<Double>.allocate(capacity: workspace.chunkRows)
+        defer { labels.deallocate(); distances.deallocate() }
+        for chunk in workspace.chunks(of: shard.range) {
+            shard.data.copyRows(chunk, subtracting: anchor, into: workspace.shifted)
+            assignNearest(workspace, rowCount: chunk.count, centers: centers, centerNorms: centerNorms,
+                          labels: labels, distances: distances)
+            for r in 0..<chunk.count {
+                let c = labels[r]
+                counts[c] += 1
+                inertia += distances[r]
+                let x = workspace.shifted + r * d
+                for j in 0..<d { sums[c * d + j] += x[j] }
+            }
+        }
+        return .lloyd(sums: sums, counts: counts, inertia: inertia)
+    }
+
+    static func hardStatistics(
+        _ shard: ShardView, centers: [Double], clusters k: Int, anchor: [Double], type: CovarianceType
+    ) -> MixtureStatistics {
+        let d = shard.data.columns
+        let workspace = ChunkWorkspace(dimension: d, components: k, covarianceType: type)
+        let centerNorms = norms(centers, clusters: k, dimension: d)
+        var statistics = MixtureStatistics(covarianceType: type, components: k, dimension: d)
+        let labels = UnsafeMutablePointer<Int>.allocate(capacity: workspace.chunkRows)
+        let distances = UnsafeMutablePointer<Double>.allocate(capacity: workspace.chunkRows)
+        defer { labels.deallocate(); distances.deallocate() }
+        for chunk in workspace.chunks(of: shard.range) {
+            workspace.load(shard.data, rows: chunk, anchor: anchor)
+            assignNearest(workspace, rowCount: chunk.count, centers: centers, centerNorms: centerNorms,
+                          labels: labels, distances: distances)
+            workspace.setOneHot(labels, rowCount: chunk.count)
+            workspace.accumulate(rowCount: chunk.count, into: &statistics)
+        }
+        return statistics
+    }
+
+    static func randomStatistics(
+        _ shard: ShardView, seed: UInt64, components k: Int, anchor: [Double], type: CovarianceType
+    ) -> MixtureStatistics {
+        let d = shard.data.columns
+        let workspace = ChunkWorkspace(dimension: d, components: k, covarianceType: type)
+        var statistics = MixtureStatistics(covarianceType: type, components: k, dimension: d)
+        for chunk in workspace.chunks(of: shard.range) {
+            workspace.load(shard.data, rows: chunk, anchor: anchor)
+            for r in 0..<chunk.count {
+                let global = UInt64(shard.globalIndex(ofLocal: chunk.lowerBound + r))
+                let row = workspace.responsibilities + r * k
+                var sum = 0.0
+                for c in 0..<k {
+                    // A counter-based draw: the value depends on (seed, row, component) only,
+                    // never on the shard layout.
+                    var generator = SeededGenerator(seed: seed, stream: global &* UInt64(k) &+ UInt64(c))
+                    row[c] = generator.nextUniform()
+                    sum += row[c]
+                }
+                for c in 0..<k { row[c] /= sum }
+            }
+            workspace.accumulate(rowCount: chunk.count, into: &statistics)
+        }
+        return statistics
+    }
+
+    // MARK: - EM and scoring
+
+    static func expectation(_ shard: ShardView, model: PreparedMixture) -> MixtureStatistics {
+        let parameters = model.parameters
+        let workspace = ChunkWorkspace(
+            dimension: parameters.dimension, components: parameters.components, covarianceType: parameters.covarianceType)
+        var statistics = MixtureStatistics(
+            covarianceType: parameters.covarianceType, components: parameters.components, dimension: parameters.dimension)
+        for chunk in workspace.chunks(of: shard.range) {
+            workspace.load(shard.data, rows: chunk, anchor: model.anchor)
+            workspace.computeScores(model, rowCount: chunk.count)
+            statistics.logLikelihoodSum += workspace.normalizeScores(rowCount: chunk.count)
+            workspace.accumulate(rowCount: chunk.count, into: &statistics)
+        }
+        return statistics
+    }
+
+    static func score(_ shard: ShardView, model: PreparedMixture, output: RowOutput) -> ShardOutcome {
+        let parameters = model.parameters
+        let k = parameters.components
+        let workspace = ChunkWorkspace(
+            dimension: parameters.dimension, components: k, covarianceType: parameters.covarianceType)
+        var perRow = [Double]()
+        switch output {
+        case .none: break
+        case .labels, .logLikelihoods: perRow.reserveCapacity(shard.range.count)
+        case .probabilities: perRow.reserveCapacity(shard.range.count * k)
+        }
+        var total = 0.0
+        let rowLogLikelihoods = UnsafeMutablePointer<Double>.allocate(capacity: workspace.chunkRows)
+        defer { rowLogLikelihoods.deallocate() }
+        for chunk in workspace.chunks(of: shard.range) {
+            workspace.load(shard.data, rows: chunk, anchor: model.anchor)
+            workspace.computeScores(model, rowCount: chunk.count)
+            total += workspace.normalizeScores(rowCount: chunk.count, rowLogLikelihoods: rowLogLikelihoods)
+            for r in 0..<chunk.count {
+                switch output {
+                case .none: break
+                case .logLikelihoods: perRow.append(rowLogLikelihoods[r])
+                case .labels:
+                    // argmax of the weighted log-densities, as scikit-learn's predict.
+                    let row = workspace.scores + r * k
+                    var best = 0
+                    for c in 1..<max(1, k) where row[c] > row[best] { best = c }
+                    perRow.append(Double(best))
+                case .probabilities:
+                    perRow.append(contentsOf: UnsafeBufferPointer(start: workspace.responsibilities + r * k, count: k))
+                }
+            }
+        }
+        return .scores(logLikelihoodSum: total, rows: shard.range.count, perRow: perRow)
+    }
+}

@@ -1,0 +1,115 @@
+import CLAPACK
+
+/// A failure reported by LAPACK, with the routine and its `info` code.
+public struct LinearAlgebraError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The LAPACK routine that failed, for example `dpotrf`.
+    public var routine: String
+    /// LAPACK's `info`: negative for a bad argument, positive for a numerical failure
+    /// (for `dpotrf`, the order of the leading minor that is not positive definite).
+    public var info: Int
+
+    public var description: String {
+        info > 0
+            ? "\(routine): the leading minor of order \(info) is not positive definite"
+            : "\(routine): argument \(-info) had an illegal value"
+    }
+}
+
+/// Thin, typed wrappers over OpenBLAS and LAPACKE.
+///
+/// Matrices are row-major `Double` buffers. Pointer-taking entry points are `package`
+/// so the other emfleet targets can call BLAS in their hot loops without copying, while
+/// the public surface stays pointer-free.
+public enum BLAS {
+    /// Sets how many threads OpenBLAS itself may use.
+    ///
+    /// emfleet parallelises over shards with its own threads and keeps BLAS at one thread,
+    /// so that every shard's arithmetic, and therefore every fitted model, is the same
+    /// whatever the thread count.
+    public static func setThreadCount(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    /// The CPU kernel family OpenBLAS selected at start-up (for example `SkylakeX`).
+    ///
+    /// Bit-identical results across machines need the same kernel family.
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// `C = alpha · op(A) · op(B) + beta · C` on row-major buffers.
+    package static func gemm(
+        transposeA: Bool, transposeB: Bool,
+        m: Int, n: Int, k: Int,
+        alpha: Double,
+        a: UnsafePointer<Double>, lda: Int,
+        b: UnsafePointer<Double>, ldb: Int,
+        beta: Double,
+        c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        cblas_dgemm(
+            CblasRowMajor,
+            transposeA ? CblasTrans : CblasNoTrans,
+            transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb),
+            beta, c, Int32(ldc)
+        )
+    }
+
+    /// `C = alpha · A · B + beta · C` for arrays, returning the product (convenience for small matrices).
+    public static func multiply(
+        _ a: [Double], rows m: Int, inner k: Int, _ b: [Double], columns n: Int,
+        transposeA: Bool = false, transposeB: Bool = false
+    ) -> [Double] {
+        precondition(a.count == m * k && b.count == k * n, "matrix sizes do not match")
+        var c = [Double](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    gemm(
+                        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
+                        a: pa.baseAddress!, lda: transposeA ? m : k,
+                        b: pb.baseAddress!, ldb: transposeB ? k : n,
+                        beta: 0, c: pc.baseAddress!, ldc: n)
+                }
+            }
+        }
+        return c
+    }
+}
+
+/// Cholesky factorisations and triangular inverses through LAPACK.
+public enum Cholesky {
+    /// The lower-triangular factor `L` with `A = L·Lᵀ` of a symmetric positive-definite
+    /// `n × n` row-major matrix; the strict upper triangle of the result is zero.
+    ///
+    /// - Throws: `LinearAlgebraError` (routine `dpotrf`) when `A` is not positive definite.
+    public static func lowerFactor(of matrix: [Double], order n: Int) throws -> [Double] {
+        precondition(matrix.count == n * n, "matrix is not \(n)×\(n)")
+        var factor = matrix
+        let info = factor.withUnsafeMutableBufferPointer { buffer in
+            LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(n), buffer.baseAddress, Int32(n))
+        }
+        guard info == 0 else { throw LinearAlgebraError(routine: "dpotrf", info: Int(info)) }
+        for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { factor[i * n + j] = 0 } }
+        return factor
+    }
+
+    /// The inverse of a lower-triangular `n × n` row-major matrix (itself lower triangular).
+    ///
+    /// - Throws: `LinearAlgebraError` (routine `dtrtri`) when a diagonal entry is zero.
+    public static func invertLowerTriangular(_ matrix: [Double], order n: Int) throws -> [Double] {
+        precondition(matrix.count == n * n, "matrix is not \(n)×\(n)")
+        var inverse = matrix
+        let info = inverse.withUnsafeMutableBufferPointer { buffer in
+            LAPACKE_dtrtri(
+                LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int8(UInt8(ascii: "N")), Int32(n),
+                buffer.baseAddress, Int32(n))
+        }
+        guard info == 0 else { throw LinearAlgebraError(routine: "dtrtri", info: Int(info)) }
+        for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { inverse[i * n + j] = 0 } }
+        return inverse
+    }
+}
