@@ -30,8 +30,14 @@ let package = Package(
             providers: [.apt(["libzmq3-dev"])]
         ),
 
+        // Element-wise hot loops in C, built for several instruction sets (not public API).
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
+        ),
+
         // MARK: - Libraries
-        .target(name: "Numerics", dependencies: ["CLAPACK"], swiftSettings: fastMath),
+        .target(name: "Numerics", dependencies: ["CLAPACK", "CKernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Numerics"], swiftSettings: fastMath),
         .target(name: "Mixture", dependencies: ["Numerics", "Datasets"], swiftSettings: fastMath),
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),

@@ -83,10 +83,12 @@ enum Initialisation {
         let matrix = FeatureMatrix(rows: k, columns: d, values: points.flatMap { $0 })
         let workspace = ChunkWorkspace(dimension: d, components: k, covarianceType: options.covarianceType)
         var statistics = MixtureStatistics(covarianceType: options.covarianceType, components: k, dimension: d)
-        let labels = Array(0..<k)
-        workspace.load(matrix, rows: 0..<k, anchor: summary.mean)
-        labels.withUnsafeBufferPointer { workspace.setOneHot($0.baseAddress!, rowCount: k) }
-        workspace.accumulate(rowCount: k, into: &statistics)
+        for chunk in workspace.chunks(of: 0..<k) {
+            let labels = Array(chunk)
+            workspace.load(matrix, rows: chunk, anchor: summary.mean)
+            labels.withUnsafeBufferPointer { workspace.setOneHot($0.baseAddress!, rowCount: chunk.count) }
+            workspace.accumulate(rowCount: chunk.count, into: &statistics)
+        }
         return try MaximizationStep.parameters(from: statistics, anchor: summary.mean, regularization: options.regularization)
     }
 

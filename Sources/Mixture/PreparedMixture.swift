@@ -141,22 +141,8 @@ struct FeatureLayout: Sendable, Equatable {
 
     /// Fills `features` (rows × count) from shifted rows `shifted` (rows × dimension).
     func expand(_ shifted: UnsafePointer<Double>, rows: Int, into features: UnsafeMutablePointer<Double>) {
-        let d = dimension, m = count
-        for r in 0..<rows {
-            let x = shifted + r * d
-            let f = features + r * m
-            var q = 0
-            if crossProducts {
-                for i in 0..<d {
-                    let xi = x[i]
-                    for j in i..<d { f[q + j - i] = xi * x[j] }
-                    q += d - i
-                }
-            } else {
-                for i in 0..<d { f[i] = x[i] * x[i] }
-                q = d
-            }
-            for i in 0..<d { f[q + i] = x[i] }
-        }
+        VectorMath.expandQuadratic(
+            shifted, rowCount: rows, dimension: dimension, crossProducts: crossProducts, into: features, stride: count)
+
     }
 }

@@ -8,6 +8,12 @@ public struct LinearAlgebraError: Error, CustomStringConvertible, Sendable, Equa
     /// (for `dpotrf`, the order of the leading minor that is not positive definite).
     public var info: Int
 
+    /// Creates an error for `routine` with LAPACK's `info`.
+    public init(routine: String, info: Int) {
+        self.routine = routine
+        self.info = info
+    }
+
     public var description: String {
         info > 0
             ? "\(routine): the leading minor of order \(info) is not positive definite"

@@ -2,7 +2,7 @@ import ArgumentParser
 import Messaging
 
 /// The `emfleet` command: a thin front over the library targets.
-@main
+
 struct Emfleet: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emfleet",

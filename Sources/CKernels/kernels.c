@@ -1,0 +1,65 @@
+// Compiled with -ffp-contract=off (see Package.swift): every instruction-set clone computes
+// the same operations in the same order, so results do not depend on which clone runs.
+#include "emfleet_kernels.h"
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__linux__)
+#define EMFLEET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define EMFLEET_CLONES
+#endif
+
+EMFLEET_CLONES
+void emfleet_exp_inplace(double *restrict values, long n) {
+    const double shifter = 0x1.8p52;
+    for (long i = 0; i < n; i++) {
+        double input = values[i];
+        double x = input < -701.0 ? -701.0 : (input > 700.0 ? 700.0 : input);
+        // Adding 1.5*2^52 rounds x*log2(e) to an integer held in the low mantissa bits.
+        double shifted = x * 1.4426950408889634 + shifter;
+        double k = shifted - shifter;
+        double r = (x - k * 0.693147180369123816490) - k * 1.90821492927058770002e-10;
+        double p = 1.0 / 6227020800.0;
+        p = p * r + 1.0 / 479001600.0;
+        p = p * r + 1.0 / 39916800.0;
+        p = p * r + 1.0 / 3628800.0;
+        p = p * r + 1.0 / 362880.0;
+        p = p * r + 1.0 / 40320.0;
+        p = p * r + 1.0 / 5040.0;
+        p = p * r + 1.0 / 720.0;
+        p = p * r + 1.0 / 120.0;
+        p = p * r + 1.0 / 24.0;
+        p = p * r + 1.0 / 6.0;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r + 1.0;
+        uint64_t bits, shifterBits;
+        memcpy(&bits, &shifted, sizeof bits);
+        memcpy(&shifterBits, &shifter, sizeof shifterBits);
+        uint64_t scaleBits = (bits - shifterBits + 1023u) << 52;
+        double scale;
+        memcpy(&scale, &scaleBits, sizeof scale);
+        values[i] = input <= -700.0 ? 0.0 : p * scale;
+    }
+}
+
+EMFLEET_CLONES
+void emfleet_expand_quadratic(const double *restrict x, long rows, long d, int cross, double *restrict features, long stride) {
+    for (long row = 0; row < rows; row++) {
+        const double *restrict xr = x + row * d;
+        double *restrict f = features + row * stride;
+        long q = 0;
+        if (cross) {
+            for (long i = 0; i < d; i++) {
+                double xi = xr[i];
+                for (long j = i; j < d; j++) f[q + j - i] = xi * xr[j];
+                q += d - i;
+            }
+        } else {
+            for (long i = 0; i < d; i++) f[i] = xr[i] * xr[i];
+            q = d;
+        }
+        for (long i = 0; i < d; i++) f[q + i] = xr[i];
+    }
+}

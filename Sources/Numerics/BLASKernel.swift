@@ -1,0 +1,43 @@
+import Foundation
+
+/// Makes sure OpenBLAS runs its fast kernels on CPUs it does not recognise.
+///
+/// OpenBLAS picks its kernels from the CPU model number when the library loads. Older
+/// builds (Debian 12 ships 0.3.21) do not know newer Xeon models, or the generic model a
+/// virtual machine reports, and fall back to the SSE3 "Prescott" kernels, which run matrix
+/// products six to ten times slower. The choice is made before `main` runs and can only be
+/// changed through the `OPENBLAS_CORETYPE` variable, so the program re-executes itself once
+/// with that variable set from the instruction sets the CPU does report.
+public enum BLASKernel {
+    /// Kernels OpenBLAS falls back to when it does not recognise the CPU.
+    static let fallbackKernels: Set<String> = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "unknown"]
+
+    /// The kernel family the CPU's reported instruction sets support best, if any beats the fallback.
+    public static func bestKernelForThisCPU() -> String? {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return nil }
+        let flags = Set(flagsLine.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
+        if ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"].allSatisfy(flags.contains) { return "SkylakeX" }
+        if ["avx2", "fma"].allSatisfy(flags.contains) { return "Haswell" }
+        return nil
+    }
+
+    /// Re-executes the current program with `OPENBLAS_CORETYPE` set when OpenBLAS fell back to
+    /// slow kernels on a CPU that supports fast ones. Returns normally when nothing needs doing
+    /// (the variable is already set, OpenBLAS chose well, or re-execution is impossible).
+    public static func reexecuteWithBestKernelIfNeeded() {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["OPENBLAS_CORETYPE"] == nil,
+              fallbackKernels.contains(BLAS.coreName),
+              let kernel = bestKernelForThisCPU()
+        else { return }
+        setenv("OPENBLAS_CORETYPE", kernel, 1)
+        let arguments = CommandLine.arguments
+        var cArguments = arguments.map { strdup($0) }
+        cArguments.append(nil)
+        execv("/proc/self/exe", &cArguments)
+        // execv returned: it failed. Carry on with the slow kernels rather than stop.
+        for pointer in cArguments { free(pointer) }
+    }
+}
