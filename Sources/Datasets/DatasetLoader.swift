@@ -1,0 +1,206 @@
+/// Features (and optional labels) loaded from any supported file.
+public struct LoadedDataset: Sendable {
+    /// The feature matrix; `.npy` files keep their precision, text files give `float64`.
+    public var features: FeatureMatrix
+    /// The feature column names, when the file has a header.
+    public var columnNames: [String]?
+    /// The label of each row, when a label column was named.
+    public var labels: [String]?
+
+    /// Creates a dataset.
+    public init(features: FeatureMatrix, columnNames: [String]?, labels: [String]?) {
+        self.features = features
+        self.columnNames = columnNames
+        self.labels = labels
+    }
+}
+
+/// The kinds of data file this package reads, told by extension.
+public enum DataFileFormat: String, Sendable, CaseIterable {
+    /// numpy's binary format, `.npy`.
+    case npy
+    /// Delimited text: `.csv`, `.tsv` or `.txt`.
+    case text
+
+    /// The format of `path` by its extension (case-insensitive).
+    ///
+    /// - Throws: ``DatasetError`` for any other extension.
+    public init(path: String) throws {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        let ext = name.contains(".") ? String(name.split(separator: ".").last!).lowercased() : ""
+        switch ext {
+        case "npy": self = .npy
+        case "csv", "tsv", "txt": self = .text
+        default:
+            throw DatasetError(
+                file: path,
+                message: ext.isEmpty
+                    ? "has no extension; expected .npy, .csv, .tsv or .txt"
+                    : "unsupported file type '.\(ext)'; expected .npy, .csv, .tsv or .txt"
+            )
+        }
+    }
+
+    /// The text options to use for `path`: a `.tsv` file with no delimiter given is tab-separated.
+    static func textOptions(_ options: CSVOptions, path: String) -> CSVOptions {
+        var options = options
+        if options.delimiter == nil, path.lowercased().hasSuffix(".tsv") { options.delimiter = "\t" }
+        return options
+    }
+}
+
+/// Loads features, shapes and labels from `.npy` and delimited text files by extension.
+///
+/// Column selection (``CSVOptions/columns``, ``CSVOptions/labelColumn``) also applies
+/// to `.npy` files, by 0-based index only since they have no names.
+public enum DatasetLoader {
+    /// Loads the features of `path` (`.npy`, `.csv`, `.tsv` or `.txt`), and labels if a label column is named.
+    ///
+    /// - Parameters:
+    ///   - csv: column selection for any file; delimiter and header for text files.
+    ///   - rows: the data rows (0-based) to read; `nil` reads all.
+    /// - Throws: ``DatasetError`` from the readers, or for an unsupported extension.
+    public static func load(path: String, csv: CSVOptions = .init(), rows: Range<Int>? = nil) throws -> LoadedDataset {
+        switch try DataFileFormat(path: path) {
+        case .npy:
+            let reader = try NPYReader(path: path)
+            let (features, labelIndex) = try npyColumns(csv, reader: reader)
+            let matrix = try reader.readRows(rows ?? 0..<reader.rows)
+            let labels = labelIndex.map { index in
+                (0..<matrix.rows).map { labelText(matrix[row: $0, column: index]) }
+            }
+            return LoadedDataset(features: matrix.columns(features), columnNames: nil, labels: labels)
+        case .text:
+            let table = try CSVReader.read(path: path, options: DataFileFormat.textOptions(csv, path: path), rows: rows)
+            return LoadedDataset(features: table.features, columnNames: table.columnNames, labels: table.labels)
+        }
+    }
+
+    /// The number of data rows and feature columns of `path`, without reading the data.
+    ///
+    /// `.npy`: from the header. Text: one counting pass; only the first line is split, so
+    /// a malformed later line is reported when the rows are read, not here.
+    public static func shape(path: String, csv: CSVOptions = .init()) throws -> (rows: Int, columns: Int) {
+        switch try DataFileFormat(path: path) {
+        case .npy:
+            let reader = try NPYReader(path: path)
+            let (features, _) = try npyColumns(csv, reader: reader)
+            if reader.shape.count != 2 || reader.elementType.scalarType == nil {
+                _ = try reader.readRows(0..<0)  // not features: throws the reader's explanation
+            }
+            return (reader.rows, features.count)
+        case .text:
+            let scan = CSVScan(path: path, options: DataFileFormat.textOptions(csv, path: path))
+            let (layout, rows) = try scan.run(parse: false) { _, _ in }
+            return (rows, layout.featureIndices.count)
+        }
+    }
+
+    /// Loads labels: a 1-D integer `.npy` file, or a one-column text file (strings allowed).
+    ///
+    /// A text file's first line is taken as a header when `header` says so, or, with
+    /// `.auto`, when it is not a number and the second line is.
+    ///
+    /// - Returns: one label per row, as text.
+    /// - Throws: ``DatasetError`` for a missing or empty file, a float `.npy` array, or a
+    ///   text line with more than one cell.
+    public static func loadLabels(path: String, header: CSVOptions.Header = .auto) throws -> [String] {
+        if case .npy = try DataFileFormat(path: path) {
+            return try NPYReader(path: path).readIntegerLabels().map(String.init)
+        }
+        let file = try ReadableFile(path: path)
+        var splitter: CSVLineSplitter?
+        var cells: [CSVCell] = []
+        var labels: [String] = []
+        var firstIsNumber = true
+        var lines = 0
+        try forEachLine(of: file) { line, lineNumber in
+            guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { return true }
+            if splitter == nil {
+                splitter = CSVLineSplitter(mode: line.contains(UInt8(ascii: ",")) ? .delimiter(UInt8(ascii: ",")) : .whitespace)
+                if path.lowercased().hasSuffix(".tsv") { splitter = CSVLineSplitter(mode: .delimiter(UInt8(ascii: "\t"))) }
+            }
+            if let problem = splitter!.split(line, into: &cells) {
+                throw DatasetError(file: path, row: lineNumber, numbering: .line, message: problem)
+            }
+            guard cells.count == 1 else {
+                throw DatasetError(file: path, row: lineNumber, numbering: .line, message: "expected one label per line, found \(cells.count) cells")
+            }
+            lines += 1
+            if lines == 1 { firstIsNumber = CSVLineSplitter.number(in: cells[0], of: line) != nil }
+            if lines == 2, header == .auto, !firstIsNumber, CSVLineSplitter.number(in: cells[0], of: line) != nil {
+                labels.removeAll()  // a name above numbers: the header
+            }
+            labels.append(CSVLineSplitter.text(of: cells[0], in: line))
+            return true
+        }
+        if header == .present, !labels.isEmpty { labels.removeFirst() }
+        guard !labels.isEmpty else { throw DatasetError(file: path, message: "has no labels") }
+        return labels
+    }
+
+    /// Resolves the feature and label columns of an `.npy` file (indices only).
+    static func npyColumns(_ options: CSVOptions, reader: NPYReader) throws -> (features: [Int], label: Int?) {
+        func resolve(_ spec: String) throws -> Int {
+            guard let index = Int(spec) else {
+                throw DatasetError(file: reader.path, message: "unknown column \"\(spec)\": .npy files have no column names, so name columns by 0-based index (0 to \(reader.columns - 1))")
+            }
+            guard index >= 0, index < reader.columns else {
+                throw DatasetError(file: reader.path, message: "column index \(index) is out of range; the file has \(reader.columns) columns, indexed 0 to \(reader.columns - 1)")
+            }
+            return index
+        }
+        let label = try options.labelColumn.map(resolve)
+        let features = try options.columns?.map(resolve) ?? Array(0..<reader.columns).filter { $0 != label }
+        if let label, features.contains(label) {
+            throw DatasetError(file: reader.path, message: "column \(label) is both a feature column and the label column")
+        }
+        if Set(features).count != features.count {
+            throw DatasetError(file: reader.path, message: "a column is selected twice")
+        }
+        guard !features.isEmpty else { throw DatasetError(file: reader.path, message: "no feature columns are left to read") }
+        return (features, label)
+    }
+
+    /// A label value as text: integers without a fraction (`3`, not `3.0`).
+    private static func labelText(_ value: Double) -> String {
+        if value.rounded() == value, abs(value) < 0x1p53 { return String(Int(value)) }
+        return value.description
+    }
+}
+
+/// Checks that every value of `matrix` is finite.
+///
+/// - Parameters:
+///   - file: the file the matrix came from, for the message.
+///   - firstRow: the 0-based data row of the matrix's first row in that file.
+///   - columnNames: names to show for the columns, if the file has them.
+/// - Throws: ``DatasetError`` naming the 0-based row and column of the first NaN or ±Inf
+///   ("row 17, column 3: value is NaN; ...").
+public func validateFinite(_ matrix: FeatureMatrix, file: String, firstRow: Int = 0, columnNames: [String]? = nil) throws {
+    func firstNonFinite<T: BinaryFloatingPoint>(_ values: [T]) -> Int? {
+        values.withUnsafeBufferPointer { buffer in
+            for i in 0..<buffer.count where !buffer[i].isFinite { return i }
+            return nil
+        }
+    }
+    let index: Int?
+    let value: Double
+    switch matrix.storage {
+    case .float32(let values):
+        index = firstNonFinite(values)
+        value = index.map { Double(values[$0]) } ?? 0
+    case .float64(let values):
+        index = firstNonFinite(values)
+        value = index.map { values[$0] } ?? 0
+    }
+    guard let index else { return }
+    let row = index / matrix.columns, column = index % matrix.columns
+    let what = value.isNaN ? "value is NaN" : "value is \(value < 0 ? "-" : "+")infinity"
+    throw DatasetError(
+        file: file, row: firstRow + row, column: column,
+        columnName: columnNames.flatMap { column < $0.count ? $0[column] : nil },
+        numbering: .index,
+        message: "\(what); remove or impute non-finite values first"
+    )
+}

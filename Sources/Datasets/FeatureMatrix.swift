@@ -1,0 +1,217 @@
+/// The precision of the numbers in a feature file or matrix.
+public enum ScalarType: String, Sendable, CaseIterable {
+    /// IEEE 754 single precision (numpy `float32`, descr `'<f4'`).
+    case float32
+    /// IEEE 754 double precision (numpy `float64`, descr `'<f8'`).
+    case float64
+
+    /// Bytes per element.
+    public var byteWidth: Int {
+        switch self {
+        case .float32: 4
+        case .float64: 8
+        }
+    }
+
+    /// The numpy descr string for little-endian data of this type.
+    public var npyDescr: String {
+        switch self {
+        case .float32: "<f4"
+        case .float64: "<f8"
+        }
+    }
+}
+
+/// A row-major in-memory block of features that keeps the file's precision.
+///
+/// A matrix read from a `float32` file stays `Float` (half the memory); everything
+/// that computes reads it as `Double`, through ``subscript(row:column:)``,
+/// ``doubles()`` or the engine's block copy.
+///
+/// ```swift
+/// let m = FeatureMatrix(rows: 2, columns: 3, values: [1, 2, 3, 4, 5, 6])
+/// m[row: 1, column: 0]      // 4.0
+/// m.rows(1..<2).doubles()   // [4, 5, 6]
+/// ```
+public struct FeatureMatrix: Sendable, Equatable {
+    /// The elements, row-major, in the matrix's precision.
+    public enum Storage: Sendable, Equatable {
+        case float32([Float])
+        case float64([Double])
+
+        /// Number of elements.
+        public var count: Int {
+            switch self {
+            case .float32(let values): values.count
+            case .float64(let values): values.count
+            }
+        }
+    }
+
+    /// Number of rows (samples).
+    public let rows: Int
+    /// Number of columns (features).
+    public let columns: Int
+    /// The elements; its count must stay `rows * columns`.
+    public var storage: Storage
+
+    /// Creates a double-precision matrix from row-major `values`.
+    ///
+    /// - Precondition: `values.count == rows * columns`.
+    public init(rows: Int, columns: Int, values: [Double]) {
+        precondition(rows >= 0 && columns >= 0 && values.count == rows * columns, "values.count must equal rows * columns")
+        self.rows = rows
+        self.columns = columns
+        self.storage = .float64(values)
+    }
+
+    /// Creates a single-precision matrix from row-major `values`.
+    ///
+    /// - Precondition: `values.count == rows * columns`.
+    public init(rows: Int, columns: Int, float32 values: [Float]) {
+        precondition(rows >= 0 && columns >= 0 && values.count == rows * columns, "values.count must equal rows * columns")
+        self.rows = rows
+        self.columns = columns
+        self.storage = .float32(values)
+    }
+
+    /// Creates a matrix around existing storage.
+    ///
+    /// - Precondition: `storage.count == rows * columns`.
+    public init(rows: Int, columns: Int, storage: Storage) {
+        precondition(rows >= 0 && columns >= 0 && storage.count == rows * columns, "storage.count must equal rows * columns")
+        self.rows = rows
+        self.columns = columns
+        self.storage = storage
+    }
+
+    /// The precision of the stored elements.
+    public var scalarType: ScalarType {
+        switch storage {
+        case .float32: .float32
+        case .float64: .float64
+        }
+    }
+
+    /// The element at `row`, `column` (both 0-based) as a `Double`.
+    public subscript(row row: Int, column column: Int) -> Double {
+        precondition(row >= 0 && row < rows && column >= 0 && column < columns, "index out of range")
+        let index = row * columns + column
+        switch storage {
+        case .float32(let values): return Double(values[index])
+        case .float64(let values): return values[index]
+        }
+    }
+
+    /// The rows in `range` as a new matrix of the same precision.
+    public func rows(_ range: Range<Int>) -> FeatureMatrix {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range out of bounds")
+        let slice = range.lowerBound * columns..<range.upperBound * columns
+        switch storage {
+        case .float32(let values):
+            return FeatureMatrix(rows: range.count, columns: columns, float32: Array(values[slice]))
+        case .float64(let values):
+            return FeatureMatrix(rows: range.count, columns: columns, values: Array(values[slice]))
+        }
+    }
+
+    /// The columns at `indices` (0-based, in the given order) as a new matrix of the same precision.
+    public func columns(_ indices: [Int]) -> FeatureMatrix {
+        precondition(indices.allSatisfy { $0 >= 0 && $0 < columns }, "column index out of range")
+        if indices == Array(0..<columns) { return self }
+        func gather<T>(_ values: [T]) -> [T] {
+            var result: [T] = []
+            result.reserveCapacity(rows * indices.count)
+            for row in 0..<rows {
+                let base = row * columns
+                for column in indices { result.append(values[base + column]) }
+            }
+            return result
+        }
+        switch storage {
+        case .float32(let values): return FeatureMatrix(rows: rows, columns: indices.count, float32: gather(values))
+        case .float64(let values): return FeatureMatrix(rows: rows, columns: indices.count, values: gather(values))
+        }
+    }
+
+    /// The whole matrix as `Double`, row-major.
+    public func doubles() -> [Double] {
+        switch storage {
+        case .float32(let values): return values.map(Double.init)
+        case .float64(let values): return values
+        }
+    }
+
+    /// The matrix converted to `scalarType` (rounding to nearest when narrowing to `Float`).
+    public func converted(to scalarType: ScalarType) -> FeatureMatrix {
+        switch (storage, scalarType) {
+        case (.float32, .float32), (.float64, .float64):
+            return self
+        case (.float32(let values), .float64):
+            return FeatureMatrix(rows: rows, columns: columns, values: values.map(Double.init))
+        case (.float64(let values), .float32):
+            return FeatureMatrix(rows: rows, columns: columns, float32: values.map(Float.init))
+        }
+    }
+
+    /// Writes rows `range` as `Double` into `destination`, subtracting `shift[j]` from column `j`.
+    ///
+    /// The hot path of the EM engine: `destination` receives `range.count * columns`
+    /// values, row-major. One switch on the storage, then plain loops.
+    ///
+    /// - Precondition: `range` lies inside the matrix, `shift.count == columns`, and
+    ///   `destination` has room for `range.count * columns` values.
+    package func copyRows(_ range: Range<Int>, subtracting shift: [Double], into destination: UnsafeMutablePointer<Double>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range out of bounds")
+        precondition(shift.count == columns, "shift must have one value per column")
+        let columns = self.columns
+        let start = range.lowerBound * columns
+        let count = range.count * columns
+        guard count > 0 else { return }
+        shift.withUnsafeBufferPointer { shift in
+            switch storage {
+            case .float32(let values):
+                values.withUnsafeBufferPointer { source in
+                    var offset = 0
+                    while offset < count {
+                        for j in 0..<columns {
+                            destination[offset + j] = Double(source[start + offset + j]) - shift[j]
+                        }
+                        offset += columns
+                    }
+                }
+            case .float64(let values):
+                values.withUnsafeBufferPointer { source in
+                    var offset = 0
+                    while offset < count {
+                        for j in 0..<columns {
+                            destination[offset + j] = source[start + offset + j] - shift[j]
+                        }
+                        offset += columns
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes rows `range` as `Double` into `destination`, row-major, without a shift.
+    ///
+    /// - Precondition: `range` lies inside the matrix and `destination` has room for
+    ///   `range.count * columns` values.
+    package func copyRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Double>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range out of bounds")
+        let start = range.lowerBound * columns
+        let count = range.count * columns
+        guard count > 0 else { return }
+        switch storage {
+        case .float32(let values):
+            values.withUnsafeBufferPointer { source in
+                for i in 0..<count { destination[i] = Double(source[start + i]) }
+            }
+        case .float64(let values):
+            values.withUnsafeBufferPointer { source in
+                destination.update(from: source.baseAddress! + start, count: count)
+            }
+        }
+    }
+}

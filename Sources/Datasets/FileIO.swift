@@ -1,0 +1,207 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Turns C return codes from file calls into ``DatasetError``s, in one place.
+///
+/// Retries `EINTR`; anything else becomes an error naming the file and the call.
+enum POSIXFile {
+    /// A one-line reason for the current `errno`, phrased for a user.
+    static func reason(_ code: Int32) -> String {
+        switch code {
+        case ENOENT: return "no such file"
+        case EACCES, EPERM: return "permission denied"
+        case EISDIR: return "is a directory, expected a file"
+        case ENOSPC: return "no space left on the device"
+        default: return String(cString: strerror(code))
+        }
+    }
+
+    static func error(_ path: String, _ action: String?, code: Int32 = errno) -> DatasetError {
+        let reason = reason(code)
+        return DatasetError(file: path, message: action.map { "cannot \($0): \(reason)" } ?? reason)
+    }
+}
+
+/// A file open for reading with positioned reads (`pread`), closed when released.
+///
+/// No memory mapping: a file that shrinks while it is read gives a short read and so a
+/// ``DatasetError``, never a `SIGBUS`.
+final class ReadableFile {
+    let path: String
+    private let descriptor: Int32
+
+    /// Opens `path` for reading; throws if it is missing, unreadable or a directory.
+    init(path: String) throws {
+        self.path = path
+        var fd: Int32
+        repeat { fd = open(path, O_RDONLY) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { throw POSIXFile.error(path, nil) }
+        descriptor = fd
+        var info = stat()
+        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw DatasetError(file: path, message: POSIXFile.reason(EISDIR))
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    /// The file's current size in bytes.
+    func size() throws -> Int {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw POSIXFile.error(path, "read the file size") }
+        return Int(info.st_size)
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (fewer only at the end of the file).
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        guard let base = buffer.baseAddress else { return 0 }
+        var done = 0
+        while done < buffer.count {
+            // Linux transfers at most about 2 GiB per call; ask for 1 GiB at a time.
+            let ask = min(buffer.count - done, 1 << 30)
+            let got = pread(descriptor, base + done, ask, off_t(offset + done))
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw POSIXFile.error(path, "read")
+            }
+            if got == 0 { break }
+            done += got
+        }
+        return done
+    }
+
+    /// Reads exactly `buffer.count` bytes at `offset`, or throws "changed while being read".
+    func readExactly(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws {
+        let got = try read(into: buffer, at: offset)
+        guard got == buffer.count else {
+            throw DatasetError(
+                file: path,
+                message: "changed while being read: expected \(buffer.count) bytes at offset \(offset), got \(got); was the file overwritten or truncated?"
+            )
+        }
+    }
+
+    /// Calls `body` with successive chunks of the file from its start, until `body` returns `false` or the file ends.
+    func forEachChunk(size chunkSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Bool) throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        defer { buffer.deallocate() }
+        var offset = 0
+        while true {
+            let got = try read(into: buffer, at: offset)
+            if got == 0 { return }
+            offset += got
+            guard try body(UnsafeRawBufferPointer(rebasing: buffer[0..<got])) else { return }
+        }
+    }
+}
+
+/// `write(2)`, reachable from inside a type that has its own `write` methods.
+private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    write(descriptor, bytes, count)
+}
+
+/// Writes a file atomically: into a temporary file in the same folder, renamed over the
+/// target only when everything was written, so a failed write never leaves a corrupt file.
+final class AtomicFileWriter {
+    let path: String
+    private let temporaryPath: String
+    private var descriptor: Int32
+    private var buffer: [UInt8] = []
+    private static let bufferLimit = 1 << 20
+
+    private init(path: String) throws {
+        self.path = path
+        let folder: String
+        let name: String
+        if let slash = path.lastIndex(of: "/") {
+            folder = String(path[...slash])
+            name = String(path[path.index(after: slash)...])
+        } else {
+            folder = ""
+            name = path
+        }
+        guard !name.isEmpty else { throw DatasetError(file: path, message: "is a folder name, expected a file name") }
+        temporaryPath = "\(folder).\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var fd: Int32
+        repeat { fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL, 0o666) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { throw POSIXFile.error(path, "create the file") }
+        descriptor = fd
+        buffer.reserveCapacity(Self.bufferLimit)
+    }
+
+    deinit {
+        if descriptor >= 0 {
+            close(descriptor)
+            unlink(temporaryPath)
+        }
+    }
+
+    /// Runs `body` with a writer for `path`, then publishes the file; on any error nothing is left behind.
+    static func write(to path: String, _ body: (AtomicFileWriter) throws -> Void) throws {
+        let writer = try AtomicFileWriter(path: path)
+        try body(writer)
+        try writer.commit()
+    }
+
+    /// Appends raw bytes.
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if buffer.count + bytes.count > Self.bufferLimit { try flush() }
+        if bytes.count >= Self.bufferLimit {
+            try writeToDescriptor(bytes)
+        } else {
+            buffer.append(contentsOf: bytes)
+        }
+    }
+
+    /// Appends bytes.
+    func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Appends the UTF-8 bytes of `text`.
+    func write(_ text: String) throws {
+        var text = text
+        try text.withUTF8 { try write(UnsafeRawBufferPointer($0)) }
+    }
+
+    private func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try buffer.withUnsafeBytes { try writeToDescriptor($0) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func writeToDescriptor(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let base = bytes.baseAddress else { return }
+        var done = 0
+        while done < bytes.count {
+            let wrote = systemWrite(descriptor, base + done, min(bytes.count - done, 1 << 30))
+            if wrote < 0 {
+                if errno == EINTR { continue }
+                throw POSIXFile.error(path, "write")
+            }
+            done += wrote
+        }
+    }
+
+    private func commit() throws {
+        try flush()
+        let fd = descriptor
+        descriptor = -1
+        guard close(fd) == 0 else {
+            let code = errno
+            unlink(temporaryPath)
+            throw POSIXFile.error(path, "write", code: code)
+        }
+        guard rename(temporaryPath, path) == 0 else {
+            let code = errno
+            unlink(temporaryPath)
+            throw POSIXFile.error(path, "replace the file", code: code)
+        }
+    }
+}

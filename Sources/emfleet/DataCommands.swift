@@ -1,0 +1,284 @@
+import ArgumentParser
+import Datasets
+import Foundation
+
+extension ScalarType: ExpressibleByArgument {}
+extension CSVOptions.Header: ExpressibleByArgument {}
+
+/// Runs `body`, turning a runtime error into one `emfleet: error: …` line on standard
+/// error and exit status 1 (no stack trace); command-line errors (`ValidationError`,
+/// `ExitCode`, `CleanExit`) pass through to ArgumentParser unchanged.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch {
+        try report(error)
+    }
+}
+
+/// The `async` form of ``reportingErrors(_:)``.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        try report(error)
+    }
+}
+
+/// Rethrows ArgumentParser's own errors; prints anything else as one line and throws `ExitCode(1)`.
+private func report(_ error: any Error) throws -> Never {
+    if error is ExitCode || error is CleanExit || error is ValidationError { throw error }
+    let text: String
+    if let error = error as? DatasetError {
+        text = error.description
+    } else if error is CocoaError {
+        text = error.localizedDescription
+    } else {
+        text = String(describing: error)
+    }
+    let line = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    FileHandle.standardError.write(Data("emfleet: error: \(line)\n".utf8))
+    throw ExitCode(1)
+}
+
+/// Where and how to read a data file: column selection, label column, and text-file layout.
+///
+/// Shared by every command that reads features, through `@OptionGroup`.
+struct DataFileOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Feature columns, comma-separated, by header name or 0-based index (default: all but the label column).", valueName: "a,b,..."))
+    var columns: String?
+
+    @Option(help: ArgumentHelp("The label column, by header name or 0-based index; never used as a feature.", valueName: "column"))
+    var labelColumn: String?
+
+    @Option(help: ArgumentHelp("Text files: the cell delimiter, one character or 'tab' (default: a comma if the first line has one, else whitespace).", valueName: "char"))
+    var delimiter: String?
+
+    @Option(help: "Text files: whether the first line is a header (auto: if any cell is not a number).")
+    var header: CSVOptions.Header = .auto
+
+    func validate() throws {
+        if let delimiter, delimiterCharacter(delimiter) == nil {
+            throw ValidationError("--delimiter must be one character or 'tab', not '\(delimiter)'")
+        }
+        if let columns, selectedColumns(columns).isEmpty {
+            throw ValidationError("--columns names no column")
+        }
+    }
+
+    /// The reader options these flags describe.
+    var csvOptions: CSVOptions {
+        CSVOptions(
+            delimiter: delimiter.flatMap(delimiterCharacter),
+            header: header,
+            columns: columns.map(selectedColumns),
+            labelColumn: labelColumn
+        )
+    }
+
+    private func selectedColumns(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    private func delimiterCharacter(_ text: String) -> Character? {
+        switch text {
+        case "tab", "\\t": return "\t"
+        case "space": return " "
+        default: return text.count == 1 ? text.first : nil
+        }
+    }
+}
+
+/// `emfleet data`: make, look at and convert data files.
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "Generate, inspect and convert data files (.npy, .csv, .tsv, .txt).",
+        subcommands: [Generate.self, Inspect.self, Convert.self]
+    )
+}
+
+extension DataCommand {
+    /// `emfleet data generate`: a seeded synthetic Gaussian-mixture dataset.
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a seeded synthetic Gaussian-mixture dataset (the same bytes for the same seed).",
+            discussion: """
+                Means are drawn from N(0, 6²) per coordinate, weights from Dirichlet(2), and each \
+                component gets a random full covariance. The output format follows the file's \
+                extension: .npy, or .csv/.tsv/.txt with a header x0,x1,...
+                """
+        )
+
+        @Option(help: "Number of rows.")
+        var samples: Int
+
+        @Option(help: "Number of features (columns).")
+        var features: Int
+
+        @Option(help: "Number of mixture components.")
+        var components: Int
+
+        @Option(help: "Random seed.")
+        var seed: UInt64 = 0
+
+        @Option(help: ArgumentHelp("Output file: .npy, .csv, .tsv or .txt.", valueName: "file"))
+        var out: String
+
+        @Option(help: ArgumentHelp("Also write each row's component: .npy (int64) or a one-column text file.", valueName: "file"))
+        var labels: String?
+
+        @Option(help: "Precision of the features.")
+        var dtype: ScalarType = .float64
+
+        func validate() throws {
+            guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
+            guard features >= 1 else { throw ValidationError("--features must be at least 1") }
+            guard components >= 1 else { throw ValidationError("--components must be at least 1") }
+            let (product, overflow) = samples.multipliedReportingOverflow(by: features)
+            guard !overflow, product <= 1 << 34 else {
+                throw ValidationError("--samples × --features is too large to generate in memory")
+            }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let outFormat = try DataFileFormat(path: out)
+                let labelsFormat = try labels.map { try DataFileFormat(path: $0) }
+                let (matrix, componentLabels) = SyntheticMixture.generate(
+                    samples: samples, features: features, components: components, seed: seed, scalarType: dtype
+                )
+                switch outFormat {
+                case .npy: try NPYWriter.write(matrix, to: out)
+                case .text: try CSVWriter.write(matrix, columnNames: (0..<features).map { "x\($0)" }, to: out)
+                }
+                if let labels, let labelsFormat {
+                    switch labelsFormat {
+                    case .npy: try NPYWriter.writeIntegers(componentLabels, to: labels)
+                    case .text: try CSVWriter.writeColumns(header: ["label"], rows: componentLabels.map { [String($0)] }, to: labels)
+                    }
+                }
+                let labelsNote = labels.map { ", labels to \($0)" } ?? ""
+                print("wrote \(samples) rows × \(features) features (\(components) components, seed \(seed), \(dtype.rawValue)) to \(out)\(labelsNote)")
+            }
+        }
+    }
+
+    /// `emfleet data inspect`: shape, precision and per-column statistics.
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a data file's shape, precision and per-column mean, std, min, max and non-finite counts."
+        )
+
+        @Argument(help: ArgumentHelp("The data file: .npy, .csv, .tsv or .txt.", valueName: "file"))
+        var file: String
+
+        @OptionGroup var data: DataFileOptions
+
+        func run() throws {
+            try reportingErrors {
+                let result = try DatasetInspector.summarize(path: file, csv: data.csvOptions)
+                print("file:    \(file)")
+                print("shape:   \(result.rows) rows × \(result.columns) columns")
+                print("dtype:   \(result.scalarType?.rawValue ?? "text (read as float64)")")
+                print("")
+                let named = result.columnNames != nil
+                var table: [[String]] = [(named ? ["column", "name"] : ["column"]) + ["mean", "std", "min", "max", "NaN", "Inf"]]
+                for summary in result.summaries {
+                    table.append(
+                        (named ? [String(summary.index), summary.name ?? ""] : [String(summary.index)]) + [
+                            format(summary.mean), format(summary.standardDeviation),
+                            format(summary.minimum), format(summary.maximum),
+                            String(summary.nanCount), String(summary.infiniteCount),
+                        ]
+                    )
+                }
+                for line in alignedTable(table, leftAligned: named ? [1] : []) { print(line) }
+            }
+        }
+
+        private func format(_ value: Double) -> String {
+            value.isNaN ? "-" : String(format: "%.6g", value)
+        }
+    }
+
+    /// `emfleet data convert`: between CSV/text and `.npy`, with column selection.
+    struct Convert: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Convert a data file between .npy and .csv/.tsv/.txt, optionally selecting columns and splitting off labels."
+        )
+
+        @Argument(help: ArgumentHelp("The input file: .npy, .csv, .tsv or .txt.", valueName: "in"))
+        var input: String
+
+        @Argument(help: ArgumentHelp("The output file: .npy, .csv, .tsv or .txt.", valueName: "out"))
+        var output: String
+
+        @OptionGroup var data: DataFileOptions
+
+        @Option(help: ArgumentHelp("Write the label column here: .npy (integer labels only) or a one-column text file.", valueName: "file"))
+        var labelsOut: String?
+
+        @Option(help: "Precision of the output features (default: the input's; text input gives float64).")
+        var dtype: ScalarType?
+
+        func validate() throws {
+            if labelsOut != nil, data.labelColumn == nil {
+                throw ValidationError("--labels-out needs --label-column to say which column holds the labels")
+            }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let outFormat = try DataFileFormat(path: output)
+                let labelsFormat = try labelsOut.map { try DataFileFormat(path: $0) }
+                let loaded = try DatasetLoader.load(path: input, csv: data.csvOptions)
+                let matrix = dtype.map { loaded.features.converted(to: $0) } ?? loaded.features
+                let labels = loaded.labels ?? []
+                var integerLabels: [Int] = []
+                if let labelsOut, case .npy = labelsFormat {
+                    integerLabels = try labels.enumerated().map { row, text in
+                        guard let value = Int(text) else {
+                            throw DatasetError(
+                                file: labelsOut, row: row,
+                                message: "label \"\(text)\" is not an integer; .npy labels must be integers, so write them to a .csv file"
+                            )
+                        }
+                        return value
+                    }
+                }
+                switch outFormat {
+                case .npy: try NPYWriter.write(matrix, to: output)
+                case .text:
+                    let names = loaded.columnNames ?? (0..<matrix.columns).map { "x\($0)" }
+                    try CSVWriter.write(matrix, columnNames: names, to: output)
+                }
+                if let labelsOut, let labelsFormat {
+                    switch labelsFormat {
+                    case .npy: try NPYWriter.writeIntegers(integerLabels, to: labelsOut)
+                    case .text:
+                        // No header line: with text labels a header cannot be told from a label.
+                        try CSVWriter.writeColumns(header: nil, rows: labels.map { [$0] }, to: labelsOut)
+                    }
+                }
+                let labelsNote = labelsOut.map { ", labels to \($0)" } ?? ""
+                print("converted \(matrix.rows) rows × \(matrix.columns) columns (\(matrix.scalarType.rawValue)) from \(input) to \(output)\(labelsNote)")
+            }
+        }
+    }
+}
+
+/// Pads the cells of `rows` into columns two spaces apart; numbers right-aligned, the
+/// columns in `leftAligned` left-aligned.
+func alignedTable(_ rows: [[String]], leftAligned: Set<Int> = []) -> [String] {
+    guard let width = rows.map(\.count).max() else { return [] }
+    let widths = (0..<width).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+    return rows.map { row in
+        row.enumerated().map { column, cell in
+            let padding = String(repeating: " ", count: widths[column] - cell.count)
+            return leftAligned.contains(column) ? cell + padding : padding + cell
+        }
+        .joined(separator: "  ")
+        .replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+    }
+}
