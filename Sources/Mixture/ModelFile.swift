@@ -192,5 +192,11 @@ public struct ModelFileError: Error, CustomStringConvertible, Equatable {
     /// What is wrong.
     public var message: String
 
+    /// Creates an error about `file`.
+    public init(file: String, message: String) {
+        self.file = file
+        self.message = message
+    }
+
     public var description: String { "\(file): \(message)" }
 }

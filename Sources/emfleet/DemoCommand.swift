@@ -46,7 +46,7 @@ struct DemoCommand: ParsableCommand {
             var options = FitOptions(components: components)
             options.covarianceType = covariance
             options.seed = seed
-            print(String(format: "%5@ %5@ %22@ %12@ %9@", "start", "iter", "mean log-likelihood", "change", "seconds"))
+            print(FitReport.header)
             let clock = ContinuousClock.now
             let model = try GaussianMixture.fit(generated.features, options: options, threads: threads) { step in
                 print(FitReport.iterationLine(step))
@@ -54,7 +54,7 @@ struct DemoCommand: ParsableCommand {
             }
             let seconds = (ContinuousClock.now - clock).seconds
             if let out { try MixtureModelFile.write(model, to: out) }
-            print(FitReport.summary(model, seconds: seconds, out: out ?? "(not written)"))
+            print(FitReport.summary(model, seconds: seconds, out: out))
 
             // How well the fitted components recover the generating ones.
             let predicted = try model.predict(generated.features, threads: threads)

@@ -15,23 +15,17 @@ struct GMMCommand: ParsableCommand {
     )
 }
 
-/// Where a command reads its rows from.
+/// Where a command reads its rows from: `--data` and the file-layout options of `emfleet data`.
 struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: "Data file: .npy (float32/float64, 2-D) or CSV/whitespace text.")
+    @Option(name: .long, help: ArgumentHelp("Data file: .npy (float32/float64, 2-D) or CSV/whitespace text.", valueName: "file"))
     var data: String
 
-    @Option(name: .long, parsing: .upToNextOption, help: "CSV only: the feature columns, by header name or 0-based index (comma- or space-separated).")
-    var columns: [String] = []
-
-    @Option(name: .long, help: "CSV only: a label column to leave out of the features (name or 0-based index).")
-    var labelColumn: String?
+    @OptionGroup var layout: DataFileOptions
 
     /// Loads the whole file and checks every value is finite.
     func load() throws -> FeatureMatrix {
-        let selected = columns.flatMap { $0.split(separator: ",").map(String.init) }
-        let csv = CSVOptions(columns: selected.isEmpty ? nil : selected, labelColumn: labelColumn)
-        let loaded = try DatasetLoader.load(path: data, csv: csv)
-        try validateFinite(loaded.features, file: data)
+        let loaded = try DatasetLoader.load(path: data, csv: layout.csvOptions)
+        try validateFinite(loaded.features, file: data, columnNames: loaded.columnNames)
         return loaded.features
     }
 }
@@ -107,13 +101,23 @@ extension GMMCommand {
                 options.restarts = nInit
                 options.seed = seed
                 if let initModel {
-                    options.initialParameters = try MixtureModelFile.read(from: initModel).parameters
+                    let initial = try MixtureModelFile.read(from: initModel).parameters
+                    guard initial.components == components, initial.dimension == data.columns,
+                          initial.covarianceType == covariance
+                    else {
+                        throw ModelFileError(
+                            file: initModel,
+                            message: "has \(initial.components) components (\(initial.covarianceType.rawValue)) over \(initial.dimension) features, "
+                                + "but this fit asks for \(components) (\(covariance.rawValue)) over \(data.columns); "
+                                + "give matching --components and --covariance")
+                    }
+                    options.initialParameters = initial
                 }
                 let plan = ShardPlan(rows: data.rows, shards: shards ?? ShardPlan.defaultShardCount(rows: data.rows))
                 if !quiet {
                     print("fitting \(components) \(covariance.rawValue) components to \(data.rows) rows × \(data.columns) features "
                         + "(\(plan.count) shards, \(threads ?? ProcessInfo.processInfo.activeProcessorCount) threads)")
-                    print(String(format: "%5@ %5@ %22@ %12@ %9@", "start", "iter", "mean log-likelihood", "change", "seconds"))
+                    print(FitReport.header)
                 }
                 let clock = ContinuousClock.now
                 let model = try GaussianMixture.fit(data, options: options, shards: plan.count, threads: threads) { step in
@@ -255,17 +259,23 @@ struct ScoreReport: Codable {
 
 /// Lines printed during and after a fit.
 enum FitReport {
+    /// Column titles lined up with ``iterationLine(_:)``.
+    static let header = [("start", 5), ("iter", 5), ("mean log-likelihood", 22), ("change", 12), ("seconds", 9)]
+        .map { title, width in String(repeating: " ", count: max(0, width - title.count)) + title }
+        .joined(separator: " ")
+
     static func iterationLine(_ step: FitProgress) -> String {
         let change = step.change.isFinite ? String(format: "%12.3e", step.change) : String(repeating: " ", count: 11) + "-"
         return String(format: "%5d %5d %22.12f %@ %9.3f", step.start + 1, step.iteration, step.logLikelihood, change, step.seconds)
     }
 
-    static func summary(_ model: GaussianMixture, seconds: Double, out: String) -> String {
+    static func summary(_ model: GaussianMixture, seconds: Double, out: String?) -> String {
         let p = model.parameters
         var lines = [String]()
         lines.append(String(
-            format: "%@ after %d iterations; mean log-likelihood %.10f; %.2f s; model written to %@",
-            model.converged ? "converged" : "did not converge", model.iterations, model.lowerBound, seconds, out))
+            format: "%@ after %d iterations; mean log-likelihood %.10f; %.2f s%@",
+            model.converged ? "converged" : "did not converge", model.iterations, model.lowerBound, seconds,
+            out.map { "; model written to \($0)" } ?? ""))
         let d = p.dimension
         for k in 0..<p.components {
             let mean = (0..<min(d, 4)).map { String(format: "%.4g", p.means[k * d + $0]) }.joined(separator: ", ")
