@@ -34,6 +34,11 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
         public var shards: Int
         /// Which of the `restarts` starts was kept (0-based).
         public var keptStart: Int
+
+        enum CodingKeys: String, CodingKey {
+            case rows, shards
+            case keptStart = "kept_start"
+        }
     }
 
     /// Wraps parameters as a model (for example an imported or hand-made one).

@@ -39,6 +39,10 @@ public struct MixtureParameters: Codable, Sendable, Equatable {
         guard (weights + means + covariances).allSatisfy(\.isFinite) else {
             throw MixtureError.invalidModel("the model holds a NaN or infinite number")
         }
+        // scikit-learn's own check on user-supplied weights.
+        guard weights.allSatisfy({ $0 >= 0 }), abs(weights.reduce(0, +) - 1) <= 1e-6 else {
+            throw MixtureError.invalidModel("weights must be non-negative and sum to 1 (they sum to \(weights.reduce(0, +)))")
+        }
         self.covarianceType = covarianceType
         self.components = components
         self.dimension = dimension

@@ -64,6 +64,26 @@ public enum BLAS {
         )
     }
 
+    /// Measures `dgemm`'s speed on this machine: the best of `repeats` products of two
+    /// `order`×`order` matrices with `threads` OpenBLAS threads, in GFLOP/s (2·n³ per product).
+    ///
+    /// The benchmark scripts compare the EM engine's throughput with this peak.
+    public static func measuredPeakGFLOPS(order n: Int = 1024, threads: Int, repeats: Int = 5) -> Double {
+        var generator = SeededGenerator(seed: 1)
+        let a = (0..<(n * n)).map { _ in Double.random(in: -1...1, using: &generator) }
+        let b = (0..<(n * n)).map { _ in Double.random(in: -1...1, using: &generator) }
+        setThreadCount(threads)
+        defer { setThreadCount(1) }
+        var best = Double.infinity
+        for _ in 0..<max(1, repeats) {
+            let start = ContinuousClock.now
+            _ = multiply(a, rows: n, inner: n, b, columns: n)
+            let elapsed = ContinuousClock.now - start
+            best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        }
+        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
+    }
+
     /// `C = alpha · A · B + beta · C` for arrays, returning the product (convenience for small matrices).
     public static func multiply(
         _ a: [Double], rows m: Int, inner k: Int, _ b: [Double], columns n: Int,

@@ -57,6 +57,13 @@ struct ModelTests {
             "\(error)".contains("means must be 2 rows of 3 numbers")
         }
         #expect(throws: ModelFileError.self) { try MixtureModelFile.decode(Data("{".utf8), source: "m.json") }
+        var unnormalised = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        unnormalised["weights"] = [0.7, 0.7]
+        #expect {
+            try MixtureModelFile.decode(try JSONSerialization.data(withJSONObject: unnormalised), source: "m.json")
+        } throws: { error in
+            "\(error)".hasPrefix("m.json: ") && "\(error)".contains("sum to 1 (they sum to 1.4)")
+        }
     }
 
     @Test("every initialisation recovers well-separated components", arguments: InitialisationMethod.allCases)

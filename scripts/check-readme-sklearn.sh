@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the README's Python snippet (a model file loaded into scikit-learn's GaussianMixture)
+# and checks that its predictions equal `emfleet gmm predict` on the same rows.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+emfleet="${EMFLEET_BIN:-$root/.build/release/emfleet}"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The snippet is the ```python block between the README's sklearn-snippet markers.
+awk '/<!-- sklearn-snippet:begin -->/{on=1; next} /<!-- sklearn-snippet:end -->/{on=0} on && !/^```/' \
+    "$root/README.md" > "$work/snippet.py"
+[[ -s "$work/snippet.py" ]] || { echo "check-readme-sklearn: no snippet between the README's markers" >&2; exit 1; }
+
+cd "$work"
+"$emfleet" data generate --samples 20000 --features 5 --components 4 --seed 11 --out data.npy >/dev/null
+for covariance in full tied diag spherical; do
+    "$emfleet" gmm fit --data data.npy --components 4 --covariance "$covariance" --seed 3 --quiet --out model.json >/dev/null
+    "$emfleet" gmm predict --model model.json --data data.npy --out emfleet-labels.npy >/dev/null
+    # The snippet leaves its predictions in `labels`.
+    python3 - <<'PY' "$covariance"
+import sys
+import numpy as np
+exec(open("snippet.py").read())
+ours = np.load("emfleet-labels.npy")
+mismatches = int(np.sum(labels != ours))
+print(f"README snippet, {sys.argv[1]:9s}: scikit-learn and emfleet disagree on {mismatches} of {len(ours)} rows")
+sys.exit(1 if mismatches else 0)
+PY
+done

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command: set-up, release build, the Swift test suite, then the checks that need Python.
+# Usage: scripts/test.sh            (from anywhere inside the repository)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+echo "== swift build (release)"
+swift build -c release
+echo "== swift test (release)"
+swift build -c release --build-tests
+EMFLEET_BIN="$PWD/.build/release/emfleet" swift test -c release --skip-build
+
+echo "== Python checks"
+if ! python3 -c "import sklearn" 2>/dev/null; then
+    echo "installing scikit-learn with pip"
+    python3 -m pip install --quiet scikit-learn 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages scikit-learn
+fi
+scripts/check-readme-sklearn.sh
+echo "== all tests passed"
