@@ -31,23 +31,6 @@ public struct CSVOptions: Sendable {
     }
 }
 
-/// What ``CSVReader`` read: features, their header names, and the label column's text.
-public struct CSVTable: Sendable {
-    /// The feature columns, as `float64`.
-    public var features: FeatureMatrix
-    /// The header names of the feature columns, if the file has a header.
-    public var columnNames: [String]?
-    /// The label cell of each row, if a label column was named.
-    public var labels: [String]?
-
-    /// Creates a table.
-    public init(features: FeatureMatrix, columnNames: [String]?, labels: [String]?) {
-        self.features = features
-        self.columnNames = columnNames
-        self.labels = labels
-    }
-}
-
 /// Reads delimited text files of numbers, streaming them in blocks.
 ///
 /// Rules: blank lines are skipped; cells may be quoted (`"a, b"`, with `""` for a
@@ -65,7 +48,7 @@ public enum CSVReader {
     /// - Throws: ``DatasetError`` for a missing or empty file, no data rows, a cell that is
     ///   not a number (with its line, column and text), a row with the wrong number of
     ///   cells, an unknown column, or a row range beyond the end of the file.
-    public static func read(path: String, options: CSVOptions = .init(), rows: Range<Int>? = nil) throws -> CSVTable {
+    public static func read(path: String, options: CSVOptions = .init(), rows: Range<Int>? = nil) throws -> LoadedDataset {
         var values: [Double] = []
         var labels: [String] = []
         let wantsLabels = options.labelColumn != nil
@@ -74,7 +57,7 @@ public enum CSVReader {
             if wantsLabels, let label { labels.append(label) }
         }
         let columns = layout.featureIndices.count
-        return CSVTable(
+        return LoadedDataset(
             features: FeatureMatrix(rows: values.count / columns, columns: columns, values: values),
             columnNames: layout.featureNames,
             labels: wantsLabels ? labels : nil

@@ -71,8 +71,7 @@ public enum DatasetLoader {
             }
             return LoadedDataset(features: matrix.columns(features), columnNames: nil, labels: labels)
         case .text:
-            let table = try CSVReader.read(path: path, options: DataFileFormat.textOptions(csv, path: path), rows: rows)
-            return LoadedDataset(features: table.features, columnNames: table.columnNames, labels: table.labels)
+            return try CSVReader.read(path: path, options: DataFileFormat.textOptions(csv, path: path), rows: rows)
         }
     }
 

@@ -30,6 +30,22 @@ struct DataOptions: ParsableArguments {
     }
 }
 
+/// A model file applied to a data file, for `gmm predict` and `gmm score`.
+struct AppliedModelOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Model file from `gmm fit`.", valueName: "file"))
+    var model: String
+
+    @OptionGroup var input: DataOptions
+
+    @Option(name: .long, help: "Threads (default: all cores). Never changes the result.")
+    var threads: Int?
+
+    /// Reads the model, then the data.
+    func load() throws -> (GaussianMixture, FeatureMatrix) {
+        (try MixtureModelFile.read(from: model), try input.load())
+    }
+}
+
 extension GMMCommand {
     struct Fit: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -135,10 +151,7 @@ extension GMMCommand {
         static let configuration = CommandConfiguration(
             abstract: "Label each row with its most probable component (or write all posterior probabilities).")
 
-        @Option(name: .long, help: "Model file from `gmm fit`.")
-        var model: String
-
-        @OptionGroup var input: DataOptions
+        @OptionGroup var applied: AppliedModelOptions
 
         @Option(name: [.short, .long], help: "Output file, .npy or .csv by extension.")
         var out: String
@@ -146,13 +159,10 @@ extension GMMCommand {
         @Flag(name: .long, help: "Write the N×K posterior probabilities instead of labels.")
         var proba = false
 
-        @Option(name: .long, help: "Threads (default: all cores).")
-        var threads: Int?
-
         func run() throws {
             try reportingErrors {
-                let mixture = try MixtureModelFile.read(from: model)
-                let data = try input.load()
+                let (mixture, data) = try applied.load()
+                let threads = applied.threads
                 let k = mixture.parameters.components
                 if proba {
                     let probabilities = try mixture.predictProbabilities(data, threads: threads)
@@ -171,22 +181,15 @@ extension GMMCommand {
         static let configuration = CommandConfiguration(
             abstract: "Mean log-likelihood, BIC and AIC of a model on data.")
 
-        @Option(name: .long, help: "Model file from `gmm fit`.")
-        var model: String
-
-        @OptionGroup var input: DataOptions
+        @OptionGroup var applied: AppliedModelOptions
 
         @Flag(name: .long, help: "Print JSON instead of text.")
         var json = false
 
-        @Option(name: .long, help: "Threads (default: all cores).")
-        var threads: Int?
-
         func run() throws {
             try reportingErrors {
-                let mixture = try MixtureModelFile.read(from: model)
-                let data = try input.load()
-                let score = try mixture.score(data, threads: threads)
+                let (mixture, data) = try applied.load()
+                let score = try mixture.score(data, threads: applied.threads)
                 let n = Double(data.rows), p = Double(mixture.freeParameters)
                 let bic = -2 * score * n + p * log(n)
                 let aic = -2 * score * n + 2 * p
