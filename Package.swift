@@ -41,12 +41,13 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Numerics"], swiftSettings: fastMath),
         .target(name: "Mixture", dependencies: ["Numerics", "Datasets"], swiftSettings: fastMath),
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
+        .target(name: "Cluster", dependencies: ["Messaging", "Mixture", "Datasets", "Numerics"], swiftSettings: fastMath),
 
         // MARK: - Command-line front
         .executableTarget(
             name: "emfleet",
             dependencies: [
-                "Mixture", "Datasets", "Numerics", "Messaging",
+                "Cluster", "Mixture", "Datasets", "Numerics", "Messaging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,7 +56,9 @@ let package = Package(
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Numerics"]),
         .testTarget(name: "MixtureTests", dependencies: ["Mixture", "Datasets", "Numerics"]),
-        .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture"]),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Mixture", "Datasets", "Numerics"]),
+        .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture", "Messaging"]),
     ],
     swiftLanguageModes: [.v6]
 )

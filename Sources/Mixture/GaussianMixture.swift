@@ -88,15 +88,23 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
     public func prepared() throws -> PreparedMixture { try PreparedMixture(parameters) }
 
     func evaluate(_ data: FeatureMatrix, output: RowOutput, threads: Int?) throws -> (sum: Double, perRow: [Double]) {
-        guard data.columns == parameters.dimension else {
-            throw MixtureError.invalidData(
-                "the data has \(data.columns) features but the model was fitted on \(parameters.dimension)")
-        }
         guard data.rows > 0 else { throw MixtureError.invalidData("the data has no rows") }
-        let model = try prepared()
         let runner = LocalShards(
             data: data, plan: ShardPlan(rows: data.rows, shards: ShardPlan.defaultShardCount(rows: data.rows)),
             threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        return try evaluate(on: runner, output: output)
+    }
+
+    /// Scores every shard of `runner`: the total log-likelihood and the per-row `output`
+    /// (labels as whole numbers, K probabilities per row, or log-likelihoods), in row order.
+    ///
+    /// - Throws: `MixtureError` when the data's feature count differs from the model's.
+    public func evaluate(on runner: ShardRunner, output: RowOutput) throws -> (sum: Double, perRow: [Double]) {
+        guard runner.dimension == parameters.dimension else {
+            throw MixtureError.invalidData(
+                "the data has \(runner.dimension) features but the model was fitted on \(parameters.dimension)")
+        }
+        let model = try prepared()
         var sum = 0.0, perRow = [Double]()
         for case let .scores(total, _, rows) in try runner.run(.score(model: model, output: output)) {
             sum += total

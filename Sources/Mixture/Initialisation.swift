@@ -4,7 +4,7 @@ import Numerics
 
 /// Facts about the whole dataset, from one pass: the anchor every statistic is taken about,
 /// and per-column variances (k-means' tolerance is relative to their mean).
-public struct DataSummary: Sendable, Equatable {
+public struct DataSummary: Codable, Sendable, Equatable {
     /// Rows in the dataset.
     public var rows: Int
     /// The column means.
@@ -114,7 +114,7 @@ enum Initialisation {
         let first = generator.nextInt(below: rows)
         var indices = [first]
         var centers = try gatherRows([first], from: runner)
-        var potentials = potentialsOf(try runner.run(.seedingCommit(center: centers[0], reset: true)))
+        var potentials = potentialsOf(try runner.run(.seedingCommit(centers: centers)))
         let shardKeys = runner.plan.ranges.map(\.lowerBound)
         for _ in 1..<max(1, k) {
             let total = potentials.reduce(0, +)
@@ -132,7 +132,7 @@ enum Initialisation {
                 targets[shardKeys[shard], default: []].append(local)
                 shardOfTrial.append(shard)
             }
-            let outcomes = try runner.run(.seedingLocate(targets: targets))
+            let outcomes = try runner.run(.seedingLocate(centers: centers, targets: targets))
             var locatedPerShard = outcomes.map { outcome -> [(index: Int, values: [Double])] in
                 if case let .located(rows) = outcome { return rows }
                 return []
@@ -140,14 +140,14 @@ enum Initialisation {
             var candidates = [(index: Int, values: [Double])]()
             for shard in shardOfTrial { candidates.append(locatedPerShard[shard].removeFirst()) }
             var candidatePotentials = [Double](repeating: 0, count: candidates.count)
-            for case let .potentials(values) in try runner.run(.seedingCandidatePotentials(candidates: candidates.map { $0.values })) {
+            for case let .potentials(values) in try runner.run(.seedingCandidatePotentials(centers: centers, candidates: candidates.map { $0.values })) {
                 for i in 0..<values.count { candidatePotentials[i] += values[i] }
             }
             var best = 0
             for i in 1..<candidatePotentials.count where candidatePotentials[i] < candidatePotentials[best] { best = i }
             indices.append(candidates[best].index)
             centers.append(candidates[best].values)
-            potentials = potentialsOf(try runner.run(.seedingCommit(center: candidates[best].values, reset: false)))
+            potentials = potentialsOf(try runner.run(.seedingCommit(centers: centers)))
         }
         return (indices, centers)
     }

@@ -41,53 +41,121 @@ public struct MixtureFitter {
     }
 
     /// Fits the mixture, reporting each iteration to `progress`.
-    public func fit(progress: (FitProgress) -> Void = { _ in }) throws -> GaussianMixture {
+    ///
+    /// - Parameters:
+    ///   - resuming: a checkpoint of an earlier run of this fit to continue from; the result is
+    ///     bit-identical to an uninterrupted run.
+    ///   - checkpoint: called after every M-step with everything needed to continue.
+    ///   - progress: called after every EM iteration.
+    public func fit(
+        resuming: FitCheckpoint? = nil,
+        checkpoint: (FitCheckpoint) throws -> Void = { _ in },
+        progress: (FitProgress) -> Void = { _ in }
+    ) throws -> GaussianMixture {
         try validate()
-        let summary = try DataSummary.compute(runner)
-        var best: GaussianMixture?
-        for start in 0..<options.restarts {
-            let seed = options.seed &+ UInt64(start) &* 0x9E37_79B9
-            let initial = try options.initialParameters
-                ?? Initialisation.parameters(runner, summary: summary, options: options, seed: seed)
-            let result = try runEM(from: initial, summary: summary, start: start, progress: progress)
+        if let resuming { try check(resuming) }
+        let summary = try resuming?.summary ?? DataSummary.compute(runner)
+        var best = resuming?.best
+        let firstStart = resuming?.start ?? 0
+        for start in firstStart..<options.restarts {
+            var state: FitCheckpoint
+            if let resuming, start == firstStart {
+                state = resuming
+            } else {
+                let seed = options.seed &+ UInt64(start) &* 0x9E37_79B9
+                let initial = try options.initialParameters
+                    ?? Initialisation.parameters(runner, summary: summary, options: options, seed: seed)
+                state = FitCheckpoint(
+                    options: options, rows: summary.rows, shards: runner.plan.count, summary: summary,
+                    start: start, parameters: initial, history: [], finished: false, converged: false, best: best)
+            }
+            let result = try runEM(state, checkpoint: checkpoint, progress: progress)
             if best == nil || result.lowerBound > best!.lowerBound { best = result }
             if options.initialParameters != nil { break }
         }
         return best!
     }
 
+    /// Refuses a checkpoint of another fit.
+    func check(_ saved: FitCheckpoint) throws {
+        var mine = options, theirs = saved.options
+        mine.initialParameters = nil
+        theirs.initialParameters = nil
+        guard saved.format == FitCheckpoint.format else {
+            throw MixtureError.invalidData("not an emfleet fit checkpoint (format \"\(saved.format)\")")
+        }
+        guard mine == theirs else { throw MixtureError.invalidData("the checkpoint was written by a fit with other options") }
+        guard saved.rows == runner.plan.rows, saved.shards == runner.plan.count, saved.summary.mean.count == runner.dimension else {
+            throw MixtureError.invalidData(
+                "the checkpoint is for \(saved.rows) rows in \(saved.shards) shards with \(saved.summary.mean.count) features; "
+                    + "this fit has \(runner.plan.rows) rows in \(runner.plan.count) shards with \(runner.dimension)")
+        }
+    }
+
     func runEM(
-        from initial: MixtureParameters, summary: DataSummary, start: Int, progress: (FitProgress) -> Void
+        _ initial: FitCheckpoint, checkpoint: (FitCheckpoint) throws -> Void, progress: (FitProgress) -> Void
     ) throws -> GaussianMixture {
-        var parameters = initial
-        var history = [Double]()
-        var previous = -Double.infinity
-        var converged = false
+        var state = initial
+        let summary = state.summary
         let rows = Double(summary.rows)
-        for iteration in 1...options.maxIterations {
+        var previous = state.history.last ?? -Double.infinity
+        while !state.finished {
             let clock = ContinuousClock.now
-            let model = try PreparedMixture(parameters, anchor: summary.mean)
+            let model = try PreparedMixture(state.parameters, anchor: summary.mean)
             let statistics = try foldStatistics(runner.run(.expectation(model: model)))
             let lowerBound = statistics.logLikelihoodSum / rows
-            parameters = try MaximizationStep.parameters(
+            let parameters = try MaximizationStep.parameters(
                 from: statistics, anchor: summary.mean, regularization: options.regularization)
             // Fail here, naming the component, rather than at the next E-step.
             _ = try PreparedMixture(parameters, anchor: summary.mean)
-            history.append(lowerBound)
             let change = lowerBound - previous
             previous = lowerBound
+            state.parameters = parameters
+            state.history.append(lowerBound)
+            state.converged = abs(change) < options.tolerance
+            state.finished = state.converged || state.history.count >= options.maxIterations
+            try checkpoint(state)
             let elapsed = ContinuousClock.now - clock
             progress(FitProgress(
-                start: start, iteration: iteration, logLikelihood: lowerBound, change: change,
+                start: state.start, iteration: state.history.count, logLikelihood: lowerBound, change: change,
                 seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
-            if abs(change) < options.tolerance {
-                converged = true
-                break
-            }
         }
         return GaussianMixture(
-            parameters: parameters, converged: converged, iterations: history.count, history: history,
-            options: options,
-            training: .init(rows: summary.rows, shards: runner.plan.count, keptStart: start))
+            parameters: state.parameters, converged: state.converged, iterations: state.history.count,
+            history: state.history, options: options,
+            training: .init(rows: summary.rows, shards: runner.plan.count, keptStart: state.start))
     }
+}
+
+/// Everything needed to continue a fit bit-identically after the M-step it was taken at.
+///
+/// Written after every M-step by the `gmm fit` command (atomically, as JSON, whose doubles
+/// round-trip exactly) and read back by `--resume`.
+public struct FitCheckpoint: Codable, Sendable, Equatable {
+    /// The value of ``format``.
+    public static let format = "emfleet.gaussian-mixture.checkpoint"
+    /// Always ``format``.
+    public var format: String = FitCheckpoint.format
+    /// The fit's options.
+    public var options: FitOptions
+    /// Rows of the data.
+    public var rows: Int
+    /// Shards the rows are cut into.
+    public var shards: Int
+    /// The data summary (its mean is the anchor of every statistic).
+    public var summary: DataSummary
+    /// The start (restart) in progress, 0-based.
+    public var start: Int
+    /// The parameters after the last M-step (or the initial ones).
+    public var parameters: MixtureParameters
+    /// The mean log-likelihood of each E-step of this start so far.
+    public var history: [Double]
+    /// Whether this start has stopped (converged or reached the iteration limit).
+    public var finished: Bool
+    /// Whether this start converged.
+    public var converged: Bool
+    /// The best model of the starts completed before this one.
+    public var best: GaussianMixture?
+    /// Who wrote it and over which data, for the caller to check (not used by the fitter).
+    public var dataFingerprint: String?
 }

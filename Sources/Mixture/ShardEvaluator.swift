@@ -6,6 +6,10 @@ import Numerics
 // @unchecked: a shard's scratch is used by one thread at a time (the one running that shard).
 public final class ShardScratch: @unchecked Sendable {
     var closestDistances: [Double] = []
+    /// The centres `closestDistances` covers, in the order they were committed.
+    var committedCenters: [[Double]] = []
+    /// The shard's potential after the last commit.
+    var potential = 0.0
     /// Creates empty scratch state.
     public init() {}
 }
@@ -38,11 +42,13 @@ public enum ShardEvaluator {
             return columnMoments(shard, shift: shift)
         case let .gatherRows(indices):
             return .rows(gather(shard, indices: indices))
-        case let .seedingCommit(center, reset):
-            return .potential(seedingCommit(shard, center: center, reset: reset, scratch: scratch))
-        case let .seedingLocate(targets):
+        case let .seedingCommit(centers):
+            return .potential(commitCenters(shard, centers, scratch: scratch))
+        case let .seedingLocate(centers, targets):
+            _ = commitCenters(shard, centers, scratch: scratch)
             return .located(seedingLocate(shard, targets: targets[shardKey(shard)] ?? [], scratch: scratch))
-        case let .seedingCandidatePotentials(candidates):
+        case let .seedingCandidatePotentials(centers, candidates):
+            _ = commitCenters(shard, centers, scratch: scratch)
             return .potentials(candidates.map { candidatePotential(shard, candidate: $0, scratch: scratch) })
         case let .lloyd(centers, clusters, anchor):
             return lloyd(shard, centers: centers, clusters: clusters, anchor: anchor)
@@ -106,10 +112,24 @@ public enum ShardEvaluator {
         }
     }
 
-    static func seedingCommit(_ shard: ShardView, center: [Double], reset: Bool, scratch: ShardScratch) -> Double {
-        if reset || scratch.closestDistances.count != shard.range.count {
+    /// Brings the closest distances up to date with `centers`, committing only the centres
+    /// not yet seen (all of them when the scratch holds another sequence); returns the potential.
+    /// Committing one centre at a time or all at once gives the same bits: each step is a min.
+    static func commitCenters(_ shard: ShardView, _ centers: [[Double]], scratch: ShardScratch) -> Double {
+        let known = scratch.committedCenters
+        let isPrefix = known.count <= centers.count && zip(known, centers).allSatisfy { $0 == $1 }
+        if !isPrefix || scratch.closestDistances.count != shard.range.count {
             scratch.closestDistances = [Double](repeating: .infinity, count: shard.range.count)
+            scratch.committedCenters = []
         }
+        for center in centers.dropFirst(scratch.committedCenters.count) {
+            scratch.potential = seedingCommit(shard, center: center, scratch: scratch)
+            scratch.committedCenters.append(center)
+        }
+        return scratch.potential
+    }
+
+    static func seedingCommit(_ shard: ShardView, center: [Double], scratch: ShardScratch) -> Double {
         var potential = 0.0
         scratch.closestDistances.withUnsafeMutableBufferPointer { closest in
             squaredDistances(shard, to: center) { r, distance in

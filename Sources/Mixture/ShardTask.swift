@@ -4,22 +4,24 @@ import Datasets
 /// outcomes in shard order.
 ///
 /// Every task is a value that can be shipped to another process: it carries everything a
-/// shard needs (the anchor, centres, parameters). Tasks that refer to earlier work on the
-/// same shard (k-means++ seeding keeps each row's distance to its closest centre) rely on
-/// the shard's `ShardScratch`, which lives wherever the shard lives.
+/// shard needs (the anchor, centres, parameters). k-means++ seeding caches each row's
+/// distance to its closest centre in the shard's `ShardScratch`, but its tasks carry all
+/// centres chosen so far, so a shard that moves to another worker (empty scratch) rebuilds
+/// the cache and returns the same bits.
 public enum ShardTask: Sendable {
     /// Count, Σ(x − shift) and Σ(x − shift)² per column.
     case columnMoments(shift: [Double])
     /// The rows with these global indices (each shard returns those it holds).
     case gatherRows(indices: [Int])
-    /// k-means++: lower each row's closest squared distance by its distance to `center`
-    /// (starting from +∞ when `reset`); returns the shard's potential Σ closest.
-    case seedingCommit(center: [Double], reset: Bool)
-    /// k-means++: for each shard-local target potential in `targets[shard]`, the first local
-    /// row whose running sum of closest distances reaches it.
-    case seedingLocate(targets: [Int: [Double]])
-    /// k-means++: for each candidate centre, Σ over rows of min(closest, distance to candidate).
-    case seedingCandidatePotentials(candidates: [[Double]])
+    /// k-means++: each row's squared distance to the closest of `centers` (the centres chosen
+    /// so far); returns the shard's potential, the sum of those distances.
+    case seedingCommit(centers: [[Double]])
+    /// k-means++: for each shard-local target potential in `targets[shard's first row]`, the
+    /// first local row whose running sum of closest distances (to `centers`) reaches it.
+    case seedingLocate(centers: [[Double]], targets: [Int: [Double]])
+    /// k-means++: for each candidate centre, Σ over rows of min(closest distance to `centers`,
+    /// distance to the candidate).
+    case seedingCandidatePotentials(centers: [[Double]], candidates: [[Double]])
     /// One Lloyd step: per-cluster sums and counts of rows nearest each centre (centres K×D, about `anchor`).
     case lloyd(centers: [Double], clusters: Int, anchor: [Double])
     /// Mixture statistics with one-hot responsibilities from the nearest centre.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Cluster
 import Mixture
 
 extension CovarianceType: ExpressibleByArgument {}
@@ -40,9 +41,15 @@ struct AppliedModelOptions: ParsableArguments {
     @Option(name: .long, help: "Threads (default: all cores). Never changes the result.")
     var threads: Int?
 
-    /// Reads the model, then the data.
-    func load() throws -> (GaussianMixture, FeatureMatrix) {
-        (try MixtureModelFile.read(from: model), try input.load())
+    @OptionGroup(title: "Cluster") var cluster: ClusterOptions
+
+    /// Reads the model, opens the data (here or on workers) and scores every row.
+    func evaluate(_ output: RowOutput) throws -> (model: GaussianMixture, rows: Int, sum: Double, perRow: [Double]) {
+        let mixture = try MixtureModelFile.read(from: model)
+        let job = try JobShards(data: input, shards: nil, threads: threads, cluster: cluster)
+        defer { job.finish() }
+        let result = try mixture.evaluate(on: job.runner, output: output)
+        return (mixture, job.runner.plan.rows, result.sum, result.perRow)
     }
 }
 
@@ -95,6 +102,14 @@ extension GMMCommand {
         @Flag(name: .long, help: "Print only the summary.")
         var quiet = false
 
+        @OptionGroup(title: "Cluster") var cluster: ClusterOptions
+
+        @Option(name: .long, help: ArgumentHelp("Checkpoint written after every M-step (default: OUT.checkpoint; removed on success).", valueName: "file"))
+        var checkpoint: String?
+
+        @Option(name: .long, help: ArgumentHelp("Continue the fit saved in this checkpoint; the model is the one an uninterrupted run gives.", valueName: "file"))
+        var resume: String?
+
         func validate() throws {
             guard components >= 1 else { throw ValidationError("--components must be at least 1") }
             guard maxIter >= 1 else { throw ValidationError("--max-iter must be at least 1") }
@@ -107,7 +122,6 @@ extension GMMCommand {
 
         func run() throws {
             try reportingErrors {
-                let data = try input.load()
                 var options = FitOptions(components: components)
                 options.covarianceType = covariance
                 options.maxIterations = maxIter
@@ -116,34 +130,83 @@ extension GMMCommand {
                 options.initialisation = self.`init`
                 options.restarts = nInit
                 options.seed = seed
-                if let initModel {
-                    let initial = try MixtureModelFile.read(from: initModel).parameters
-                    guard initial.components == components, initial.dimension == data.columns,
+                let initial = try initModel.map { try MixtureModelFile.read(from: $0).parameters }
+                let resumed = try resume.map(Self.readCheckpoint)
+                let fingerprint = try DataFingerprint.of(path: input.data)
+                if let resumed, let resume, resumed.dataFingerprint != fingerprint {
+                    throw ClusterError("\(resume): the checkpoint was written for another version of \(input.data) (fingerprint \(resumed.dataFingerprint ?? "none"), now \(fingerprint))")
+                }
+                let job = try JobShards(data: input, shards: shards, threads: threads, cluster: cluster)
+                defer { job.finish() }
+                let runner = job.runner
+                if let initial, let initModel {
+                    guard initial.components == components, initial.dimension == runner.dimension,
                           initial.covarianceType == covariance
                     else {
                         throw ModelFileError(
                             file: initModel,
                             message: "has \(initial.components) components (\(initial.covarianceType.rawValue)) over \(initial.dimension) features, "
-                                + "but this fit asks for \(components) (\(covariance.rawValue)) over \(data.columns); "
+                                + "but this fit asks for \(components) (\(covariance.rawValue)) over \(runner.dimension); "
                                 + "give matching --components and --covariance")
                     }
                     options.initialParameters = initial
                 }
-                let plan = ShardPlan(rows: data.rows, shards: shards ?? ShardPlan.defaultShardCount(rows: data.rows))
-                if !quiet {
-                    print("fitting \(components) \(covariance.rawValue) components to \(data.rows) rows × \(data.columns) features "
-                        + "(\(plan.count) shards, \(threads ?? ProcessInfo.processInfo.activeProcessorCount) threads)")
-                    print(FitReport.header)
+                let log = job.log
+                let text = log.format == .text && !quiet
+                let whereComputed = cluster.workers.map { "\($0) local workers" }
+                    ?? cluster.bind.map { "workers at \($0)" }
+                    ?? "\(threads ?? ProcessInfo.processInfo.activeProcessorCount) threads"
+                if text {
+                    print("fitting \(components) \(covariance.rawValue) components to \(runner.plan.rows) rows × \(runner.dimension) features "
+                        + "(\(runner.plan.count) shards, \(whereComputed))")
+                    print(FitReport.header + (job.coordinator != nil ? "  workers" : ""))
                 }
+                let checkpointPath = checkpoint ?? out + ".checkpoint"
                 let clock = ContinuousClock.now
-                let model = try GaussianMixture.fit(data, options: options, shards: plan.count, threads: threads) { step in
-                    guard !quiet else { return }
-                    print(FitReport.iterationLine(step))
-                    fflush(nil)
-                }
+                let model = try MixtureFitter(runner: runner, options: options).fit(
+                    resuming: resumed,
+                    checkpoint: { state in
+                        var state = state
+                        state.dataFingerprint = fingerprint
+                        try Self.write(state, to: checkpointPath)
+                    },
+                    progress: { step in
+                        let workers = job.liveWorkers
+                        log.json("iteration", [
+                            ("start", step.start + 1), ("iteration", step.iteration), ("log_likelihood", step.logLikelihood),
+                            ("change", step.change.isFinite ? step.change : NSNull()), ("seconds", step.seconds),
+                            ("live_workers", workers.map { $0 as Any } ?? NSNull()),
+                        ])
+                        guard text else { return }
+                        print(FitReport.iterationLine(step) + (workers.map { String(format: " %8d", $0) } ?? ""))
+                        fflush(nil)
+                    })
                 try MixtureModelFile.write(model, to: out)
-                print(FitReport.summary(model, seconds: (ContinuousClock.now - clock).seconds, out: out))
+                try? FileManager.default.removeItem(atPath: checkpointPath)
+                let seconds = (ContinuousClock.now - clock).seconds
+                log.json("done", [
+                    ("converged", model.converged), ("iterations", model.iterations), ("lower_bound", model.lowerBound),
+                    ("seconds", seconds), ("out", out), ("dropped_messages", job.coordinator?.droppedMessages ?? 0),
+                ])
+                if log.format == .text { print(FitReport.summary(model, seconds: seconds, out: out)) }
             }
+        }
+
+        static func readCheckpoint(_ path: String) throws -> FitCheckpoint {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ClusterError("\(path): cannot read the checkpoint (does it exist?)")
+            }
+            do {
+                return try JSONDecoder().decode(FitCheckpoint.self, from: data)
+            } catch {
+                throw ClusterError("\(path): not an emfleet fit checkpoint (\(error.localizedDescription))")
+            }
+        }
+
+        static func write(_ state: FitCheckpoint, to path: String) throws {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try encoder.encode(state).write(to: URL(fileURLWithPath: path), options: .atomic)
         }
     }
 
@@ -161,18 +224,15 @@ extension GMMCommand {
 
         func run() throws {
             try reportingErrors {
-                let (mixture, data) = try applied.load()
-                let threads = applied.threads
-                let k = mixture.parameters.components
+                let result = try applied.evaluate(proba ? .probabilities : .labels)
+                let k = result.model.parameters.components
                 if proba {
-                    let probabilities = try mixture.predictProbabilities(data, threads: threads)
-                    try writeMatrix(probabilities, rows: data.rows, columns: k,
+                    try writeMatrix(result.perRow, rows: result.rows, columns: k,
                                     header: (0..<k).map { "component_\($0)" }, to: out)
                 } else {
-                    let labels = try mixture.predict(data, threads: threads)
-                    try writeLabels(labels, to: out)
+                    try writeLabels(result.perRow.map { Int($0) }, to: out)
                 }
-                print("wrote \(proba ? "probabilities" : "labels") for \(data.rows) rows to \(out)")
+                print("wrote \(proba ? "probabilities" : "labels") for \(result.rows) rows to \(out)")
             }
         }
     }
@@ -188,19 +248,20 @@ extension GMMCommand {
 
         func run() throws {
             try reportingErrors {
-                let (mixture, data) = try applied.load()
-                let score = try mixture.score(data, threads: applied.threads)
-                let n = Double(data.rows), p = Double(mixture.freeParameters)
+                let result = try applied.evaluate(.none)
+                let mixture = result.model, rows = result.rows
+                let score = result.sum / Double(rows)
+                let n = Double(rows), p = Double(mixture.freeParameters)
                 let bic = -2 * score * n + p * log(n)
                 let aic = -2 * score * n + 2 * p
                 if json {
-                    let report = ScoreReport(rows: data.rows, meanLogLikelihood: score, bic: bic, aic: aic,
+                    let report = ScoreReport(rows: rows, meanLogLikelihood: score, bic: bic, aic: aic,
                                              freeParameters: mixture.freeParameters)
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.sortedKeys]
                     print(String(decoding: try encoder.encode(report), as: UTF8.self))
                 } else {
-                    print("rows                 \(data.rows)")
+                    print("rows                 \(rows)")
                     print("mean log-likelihood  \(score)")
                     print("BIC                  \(bic)")
                     print("AIC                  \(aic)")

@@ -1,0 +1,125 @@
+import Datasets
+import Foundation
+
+/// The dataset of a cluster job, as the coordinator describes it to workers.
+///
+/// Workers read their own rows from `path` (shared storage) or, with `stream`, ask the
+/// coordinator for them. The coordinator itself reads only the shape (and, when streaming,
+/// the rows it sends).
+public struct JobSpec: Sendable {
+    /// The data file, as every host sees it.
+    public var path: String
+    /// Column selection and text layout.
+    public var csv: CSVOptions
+    /// Rows and feature columns (after selection).
+    public var rows: Int
+    /// Feature columns.
+    public var columns: Int
+    /// How many shards the rows are cut into.
+    public var shards: Int
+    /// The file's fingerprint as the coordinator sees it (empty when streaming).
+    public var fingerprint: String
+    /// Whether rows come from the coordinator instead of the file.
+    public var stream: Bool
+
+    /// Creates a spec.
+    public init(path: String, csv: CSVOptions, rows: Int, columns: Int, shards: Int, fingerprint: String, stream: Bool) {
+        self.path = path; self.csv = csv; self.rows = rows; self.columns = columns
+        self.shards = shards; self.fingerprint = fingerprint; self.stream = stream
+    }
+
+    /// Describes `path` for a job: its shape and fingerprint, reading no more than the header
+    /// and sampled blocks of a `.npy` file (a text file is scanned for its row count).
+    public static func describe(path: String, csv: CSVOptions, shards: Int?, stream: Bool) throws -> JobSpec {
+        let shape = try DatasetLoader.shape(path: path, csv: csv)
+        guard shape.rows > 0 else { throw DatasetError(file: path, message: "has no rows") }
+        return JobSpec(
+            path: path, csv: csv, rows: shape.rows, columns: shape.columns,
+            shards: shards ?? ShardPlan.defaultShardCount(rows: shape.rows),
+            fingerprint: try DataFingerprint.of(path: path), stream: stream)
+    }
+
+    /// The shard layout.
+    public var plan: ShardPlan { ShardPlan(rows: rows, shards: shards) }
+
+    /// Reads the rows of `range` from the file and checks they are finite.
+    public func readRows(_ range: Range<Int>) throws -> FeatureMatrix {
+        let loaded = try DatasetLoader.load(path: path, csv: csv, rows: range)
+        guard loaded.features.rows == range.count, loaded.features.columns == columns else {
+            throw DatasetError(
+                file: path,
+                message: "expected rows \(range.lowerBound)..<\(range.upperBound) of \(columns) columns, read \(loaded.features.rows) × \(loaded.features.columns); did the file change?")
+        }
+        try validateFinite(loaded.features, file: path, firstRow: range.lowerBound, columnNames: loaded.columnNames)
+        return loaded.features
+    }
+
+    var body: [UInt8] {
+        var w = WireWriter()
+        w.string(path)
+        w.string(csv.delimiter.map(String.init) ?? "")
+        w.string(csv.header.rawValue)
+        w.bool(csv.columns != nil)
+        w.u32(UInt32(csv.columns?.count ?? 0))
+        for column in csv.columns ?? [] { w.string(column) }
+        w.string(csv.labelColumn ?? "")
+        w.bool(csv.labelColumn != nil)
+        w.int(rows); w.int(columns); w.int(shards)
+        w.string(fingerprint)
+        w.bool(stream)
+        return w.bytes
+    }
+
+    init(body: [UInt8]) throws {
+        var r = WireReader(body, context: "job")
+        path = try r.string("path", maxBytes: 4096)
+        let delimiter = try r.string("delimiter", maxBytes: 8)
+        guard let header = CSVOptions.Header(rawValue: try r.string("header", maxBytes: 16)) else {
+            throw WireError("job: unknown header mode")
+        }
+        let hasColumns = try r.bool("column selection")
+        let count = Int(try r.u32("column count"))
+        guard count <= 1 << 16 else { throw WireError("job: \(count) columns is too many") }
+        let selected = try (0..<count).map { _ in try r.string("column", maxBytes: 1024) }
+        let label = try r.string("label column", maxBytes: 1024)
+        let hasLabel = try r.bool("label column present")
+        csv = CSVOptions(
+            delimiter: delimiter.first, header: header, columns: hasColumns ? selected : nil, labelColumn: hasLabel ? label : nil)
+        rows = try r.int("rows", in: 1...Int(Int32.max) * 64)
+        columns = try r.int("columns", in: 1...(1 << 16))
+        shards = try r.int("shards", in: 1...rows)
+        fingerprint = try r.string("fingerprint", maxBytes: 128)
+        stream = try r.bool("stream")
+        try r.finish()
+    }
+}
+
+/// A cheap identity of a data file: its size and a hash of its first 64 KiB (the header and
+/// first rows), 16 evenly spaced 4 KiB blocks and its last 4 KiB.
+///
+/// Workers compute it before a job starts; one that sees a different file is refused.
+public enum DataFingerprint {
+    /// The fingerprint of the file at `path`, as "size-hash" in hexadecimal.
+    public static func of(path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw DatasetError(file: path, message: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+        }
+        defer { try? handle.close() }
+        let size = try handle.seekToEnd()
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a 64
+        func mix(_ data: Data) {
+            for byte in data {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x0000_0100_0000_01B3
+            }
+        }
+        var offsets: [(UInt64, Int)] = [(0, 65536)]
+        for i in 1...16 { offsets.append((size * UInt64(i) / 17, 4096)) }
+        offsets.append((size > 4096 ? size - 4096 : 0, 4096))
+        for (offset, length) in offsets where offset < size {
+            try handle.seek(toOffset: offset)
+            mix(try handle.read(upToCount: length) ?? Data())
+        }
+        return String(size, radix: 16) + "-" + String(hash, radix: 16)
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+
+/// Worker processes on this machine for `--workers N`: the same binary run as
+/// `emfleet worker`, connected over an `ipc://` endpoint in a private (0700) directory.
+///
+/// The workers exit when this process exits (they watch their parent), and `stop()`, an
+/// interrupt or a termination signal kills them and removes the directory, so no process
+/// or socket file is left behind.
+public final class LocalFleet {
+    /// The endpoint the coordinator binds and the workers connect to.
+    public let endpoint: String
+    private let directory: String
+    private var processes: [Process] = []
+
+    /// Makes the private directory; call ``start(count:threads:executable:coordinatorTimeout:)`` once the coordinator is bound.
+    public init() throws {
+        let base = FileManager.default.temporaryDirectory.path
+        var template = Array("\(base)/emfleet-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw ClusterError("cannot create a private directory under \(base): \(String(cString: strerror(errno)))")
+        }
+        directory = String(cString: made)
+        chmod(directory, 0o700)
+        endpoint = "ipc://\(directory)/coordinator"
+        LocalFleetSignals.register(directory: directory)
+    }
+
+    deinit { stop() }
+
+    /// Starts `count` workers running `executable worker --connect endpoint`.
+    public func start(count: Int, threads: Int, executable: String, coordinatorTimeout: Double = 30) throws {
+        for index in 0..<count {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = [
+                "worker", "--connect", endpoint, "--threads", "\(threads)", "--name", "local-\(index + 1)",
+                "--coordinator-timeout", "\(Int(coordinatorTimeout))", "--exit-with-parent",
+            ]
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            processes.append(process)
+            LocalFleetSignals.register(pid: process.processIdentifier)
+        }
+    }
+
+    /// The workers' process ids.
+    public var pids: [Int32] { processes.map(\.processIdentifier) }
+
+    /// Waits briefly for the workers to exit by themselves, then kills what is left and removes the directory.
+    public func stop(grace: Double = 2) {
+        let deadline = Date().addingTimeInterval(grace)
+        while processes.contains(where: \.isRunning), Date() < deadline { usleep(20_000) }
+        for process in processes where process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        processes.removeAll()
+        try? FileManager.default.removeItem(atPath: directory)
+        LocalFleetSignals.clear()
+    }
+}
+
+/// Kills local workers and removes their directory when the coordinator is interrupted.
+///
+/// The handler only calls async-signal-safe functions (`kill`, `unlink`, `rmdir`, `_exit`) on
+/// values prepared before the signal.
+enum LocalFleetSignals {
+    private static let capacity = 1024
+    nonisolated(unsafe) private static var pids = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+    nonisolated(unsafe) private static var pidCount = 0
+    nonisolated(unsafe) private static var socketPath: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) private static var directoryPath: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) private static var installed = false
+
+    static func register(directory: String) {
+        directoryPath = strdup(directory)
+        socketPath = strdup("\(directory)/coordinator")
+        guard !installed else { return }
+        installed = true
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            Foundation.signal(signal) { number in
+                for i in 0..<LocalFleetSignals.pidCount { kill(LocalFleetSignals.pids[i], SIGKILL) }
+                if let path = LocalFleetSignals.socketPath { unlink(path) }
+                if let path = LocalFleetSignals.directoryPath { rmdir(path) }
+                _exit(128 + number)
+            }
+        }
+    }
+
+    static func register(pid: Int32) {
+        guard pidCount < capacity else { return }
+        pids[pidCount] = pid
+        pidCount += 1
+    }
+
+    static func clear() { pidCount = 0 }
+}

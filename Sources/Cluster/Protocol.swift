@@ -1,0 +1,280 @@
+import Foundation
+
+/// The emfleet wire protocol, version 1 (see docs/PROTOCOL.md).
+///
+/// Every message is a ZeroMQ multipart message whose first frame is a 24-byte ``Envelope``
+/// and whose second frame, when present, is the body encoded with `WireWriter`.
+public enum WireProtocol {
+    /// The protocol version this build speaks; a peer with another is refused.
+    public static let version: UInt16 = 1
+    /// The first four bytes of every envelope.
+    static let magic: [UInt8] = Array("EMFL".utf8)
+    /// Largest message the coordinator accepts (`ZMQ_MAXMSGSIZE`); results of one shard stay far below.
+    public static let maxMessageBytes: Int64 = 1 << 30
+}
+
+/// What a message is.
+public enum MessageKind: UInt16, Sendable, CaseIterable {
+    /// Worker → coordinator: who I am (``Hello``).
+    case hello = 1
+    /// Coordinator → worker: admitted, with the heartbeat settings (``Welcome``).
+    case welcome = 2
+    /// Coordinator → worker: not admitted, with the reason to print.
+    case refuse = 3
+    /// Coordinator → worker: the dataset of the job to load (``JobSpec``).
+    case job = 4
+    /// Worker → coordinator: the job's data is readable here, with its fingerprint.
+    case ready = 5
+    /// Coordinator → worker: run a task on these shards (``TaskOrder``).
+    case task = 6
+    /// Worker → coordinator: one shard's outcome (``ShardResult``).
+    case result = 7
+    /// Either way: I am alive.
+    case heartbeat = 8
+    /// Worker → coordinator: something failed here (``WorkerFailure``).
+    case failure = 9
+    /// Worker → coordinator (`--stream-data`): send me rows of a shard (``RowsRequest``).
+    case rowsRequest = 10
+    /// Coordinator → worker (`--stream-data`): rows of a shard (``RowsChunk``).
+    case rows = 11
+    /// Coordinator → worker: the job is over; drop its data.
+    case jobEnd = 12
+    /// Coordinator → worker: exit.
+    case shutdown = 13
+    /// Coordinator → worker: I do not know you (declared dead, or I restarted); say hello again.
+    case rejoin = 14
+}
+
+/// The fixed first frame of every message: magic, version, kind, job and round.
+public struct Envelope: Equatable, Sendable {
+    /// Size of the encoded envelope.
+    public static let size = 24
+    /// The sender's protocol version.
+    public var version: UInt16
+    /// The message kind.
+    public var kind: MessageKind
+    /// The job the message belongs to (0: none).
+    public var job: UInt64
+    /// The round (one task over all shards) it belongs to (0: none).
+    public var round: UInt64
+
+    /// Creates an envelope with this build's protocol version.
+    public init(_ kind: MessageKind, job: UInt64 = 0, round: UInt64 = 0) {
+        self.version = WireProtocol.version
+        self.kind = kind
+        self.job = job
+        self.round = round
+    }
+
+    /// The 24 bytes.
+    public var encoded: [UInt8] {
+        var w = WireWriter(capacity: Self.size)
+        for byte in WireProtocol.magic { w.u8(byte) }
+        w.u16(version)
+        w.u16(kind.rawValue)
+        w.u64(job)
+        w.u64(round)
+        return w.bytes
+    }
+
+    /// What was wrong with a first frame.
+    public enum Problem: Error, Equatable, Sendable {
+        /// Not an emfleet message at all (size or magic).
+        case notEmfleet(String)
+        /// An emfleet peer speaking another protocol version.
+        case version(UInt16)
+        /// An unknown message kind.
+        case kind(UInt16)
+    }
+
+    /// Parses a first frame; the version is checked before the kind, so that a peer of
+    /// another version can be told so whatever it sent.
+    public static func decode(_ frame: [UInt8]) -> Result<Envelope, Problem> {
+        guard frame.count == size else { return .failure(.notEmfleet("first frame is \(frame.count) bytes, expected \(size)")) }
+        guard Array(frame[0..<4]) == WireProtocol.magic else { return .failure(.notEmfleet("bad magic")) }
+        var r = WireReader(frame, context: "envelope")
+        _ = try? r.u32("magic")
+        let version = (try? r.u16("version")) ?? 0
+        guard version == WireProtocol.version else { return .failure(.version(version)) }
+        let rawKind = (try? r.u16("kind")) ?? 0
+        guard let kind = MessageKind(rawValue: rawKind) else { return .failure(.kind(rawKind)) }
+        var envelope = Envelope(kind)
+        envelope.job = (try? r.u64("job")) ?? 0
+        envelope.round = (try? r.u64("round")) ?? 0
+        return .success(envelope)
+    }
+}
+
+/// A worker's introduction.
+public struct Hello: Equatable, Sendable {
+    /// Host name.
+    public var host: String
+    /// Process id.
+    public var pid: Int
+    /// Threads it computes with.
+    public var threads: Int
+    /// OpenBLAS's core type (`openblas_get_corename`): workers must agree for bit-identical models.
+    public var blasCore: String
+    /// emfleet's version string.
+    public var software: String
+    /// A name given with `--name` (may be empty).
+    public var name: String
+
+    var body: [UInt8] {
+        var w = WireWriter()
+        w.string(host); w.int(pid); w.int(threads); w.string(blasCore); w.string(software); w.string(name)
+        return w.bytes
+    }
+
+    init(host: String, pid: Int, threads: Int, blasCore: String, software: String, name: String) {
+        self.host = host; self.pid = pid; self.threads = threads; self.blasCore = blasCore; self.software = software; self.name = name
+    }
+
+    init(body: [UInt8]) throws {
+        var r = WireReader(body, context: "hello")
+        host = try r.string("host", maxBytes: 255)
+        pid = try r.int("pid", in: 0...Int(Int32.max))
+        threads = try r.int("threads", in: 1...4096)
+        blasCore = try r.string("BLAS core", maxBytes: 64)
+        software = try r.string("version", maxBytes: 64)
+        name = try r.string("name", maxBytes: 255)
+        try r.finish()
+    }
+
+    /// How the coordinator names this worker in messages.
+    public var label: String { name.isEmpty ? "\(host):\(pid)" : "\(name) (\(host):\(pid))" }
+}
+
+/// The coordinator's answer to ``Hello``.
+struct Welcome: Equatable {
+    var workerID: Int
+    var heartbeatMilliseconds: Int
+    var body: [UInt8] {
+        var w = WireWriter()
+        w.int(workerID); w.int(heartbeatMilliseconds)
+        return w.bytes
+    }
+    init(workerID: Int, heartbeatMilliseconds: Int) { self.workerID = workerID; self.heartbeatMilliseconds = heartbeatMilliseconds }
+    init(body: [UInt8]) throws {
+        var r = WireReader(body, context: "welcome")
+        workerID = try r.int("worker id", in: 0...Int.max)
+        heartbeatMilliseconds = try r.int("heartbeat", in: 10...3_600_000)
+        try r.finish()
+    }
+}
+
+/// A task for some shards of the current job.
+struct TaskOrder {
+    /// The encoded `ShardTask`.
+    var task: [UInt8]
+    /// Shards to compute, in the order to send results.
+    var shards: [Int]
+    /// Shards the worker holds but no longer owns: drop them.
+    var release: [Int]
+
+    var body: [UInt8] {
+        var w = WireWriter(capacity: task.count + 16 + 8 * (shards.count + release.count))
+        w.blob(task); w.ints(shards); w.ints(release)
+        return w.bytes
+    }
+    init(task: [UInt8], shards: [Int], release: [Int]) { self.task = task; self.shards = shards; self.release = release }
+    init(body: [UInt8], shardCount: Int) throws {
+        var r = WireReader(body, context: "task order")
+        task = try r.blob("task")
+        shards = try r.ints("shards", in: 0...(shardCount - 1), maxCount: shardCount)
+        release = try r.ints("released shards", in: 0...(shardCount - 1), maxCount: shardCount)
+        try r.finish()
+    }
+}
+
+/// One shard's encoded outcome.
+struct ShardResult {
+    var shard: Int
+    var outcome: [UInt8]
+    var body: [UInt8] {
+        var w = WireWriter(capacity: outcome.count + 16)
+        w.int(shard); w.blob(outcome)
+        return w.bytes
+    }
+    init(shard: Int, outcome: [UInt8]) { self.shard = shard; self.outcome = outcome }
+    init(body: [UInt8], shardCount: Int) throws {
+        var r = WireReader(body, context: "result")
+        shard = try r.int("shard", in: 0...(shardCount - 1))
+        outcome = try r.blob("outcome")
+        try r.finish()
+    }
+}
+
+/// A failure on a worker.
+struct WorkerFailure {
+    /// True when the data itself is bad (every worker would fail): the job stops.
+    var fatal: Bool
+    var message: String
+    var body: [UInt8] {
+        var w = WireWriter()
+        w.bool(fatal); w.string(message)
+        return w.bytes
+    }
+    init(fatal: Bool, message: String) { self.fatal = fatal; self.message = message }
+    init(body: [UInt8]) throws {
+        var r = WireReader(body, context: "failure")
+        fatal = try r.bool("fatal")
+        message = try r.string("message", maxBytes: 4096)
+        try r.finish()
+    }
+}
+
+/// `--stream-data`: a worker asks for `count` rows of `shard` from `offset` (within the shard).
+struct RowsRequest {
+    var shard: Int
+    var offset: Int
+    var count: Int
+    var body: [UInt8] {
+        var w = WireWriter()
+        w.int(shard); w.int(offset); w.int(count)
+        return w.bytes
+    }
+    init(shard: Int, offset: Int, count: Int) { self.shard = shard; self.offset = offset; self.count = count }
+    init(body: [UInt8], shardCount: Int) throws {
+        var r = WireReader(body, context: "rows request")
+        shard = try r.int("shard", in: 0...(shardCount - 1))
+        offset = try r.int("offset", in: 0...Int(Int32.max))
+        count = try r.int("count", in: 1...(1 << 20))
+        try r.finish()
+    }
+}
+
+/// `--stream-data`: rows of a shard, as float64 row-major.
+struct RowsChunk {
+    var shard: Int
+    var offset: Int
+    var values: [Double]
+    var body: [UInt8] {
+        var w = WireWriter(capacity: 8 * values.count + 32)
+        w.int(shard); w.int(offset); w.doubles(values)
+        return w.bytes
+    }
+    init(shard: Int, offset: Int, values: [Double]) { self.shard = shard; self.offset = offset; self.values = values }
+    init(body: [UInt8], shardCount: Int) throws {
+        var r = WireReader(body, context: "rows")
+        shard = try r.int("shard", in: 0...(shardCount - 1))
+        offset = try r.int("offset", in: 0...Int(Int32.max))
+        values = try r.doubles("values")
+        try r.finish()
+    }
+}
+
+/// Text bodies (refuse, ready's fingerprint).
+enum TextBody {
+    static func encode(_ text: String) -> [UInt8] {
+        var w = WireWriter()
+        w.string(text)
+        return w.bytes
+    }
+    static func decode(_ body: [UInt8], _ what: String) throws -> String {
+        var r = WireReader(body, context: what)
+        let text = try r.string(what, maxBytes: 4096)
+        try r.finish()
+        return text
+    }
+}

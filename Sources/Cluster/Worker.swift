@@ -1,0 +1,403 @@
+import Datasets
+import Dispatch
+import Foundation
+import Messaging
+import Mixture
+import Numerics
+
+/// How a worker connects and behaves.
+public struct WorkerOptions: Sendable {
+    /// The coordinator's endpoint (`tcp://host:port` or `ipc://path`).
+    public var endpoint: String
+    /// Threads to compute with (shards run in parallel).
+    public var threads: Int
+    /// A name shown in the coordinator's messages.
+    public var name: String = ""
+    /// Exit when nothing has been heard from the coordinator for this long.
+    public var coordinatorTimeout: Double = 60
+    /// Exit when the parent process goes away (local workers started by `--workers`).
+    public var exitWithParent = false
+    /// Heartbeat period before the coordinator sets one.
+    public var heartbeatMilliseconds = 1000
+
+    /// Creates options.
+    public init(endpoint: String, threads: Int) {
+        self.endpoint = endpoint
+        self.threads = max(1, threads)
+    }
+}
+
+/// Why a worker stopped other than by being told to.
+public struct WorkerExit: Error, CustomStringConvertible, Sendable {
+    /// What happened, as one line.
+    public var description: String
+}
+
+/// A worker process: connects to a coordinator, loads the shards it is given, and answers
+/// tasks with per-shard outcomes, one job after another.
+///
+/// The socket is used by the thread that calls ``run()`` only. Computing happens on a
+/// separate thread, which hands each finished shard back through an `inproc` PAIR socket,
+/// so heartbeats keep flowing however long a task takes.
+public final class ClusterWorker {
+    private let options: WorkerOptions
+    private let context: ZMQContext
+    private let socket: ZMQSocket
+    private let wake: ZMQSocket
+    private let wakeEndpoint: String
+    private let computeQueue = DispatchQueue(label: "emfleet.worker.compute")
+    private let store = ShardStore()
+    private let hello: Hello
+
+    private var heartbeatMilliseconds: Int
+    private var welcomed = false
+    private var lastHeard = ContinuousClock.now
+    private var lastSent = ContinuousClock.now
+    private var lastHello = ContinuousClock.now
+    private var job: JobSpec?
+    private var jobID: UInt64 = 0
+    /// Bumped when the job ends or the worker rejoins: compute results of an older epoch are dropped.
+    private var epoch: UInt64 = 0
+    private let parent = getppid()
+    /// Orders waiting for streamed rows, oldest first.
+    private var waiting: [(round: UInt64, order: TaskOrder)] = []
+    private var streaming = StreamingState()
+
+    /// Connects (lazily: ZeroMQ retries until the coordinator is there).
+    public init(options: WorkerOptions) throws {
+        self.options = options
+        heartbeatMilliseconds = options.heartbeatMilliseconds
+        context = try ZMQContext()
+        socket = try ZMQSocket(context: context, type: .dealer)
+        try socket.setMaxMessageSize(WireProtocol.maxMessageBytes)
+        try socket.setReconnectInterval(milliseconds: 200)
+        try socket.connect(options.endpoint)
+        wakeEndpoint = "inproc://emfleet-worker-\(UUID().uuidString)"
+        wake = try ZMQSocket(context: context, type: .pair)
+        try wake.bind(wakeEndpoint)
+        hello = Hello(
+            host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), threads: options.threads,
+            blasCore: BLAS.coreName, software: ClusterInfo.softwareVersion, name: options.name)
+        BLAS.setThreadCount(1)
+    }
+
+    deinit {
+        socket.close()
+        wake.close()
+    }
+
+    /// Serves jobs until told to shut down.
+    ///
+    /// - Throws: ``WorkerExit`` when refused, when the coordinator is silent past the
+    ///   timeout, or when the parent is gone.
+    public func run() throws {
+        let computeSide = try ZMQSocket(context: context, type: .pair)
+        try computeSide.connect(wakeEndpoint)
+        store.output = computeSide
+        defer {
+            computeQueue.sync {}
+            computeSide.close()
+        }
+        try send(.hello, body: hello.body)
+        lastHello = .now
+        while true {
+            let ready = try ZMQPoll.readable([socket, wake], timeoutMilliseconds: 200)
+            if ready.contains(1) { try forwardComputed() }
+            if ready.contains(0) {
+                while let frames = try socket.tryReceive() {
+                    lastHeard = .now
+                    if try handle(frames) == .stop { return }
+                }
+            }
+            try keepAlive()
+        }
+    }
+
+    private enum Next { case goOn, stop }
+
+    private func handle(_ frames: [[UInt8]]) throws -> Next {
+        guard let first = frames.first else { return .goOn }
+        let envelope: Envelope
+        switch Envelope.decode(first) {
+        case let .success(decoded):
+            envelope = decoded
+        case let .failure(.version(theirs)):
+            // A refusal keeps its layout in every version: print it whatever it says.
+            if first.count >= 8, first[6] == UInt8(MessageKind.refuse.rawValue), first[7] == 0, frames.count == 2,
+               let reason = try? TextBody.decode(frames[1], "refusal") {
+                throw WorkerExit(description: "the coordinator refused this worker: \(reason)")
+            }
+            throw WorkerExit(description: "the coordinator speaks protocol version \(theirs); this worker speaks \(WireProtocol.version)")
+        case .failure:
+            return .goOn  // not from an emfleet coordinator; nothing to answer
+        }
+        let body = frames.count > 1 ? frames[1] : []
+        switch envelope.kind {
+        case .welcome:
+            let welcome = try Welcome(body: body)
+            heartbeatMilliseconds = welcome.heartbeatMilliseconds
+            welcomed = true
+        case .refuse:
+            throw WorkerExit(description: "the coordinator refused this worker: \((try? TextBody.decode(body, "refusal")) ?? "no reason given")")
+        case .rejoin:
+            dropJob()
+            welcomed = false
+            try send(.hello, body: hello.body)
+            lastHello = .now
+        case .job:
+            dropJob()
+            let spec = try JobSpec(body: body)
+            jobID = envelope.job
+            if spec.stream {
+                job = spec
+                try send(.ready, body: TextBody.encode(""), job: jobID)
+            } else {
+                do {
+                    let fingerprint = try DataFingerprint.of(path: spec.path)
+                    job = spec
+                    try send(.ready, body: TextBody.encode(fingerprint), job: jobID)
+                } catch {
+                    try send(.failure, body: WorkerFailure(fatal: false, message: "\(error)").body, job: envelope.job)
+                }
+            }
+        case .task:
+            guard let job, envelope.job == jobID else { return .goOn }
+            let order = try TaskOrder(body: body, shardCount: job.shards)
+            store.release(order.release)
+            if job.stream {
+                waiting.append((envelope.round, order))
+                try requestMissingRows()
+            } else {
+                startCompute(order, round: envelope.round)
+            }
+        case .rows:
+            guard let job, envelope.job == jobID, job.stream else { return .goOn }
+            let chunk = try RowsChunk(body: body, shardCount: job.shards)
+            streaming.receive(chunk, plan: job.plan, columns: job.columns, store: store)
+            try requestMissingRows()
+        case .jobEnd:
+            if envelope.job == jobID { dropJob() }
+        case .shutdown:
+            return .stop
+        case .heartbeat:
+            break
+        case .hello, .ready, .result, .failure, .rowsRequest:
+            break  // coordinator-bound kinds: ignore
+        }
+        return .goOn
+    }
+
+    /// Sends heartbeats, re-introduces itself while unwelcomed, and gives up on a silent coordinator.
+    private func keepAlive() throws {
+        let now = ContinuousClock.now
+        if options.exitWithParent, getppid() != parent {
+            throw WorkerExit(description: "the process that started this worker has exited")
+        }
+        if now - lastHeard > .seconds(options.coordinatorTimeout) {
+            throw WorkerExit(description: "no word from the coordinator at \(options.endpoint) for \(Int(options.coordinatorTimeout)) s; exiting")
+        }
+        if !welcomed, now - lastHello > .seconds(2) {
+            try send(.hello, body: hello.body)
+            lastHello = now
+        }
+        if now - lastSent > .milliseconds(heartbeatMilliseconds) {
+            try send(.heartbeat, body: nil, job: jobID)
+        }
+    }
+
+    private func send(_ kind: MessageKind, body: [UInt8]?, job: UInt64 = 0, round: UInt64 = 0) throws {
+        var frames = [Envelope(kind, job: job, round: round).encoded]
+        if let body { frames.append(body) }
+        try socket.send(frames)
+        lastSent = .now
+    }
+
+    private func dropJob() {
+        epoch &+= 1
+        store.epoch = epoch
+        store.removeAll()
+        job = nil
+        waiting.removeAll()
+        streaming = StreamingState()
+    }
+
+    // MARK: Computing
+
+    private func startCompute(_ order: TaskOrder, round: UInt64) {
+        guard let job else { return }
+        let store = self.store, threads = options.threads, epoch = self.epoch, jobID = self.jobID
+        computeQueue.async {
+            store.compute(order, job: job, jobID: jobID, round: round, epoch: epoch, threads: threads)
+        }
+    }
+
+    /// Passes finished shards from the compute thread to the coordinator.
+    private func forwardComputed() throws {
+        while let frames = try wake.tryReceive() {
+            guard frames.count == 3, frames[0].count == 8 else { continue }
+            let epochOfResult = frames[0].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+            guard epochOfResult == epoch else { continue }  // computed for a job since dropped
+            let envelope = try Envelope.decode(frames[1]).get()
+            try socket.send([envelope.encoded, frames[2]])
+            lastSent = .now
+        }
+    }
+
+    // MARK: Streaming
+
+    /// Asks for the rows the oldest waiting orders need, keeping a few requests in flight,
+    /// and starts every order whose shards have all arrived.
+    private func requestMissingRows() throws {
+        guard let job else { return }
+        while let first = waiting.first, first.order.shards.allSatisfy(store.holds) {
+            waiting.removeFirst()
+            startCompute(first.order, round: first.round)
+        }
+        let needed = waiting.flatMap(\.order.shards).filter { !store.holds($0) }
+        for request in streaming.nextRequests(for: needed, plan: job.plan, columns: job.columns) {
+            try send(.rowsRequest, body: request.body, job: jobID)
+        }
+    }
+}
+
+/// Flow control for `--stream-data`: at most a few chunk requests in flight.
+private struct StreamingState {
+    static let window = 4
+    static let chunkBytes = 4 << 20
+    /// Partially received shards: their values so far.
+    var partial: [Int: [Double]] = [:]
+    /// Next row offset to request per shard.
+    var nextOffset: [Int: Int] = [:]
+    var inFlight = 0
+
+    mutating func nextRequests(for shards: [Int], plan: ShardPlan, columns: Int) -> [RowsRequest] {
+        var requests = [RowsRequest]()
+        let chunkRows = max(1, Self.chunkBytes / (8 * columns))
+        for shard in shards {
+            let count = plan.ranges[shard].count
+            while inFlight < Self.window, nextOffset[shard, default: 0] < count {
+                let offset = nextOffset[shard, default: 0]
+                let rows = min(chunkRows, count - offset)
+                requests.append(RowsRequest(shard: shard, offset: offset, count: rows))
+                nextOffset[shard] = offset + rows
+                inFlight += 1
+            }
+            if inFlight >= Self.window { break }
+        }
+        return requests
+    }
+
+    mutating func receive(_ chunk: RowsChunk, plan: ShardPlan, columns: Int, store: ShardStore) {
+        inFlight = max(0, inFlight - 1)
+        let count = plan.ranges[chunk.shard].count
+        guard chunk.values.count % columns == 0, chunk.offset * columns == partial[chunk.shard, default: []].count else { return }
+        partial[chunk.shard, default: []].append(contentsOf: chunk.values)
+        if partial[chunk.shard]!.count == count * columns {
+            store.insert(FeatureMatrix(rows: count, columns: columns, values: partial.removeValue(forKey: chunk.shard)!), shard: chunk.shard)
+            nextOffset[chunk.shard] = nil
+        }
+    }
+}
+
+/// The shards a worker holds, shared by its network thread and its compute thread.
+private final class ShardStore: @unchecked Sendable {
+    // @unchecked: every field is read and written under `lock`; `output` is used only under `lock`.
+    private let lock = NSLock()
+    private var rows: [Int: FeatureMatrix] = [:]
+    private var scratch: [Int: ShardScratch] = [:]
+    var epoch: UInt64 {
+        get { lock.withLock { _epoch } }
+        set { lock.withLock { _epoch = newValue } }
+    }
+    private var _epoch: UInt64 = 0
+    var output: ZMQSocket?
+
+    func holds(_ shard: Int) -> Bool { lock.withLock { rows[shard] != nil } }
+
+    func insert(_ matrix: FeatureMatrix, shard: Int) { lock.withLock { rows[shard] = matrix } }
+
+    func release(_ shards: [Int]) {
+        lock.withLock {
+            for shard in shards {
+                rows[shard] = nil
+                scratch[shard] = nil
+            }
+        }
+    }
+
+    func removeAll() {
+        lock.withLock {
+            rows.removeAll()
+            scratch.removeAll()
+        }
+    }
+
+    /// Loads missing shards (shared storage), runs the task on each shard with `threads`
+    /// threads, and hands each outcome to the network thread as it is done.
+    func compute(_ order: TaskOrder, job: JobSpec, jobID: UInt64, round: UInt64, epoch: UInt64, threads: Int) {
+        let plan = job.plan
+        let task: ShardTask
+        do {
+            task = try MixtureTaskCodec.decodeTask(order.task, dimension: job.columns)
+        } catch {
+            emit(epoch: epoch, .failure, job: jobID, round: round, body: WorkerFailure(fatal: false, message: "cannot read the task: \(error)").body)
+            return
+        }
+        let shards = order.shards
+        let failed = FailureFlag()
+        DispatchQueue.concurrentPerform(iterations: min(threads, max(1, shards.count))) { lane in
+            var index = lane
+            while index < shards.count, !failed.isSet {
+                let shard = shards[index]
+                index += min(threads, max(1, shards.count))
+                do {
+                    let matrix = try rowsOf(shard, job: job, plan: plan)
+                    let state = lock.withLock { () -> ShardScratch in
+                        if let existing = scratch[shard] { return existing }
+                        let made = ShardScratch()
+                        scratch[shard] = made
+                        return made
+                    }
+                    let view = ShardView(data: matrix, range: 0..<matrix.rows, firstGlobalRow: plan.ranges[shard].lowerBound)
+                    let outcome = ShardEvaluator.evaluate(task, on: view, scratch: state)
+                    let result = ShardResult(shard: shard, outcome: MixtureTaskCodec.encode(outcome))
+                    emit(epoch: epoch, .result, job: jobID, round: round, body: result.body)
+                } catch {
+                    failed.set()
+                    // Bad values in the rows would fail on every worker: that stops the job.
+                    let fatal = (error as? DatasetError)?.row != nil
+                    emit(epoch: epoch, .failure, job: jobID, round: round, body: WorkerFailure(fatal: fatal, message: "\(error)").body)
+                }
+            }
+        }
+    }
+
+    private func rowsOf(_ shard: Int, job: JobSpec, plan: ShardPlan) throws -> FeatureMatrix {
+        if let held = lock.withLock({ rows[shard] }) { return held }
+        let matrix = try job.readRows(plan.ranges[shard])
+        lock.withLock { rows[shard] = matrix }
+        return matrix
+    }
+
+    private func emit(epoch: UInt64, _ kind: MessageKind, job: UInt64, round: UInt64, body: [UInt8]) {
+        let epochBytes = withUnsafeBytes(of: epoch) { Array($0) }
+        lock.withLock {
+            try? output?.send([epochBytes, Envelope(kind, job: job, round: round).encoded, body])
+        }
+    }
+}
+
+/// Set once by any thread when a shard fails, so the others stop early.
+private final class FailureFlag: @unchecked Sendable {
+    // @unchecked: `value` is only touched under `lock`.
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
+
+/// Facts the cluster exchanges about software.
+public enum ClusterInfo {
+    /// The emfleet version workers report in their hello.
+    public static let softwareVersion = "0.2.0"
+}

@@ -1,0 +1,179 @@
+import ArgumentParser
+import Cluster
+import Datasets
+import Foundation
+import Mixture
+
+/// How log events are printed.
+enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// `--workers` / `--bind` and friends: where a job's shards are computed. Shared by every job command.
+struct ClusterOptions: ParsableArguments {
+    @Option(name: .long, help: "Start this many local worker processes and compute on them.")
+    var workers: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Act as the coordinator for remote workers, listening here (tcp://ADDR:PORT).", valueName: "endpoint"))
+    var bind: String?
+
+    @Option(name: .long, help: "With --bind: ready workers to wait for before the first round.")
+    var minWorkers: Int = 1
+
+    @Option(name: .long, help: "Seconds of silence after which a worker is declared dead and its shards move.")
+    var workerTimeout: Double = 5
+
+    @Option(name: .long, help: "Seconds to wait for a worker when none is left before giving up (a checkpoint stays).")
+    var waitWorkers: Double = 60
+
+    @Flag(name: .long, help: "Send workers their rows from here instead of having them read the file.")
+    var streamData = false
+
+    @Option(name: .long, help: "Threads per local worker (default: cores / workers, at least 1).")
+    var workerThreads: Int?
+
+    @Option(name: .long, help: "Log format: text (lines for people) or json (one event per line on standard output).")
+    var logFormat: LogFormat = .text
+
+    func validate() throws {
+        if workers != nil, bind != nil { throw ValidationError("give --workers or --bind, not both") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        guard minWorkers >= 1 else { throw ValidationError("--min-workers must be at least 1") }
+        guard workerTimeout > 0 else { throw ValidationError("--worker-timeout must be positive") }
+        guard waitWorkers >= 0 else { throw ValidationError("--wait-workers must not be negative") }
+        if let workerThreads, workerThreads < 1 { throw ValidationError("--worker-threads must be at least 1") }
+        if streamData, !isDistributed { throw ValidationError("--stream-data needs --workers or --bind") }
+        if let bind, !(bind.hasPrefix("tcp://") || bind.hasPrefix("ipc://")) {
+            throw ValidationError("--bind takes tcp://ADDR:PORT or ipc://PATH, not '\(bind)'")
+        }
+    }
+
+    /// Whether shards are computed by worker processes.
+    var isDistributed: Bool { workers != nil || bind != nil }
+}
+
+/// The shards of one job and how to tear them down: in this process, or on workers.
+final class JobShards {
+    let runner: ShardRunner
+    let coordinator: ClusterCoordinator?
+    private let fleet: LocalFleet?
+    let log: EventLog
+
+    /// Opens the data for a job: loaded here, or described to workers (local or remote).
+    init(data: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions) throws {
+        log = EventLog(format: cluster.logFormat)
+        guard cluster.isDistributed else {
+            let matrix = try data.load()
+            let plan = ShardPlan(rows: matrix.rows, shards: shards ?? ShardPlan.defaultShardCount(rows: matrix.rows))
+            runner = LocalShards(data: matrix, plan: plan, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            coordinator = nil
+            fleet = nil
+            return
+        }
+        let spec = try JobSpec.describe(path: data.data, csv: data.layout.csvOptions, shards: shards, stream: cluster.streamData)
+        var options = CoordinatorOptions(endpoint: cluster.bind ?? "")
+        options.workerTimeout = cluster.workerTimeout
+        options.waitWorkers = cluster.waitWorkers
+        options.streamData = cluster.streamData
+        options.minWorkers = cluster.minWorkers
+        let log = self.log
+        if let count = cluster.workers {
+            let fleet = try LocalFleet()
+            options.endpoint = fleet.endpoint
+            options.minWorkers = count
+            let coordinator = try ClusterCoordinator(options: options, spec: spec) { log.cluster($0) }
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            try fleet.start(
+                count: count, threads: cluster.workerThreads ?? max(1, cores / count),
+                executable: CommandLine.executablePath)
+            self.fleet = fleet
+            self.coordinator = coordinator
+        } else {
+            self.coordinator = try ClusterCoordinator(options: options, spec: spec) { log.cluster($0) }
+            self.fleet = nil
+            log.note("coordinator listening on \(self.coordinator!.boundEndpoint); waiting for \(cluster.minWorkers) worker(s)")
+        }
+        runner = coordinator!
+    }
+
+    /// Ends the job on the workers, stops local ones and closes the socket.
+    func finish() {
+        coordinator?.endJob()
+        if fleet != nil { coordinator?.shutdownWorkers() }
+        fleet?.stop()
+    }
+
+    /// Live workers, or nil in process.
+    var liveWorkers: Int? { coordinator?.liveWorkers }
+}
+
+extension CommandLine {
+    /// This program's own executable, for starting local workers.
+    static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? arguments[0]
+    }
+}
+
+/// Prints cluster events and progress as text for people or as JSON lines for programs.
+final class EventLog: @unchecked Sendable {
+    // @unchecked: used from the thread running the command only.
+    let format: LogFormat
+    private let start = ContinuousClock.now
+
+    init(format: LogFormat) { self.format = format }
+
+    /// Emits a JSON event (json format only).
+    func json(_ event: String, _ fields: [(String, Any)]) {
+        guard format == .json else { return }
+        var object: [String: Any] = ["event": event, "time": (ContinuousClock.now - start).seconds]
+        for (key, value) in fields { object[key] = value }
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+            print(String(decoding: data, as: UTF8.self))
+            fflush(nil)
+        }
+    }
+
+    /// A line for people (standard error in text format, a "note" event in json).
+    func note(_ text: String) {
+        switch format {
+        case .text:
+            FileHandle.standardError.write(Data("emfleet: \(text)\n".utf8))
+        case .json:
+            json("note", [("message", text)])
+        }
+    }
+
+    func cluster(_ event: ClusterEvent) {
+        switch event {
+        case let .workerJoined(id, hello):
+            json("worker_joined", [("worker", id), ("host", hello.host), ("pid", hello.pid), ("threads", hello.threads),
+                                   ("blas_core", hello.blasCore), ("name", hello.name)])
+            if format == .text {
+                note("worker \(id) joined: \(hello.label), \(hello.threads) thread(s), OpenBLAS core \(hello.blasCore)")
+            }
+        case let .workerLost(id, label, reason, pending):
+            json("worker_lost", [("worker", id), ("label", label), ("reason", reason), ("pending_shards", pending)])
+            if format == .text { note("worker \(id) (\(label)) lost: \(reason); \(pending) pending shard(s) move") }
+        case let .workerRefused(label, reason):
+            json("worker_refused", [("label", label), ("reason", reason)])
+            if format == .text { note("refused \(label): \(reason)") }
+        case let .workerError(id, label, message):
+            json("worker_error", [("worker", id), ("label", label), ("message", message)])
+            if format == .text { note("worker \(id) (\(label)) failed: \(message); continuing without it") }
+        case let .shardsMoved(to, count, reason):
+            json("shards_moved", [("to_worker", to), ("count", count), ("reason", reason)])
+            if format == .text { note("\(count) shard(s) moved to worker \(to) (\(reason))") }
+        case let .blasMismatch(label, core, expected):
+            json("blas_mismatch", [("label", label), ("core", core), ("expected", expected)])
+            if format == .text {
+                note("warning: \(label) runs OpenBLAS core \(core), not \(expected): the model may differ in the last bits from a run on one core type (set OPENBLAS_CORETYPE alike everywhere)")
+            }
+        case let .dropped(total, reason):
+            json("dropped", [("total", total), ("reason", reason)])
+            if format == .text { note("dropped a message (\(total) so far): \(reason)") }
+        case let .waiting(ready, wanted):
+            json("waiting", [("ready", ready), ("wanted", wanted)])
+            if format == .text { note("waiting for workers: \(ready) of \(wanted) ready") }
+        }
+    }
+}

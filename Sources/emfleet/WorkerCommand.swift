@@ -1,0 +1,49 @@
+import ArgumentParser
+import Cluster
+import Foundation
+
+/// `emfleet worker`: serve jobs for a coordinator.
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Connect to a coordinator and compute shards for its jobs, one job after another.",
+        discussion: """
+            The worker reads its rows from the job's data file at the same path (shared storage), \
+            or receives them when the coordinator runs with --stream-data. It exits when the \
+            coordinator tells it to, or when the coordinator has been silent for --coordinator-timeout seconds.
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The coordinator's endpoint (tcp://HOST:PORT or ipc://PATH).", valueName: "endpoint"))
+    var connect: String
+
+    @Option(name: .long, help: "Threads to compute with (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: "A name for this worker in the coordinator's log.")
+    var name: String = ""
+
+    @Option(name: .long, help: "Exit after this many seconds without a word from the coordinator.")
+    var coordinatorTimeout: Double = 60
+
+    @Flag(name: .long, help: .hidden)
+    var exitWithParent = false
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard coordinatorTimeout > 0 else { throw ValidationError("--coordinator-timeout must be positive") }
+        guard connect.hasPrefix("tcp://") || connect.hasPrefix("ipc://") || connect.hasPrefix("inproc://") else {
+            throw ValidationError("--connect takes tcp://HOST:PORT or ipc://PATH, not '\(connect)'")
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            var options = WorkerOptions(endpoint: connect, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            options.name = name
+            options.coordinatorTimeout = coordinatorTimeout
+            options.exitWithParent = exitWithParent
+            try ClusterWorker(options: options).run()
+        }
+    }
+}
