@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "MixtureTests", dependencies: ["Mixture", "Datasets", "Numerics"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Mixture", "Datasets", "Numerics"]),
-        .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture", "Messaging"]),
+        .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture", "Messaging", "Cluster"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -85,9 +85,13 @@ public final class ClusterCoordinator: ShardRunner {
     private let onEvent: (ClusterEvent) -> Void
     private let context: ZMQContext
     private let socket: ZMQSocket
+    /// Reports connections that failed the ZeroMQ handshake (garbage bytes, other protocols).
+    private let monitor: ZMQMonitor
     private var peers: [Int: Peer] = [:]
     private var idOfIdentity: [[UInt8]: Int] = [:]
     private var deadIdentities = Set<[UInt8]>()
+    /// Identities told to rejoin that have not said hello since: they are told only once.
+    private var toldToRejoin = Set<[UInt8]>()
     private var nextID = 1
     private var owner: [Int?]
     private var jobID: UInt64
@@ -124,11 +128,18 @@ public final class ClusterCoordinator: ShardRunner {
         try socket.setMaxMessageSize(WireProtocol.maxMessageBytes)
         try socket.setSendHighWaterMark(0)
         try socket.setReceiveHighWaterMark(0)
+        let monitorEndpoint = "inproc://emfleet-coordinator-monitor-\(UUID().uuidString)"
+        try socket.monitor(
+            endpoint: monitorEndpoint, events: [.handshakeFailedNoDetail, .handshakeFailedProtocol, .handshakeFailedAuth])
+        monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
         try socket.bind(options.endpoint)
         referenceCore = BLAS.coreName
     }
 
-    deinit { socket.close() }
+    deinit {
+        monitor.close()
+        socket.close()
+    }
 
     /// The endpoint actually bound (resolves `tcp://…:*`).
     public var boundEndpoint: String { (try? socket.lastEndpoint) ?? options.endpoint }
@@ -297,6 +308,9 @@ public final class ClusterCoordinator: ShardRunner {
         let waitStart = ContinuousClock.now
         let ready = try ZMQPoll.readable([socket], timeoutMilliseconds: timeoutMilliseconds)
         lastRound.waitSeconds += (ContinuousClock.now - waitStart).seconds
+        while let event = try? monitor.next(timeoutMilliseconds: 0) {
+            drop("a connection from \(event.address.isEmpty ? "somewhere" : event.address) failed the ZeroMQ handshake (event \(event.value))")
+        }
         guard !ready.isEmpty else { return }
         while let frames = try socket.tryReceive() {
             lastRound.bytesIn += frames.reduce(0) { $0 + $1.count }
@@ -340,7 +354,9 @@ public final class ClusterCoordinator: ShardRunner {
         }
         guard let id = idOfIdentity[identity], let peer = peers[id] else {
             // A worker declared dead that came back (SIGCONT), or one from before a restart.
-            if deadIdentities.contains(identity) || envelope.kind == .heartbeat || envelope.kind == .result {
+            if !toldToRejoin.contains(identity),
+               deadIdentities.contains(identity) || envelope.kind == .heartbeat || envelope.kind == .result {
+                toldToRejoin.insert(identity)
                 sendRaw(identity, .rejoin, body: nil)
             }
             drop("\(envelope.kind) from an unknown or dead worker")
@@ -375,6 +391,7 @@ public final class ClusterCoordinator: ShardRunner {
                     remaining -= 1
                 } catch {
                     drop("bad result from \(peer.label): \(error)")
+                    toldToRejoin.insert(identity)
                     sendRaw(identity, .rejoin, body: nil)
                     lose(peer, reason: "sent a bad result for shard \(result.shard): \(error)")
                 }
@@ -417,6 +434,7 @@ public final class ClusterCoordinator: ShardRunner {
             lose(peer, reason: "reconnected")
         }
         deadIdentities.remove(identity)
+        toldToRejoin.remove(identity)
         let peer = Peer(id: nextID, identity: identity, hello: hello)
         nextID += 1
         peers[peer.id] = peer

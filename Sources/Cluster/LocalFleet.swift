@@ -78,6 +78,11 @@ enum LocalFleetSignals {
         socketPath = strdup("\(directory)/coordinator")
         guard !installed else { return }
         installed = true
+        // A parent may have started us with these signals blocked; we must see them.
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&unblocked, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
         for signal in [SIGINT, SIGTERM, SIGHUP] {
             Foundation.signal(signal) { number in
                 for i in 0..<LocalFleetSignals.pidCount { kill(LocalFleetSignals.pids[i], SIGKILL) }

@@ -6,10 +6,10 @@ import Mixture
 ///
 /// A task travels as the parameters it was built from (a `PreparedMixture` is rebuilt on the
 /// worker by the same code, so it has the same bits).
-enum MixtureTaskCodec {
+package enum MixtureTaskCodec {
     // MARK: Tasks
 
-    static func encode(_ task: ShardTask) -> [UInt8] {
+    package static func encode(_ task: ShardTask) -> [UInt8] {
         var w = WireWriter(capacity: 256)
         switch task {
         case let .columnMoments(shift):
@@ -39,7 +39,7 @@ enum MixtureTaskCodec {
     }
 
     /// Decodes a task for data with `dimension` features, refusing any other shape.
-    static func decodeTask(_ bytes: [UInt8], dimension d: Int) throws -> ShardTask {
+    package static func decodeTask(_ bytes: [UInt8], dimension d: Int) throws -> ShardTask {
         var r = WireReader(bytes, context: "task")
         let tag = try r.u8("task kind")
         let task: ShardTask
@@ -91,7 +91,7 @@ enum MixtureTaskCodec {
 
     // MARK: Outcomes
 
-    static func encode(_ outcome: ShardOutcome) -> [UInt8] {
+    package static func encode(_ outcome: ShardOutcome) -> [UInt8] {
         var w = WireWriter(capacity: 256)
         switch outcome {
         case let .columnMoments(count, sums, squares):
@@ -116,7 +116,7 @@ enum MixtureTaskCodec {
 
     /// Decodes the outcome of `task` on a shard of `shardRows` rows and checks it fits the
     /// task's shapes and holds no NaN: a result that fails is treated as a failed worker.
-    static func decodeOutcome(_ bytes: [UInt8], for task: ShardTask, shardRows n: Int, dimension d: Int) throws -> ShardOutcome {
+    package static func decodeOutcome(_ bytes: [UInt8], for task: ShardTask, shardRows n: Int, dimension d: Int) throws -> ShardOutcome {
         var r = WireReader(bytes, context: "result")
         let tag = try r.u8("result kind")
         let outcome: ShardOutcome

@@ -140,6 +140,7 @@ public final class ClusterWorker {
         case .refuse:
             throw WorkerExit(description: "the coordinator refused this worker: \((try? TextBody.decode(body, "refusal")) ?? "no reason given")")
         case .rejoin:
+            guard welcomed else { return .goOn }  // a hello is already on its way
             dropJob()
             welcomed = false
             try send(.hello, body: hello.body)

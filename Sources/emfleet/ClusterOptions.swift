@@ -91,7 +91,9 @@ final class JobShards {
         } else {
             self.coordinator = try ClusterCoordinator(options: options, spec: spec) { log.cluster($0) }
             self.fleet = nil
-            log.note("coordinator listening on \(self.coordinator!.boundEndpoint); waiting for \(cluster.minWorkers) worker(s)")
+            let endpoint = self.coordinator!.boundEndpoint
+            log.json("listening", [("endpoint", endpoint)])
+            if log.format == .text { log.note("coordinator listening on \(endpoint); waiting for \(cluster.minWorkers) worker(s)") }
         }
         runner = coordinator!
     }

@@ -1,0 +1,113 @@
+import Cluster
+import Datasets
+import Mixture
+import Numerics
+import Testing
+
+/// The wire forms of tasks, outcomes and envelopes: exact round trips, and refusal (never a
+/// crash) of anything truncated, forged or out of shape.
+@Suite("Wire codecs")
+struct CodecTests {
+    static let d = 3
+    static let parameters = try! MixtureParameters(
+        covarianceType: .full, components: 2, dimension: 3, weights: [0.25, 0.75],
+        means: [0, 1, 2, -1, 0.5, 3],
+        covariances: [2, 0.1, 0, 0.1, 1, 0.2, 0, 0.2, 3, 1, 0, 0, 0, 1, 0, 0, 0, 1])
+    static let model = try! PreparedMixture(parameters, anchor: [0.5, 0.5, 0.5])
+
+    static let tasks: [ShardTask] = [
+        .columnMoments(shift: [1, 2, 3]),
+        .gatherRows(indices: [0, 17, 99]),
+        .seedingCommit(centers: [[1, 2, 3], [4, 5, 6]]),
+        .seedingLocate(centers: [[1, 2, 3]], targets: [0: [0.5], 8192: [1.5, 2.5]]),
+        .seedingCandidatePotentials(centers: [[1, 2, 3]], candidates: [[0, 0, 0], [1, 1, 1]]),
+        .lloyd(centers: [1, 2, 3, 4, 5, 6], clusters: 2, anchor: [0, 0, 0]),
+        .hardAssignmentStatistics(centers: [1, 2, 3, 4, 5, 6], clusters: 2, anchor: [0, 0, 0], covarianceType: .diag),
+        .randomStatistics(seed: 42, components: 2, anchor: [0, 0, 0], covarianceType: .tied),
+        .expectation(model: model),
+        .score(model: model, output: .probabilities),
+    ]
+
+    @Test("every task survives its encoding", arguments: 0..<tasks.count)
+    func taskRoundTrip(index: Int) throws {
+        let bytes = MixtureTaskCodec.encode(Self.tasks[index])
+        let decoded = try MixtureTaskCodec.decodeTask(bytes, dimension: Self.d)
+        #expect(MixtureTaskCodec.encode(decoded) == bytes)
+    }
+
+    @Test("every outcome survives its encoding, computed on real rows", arguments: 0..<tasks.count)
+    func outcomeRoundTrip(index: Int) throws {
+        let generated = SyntheticMixture.generate(samples: 100, features: Self.d, components: 2, seed: 1)
+        let shard = ShardView(data: generated.features, range: 0..<100, firstGlobalRow: 0)
+        var task = Self.tasks[index]
+        if case .gatherRows = task { task = .gatherRows(indices: [0, 17, 99]) }
+        if case .seedingLocate(let centers, _) = task { task = .seedingLocate(centers: centers, targets: [0: [0.5]]) }
+        let outcome = ShardEvaluator.evaluate(task, on: shard, scratch: ShardScratch())
+        let bytes = MixtureTaskCodec.encode(outcome)
+        let decoded = try MixtureTaskCodec.decodeOutcome(bytes, for: task, shardRows: 100, dimension: Self.d)
+        #expect(MixtureTaskCodec.encode(decoded) == bytes)
+        // Every shorter prefix is refused with an error, never a crash.
+        for length in 0..<bytes.count {
+            #expect(throws: (any Error).self) {
+                try MixtureTaskCodec.decodeOutcome(Array(bytes[0..<length]), for: task, shardRows: 100, dimension: Self.d)
+            }
+        }
+        // The wrong row count for the shard is refused where the outcome states it.
+        if case .statistics = outcome {
+            #expect(throws: (any Error).self) {
+                try MixtureTaskCodec.decodeOutcome(bytes, for: task, shardRows: 99, dimension: Self.d)
+            }
+        }
+    }
+
+    @Test("truncated and forged tasks are refused")
+    func badTasks() {
+        for task in Self.tasks {
+            let bytes = MixtureTaskCodec.encode(task)
+            for length in 0..<bytes.count {
+                #expect(throws: (any Error).self) { try MixtureTaskCodec.decodeTask(Array(bytes[0..<length]), dimension: Self.d) }
+            }
+            #expect(throws: (any Error).self) { try MixtureTaskCodec.decodeTask(bytes + [0], dimension: Self.d) }
+            if case .gatherRows = task { continue }  // row indices do not depend on the dimension
+            #expect(throws: (any Error).self) { try MixtureTaskCodec.decodeTask(bytes, dimension: Self.d + 1) }
+        }
+        var generator = SeededGenerator(seed: 3)
+        for _ in 0..<2000 {
+            let junk = (0..<Int.random(in: 0..<200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            _ = try? MixtureTaskCodec.decodeTask(junk, dimension: Self.d)
+        }
+    }
+
+    @Test("statistics holding NaN are refused, so a broken worker's numbers never reach the fold")
+    func nanStatisticsAreRefused() throws {
+        let task = ShardTask.expectation(model: Self.model)
+        var statistics = MixtureStatistics(covarianceType: .full, components: 2, dimension: Self.d)
+        statistics.rows = 10
+        statistics.moments[3] = .nan
+        #expect {
+            try MixtureTaskCodec.decodeOutcome(
+                MixtureTaskCodec.encode(.statistics(statistics)), for: task, shardRows: 10, dimension: Self.d)
+        } throws: { "\($0)".contains("NaN") }
+        // A different covariance type than the task's is refused too.
+        let tied = MixtureStatistics(covarianceType: .tied, components: 2, dimension: Self.d)
+        #expect(throws: (any Error).self) {
+            try MixtureTaskCodec.decodeOutcome(MixtureTaskCodec.encode(.statistics(tied)), for: task, shardRows: 0, dimension: Self.d)
+        }
+    }
+
+    @Test("envelopes: round trip; other versions are told apart from garbage")
+    func envelopes() throws {
+        let envelope = Envelope(.result, job: 7, round: 9)
+        #expect(try Envelope.decode(envelope.encoded).get() == envelope)
+        var other = envelope.encoded
+        other[4] = 99
+        #expect(throws: Envelope.Problem.version(99)) { try Envelope.decode(other).get() }
+        var unknownKind = envelope.encoded
+        unknownKind[6] = 200
+        #expect(throws: Envelope.Problem.kind(200)) { try Envelope.decode(unknownKind).get() }
+        #expect(throws: (any Error).self) { try Envelope.decode(Array(envelope.encoded.dropLast())).get() }
+        var badMagic = envelope.encoded
+        badMagic[0] = 0
+        #expect(throws: (any Error).self) { try Envelope.decode(badMagic).get() }
+    }
+}
