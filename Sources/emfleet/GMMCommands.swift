@@ -172,11 +172,17 @@ extension GMMCommand {
                     },
                     progress: { step in
                         let workers = job.liveWorkers
-                        log.json("iteration", [
+                        var fields: [(String, Any)] = [
                             ("start", step.start + 1), ("iteration", step.iteration), ("log_likelihood", step.logLikelihood),
                             ("change", step.change.isFinite ? step.change : NSNull()), ("seconds", step.seconds),
                             ("live_workers", workers.map { $0 as Any } ?? NSNull()),
-                        ])
+                        ]
+                        if let round = job.coordinator?.lastRound {
+                            // The coordinator's own time: the iteration less its waits for workers.
+                            fields += [("coordinator_seconds", max(0, step.seconds - round.waitSeconds)),
+                                       ("bytes_in", round.bytesIn), ("bytes_out", round.bytesOut)]
+                        }
+                        log.json("iteration", fields)
                         guard text else { return }
                         print(FitReport.iterationLine(step) + (workers.map { String(format: " %8d", $0) } ?? ""))
                         fflush(nil)

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Distributed EM against the single-process engine, in one run (called by scripts/bench-cluster.sh).
+
+Part 1: N=1,000,000, D=16, K=16, full, 10 iterations: the single-process engine on all cores,
+then 1 and 2 local workers with one thread each. Prints seconds per iteration (median), the
+coordinator's own time per iteration (the iteration less its waits for workers: broadcast,
+receiving and checking results, fold, M-step, checkpoint) and bytes per iteration.
+
+Part 2: many local workers on small shards (N=131,072, 1,024 shards of 128 rows): the
+coordinator's time and bytes per iteration with 8, 32 and 128 workers.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+
+def fit(emfleet, data, k, iterations, extra):
+    command = [emfleet, "gmm", "fit", "--data", data, "--components", str(k), "--max-iter", str(iterations), "--tol", "0",
+               "--init", "random-from-data", "--out", "/tmp/emfleet-bench-cluster.json",
+               "--log-format", "json"] + extra
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        sys.exit(f"bench: {' '.join(command)} failed:\n{completed.stderr}")
+    events = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    iterations = [e for e in events if e["event"] == "iteration"]
+    median = lambda key: statistics.median(e[key] for e in iterations) if key in iterations[0] else float("nan")
+    traffic = statistics.median(e["bytes_in"] + e["bytes_out"] for e in iterations) if "bytes_in" in iterations[0] else 0
+    return median("seconds"), median("coordinator_seconds"), traffic
+
+
+def ensure(emfleet, path, n, d, k, seed):
+    if not os.path.exists(path):
+        subprocess.run([emfleet, "data", "generate", "--samples", str(n), "--features", str(d), "--components", str(k),
+                        "--seed", str(seed), "--out", path], check=True, stdout=subprocess.DEVNULL)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--emfleet", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--many", default="8,32,128")
+    args = parser.parse_args()
+    os.makedirs(args.data_dir, exist_ok=True)
+    big = os.path.join(args.data_dir, "gmm-a-1000000x16-k16-s1.npy")
+    ensure(args.emfleet, big, 1_000_000, 16, 16, 1)
+
+    print(f"## N=1,000,000, D=16, K=16, full, {args.iterations} iterations (median of per-iteration medians over {args.repeats} runs)")
+    print()
+    print("| engine | s/iter | vs single process | coordinator ms/iter | MB/iter |")
+    print("|---|---|---|---|---|")
+    runs = [("single process, all cores", []),
+            ("1 local worker, 1 thread", ["--workers", "1", "--worker-threads", "1"]),
+            ("2 local workers, 1 thread each", ["--workers", "2", "--worker-threads", "1"])]
+    baseline = None
+    for name, extra in runs:
+        results = [fit(args.emfleet, big, 16, args.iterations, extra) for _ in range(args.repeats)]
+        seconds = statistics.median(r[0] for r in results)
+        coordinator = statistics.median(r[1] for r in results)
+        traffic = statistics.median(r[2] for r in results)
+        baseline = baseline or seconds
+        coordinator_text = "-" if coordinator != coordinator else f"{1000 * coordinator:.1f}"
+        traffic_text = "-" if not traffic else f"{traffic / 1e6:.2f}"
+        print(f"| {name} | {seconds:.3f} | {seconds / baseline:.2f}× | {coordinator_text} | {traffic_text} |", flush=True)
+
+    small = os.path.join(args.data_dir, "gmm-small-131072x16-k16-s3.npy")
+    ensure(args.emfleet, small, 131_072, 16, 16, 3)
+    print()
+    print(f"## Many workers on small shards: N=131,072, D=16, K=16, 1,024 shards, {args.iterations} iterations")
+    print()
+    print("| workers | s/iter | coordinator ms/iter | MB/iter |")
+    print("|---|---|---|---|")
+    for workers in [int(w) for w in args.many.split(",")]:
+        seconds, coordinator, traffic = fit(args.emfleet, small, 16, args.iterations,
+                                            ["--workers", str(workers), "--worker-threads", "1", "--shards", "1024",
+                                             "--worker-timeout", "30"])
+        print(f"| {workers} | {seconds:.3f} | {1000 * coordinator:.1f} | {traffic / 1e6:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
