@@ -3,7 +3,8 @@
 # Idempotent: installs only what is missing; uses sudo when not root.
 set -euo pipefail
 
-packages=(libzmq3-dev libopenblas-dev liblapacke-dev pkg-config)
+# openssh-server: the ssh launcher is tested against a private sshd.
+packages=(libzmq3-dev libopenblas-dev liblapacke-dev pkg-config openssh-server)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -19,4 +19,5 @@ if ! python3 -c "import sklearn" 2>/dev/null; then
         || python3 -m pip install --quiet --break-system-packages scikit-learn
 fi
 scripts/check-readme-sklearn.sh
+scripts/check-launchers.sh
 echo "== all tests passed"

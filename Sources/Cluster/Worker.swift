@@ -56,6 +56,8 @@ public final class ClusterWorker {
     private var lastHello = ContinuousClock.now
     private var job: JobSpec?
     private var jobID: UInt64 = 0
+    /// Whether the last job ended cleanly (then a coordinator that goes away is no error).
+    private var lastJobEnded = false
     /// Bumped when the job ends or the worker rejoins: compute results of an older epoch are dropped.
     private var epoch: UInt64 = 0
     private let parent = getppid()
@@ -86,11 +88,14 @@ public final class ClusterWorker {
         wake.close()
     }
 
-    /// Serves jobs until told to shut down.
+    /// Serves jobs until told to shut down, or until the coordinator has gone away after its
+    /// last job ended cleanly.
     ///
-    /// - Throws: ``WorkerExit`` when refused, when the coordinator is silent past the
-    ///   timeout, or when the parent is gone.
-    public func run() throws {
+    /// - Returns: why it stopped, as a line to print.
+    /// - Throws: ``WorkerExit`` when refused, when the coordinator goes silent during a job or
+    ///   before any, or when the parent is gone.
+    @discardableResult
+    public func run() throws -> String {
         let computeSide = try ZMQSocket(context: context, type: .pair)
         try computeSide.connect(wakeEndpoint)
         store.output = computeSide
@@ -106,10 +111,10 @@ public final class ClusterWorker {
             if ready.contains(0) {
                 while let frames = try socket.tryReceive() {
                     lastHeard = .now
-                    if try handle(frames) == .stop { return }
+                    if try handle(frames) == .stop { return "told to shut down by the coordinator" }
                 }
             }
-            try keepAlive()
+            if let done = try keepAlive() { return done }
         }
     }
 
@@ -149,6 +154,7 @@ public final class ClusterWorker {
             dropJob()
             let spec = try JobSpec(body: body)
             jobID = envelope.job
+            lastJobEnded = false
             if spec.stream {
                 job = spec
                 try send(.ready, body: TextBody.encode(""), job: jobID)
@@ -177,7 +183,10 @@ public final class ClusterWorker {
             streaming.receive(chunk, plan: job.plan, columns: job.columns, store: store)
             try requestMissingRows()
         case .jobEnd:
-            if envelope.job == jobID { dropJob() }
+            if envelope.job == jobID {
+                dropJob()
+                lastJobEnded = true
+            }
         case .shutdown:
             return .stop
         case .heartbeat:
@@ -188,13 +197,17 @@ public final class ClusterWorker {
         return .goOn
     }
 
-    /// Sends heartbeats, re-introduces itself while unwelcomed, and gives up on a silent coordinator.
-    private func keepAlive() throws {
+    /// Sends heartbeats, re-introduces itself while unwelcomed, and gives up on a silent
+    /// coordinator (returning a reason when that is a normal end).
+    private func keepAlive() throws -> String? {
         let now = ContinuousClock.now
         if options.exitWithParent, getppid() != parent {
             throw WorkerExit(description: "the process that started this worker has exited")
         }
         if now - lastHeard > .seconds(options.coordinatorTimeout) {
+            if lastJobEnded {
+                return "the coordinator went away after its job ended; exiting"
+            }
             throw WorkerExit(description: "no word from the coordinator at \(options.endpoint) for \(Int(options.coordinatorTimeout)) s; exiting")
         }
         if !welcomed, now - lastHello > .seconds(2) {
@@ -204,6 +217,7 @@ public final class ClusterWorker {
         if now - lastSent > .milliseconds(heartbeatMilliseconds) {
             try send(.heartbeat, body: nil, job: jobID)
         }
+        return nil
     }
 
     private func send(_ kind: MessageKind, body: [UInt8]?, job: UInt64 = 0, round: UInt64 = 0) throws {

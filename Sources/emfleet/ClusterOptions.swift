@@ -50,6 +50,27 @@ struct ClusterOptions: ParsableArguments {
 
     /// Whether shards are computed by worker processes.
     var isDistributed: Bool { workers != nil || bind != nil }
+
+    /// The options as plain values.
+    var settings: ClusterSettings {
+        ClusterSettings(
+            workers: workers, bind: bind, minWorkers: minWorkers, workerTimeout: workerTimeout, waitWorkers: waitWorkers,
+            streamData: streamData, workerThreads: workerThreads, logFormat: logFormat)
+    }
+}
+
+/// Where a job's shards are computed, as plain values (see ``ClusterOptions``).
+struct ClusterSettings {
+    var workers: Int?
+    var bind: String?
+    var minWorkers = 1
+    var workerTimeout = 5.0
+    var waitWorkers = 60.0
+    var streamData = false
+    var workerThreads: Int?
+    var logFormat = LogFormat.text
+
+    var isDistributed: Bool { workers != nil || bind != nil }
 }
 
 /// The shards of one job and how to tear them down: in this process, or on workers.
@@ -60,17 +81,24 @@ final class JobShards {
     let log: EventLog
 
     /// Opens the data for a job: loaded here, or described to workers (local or remote).
-    init(data: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions) throws {
+    convenience init(data: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions) throws {
+        try self.init(path: data.data, csv: data.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings)
+    }
+
+    /// Opens the data file at `path` for a job.
+    init(path: String, csv: CSVOptions, shards: Int?, threads: Int?, cluster: ClusterSettings) throws {
         log = EventLog(format: cluster.logFormat)
         guard cluster.isDistributed else {
-            let matrix = try data.load()
+            let loaded = try DatasetLoader.load(path: path, csv: csv)
+            try validateFinite(loaded.features, file: path, columnNames: loaded.columnNames)
+            let matrix = loaded.features
             let plan = ShardPlan(rows: matrix.rows, shards: shards ?? ShardPlan.defaultShardCount(rows: matrix.rows))
             runner = LocalShards(data: matrix, plan: plan, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
             coordinator = nil
             fleet = nil
             return
         }
-        let spec = try JobSpec.describe(path: data.data, csv: data.layout.csvOptions, shards: shards, stream: cluster.streamData)
+        let spec = try JobSpec.describe(path: path, csv: csv, shards: shards, stream: cluster.streamData)
         var options = CoordinatorOptions(endpoint: cluster.bind ?? "")
         options.workerTimeout = cluster.workerTimeout
         options.waitWorkers = cluster.waitWorkers

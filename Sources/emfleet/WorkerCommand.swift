@@ -43,7 +43,8 @@ struct WorkerCommand: ParsableCommand {
             options.name = name
             options.coordinatorTimeout = coordinatorTimeout
             options.exitWithParent = exitWithParent
-            try ClusterWorker(options: options).run()
+            let reason = try ClusterWorker(options: options).run()
+            FileHandle.standardError.write(Data("emfleet: worker: \(reason)\n".utf8))
         }
     }
 }

@@ -112,8 +112,12 @@ struct ClusterCLITests {
         #expect(lost != nil)
         let result = fit.finish()
         #expect(result.status == 0, "\(result.stderr)")
-        let joins = events(result.lines).filter { $0["event"] as? String == "worker_joined" }.compactMap { $0["pid"] as? Int }
-        #expect(joins.filter { $0 == Int(pids[1]) }.count == 2, "the resumed worker joins again: \(joins)")
+        let log = events(result.lines)
+        let joins = log.filter { $0["event"] as? String == "worker_joined" && $0["pid"] as? Int == Int(pids[1]) }
+        #expect(joins.count == 2, "the resumed worker joins again: \(joins)")
+        // Under its new worker id it gets shards again at a later round.
+        let newID = joins.last?["worker"] as? Int
+        #expect(log.contains { $0["event"] as? String == "shards_moved" && $0["to_worker"] as? Int == newID })
         #expect(try bytes(scratch.path("m.json")) == (try fixture.reference("long")))
     }
 
@@ -162,6 +166,27 @@ struct ClusterCLITests {
         try (0..<count).map { _ in
             try RunningEmfleet(["worker", "--connect", endpoint, "--threads", "1", "--coordinator-timeout", "5"], directory: directory)
         }
+    }
+
+    @Test func withNoWorkerLeftTheCoordinatorGivesUpKeepingACheckpoint() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let (fit, endpoint) = try startCoordinator(
+            ["gmm", "fit", "--data", fixture.long, "--out", scratch.path("m.json"), "--worker-timeout", "1", "--wait-workers", "1"]
+                + ClusterFixture.longFit, minWorkers: 1)
+        let workers = try startWorkers(1, endpoint: endpoint)
+        #expect(fit.waitForLine { ($0.contains("\"iteration\":3,")) } != nil)
+        kill(workers[0].pid, SIGKILL)
+        let result = fit.finish()
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("no live worker for 1 s (--wait-workers)"), "\(result.stderr)")
+        let checkpoint = scratch.path("m.json.checkpoint")
+        #expect(FileManager.default.fileExists(atPath: checkpoint))
+        let resumed = try EmfleetBinary.run(
+            ["gmm", "fit", "--data", fixture.long, "--out", scratch.path("m.json"), "--workers", "2", "--resume", checkpoint]
+                + ClusterFixture.longFit)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try bytes(scratch.path("m.json")) == (try fixture.reference("long")))
     }
 
     @Test func garbageIsDroppedCountedAndChangesNothing() throws {
@@ -230,16 +255,27 @@ struct ClusterCLITests {
     @Test func remoteWorkersServeOneJobAfterAnotherAndExitWhenTheCoordinatorIsGone() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.cleanUp() }
-        let (fit, endpoint) = try startCoordinator(
+        let (first, endpoint) = try startCoordinator(
             ["gmm", "fit", "--data", fixture.small, "--out", scratch.path("m.json")] + ClusterFixture.smallFit, minWorkers: 2)
         let workers = try startWorkers(2, endpoint: endpoint)
-        #expect(fit.finish().status == 0)
+        #expect(first.finish().status == 0)
         #expect(try bytes(scratch.path("m.json")) == (try fixture.reference("small")))
-        // With their coordinator gone, the workers give up after --coordinator-timeout.
+        // A second job on the same endpoint: the same two workers say hello again and serve it.
+        let second = try RunningEmfleet(
+            ["gmm", "predict", "--model", scratch.path("m.json"), "--data", fixture.small, "--out", scratch.path("labels.npy"),
+             "--bind", endpoint, "--min-workers", "2", "--log-format", "json"])
+        let served = second.finish()
+        #expect(served.status == 0, "\(served.stderr)")
+        let pids = Set(events(served.lines).filter { $0["event"] as? String == "worker_joined" }.compactMap { $0["pid"] as? Int })
+        #expect(pids == Set(workers.map { Int($0.pid) }))
+        let local = try EmfleetBinary.run(["gmm", "predict", "--model", scratch.path("m.json"), "--data", fixture.small, "--out", scratch.path("local.npy")])
+        #expect(local.status == 0)
+        #expect(try bytes(scratch.path("labels.npy")) == (try bytes(scratch.path("local.npy"))))
+        // With their coordinator gone after a clean end, the workers leave after --coordinator-timeout.
         for worker in workers {
             let ended = worker.finish(timeout: 15)
-            #expect(ended.status == 1)
-            #expect(ended.stderr.contains("no word from the coordinator"), "\(ended.stderr)")
+            #expect(ended.status == 0)
+            #expect(ended.stderr.contains("the coordinator went away after its job ended"), "\(ended.stderr)")
         }
     }
 

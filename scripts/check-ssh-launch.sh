@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Tests scripts/launch-ssh.sh end to end against a private sshd on 127.0.0.1: throwaway host and
+# user keys, `sshd -D` on a free high port as the current user, a HOSTFILE `127.0.0.1 slots=2`.
+# It fits a small generated dataset through launch-ssh.sh and checks that the model file is
+# byte-identical to the one a plain `emfleet gmm fit` writes, and that no worker outlives the run.
+#
+# Usage: scripts/check-ssh-launch.sh [--sshd-only]
+#   --sshd-only   only start the sshd and check that `ssh ... true` logs in (needs no emfleet)
+#   EMFLEET=PATH  the emfleet binary (default: .build/release/emfleet in this repository)
+#
+# Installs openssh-server with apt-get when /usr/sbin/sshd is missing (as root, or with sudo).
+# shellcheck disable=SC2317  # (functions that only traps call)
+set -euo pipefail
+
+me=check-ssh-launch
+die() { echo "$me: FAIL: $*" >&2; exit 1; }
+say() { echo "$me: $*"; }
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+sshd_only=false
+case ${1:-} in
+    "") ;;
+    --sshd-only) sshd_only=true ;;
+    -h | --help) sed -n '2,/^[^#]/{/^#/!d;/shellcheck/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    *) echo "$me: unknown argument '$1' (usage: $0 [--sshd-only])" >&2; exit 2 ;;
+esac
+
+# --- tools
+sshd_bin=/usr/sbin/sshd
+if [[ ! -x $sshd_bin ]]; then
+    say "installing openssh-server (no $sshd_bin)"
+    sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || die "$sshd_bin is missing and installing openssh-server needs root or sudo"
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+    [[ -x $sshd_bin ]] || die "apt-get installed openssh-server but $sshd_bin is still missing"
+fi
+for tool in ssh ssh-keygen python3 cmp pgrep pkill timeout; do
+    command -v "$tool" >/dev/null || die "$tool is not on PATH"
+done
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- a private sshd
+work=$(mktemp -d "${TMPDIR:-/tmp}/emfleet-ssh-check.XXXXXX")
+[[ $work != *[[:space:]]* ]] || die "the temporary directory '$work' has a space; set TMPDIR"
+sshd_pid=""
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    if [[ -n $sshd_pid ]]; then
+        pkill -TERM -P "$sshd_pid" 2>/dev/null || true # its sessions, if any are left
+        kill -TERM "$sshd_pid" 2>/dev/null || true
+        wait "$sshd_pid" 2>/dev/null || true
+    fi
+    if ((status != 0)) && [[ -s $work/sshd.log ]]; then
+        echo "$me: sshd's log:" >&2
+        sed 's/^/  /' "$work/sshd.log" >&2
+    fi
+    rm -rf "$work"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ssh-keygen -q -t ed25519 -N '' -C emfleet-check-host -f "$work/host_key"
+ssh-keygen -q -t ed25519 -N '' -C emfleet-check-user -f "$work/user_key"
+cp "$work/user_key.pub" "$work/authorized_keys"
+chmod 600 "$work/authorized_keys"
+user=$(id -un)
+cat >"$work/sshd_config" <<EOF
+ListenAddress 127.0.0.1
+HostKey $work/host_key
+AuthorizedKeysFile $work/authorized_keys
+PidFile $work/sshd.pid
+AllowUsers $user
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+PrintMotd no
+X11Forwarding no
+AllowTcpForwarding no
+EOF
+# As root, sshd wants its privilege-separation directory.
+if [[ $(id -u) -eq 0 && ! -d /run/sshd ]]; then
+    mkdir -p /run/sshd
+    chmod 0755 /run/sshd
+fi
+"$sshd_bin" -t -f "$work/sshd_config" || die "sshd rejects the generated configuration"
+
+ssh_port=""
+for _ in 1 2 3; do
+    ssh_port=$(free_port)
+    "$sshd_bin" -D -e -f "$work/sshd_config" -p "$ssh_port" 2>"$work/sshd.log" &
+    sshd_pid=$!
+    for _ in $(seq 1 50); do
+        grep -q "Server listening" "$work/sshd.log" 2>/dev/null && break
+        kill -0 "$sshd_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$sshd_pid" 2>/dev/null && grep -q "Server listening" "$work/sshd.log" && break
+    wait "$sshd_pid" 2>/dev/null || true
+    sshd_pid=""
+done
+[[ -n $sshd_pid ]] || die "sshd did not start on 127.0.0.1 (see its log above)"
+say "sshd (pid $sshd_pid) listening on 127.0.0.1:$ssh_port"
+
+ssh_opts="-F /dev/null -p $ssh_port -i $work/user_key -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+read -r -a ssh_args <<<"$ssh_opts"
+ssh "${ssh_args[@]}" -o BatchMode=yes 127.0.0.1 true </dev/null || die "ssh with the generated key into 127.0.0.1:$ssh_port failed"
+say "ok: ssh -p $ssh_port 127.0.0.1 true logs in with the throwaway key"
+if $sshd_only; then
+    say "1 passed, 0 failed"
+    exit 0
+fi
+
+# --- the fit, plain and through launch-ssh.sh
+emfleet=${EMFLEET:-$root/.build/release/emfleet}
+[[ -x $emfleet ]] || die "no emfleet binary at $emfleet: run swift build -c release or set EMFLEET"
+emfleet=$(cd "$(dirname "$emfleet")" && pwd)/$(basename "$emfleet")
+remote_emfleet="'${emfleet//\'/\'\\\'\'}'" # quoted for the remote shell
+
+"$emfleet" data generate --samples 20000 --features 4 --components 3 --seed 1 --out "$work/d.npy" >/dev/null
+fit_args=(gmm fit --data "$work/d.npy" --components 3 --seed 1)
+"$emfleet" "${fit_args[@]}" --out "$work/plain.json" >"$work/plain.log" 2>&1 \
+    || { cat "$work/plain.log" >&2; die "plain emfleet gmm fit failed"; }
+say "plain fit written"
+
+printf '# written by %s\n127.0.0.1 slots=2\n' "$me" >"$work/hosts"
+coordinator_port=$(free_port)
+launch_status=0
+EMFLEET=$emfleet EMFLEET_REMOTE=$remote_emfleet timeout 300 "$root/scripts/launch-ssh.sh" "$work/hosts" \
+    --port "$coordinator_port" --advertise 127.0.0.1 --ssh-opts "$ssh_opts" \
+    -- "${fit_args[@]}" --out "$work/m.json" >"$work/launch.log" 2>&1 || launch_status=$?
+if ((launch_status != 0)); then
+    sed 's/^/  /' "$work/launch.log" >&2
+    die "scripts/launch-ssh.sh exited with status $launch_status (124: still running after 300 s)"
+fi
+say "ok: launch-ssh.sh ran the fit with 2 workers over ssh"
+
+# No worker may outlive the launcher: sshd's sessions and the worker processes must have ended.
+worker_pattern="worker --connect tcp://127.0.0.1:$coordinator_port "
+for _ in $(seq 1 100); do
+    pgrep -P "$sshd_pid" >/dev/null || pgrep -f -- "$worker_pattern" >/dev/null || break
+    sleep 0.1
+done
+if pgrep -P "$sshd_pid" >/dev/null || pgrep -f -- "$worker_pattern" >/dev/null; then
+    ps -o pid,args --ppid "$sshd_pid" >&2 || true
+    pgrep -af -- "$worker_pattern" >&2 || true
+    die "ssh sessions or remote workers are still running 10 s after launch-ssh.sh exited"
+fi
+say "ok: no remote worker outlived launch-ssh.sh"
+
+if [[ ! -s $work/m.json ]]; then
+    sed 's/^/  /' "$work/launch.log" >&2
+    die "launch-ssh.sh exited 0 but wrote no model"
+fi
+if ! cmp "$work/plain.json" "$work/m.json"; then
+    sed 's/^/  /' "$work/launch.log" >&2
+    die "the model fitted through launch-ssh.sh differs from the plain fit"
+fi
+say "ok: the model from 2 ssh workers is byte-identical to the plain fit"
+say "4 passed, 0 failed"

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Runs one emfleet job on this machine the way a cluster runs it: a coordinator bound on a loopback
+# TCP port and N `emfleet worker` processes connecting to it. Unlike `--workers N` (where the
+# coordinator starts its own workers), this takes the remote path: --bind, --min-workers, --connect.
+#
+# Usage: scripts/launch-local.sh [--port P] [--worker-threads T] N [--] JOB ARGS...
+#   e.g. scripts/launch-local.sh 4 gmm fit --data x.npy --components 16 --out model.json
+#
+#   N                   workers to start; the first round starts once all N have joined
+#   --port P            the coordinator's port on 127.0.0.1 (default: a free one)
+#   --worker-threads T  threads per worker (default: cores / N, at least 1; never changes the model)
+#   EMFLEET=PATH        the emfleet binary (default: .build/release/emfleet in this repository,
+#                       else emfleet on PATH)
+#
+# Workers' output goes to stderr, each line prefixed with [worker-I]. Ctrl-C or SIGTERM stops the
+# coordinator and the workers; the coordinator's checkpoint (--checkpoint, default OUT.checkpoint)
+# is left for --resume. The exit status is the coordinator's (130 after Ctrl-C, 143 after SIGTERM).
+# shellcheck disable=SC2317  # (functions that only traps call)
+set -euo pipefail
+
+me=launch-local
+die() { echo "$me: $*" >&2; exit 2; }
+usage() { sed -n '2,/^[^#]/{/^#/!d;/shellcheck/d;s/^# \{0,1\}//;p}' "$0"; exit 0; }
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# --- arguments
+port=""
+worker_threads=""
+while (($#)); do
+    case $1 in
+        -h | --help) usage ;;
+        --port) (($# >= 2)) || die "--port needs a value"; port=$2; shift 2 ;;
+        --port=*) port=${1#--port=}; shift ;;
+        --worker-threads) (($# >= 2)) || die "--worker-threads needs a value"; worker_threads=$2; shift 2 ;;
+        --worker-threads=*) worker_threads=${1#--worker-threads=}; shift ;;
+        -*) die "unknown option $1 (options go before N; see --help)" ;;
+        *) break ;;
+    esac
+done
+(($#)) || die "missing N, the number of workers (usage: $0 [--port P] N JOB ARGS...)"
+workers=$1
+shift
+[[ $workers =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$workers'"
+[[ ${1:-} == -- ]] && shift
+(($#)) || die "missing the emfleet job, e.g. gmm fit --data x.npy --components 8 --out model.json"
+job_args=("$@")
+for arg in "${job_args[@]}"; do
+    case $arg in
+        --bind | --bind=* | --workers | --workers=*)
+            die "do not pass ${arg%%=*}: this launcher binds the coordinator on 127.0.0.1 and starts the workers" ;;
+    esac
+done
+min_workers=("--min-workers" "$workers")
+for arg in "${job_args[@]}"; do
+    case $arg in --min-workers | --min-workers=*) min_workers=() ;; esac
+done
+
+if [[ -n $port ]]; then
+    if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+        die "--port must be 1-65535, got '$port'"
+    fi
+fi
+if [[ -z $worker_threads ]]; then
+    cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+    worker_threads=$((cores / workers))
+    ((worker_threads >= 1)) || worker_threads=1
+fi
+[[ $worker_threads =~ ^[1-9][0-9]*$ ]] || die "--worker-threads must be a positive integer, got '$worker_threads'"
+
+# --- the binary
+if [[ -n ${EMFLEET:-} ]]; then
+    emfleet=$(command -v "$EMFLEET") || die "EMFLEET=$EMFLEET is not an executable"
+elif [[ -x $root/.build/release/emfleet ]]; then
+    emfleet=$root/.build/release/emfleet
+else
+    emfleet=$(command -v emfleet) || die "no emfleet binary: run swift build -c release, put emfleet on PATH, or set EMFLEET"
+fi
+
+# --- a free loopback port (the coordinator reports it if someone takes it first)
+free_port() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' && return
+    fi
+    local candidate _
+    for _ in $(seq 1 200); do
+        candidate=$((49152 + RANDOM % 16384))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+            echo "$candidate"
+            return
+        fi
+    done
+    return 1
+}
+[[ -n $port ]] || port=$(free_port) || die "found no free TCP port on 127.0.0.1; pass --port"
+address="tcp://127.0.0.1:$port"
+
+# --- processes and their clean-up
+coordinator_pid=""
+worker_pids=()
+
+any_alive() {
+    local pid
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && return 0; done
+    return 1
+}
+stop() {
+    local pid alive=()
+    for pid in "$coordinator_pid" "${worker_pids[@]}"; do
+        [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && alive+=("$pid")
+    done
+    ((${#alive[@]})) || return 0
+    kill -TERM "${alive[@]}" 2>/dev/null || true
+    for _ in $(seq 1 50); do # up to 5 s, then SIGKILL
+        any_alive "${alive[@]}" || return 0
+        sleep 0.1
+    done
+    kill -KILL "${alive[@]}" 2>/dev/null || true
+}
+on_exit() {
+    local status=$?
+    trap - EXIT INT TERM
+    stop
+    wait 2>/dev/null || true
+    exit "$status"
+}
+trap on_exit EXIT
+trap 'echo "$me: interrupted; stopping the coordinator and the workers" >&2; exit 130' INT
+trap 'echo "$me: terminated; stopping the coordinator and the workers" >&2; exit 143' TERM
+
+# --- run
+echo "$me: coordinator on $address, $workers workers with $worker_threads threads each ($emfleet)" >&2
+"$emfleet" "${job_args[@]}" --bind "$address" "${min_workers[@]}" &
+coordinator_pid=$!
+
+for ((i = 1; i <= workers; i++)); do
+    "$emfleet" worker --connect "$address" --threads "$worker_threads" --name "local-$i" \
+        > >(while IFS= read -r line; do printf '[worker-%s] %s\n' "$i" "$line"; done >&2) 2>&1 &
+    worker_pids+=($!)
+done
+
+status=0
+wait "$coordinator_pid" || status=$?
+coordinator_pid=""
+for i in "${!worker_pids[@]}"; do
+    pid=${worker_pids[$i]}
+    if ! kill -0 "$pid" 2>/dev/null; then
+        worker_status=0
+        wait "$pid" 2>/dev/null || worker_status=$?
+        ((worker_status == 0)) || echo "$me: worker local-$((i + 1)) had exited with status $worker_status" >&2
+    fi
+done
+((status == 0)) || echo "$me: the coordinator exited with status $status" >&2
+exit "$status"
