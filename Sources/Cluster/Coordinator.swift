@@ -80,6 +80,8 @@ public final class ClusterCoordinator: ShardRunner {
     public private(set) var lastRound = RoundStatistics()
     /// Messages dropped because they failed a check.
     public private(set) var droppedMessages = 0
+    /// Called as shard outcomes of the current round arrive: (shards done, shards in all).
+    public var onShardDone: ((Int, Int) -> Void)?
 
     private let options: CoordinatorOptions
     private let onEvent: (ClusterEvent) -> Void
@@ -389,6 +391,7 @@ public final class ClusterCoordinator: ShardRunner {
                     outcomes[result.shard] = outcome
                     peer.pending.remove(result.shard)
                     remaining -= 1
+                    onShardDone?(plan.count - remaining, plan.count)
                 } catch {
                     drop("bad result from \(peer.label): \(error)")
                     toldToRejoin.insert(identity)

@@ -124,6 +124,7 @@ final class JobShards {
             if log.format == .text { log.note("coordinator listening on \(endpoint); waiting for \(cluster.minWorkers) worker(s)") }
         }
         runner = coordinator!
+        coordinator!.onShardDone = { done, total in log.progress(done: done, total: total) }
     }
 
     /// Ends the job on the workers, stops local ones and closes the socket.
@@ -163,11 +164,29 @@ final class EventLog: @unchecked Sendable {
         }
     }
 
+    private let terminal = isatty(STDERR_FILENO) == 1
+    private var lastDrawn = ContinuousClock.now
+    private var barShown = false
+
+    /// A progress bar of the current round on standard error, when it is a terminal (text format).
+    func progress(done: Int, total: Int) {
+        guard format == .text, terminal else { return }
+        let now = ContinuousClock.now
+        guard done == total || now - lastDrawn > .milliseconds(100) else { return }
+        lastDrawn = now
+        let width = 30, filled = width * done / max(1, total)
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let line = done == total ? "\r\u{1B}[K" : "\r  \(bar) \(done)/\(total) shards"
+        FileHandle.standardError.write(Data(line.utf8))
+        barShown = done != total
+    }
+
     /// A line for people (standard error in text format, a "note" event in json).
     func note(_ text: String) {
         switch format {
         case .text:
-            FileHandle.standardError.write(Data("emfleet: \(text)\n".utf8))
+            let clear = barShown ? "\r\u{1B}[K" : ""
+            FileHandle.standardError.write(Data("\(clear)emfleet: \(text)\n".utf8))
         case .json:
             json("note", [("message", text)])
         }
