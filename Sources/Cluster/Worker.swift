@@ -64,6 +64,7 @@ public final class ClusterWorker {
     /// Orders waiting for streamed rows, oldest first.
     private var waiting: [(round: UInt64, order: TaskOrder)] = []
     private var streaming = StreamingState()
+    private var dropped = 0
 
     /// Connects (lazily: ZeroMQ retries until the coordinator is there).
     public init(options: WorkerOptions) throws {
@@ -111,7 +112,15 @@ public final class ClusterWorker {
             if ready.contains(0) {
                 while let frames = try socket.tryReceive() {
                     lastHeard = .now
-                    if try handle(frames) == .stop { return "told to shut down by the coordinator" }
+                    do {
+                        if try handle(frames) == .stop { return "told to shut down by the coordinator" }
+                    } catch let error as WireError {
+                        // A malformed message is dropped, never followed.
+                        dropped += 1
+                        if dropped <= 5 || dropped % 1000 == 0 {
+                            FileHandle.standardError.write(Data("emfleet: worker: dropped a malformed message (\(dropped) so far): \(error)\n".utf8))
+                        }
+                    }
                 }
             }
             if let done = try keepAlive() { return done }

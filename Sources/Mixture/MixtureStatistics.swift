@@ -87,8 +87,8 @@ public struct MixtureStatistics: Sendable, Equatable {
         appendLittleEndian(UInt32(dimension), to: &bytes)
         appendLittleEndian(UInt64(rows), to: &bytes)
         appendLittleEndian(logLikelihoodSum.bitPattern, to: &bytes)
-        for value in responsibilitySums { appendLittleEndian(value.bitPattern, to: &bytes) }
-        for value in moments { appendLittleEndian(value.bitPattern, to: &bytes) }
+        appendDoubles(responsibilitySums, to: &bytes)
+        appendDoubles(moments, to: &bytes)
         return bytes
     }
 
@@ -118,20 +118,36 @@ public struct MixtureStatistics: Sendable, Equatable {
         }
         rows = Int(readLittleEndian(UInt64.self, bytes, at: 16))
         logLikelihoodSum = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: 24))
-        var offset = 32
-        for i in 0..<k {
-            responsibilitySums[i] = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: offset))
-            offset += 8
-        }
-        for i in 0..<moments.count {
-            moments[i] = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: offset))
-            offset += 8
-        }
+        readDoubles(bytes, at: 32, into: &responsibilitySums)
+        readDoubles(bytes, at: 32 + 8 * k, into: &moments)
     }
 }
 
 func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
     withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+}
+
+/// Appends doubles as raw little-endian bytes (one copy on little-endian machines).
+func appendDoubles(_ values: [Double], to bytes: inout [UInt8]) {
+    #if _endian(little)
+    values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+    #else
+    for value in values { appendLittleEndian(value.bitPattern, to: &bytes) }
+    #endif
+}
+
+/// Reads `values.count` little-endian doubles starting at `offset` (bounds checked by the caller).
+func readDoubles(_ bytes: [UInt8], at offset: Int, into values: inout [Double]) {
+    #if _endian(little)
+    let count = values.count
+    values.withUnsafeMutableBytes { destination in
+        bytes.withUnsafeBytes { source in
+            destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + 8 * count)]))
+        }
+    }
+    #else
+    for i in 0..<values.count { values[i] = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: offset + 8 * i)) }
+    #endif
 }
 
 func readLittleEndian<T: FixedWidthInteger>(_ type: T.Type, _ bytes: [UInt8], at offset: Int) -> T {

@@ -236,6 +236,61 @@ struct ClusterCLITests {
         #expect(try bytes(scratch.path("m.json")) == (try fixture.reference("small")))
     }
 
+    /// A hand-made worker that joins properly, then answers every shard with statistics full of NaN.
+    @Test func aWorkerSendingNaNIsTreatedAsFailedAndItsShardsAreRecomputed() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let (fit, endpoint) = try startCoordinator(
+            ["gmm", "fit", "--data", fixture.small, "--out", scratch.path("m.json")] + ClusterFixture.smallFit, minWorkers: 2)
+        let context = try ZMQContext()
+        let liar = try ZMQSocket(context: context, type: .dealer)
+        try liar.setReceiveTimeout(milliseconds: 10_000)
+        try liar.connect(endpoint)
+        func text(_ value: String) -> [UInt8] { withUnsafeBytes(of: UInt32(value.utf8.count).littleEndian, Array.init) + Array(value.utf8) }
+        func int(_ value: Int) -> [UInt8] { withUnsafeBytes(of: Int64(value).littleEndian, Array.init) }
+        let hello = text("liar-host") + int(1) + int(1) + text("Cooperlake") + text("0") + text("liar")
+        try liar.send([Envelope(.hello).encoded, hello])
+        let honest = try startWorkers(1, endpoint: endpoint)
+        var lied = 0
+        receiving: while let frames = try? liar.receive() {
+            guard let envelope = try? Envelope.decode(frames[0]).get() else { continue }
+            switch envelope.kind {
+            case .job:
+                try liar.send([Envelope(.ready, job: envelope.job).encoded, text(try DataFingerprint.of(path: fixture.small))])
+            case .task:
+                // Body: task blob (u32 length + bytes), then the shard list (u32 count + Int64s).
+                let body = frames[1]
+                let taskLength = Int(body[0..<4].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+                let listStart = 4 + taskLength
+                let count = Int(body[listStart..<(listStart + 4)].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+                for i in 0..<count {
+                    let at = listStart + 4 + 8 * i
+                    let shard = Int(body[at..<(at + 8)].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
+                    var statistics = MixtureStatistics(covarianceType: .full, components: 3, dimension: 4)
+                    statistics.rows = 5000
+                    statistics.moments[0] = .nan
+                    let outcome = [UInt8(6)] + withUnsafeBytes(of: UInt32(statistics.encoded().count).littleEndian, Array.init) + statistics.encoded()
+                    let result = int(shard) + withUnsafeBytes(of: UInt32(outcome.count).littleEndian, Array.init) + outcome
+                    try liar.send([Envelope(.result, job: envelope.job, round: envelope.round).encoded, result])
+                    lied += 1
+                }
+            case .rejoin:
+                break receiving
+            default:
+                continue
+            }
+        }
+        liar.close()
+        let result = fit.finish()
+        for worker in honest { _ = worker.finish(timeout: 10) }
+        #expect(lied > 0)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lost = events(result.lines).first { $0["event"] as? String == "worker_lost" }
+        #expect((lost?["label"] as? String ?? "").contains("liar"))
+        #expect((lost?["reason"] as? String ?? "").contains("bad result"), "\(String(describing: lost))")
+        #expect(try bytes(scratch.path("m.json")) == (try fixture.reference("small")))
+    }
+
     private func rawTCP(_ endpoint: String, bytes: [UInt8]) throws {
         let port = UInt16(endpoint.split(separator: ":").last!)!
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
