@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "emfleet", targets: ["emfleet"]),
         .library(name: "Mixture", targets: ["Mixture"]),
+        .library(name: "Neural", targets: ["Neural"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Numerics", targets: ["Numerics"]),
     ],
@@ -40,14 +41,15 @@ let package = Package(
         .target(name: "Numerics", dependencies: ["CLAPACK", "CKernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Numerics"], swiftSettings: fastMath),
         .target(name: "Mixture", dependencies: ["Numerics", "Datasets"], swiftSettings: fastMath),
+        .target(name: "Neural", dependencies: ["Numerics"], swiftSettings: fastMath),
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
-        .target(name: "Cluster", dependencies: ["Messaging", "Mixture", "Datasets", "Numerics"], swiftSettings: fastMath),
+        .target(name: "Cluster", dependencies: ["Messaging", "Mixture", "Neural", "Datasets", "Numerics"], swiftSettings: fastMath),
 
         // MARK: - Command-line front
         .executableTarget(
             name: "emfleet",
             dependencies: [
-                "Cluster", "Mixture", "Datasets", "Numerics", "Messaging",
+                "Cluster", "Mixture", "Neural", "Datasets", "Numerics", "Messaging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -57,6 +59,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Numerics"]),
         .testTarget(name: "MixtureTests", dependencies: ["Mixture", "Datasets", "Numerics"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
+        .testTarget(name: "NeuralTests", dependencies: ["Neural", "Numerics"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Mixture", "Datasets", "Numerics"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture", "Messaging", "Cluster"]),
     ],

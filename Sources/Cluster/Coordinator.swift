@@ -152,15 +152,35 @@ public final class ClusterCoordinator: ShardRunner {
     // MARK: Rounds
 
     public func run(_ task: ShardTask) throws -> [ShardOutcome] {
+        var outcomes = [ShardOutcome?](repeating: nil, count: plan.count)
+        let plan = self.plan, columns = spec.columns
+        try runRound(taskBytes: MixtureTaskCodec.encode(task)) { range, bytes in
+            guard range.count == 1 else { throw WireError("result: a mixture result covers one shard, not \(range.count)") }
+            outcomes[range.lowerBound] = try MixtureTaskCodec.decodeOutcome(
+                bytes, for: task, shardRows: plan.ranges[range.lowerBound].count, dimension: columns)
+        }
+        return outcomes.map { $0! }
+    }
+
+    /// One round of any job: `taskBytes` go to every live worker for the shards it owns, and
+    /// each result, which covers an aligned block of shards (see ``ShardTree``), is handed to
+    /// `accept` to be checked and kept. Returns when every shard is covered.
+    ///
+    /// `accept` throws for a result that fails its checks; its sender is then treated as
+    /// failed and its pending shards go to other workers.
+    package func runRound(taskBytes: [UInt8], accept: (Range<Int>, [UInt8]) throws -> Void) throws {
+        try withoutActuallyEscaping(accept) { accept in
+            try runRound(taskBytes: taskBytes, state: RoundState(shards: plan.count, accept: accept))
+        }
+    }
+
+    private func runRound(taskBytes: [UInt8], state: RoundState) throws {
         let clock = ContinuousClock.now
         lastRound = RoundStatistics()
         round += 1
-        let taskBytes = MixtureTaskCodec.encode(task)
-        var outcomes = [ShardOutcome?](repeating: nil, count: plan.count)
-        var remaining = plan.count
-        try pump(timeoutMilliseconds: 0, task: task, taskBytes: taskBytes, outcomes: &outcomes, remaining: &remaining)
+        try pump(timeoutMilliseconds: 0, state)
         if !started {
-            try waitForWorkers(options.minWorkers, task: task, taskBytes: taskBytes, outcomes: &outcomes, remaining: &remaining)
+            try waitForWorkers(options.minWorkers, state)
             started = true
         }
         rebalance()
@@ -174,23 +194,34 @@ public final class ClusterCoordinator: ShardRunner {
             }
         }
         var idleSince: ContinuousClock.Instant?
-        while remaining > 0 {
-            try pump(timeoutMilliseconds: 50, task: task, taskBytes: taskBytes, outcomes: &outcomes, remaining: &remaining)
+        while state.remaining > 0 {
+            try pump(timeoutMilliseconds: 50, state)
             reapSilentWorkers()
-            assignOrphans(taskBytes: taskBytes, outcomes: outcomes)
+            assignOrphans(taskBytes: taskBytes, state)
             if usable().isEmpty {
                 let since = idleSince ?? .now
                 idleSince = since
                 if ContinuousClock.now - since > .seconds(options.waitWorkers) {
                     throw ClusterError(
-                        "no live worker for \(Int(options.waitWorkers)) s (--wait-workers) with \(remaining) of \(plan.count) shards to do")
+                        "no live worker for \(Int(options.waitWorkers)) s (--wait-workers) with \(state.remaining) of \(plan.count) shards to do")
                 }
             } else {
                 idleSince = nil
             }
         }
         lastRound.seconds = (ContinuousClock.now - clock).seconds
-        return outcomes.map { $0! }
+    }
+
+    /// What a round has received so far.
+    private final class RoundState {
+        var covered: [Bool]
+        var remaining: Int
+        let accept: (Range<Int>, [UInt8]) throws -> Void
+        init(shards: Int, accept: @escaping (Range<Int>, [UInt8]) throws -> Void) {
+            covered = Array(repeating: false, count: shards)
+            remaining = shards
+            self.accept = accept
+        }
     }
 
     /// Tells every worker the job is over (they drop its data and wait for the next).
@@ -210,9 +241,7 @@ public final class ClusterCoordinator: ShardRunner {
         peers.values.filter { $0.ready && !$0.excluded }.sorted { $0.id < $1.id }
     }
 
-    private func waitForWorkers(
-        _ wanted: Int, task: ShardTask, taskBytes: [UInt8], outcomes: inout [ShardOutcome?], remaining: inout Int
-    ) throws {
+    private func waitForWorkers(_ wanted: Int, _ state: RoundState) throws {
         var announced = -1
         var since = ContinuousClock.now
         while usable().count < wanted {
@@ -225,7 +254,7 @@ public final class ClusterCoordinator: ShardRunner {
             if ready == 0, ContinuousClock.now - since > .seconds(max(options.waitWorkers, 1)) {
                 throw ClusterError("no worker joined within \(Int(options.waitWorkers)) s (--wait-workers) at \(boundEndpoint)")
             }
-            try pump(timeoutMilliseconds: 100, task: task, taskBytes: taskBytes, outcomes: &outcomes, remaining: &remaining)
+            try pump(timeoutMilliseconds: 100, state)
             reapSilentWorkers()
         }
     }
@@ -261,11 +290,11 @@ public final class ClusterCoordinator: ShardRunner {
     }
 
     /// Gives the pending shards of lost workers to the least busy live ones, in this round.
-    private func assignOrphans(taskBytes: [UInt8], outcomes: [ShardOutcome?]) {
+    private func assignOrphans(taskBytes: [UInt8], _ state: RoundState) {
         let workers = usable()
         guard !workers.isEmpty else { return }
         let pendingAnywhere = Set(workers.flatMap(\.pending))
-        let orphans = (0..<plan.count).filter { outcomes[$0] == nil && !pendingAnywhere.contains($0) }
+        let orphans = (0..<plan.count).filter { !state.covered[$0] && !pendingAnywhere.contains($0) }
         guard !orphans.isEmpty else { return }
         var given = [Int: [Int]]()
         for shard in orphans {
@@ -304,9 +333,7 @@ public final class ClusterCoordinator: ShardRunner {
     // MARK: Messages
 
     /// Receives and handles every waiting message, after waiting up to `timeoutMilliseconds` for the first.
-    private func pump(
-        timeoutMilliseconds: Int, task: ShardTask, taskBytes: [UInt8], outcomes: inout [ShardOutcome?], remaining: inout Int
-    ) throws {
+    private func pump(timeoutMilliseconds: Int, _ state: RoundState) throws {
         let waitStart = ContinuousClock.now
         let ready = try ZMQPoll.readable([socket], timeoutMilliseconds: timeoutMilliseconds)
         lastRound.waitSeconds += (ContinuousClock.now - waitStart).seconds
@@ -316,7 +343,7 @@ public final class ClusterCoordinator: ShardRunner {
         guard !ready.isEmpty else { return }
         while let frames = try socket.tryReceive() {
             lastRound.bytesIn += frames.reduce(0) { $0 + $1.count }
-            try handle(frames, task: task, outcomes: &outcomes, remaining: &remaining)
+            try handle(frames, state)
         }
     }
 
@@ -326,7 +353,7 @@ public final class ClusterCoordinator: ShardRunner {
         if droppedMessages <= 5 || droppedMessages % 1000 == 0 { onEvent(.dropped(total: droppedMessages, reason: reason)) }
     }
 
-    private func handle(_ frames: [[UInt8]], task: ShardTask, outcomes: inout [ShardOutcome?], remaining: inout Int) throws {
+    private func handle(_ frames: [[UInt8]], _ state: RoundState) throws {
         guard frames.count >= 2, frames.count <= 3 else {
             drop("\(frames.count) frames (expected an identity, an envelope and at most one body)")
             return
@@ -384,19 +411,22 @@ public final class ClusterCoordinator: ShardRunner {
             case .result:
                 guard envelope.job == jobID, envelope.round == round else { return }  // stale: an earlier round
                 let result = try ShardResult(body: body, shardCount: plan.count)
-                guard peer.pending.contains(result.shard), outcomes[result.shard] == nil else { return }
+                let shards = result.shards.clamped(to: 0..<plan.count)
+                // Only blocks whose every shard is still this worker's to do; anything else is stale.
+                guard !shards.isEmpty, shards.allSatisfy({ peer.pending.contains($0) && !state.covered[$0] }) else { return }
                 do {
-                    let outcome = try MixtureTaskCodec.decodeOutcome(
-                        result.outcome, for: task, shardRows: plan.ranges[result.shard].count, dimension: spec.columns)
-                    outcomes[result.shard] = outcome
-                    peer.pending.remove(result.shard)
-                    remaining -= 1
-                    onShardDone?(plan.count - remaining, plan.count)
+                    try state.accept(result.shards, result.outcome)
+                    for shard in shards {
+                        state.covered[shard] = true
+                        peer.pending.remove(shard)
+                    }
+                    state.remaining -= shards.count
+                    onShardDone?(plan.count - state.remaining, plan.count)
                 } catch {
                     drop("bad result from \(peer.label): \(error)")
                     toldToRejoin.insert(identity)
                     sendRaw(identity, .rejoin, body: nil)
-                    lose(peer, reason: "sent a bad result for shard \(result.shard): \(error)")
+                    lose(peer, reason: "sent a bad result for shards \(shards.lowerBound)..<\(shards.upperBound): \(error)")
                 }
             case .failure:
                 let failure = try WorkerFailure(body: body)

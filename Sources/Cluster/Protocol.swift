@@ -187,21 +187,78 @@ struct TaskOrder {
     }
 }
 
-/// One shard's encoded outcome.
+/// The encoded outcome of an aligned block of shards (one shard for mixture jobs).
 struct ShardResult {
-    var shard: Int
+    /// The shards covered: `[first, first + count)`, an aligned block of ``ShardTree``.
+    var shards: Range<Int>
     var outcome: [UInt8]
     var body: [UInt8] {
-        var w = WireWriter(capacity: outcome.count + 16)
-        w.int(shard); w.blob(outcome)
+        var w = WireWriter(capacity: outcome.count + 24)
+        w.int(shards.lowerBound); w.int(shards.count); w.blob(outcome)
         return w.bytes
     }
-    init(shard: Int, outcome: [UInt8]) { self.shard = shard; self.outcome = outcome }
+    init(shards: Range<Int>, outcome: [UInt8]) { self.shards = shards; self.outcome = outcome }
     init(body: [UInt8], shardCount: Int) throws {
         var r = WireReader(body, context: "result")
-        shard = try r.int("shard", in: 0...(shardCount - 1))
+        let first = try r.int("first shard", in: 0...(shardCount - 1))
+        let width = ShardTree.width(shardCount)
+        let count = try r.int("shard count", in: 1...width)
+        guard count & (count - 1) == 0, first % count == 0, first + count <= width else {
+            throw WireError("result: shards \(first)..<\(first + count) are not an aligned block")
+        }
+        shards = first..<(first + count)
         outcome = try r.blob("outcome")
         try r.finish()
+    }
+}
+
+/// The fixed pairwise tree over shards that defines how per-shard sums are added.
+///
+/// Leaves are shards `0..<S`, padded to a power of two; a node is the sum `left + right` of
+/// its children (just `left` when the right half holds no shard). A worker holding a whole
+/// aligned block adds it itself and sends one result; the coordinator adds the blocks it
+/// gets by the same tree, so the sum has the same bits whoever computed which part.
+package enum ShardTree {
+    /// The padded width: the smallest power of two ≥ `shards`.
+    package static func width(_ shards: Int) -> Int {
+        var width = 1
+        while width < shards { width <<= 1 }
+        return width
+    }
+
+    /// The maximal aligned blocks made only of shards in `held` (sorted output).
+    package static func blocks(covering held: Set<Int>, shards: Int) -> [Range<Int>] {
+        var blocks = [Range<Int>]()
+        func visit(_ range: Range<Int>) {
+            let real = range.clamped(to: 0..<shards)
+            if real.isEmpty { return }
+            if real.allSatisfy(held.contains) {
+                blocks.append(range)
+                return
+            }
+            guard range.count > 1 else { return }
+            let middle = range.lowerBound + range.count / 2
+            visit(range.lowerBound..<middle)
+            visit(middle..<range.upperBound)
+        }
+        visit(0..<width(shards))
+        return blocks
+    }
+
+    /// The tree sum of `range` given the values of some blocks (largest first) and, below them,
+    /// leaves; `add(a, b)` must be the elementwise `a + b`.
+    package static func sum<T>(_ range: Range<Int>, shards: Int, known: [Range<Int>: T], add: (T, T) -> T) -> T? {
+        if range.clamped(to: 0..<shards).isEmpty { return nil }
+        if let value = known[range] { return value }
+        guard range.count > 1 else { return nil }
+        let middle = range.lowerBound + range.count / 2
+        let left = sum(range.lowerBound..<middle, shards: shards, known: known, add: add)
+        let right = sum(middle..<range.upperBound, shards: shards, known: known, add: add)
+        switch (left, right) {
+        case let (l?, r?): return add(l, r)
+        case let (l?, nil): return middle >= shards ? l : nil
+        default: return nil
+        }
     }
 }
 

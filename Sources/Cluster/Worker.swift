@@ -384,7 +384,7 @@ private final class ShardStore: @unchecked Sendable {
                     }
                     let view = ShardView(data: matrix, range: 0..<matrix.rows, firstGlobalRow: plan.ranges[shard].lowerBound)
                     let outcome = ShardEvaluator.evaluate(task, on: view, scratch: state)
-                    let result = ShardResult(shard: shard, outcome: MixtureTaskCodec.encode(outcome))
+                    let result = ShardResult(shards: shard..<(shard + 1), outcome: MixtureTaskCodec.encode(outcome))
                     emit(epoch: epoch, .result, job: jobID, round: round, body: result.body)
                 } catch {
                     failed.set()
