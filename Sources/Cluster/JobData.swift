@@ -21,6 +21,19 @@ public struct JobSpec: Sendable {
     public var fingerprint: String
     /// Whether rows come from the coordinator instead of the file.
     public var stream: Bool
+    /// Where each row's label comes from, for training jobs.
+    public var labels: LabelSource = .none
+
+    /// Where labels come from and what they mean.
+    public enum LabelSource: Sendable, Equatable {
+        /// No labels (mixture jobs).
+        case none
+        /// Class labels from `file` (or the CSV label column when `file` is empty), mapped to
+        /// indices into `classes`.
+        case classes(file: String, classes: [String])
+        /// Numeric targets (regression) from `file` (or the CSV label column when empty).
+        case values(file: String)
+    }
 
     /// Creates a spec.
     public init(path: String, csv: CSVOptions, rows: Int, columns: Int, shards: Int, fingerprint: String, stream: Bool) {
@@ -54,6 +67,47 @@ public struct JobSpec: Sendable {
         return loaded.features
     }
 
+    /// The targets of the rows of `range`: class indices or values, as the label source says.
+    public func readTargets(_ range: Range<Int>) throws -> TargetRows {
+        let text: [String]
+        let file: String
+        switch labels {
+        case .none:
+            throw DatasetError(file: path, message: "this job has no labels")
+        case let .classes(source, _), let .values(source):
+            file = source.isEmpty ? path : source
+            if source.isEmpty {
+                guard let column = try DatasetLoader.load(path: path, csv: csv, rows: range).labels else {
+                    throw DatasetError(file: path, message: "no label column was named")
+                }
+                text = column
+            } else {
+                let all = try DatasetLoader.loadLabels(path: source)
+                guard all.count == rows else {
+                    throw DatasetError(file: source, message: "has \(all.count) labels but \(path) has \(rows) rows")
+                }
+                text = Array(all[range])
+            }
+        }
+        switch labels {
+        case let .classes(_, classes):
+            let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+            return .classes(try text.enumerated().map { offset, label in
+                guard let value = index[label] else {
+                    throw DatasetError(file: file, row: range.lowerBound + offset, message: "label \"\(label)\" is not one of the \(classes.count) classes")
+                }
+                return value
+            })
+        default:
+            return .values(try text.enumerated().map { offset, label in
+                guard let value = Double(label), value.isFinite else {
+                    throw DatasetError(file: file, row: range.lowerBound + offset, message: "target \"\(label)\" is not a finite number")
+                }
+                return value
+            })
+        }
+    }
+
     var body: [UInt8] {
         var w = WireWriter()
         w.string(path)
@@ -67,6 +121,16 @@ public struct JobSpec: Sendable {
         w.int(rows); w.int(columns); w.int(shards)
         w.string(fingerprint)
         w.bool(stream)
+        switch labels {
+        case .none:
+            w.u8(0)
+        case let .classes(file, classes):
+            w.u8(1); w.string(file)
+            w.u32(UInt32(classes.count))
+            for name in classes { w.string(name) }
+        case let .values(file):
+            w.u8(2); w.string(file)
+        }
         return w.bytes
     }
 
@@ -90,7 +154,36 @@ public struct JobSpec: Sendable {
         shards = try r.int("shards", in: 1...rows)
         fingerprint = try r.string("fingerprint", maxBytes: 128)
         stream = try r.bool("stream")
+        switch try r.u8("label kind") {
+        case 0:
+            labels = .none
+        case 1:
+            let file = try r.string("labels file", maxBytes: 4096)
+            let count = Int(try r.u32("class count"))
+            guard count >= 1, count <= 1 << 16 else { throw WireError("job: \(count) classes") }
+            labels = .classes(file: file, classes: try (0..<count).map { _ in try r.string("class", maxBytes: 1024) })
+        case 2:
+            labels = .values(file: try r.string("labels file", maxBytes: 4096))
+        case let other:
+            throw WireError("job: unknown label kind \(other)")
+        }
         try r.finish()
+    }
+}
+
+/// The targets of some rows.
+public enum TargetRows: Sendable, Equatable {
+    /// Class indices.
+    case classes([Int])
+    /// Numeric targets.
+    case values([Double])
+
+    /// Number of rows.
+    public var count: Int {
+        switch self {
+        case let .classes(values): values.count
+        case let .values(values): values.count
+        }
     }
 }
 

@@ -345,6 +345,8 @@ private final class ShardStore: @unchecked Sendable {
             for shard in shards {
                 rows[shard] = nil
                 scratch[shard] = nil
+                targets[shard] = nil
+                neuralScratch[shard] = nil
             }
         }
     }
@@ -353,12 +355,18 @@ private final class ShardStore: @unchecked Sendable {
         lock.withLock {
             rows.removeAll()
             scratch.removeAll()
+            targets.removeAll()
+            neuralScratch.removeAll()
         }
     }
 
     /// Loads missing shards (shared storage), runs the task on each shard with `threads`
     /// threads, and hands each outcome to the network thread as it is done.
     func compute(_ order: TaskOrder, job: JobSpec, jobID: UInt64, round: UInt64, epoch: UInt64, threads: Int) {
+        if NeuralTaskCodec.isNeural(order.task) {
+            computeNeural(order, job: job, jobID: jobID, round: round, epoch: epoch, threads: threads)
+            return
+        }
         let plan = job.plan
         let task: ShardTask
         do {
@@ -396,6 +404,70 @@ private final class ShardStore: @unchecked Sendable {
         }
     }
 
+    private var targets: [Int: TargetRows] = [:]
+    private var neuralScratch: [Int: NeuralScratch] = [:]
+
+    /// A training task: per-shard sums added up over the aligned blocks this worker holds
+    /// whole (one result per block), or per-shard outputs for predictions.
+    private func computeNeural(_ order: TaskOrder, job: JobSpec, jobID: UInt64, round: UInt64, epoch: UInt64, threads: Int) {
+        let plan = job.plan
+        let task: NeuralTask
+        do {
+            task = try NeuralTaskCodec.decodeTask(order.task, dimension: job.columns, plan: plan)
+        } catch {
+            emit(epoch: epoch, .failure, job: jobID, round: round, body: WorkerFailure(fatal: false, message: "cannot read the task: \(error)").body)
+            return
+        }
+        let shards = order.shards
+        let failed = FailureFlag()
+        let leaves = LeafSlots()
+        let lanes = min(threads, max(1, shards.count))
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            var index = lane
+            while index < shards.count, !failed.isSet {
+                let shard = shards[index]
+                index += lanes
+                do {
+                    let matrix = try rowsOf(shard, job: job, plan: plan)
+                    if case let .predict(state) = task {
+                        let data = NeuralShard(features: matrix, targets: .classes([]), index: shard)
+                        let outputs = NeuralShardEvaluator.outputs(state, shard: data)
+                        emit(epoch: epoch, .result, job: jobID, round: round,
+                             body: ShardResult(shards: shard..<(shard + 1), outcome: NeuralTaskCodec.encode(outputs: outputs)).body)
+                        continue
+                    }
+                    let data = NeuralShard(features: matrix, targets: try targetsOf(shard, job: job, plan: plan), index: shard)
+                    let scratch = lock.withLock { () -> NeuralScratch in
+                        if let existing = neuralScratch[shard] { return existing }
+                        let made = NeuralScratch()
+                        neuralScratch[shard] = made
+                        return made
+                    }
+                    leaves.store(NeuralShardEvaluator.sums(task, shard: data, scratch: scratch), at: shard)
+                } catch {
+                    failed.set()
+                    let fatal = (error as? DatasetError)?.row != nil
+                    emit(epoch: epoch, .failure, job: jobID, round: round, body: WorkerFailure(fatal: fatal, message: "\(error)").body)
+                }
+            }
+        }
+        if failed.isSet { return }
+        if case .predict = task { return }
+        let known = leaves.byRange()
+        for block in ShardTree.blocks(covering: Set(shards), shards: plan.count) {
+            guard let value = ShardTree.sum(block, shards: plan.count, known: known, add: +) else { continue }
+            emit(epoch: epoch, .result, job: jobID, round: round,
+                 body: ShardResult(shards: block, outcome: NeuralTaskCodec.encode(value)).body)
+        }
+    }
+
+    private func targetsOf(_ shard: Int, job: JobSpec, plan: ShardPlan) throws -> TargetRows {
+        if let held = lock.withLock({ targets[shard] }) { return held }
+        let loaded = try job.readTargets(plan.ranges[shard])
+        lock.withLock { targets[shard] = loaded }
+        return loaded
+    }
+
     private func rowsOf(_ shard: Int, job: JobSpec, plan: ShardPlan) throws -> FeatureMatrix {
         if let held = lock.withLock({ rows[shard] }) { return held }
         let matrix = try job.readRows(plan.ranges[shard])
@@ -408,6 +480,19 @@ private final class ShardStore: @unchecked Sendable {
         lock.withLock {
             try? output?.send([epochBytes, Envelope(kind, job: job, round: round).encoded, body])
         }
+    }
+}
+
+/// Per-shard sums computed by several threads, then read as single-shard blocks.
+final class LeafSlots: @unchecked Sendable {
+    // @unchecked: `values` is only touched under `lock`.
+    private let lock = NSLock()
+    private var values: [Int: TrainingSums] = [:]
+
+    func store(_ sums: TrainingSums, at shard: Int) { lock.withLock { values[shard] = sums } }
+
+    func byRange() -> [Range<Int>: TrainingSums] {
+        lock.withLock { Dictionary(uniqueKeysWithValues: values.map { ($0.key..<($0.key + 1), $0.value) }) }
     }
 }
 

@@ -76,6 +76,8 @@ struct ClusterSettings {
 /// The shards of one job and how to tear them down: in this process, or on workers.
 final class JobShards {
     let runner: ShardRunner
+    /// The runner of a training job (jobs opened with labels).
+    let neuralRunner: NeuralRunner?
     let coordinator: ClusterCoordinator?
     private let fleet: LocalFleet?
     let log: EventLog
@@ -85,20 +87,40 @@ final class JobShards {
         try self.init(path: data.data, csv: data.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings)
     }
 
-    /// Opens the data file at `path` for a job.
-    init(path: String, csv: CSVOptions, shards: Int?, threads: Int?, cluster: ClusterSettings) throws {
+    /// Opens the data file at `path` for a job; with `labels`, for a training job.
+    ///
+    /// - Parameter defaultShards: the shard count for a row count when `shards` is nil.
+    init(
+        path: String, csv: CSVOptions, shards: Int?, threads: Int?, cluster: ClusterSettings,
+        labels: JobSpec.LabelSource = .none, neural: Bool = false,
+        defaultShards: (Int) -> Int = ShardPlan.defaultShardCount(rows:)
+    ) throws {
         log = EventLog(format: cluster.logFormat)
         guard cluster.isDistributed else {
             let loaded = try DatasetLoader.load(path: path, csv: csv)
             try validateFinite(loaded.features, file: path, columnNames: loaded.columnNames)
             let matrix = loaded.features
-            let plan = ShardPlan(rows: matrix.rows, shards: shards ?? ShardPlan.defaultShardCount(rows: matrix.rows))
-            runner = LocalShards(data: matrix, plan: plan, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            let plan = ShardPlan(rows: matrix.rows, shards: shards ?? defaultShards(matrix.rows))
+            let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+            if labels == .none, !neural {
+                runner = LocalShards(data: matrix, plan: plan, threads: threads)
+                neuralRunner = nil
+            } else {
+                var spec = JobSpec(path: path, csv: csv, rows: matrix.rows, columns: matrix.columns, shards: plan.count, fingerprint: "", stream: false)
+                spec.labels = labels
+                // Predictions need no targets: placeholders keep the shapes.
+                let targets = labels == .none ? TargetRows.classes(Array(repeating: 0, count: matrix.rows)) : try spec.readTargets(0..<matrix.rows)
+                let local = LocalNeuralShards(features: matrix, targets: targets, plan: plan, threads: threads)
+                runner = local
+                neuralRunner = local
+            }
             coordinator = nil
             fleet = nil
             return
         }
-        let spec = try JobSpec.describe(path: path, csv: csv, shards: shards, stream: cluster.streamData)
+        var spec = try JobSpec.describe(path: path, csv: csv, shards: shards, stream: cluster.streamData)
+        if shards == nil { spec.shards = defaultShards(spec.rows) }
+        spec.labels = labels
         var options = CoordinatorOptions(endpoint: cluster.bind ?? "")
         options.workerTimeout = cluster.workerTimeout
         options.waitWorkers = cluster.waitWorkers
@@ -124,6 +146,7 @@ final class JobShards {
             if log.format == .text { log.note("coordinator listening on \(endpoint); waiting for \(cluster.minWorkers) worker(s)") }
         }
         runner = coordinator!
+        neuralRunner = labels == .none && !neural ? nil : coordinator!
         coordinator!.onShardDone = { done, total in log.progress(done: done, total: total) }
     }
 

@@ -8,7 +8,7 @@ struct Emfleet: ParsableCommand {
         commandName: "emfleet",
         abstract: "Fit Gaussian mixtures by EM (and, later, neural networks) on data too big or too slow for one process.",
         version: "emfleet \(EmfleetVersion.string)",
-        subcommands: [DemoCommand.self, DataCommand.self, GMMCommand.self, WorkerCommand.self, InfoCommand.self]
+        subcommands: [DemoCommand.self, DataCommand.self, GMMCommand.self, MLPCommand.self, WorkerCommand.self, InfoCommand.self]
     )
 }
 

@@ -1,0 +1,310 @@
+import Datasets
+import Dispatch
+import Foundation
+import Mixture
+import Neural
+import Numerics
+
+/// Where the shards of a training job are computed: in this process or on workers.
+///
+/// Sums come back added by the fixed ``ShardTree``, so they have the same bits either way.
+package protocol NeuralRunner: ShardRunner {
+    /// The tree sum of a step or evaluation over every shard.
+    func sums(_ task: NeuralTask) throws -> TrainingSums
+    /// Per-row outputs of every row, in row order.
+    func outputs(_ state: NeuralModelState) throws -> [Double]
+}
+
+/// Training shards held in this process, computed on threads.
+package final class LocalNeuralShards: NeuralRunner, @unchecked Sendable {
+    // @unchecked: each shard's scratch is used by one thread at a time within a call.
+    private let shards: LocalShards
+    private let data: [NeuralShard]
+    private let scratch: [NeuralScratch]
+    private let threads: Int
+    public var plan: ShardPlan { shards.plan }
+    public var dimension: Int { shards.dimension }
+
+    /// Holds `features` and their `targets` cut into `plan`'s shards.
+    package init(features: FeatureMatrix, targets: TargetRows, plan: ShardPlan, threads: Int) {
+        shards = LocalShards(data: features, plan: plan, threads: threads)
+        self.threads = max(1, threads)
+        data = plan.ranges.enumerated().map { index, range in
+            let slice: TargetRows = switch targets {
+            case let .classes(all): .classes(Array(all[range]))
+            case let .values(all): .values(Array(all[range]))
+            }
+            return NeuralShard(features: features.rows(range), targets: slice, index: index)
+        }
+        scratch = plan.ranges.map { _ in NeuralScratch() }
+    }
+
+    public func run(_ task: ShardTask) throws -> [ShardOutcome] { try shards.run(task) }
+
+    package func sums(_ task: NeuralTask) throws -> TrainingSums {
+        let count = data.count
+        let leaves = LeafSlots()
+        let data = self.data, scratch = self.scratch
+        let lanes = min(threads, count)
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            for shard in stride(from: lane, to: count, by: lanes) {
+                leaves.store(NeuralShardEvaluator.sums(task, shard: data[shard], scratch: scratch[shard]), at: shard)
+            }
+        }
+        return ShardTree.sum(0..<ShardTree.width(count), shards: count, known: leaves.byRange(), add: +)!
+    }
+
+    package func outputs(_ state: NeuralModelState) throws -> [Double] {
+        data.flatMap { NeuralShardEvaluator.outputs(state, shard: $0) }
+    }
+}
+
+extension ClusterCoordinator: NeuralRunner {
+    package func sums(_ task: NeuralTask) throws -> TrainingSums {
+        let bytes = NeuralTaskCodec.encode(task)
+        var known = [Range<Int>: TrainingSums]()
+        let plan = self.plan
+        try runRound(taskBytes: bytes) { range, outcome in
+            let rows = plan.ranges[range.clamped(to: 0..<plan.count)].reduce(0) { $0 + $1.count }
+            known[range] = try NeuralTaskCodec.decodeSums(outcome, task: task, maxRows: rows)
+        }
+        return ShardTree.sum(0..<ShardTree.width(plan.count), shards: plan.count, known: known, add: +)!
+    }
+
+    package func outputs(_ state: NeuralModelState) throws -> [Double] {
+        var parts = [[Double]](repeating: [], count: plan.count)
+        let plan = self.plan, width = state.architecture.outputs
+        try runRound(taskBytes: NeuralTaskCodec.encode(.predict(state))) { range, outcome in
+            guard range.count == 1 else { throw WireError("prediction result: covers \(range.count) shards, not one") }
+            parts[range.lowerBound] = try NeuralTaskCodec.decodeOutputs(outcome, expected: plan.ranges[range.lowerBound].count * width)
+        }
+        return parts.flatMap { $0 }
+    }
+}
+
+
+// MARK: - Training
+
+/// How to train a network.
+public struct TrainingOptions: Codable, Equatable, Sendable {
+    /// Hidden layer widths.
+    public var hidden: [Int] = [128, 64]
+    /// Hidden activation.
+    public var activation: Activation = .relu
+    /// Loss (and with it the output layer).
+    public var loss: LossFunction = .softmaxCrossEntropy
+    /// Weight initialisation (default: He for ReLU, Glorot otherwise).
+    public var initialisation: WeightInitialisation?
+    /// Optimizer.
+    public var optimizer = OptimizerSettings(kind: .adam)
+    /// Base learning rate.
+    public var learningRate = 0.001
+    /// Learning-rate schedule.
+    public var schedule = LearningRateSchedule.constant
+    /// Global minibatch size.
+    public var batchSize = 256
+    /// Most epochs.
+    public var epochs = 10
+    /// Seed of the weights and of the data order.
+    public var seed: UInt64 = 0
+    /// L2 weight decay on the weights.
+    public var weightDecay = 0.0
+    /// Fraction of each shard's rows held out for validation.
+    public var validationFraction = 0.0
+    /// Stop after this many epochs without improvement of the monitored loss (validation loss when there is a validation split).
+    public var patience: Int?
+
+    /// Default options.
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case hidden, activation, loss, initialisation, optimizer, schedule, epochs, seed, patience
+        case learningRate = "learning_rate"
+        case batchSize = "batch_size"
+        case weightDecay = "weight_decay"
+        case validationFraction = "validation_fraction"
+    }
+}
+
+/// What one epoch gave.
+public struct EpochRecord: Codable, Equatable, Sendable {
+    /// 1-based epoch.
+    public var epoch: Int
+    /// Mean training loss over the epoch's steps.
+    public var loss: Double
+    /// Training accuracy over the epoch's steps (classification).
+    public var accuracy: Double?
+    /// Validation loss, accuracy, and for regression MSE, MAE and R².
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
+    public var validationMSE: Double?
+    public var validationMAE: Double?
+    public var validationR2: Double?
+    /// Wall seconds of the epoch and training rows per second (in the log, not in files:
+    /// model files stay the same bytes from run to run).
+    public var seconds: Double = 0
+    public var samplesPerSecond: Double = 0
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, loss, accuracy
+        case validationLoss = "validation_loss"
+        case validationAccuracy = "validation_accuracy"
+        case validationMSE = "validation_mse"
+        case validationMAE = "validation_mae"
+        case validationR2 = "validation_r2"
+    }
+}
+
+/// Everything needed to continue training bit-identically from the end of an epoch.
+public struct TrainingCheckpoint: Codable, Equatable, Sendable {
+    /// The value of `format`.
+    public static let format = "emfleet.mlp.checkpoint"
+    public var format = TrainingCheckpoint.format
+    public var options: TrainingOptions
+    public var architecture: NetworkArchitecture
+    public var standardisation: Standardisation
+    public var shards: Int
+    public var rows: Int
+    /// The next epoch to run (0-based).
+    public var nextEpoch: Int
+    public var parameters: [Double]
+    public var optimizer: OptimizerState
+    public var history: [EpochRecord]
+    public var bestParameters: [Double]
+    public var bestEpoch: Int
+    public var bestLoss: Double
+    public var epochsWithoutImprovement: Int
+    /// The data file's fingerprint, checked on resume by the caller.
+    public var dataFingerprint: String?
+
+    enum CodingKeys: String, CodingKey {
+        case format, options, architecture, standardisation, shards, rows, parameters, optimizer, history
+        case nextEpoch = "next_epoch"
+        case bestParameters = "best_parameters"
+        case bestEpoch = "best_epoch"
+        case bestLoss = "best_loss"
+        case epochsWithoutImprovement = "epochs_without_improvement"
+        case dataFingerprint = "data_fingerprint"
+    }
+}
+
+/// A trained network: the best parameters, how to standardise inputs, and the history.
+public struct TrainedNetwork: Sendable, Equatable {
+    public var architecture: NetworkArchitecture
+    public var parameters: [Double]
+    public var standardisation: Standardisation
+    public var options: TrainingOptions
+    public var history: [EpochRecord]
+    /// The 1-based epoch whose parameters were kept.
+    public var bestEpoch: Int
+    public var rows: Int
+    public var shards: Int
+}
+
+/// Synchronous data-parallel minibatch training over a `NeuralRunner`.
+///
+/// Each step, every shard contributes its next rows (see `BatchLayout`); their gradient sums
+/// are added by the shard tree, divided by the step's row count, and the optimizer updates
+/// the weights here. Nothing depends on how many workers there are.
+package struct NetworkTrainer {
+    package let runner: NeuralRunner
+    package let options: TrainingOptions
+    /// Number of outputs (classes, or 1 for a single regression target / binary CE).
+    package let outputs: Int
+
+    package init(runner: NeuralRunner, options: TrainingOptions, outputs: Int) {
+        self.runner = runner
+        self.options = options
+        self.outputs = outputs
+    }
+
+    /// Trains, calling `checkpoint` after every epoch and `progress` with each epoch's record.
+    package func train(
+        resuming: TrainingCheckpoint? = nil,
+        checkpoint: (TrainingCheckpoint) throws -> Void = { _ in },
+        progress: (EpochRecord) -> Void = { _ in }
+    ) throws -> TrainedNetwork {
+        let plan = runner.plan
+        let layout = BatchLayout(plan: plan, batchSize: options.batchSize, validationFraction: options.validationFraction, seed: options.seed)
+        guard layout.totalTrainingRows > 0 else { throw MixtureError.invalidData("no training rows are left after the validation split") }
+        var state: TrainingCheckpoint
+        if let resuming {
+            guard resuming.format == TrainingCheckpoint.format, resuming.options == options,
+                  resuming.shards == plan.count, resuming.rows == plan.rows
+            else { throw MixtureError.invalidData("the checkpoint was written by a training run with other options or data") }
+            state = resuming
+        } else {
+            let architecture = NetworkArchitecture(
+                inputs: runner.dimension, hidden: options.hidden, outputs: outputs, activation: options.activation, loss: options.loss)
+            let summary = try DataSummary.compute(runner)
+            let scale = summary.variance.map { $0 > 0 ? 1 / $0.squareRoot() : 1 }
+            let parameters = architecture.initialParameters(seed: options.seed, scheme: options.initialisation)
+            state = TrainingCheckpoint(
+                options: options, architecture: architecture,
+                standardisation: Standardisation(mean: summary.mean, scale: scale), shards: plan.count, rows: plan.rows,
+                nextEpoch: 0, parameters: parameters, optimizer: OptimizerState(parameterCount: parameters.count, settings: options.optimizer),
+                history: [], bestParameters: parameters, bestEpoch: 0, bestLoss: .infinity, epochsWithoutImprovement: 0)
+        }
+        let architecture = state.architecture
+        let classification = options.loss != .meanSquaredError
+        while state.nextEpoch < options.epochs, options.patience.map({ state.epochsWithoutImprovement < $0 }) ?? true {
+            let epoch = state.nextEpoch
+            let clock = ContinuousClock.now
+            let rate = options.schedule.rate(base: options.learningRate, epoch: epoch)
+            var lossSum = 0.0, correct = 0, rows = 0
+            for step in 0..<layout.stepsPerEpoch {
+                let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation)
+                let sums = try runner.sums(.step(model, layout: layout, epoch: epoch, step: step))
+                guard sums.batch.rows > 0 else { continue }
+                lossSum += sums.batch.lossSum
+                correct += sums.batch.correct
+                rows += sums.batch.rows
+                var gradient = sums.batch.gradient
+                let scale = 1 / Double(sums.batch.rows)
+                for i in gradient.indices { gradient[i] *= scale }
+                if options.weightDecay > 0 {
+                    addWeightDecay(options.weightDecay, parameters: state.parameters, to: &gradient, architecture: architecture)
+                }
+                state.optimizer.update(parameters: &state.parameters, gradient: gradient, learningRate: rate, settings: options.optimizer)
+            }
+            var record = EpochRecord(
+                epoch: epoch + 1, loss: lossSum / Double(max(rows, 1)),
+                accuracy: classification ? Double(correct) / Double(max(rows, 1)) : nil,
+                seconds: 0, samplesPerSecond: 0)
+            var monitored = record.loss
+            if layout.totalValidationRows > 0 {
+                let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation)
+                let validation = try runner.sums(.evaluate(model, layout: layout, part: .validation))
+                let n = Double(max(validation.batch.rows, 1))
+                record.validationLoss = validation.batch.lossSum / n
+                monitored = record.validationLoss!
+                if classification {
+                    record.validationAccuracy = Double(validation.batch.correct) / n
+                } else {
+                    record.validationMSE = validation.batch.squaredErrorSum / n
+                    record.validationMAE = validation.batch.absoluteErrorSum / n
+                    let total = validation.targetSquares - validation.targetSum * validation.targetSum / n
+                    record.validationR2 = total > 0 ? 1 - validation.batch.squaredErrorSum / total : nil
+                }
+            }
+            if monitored < state.bestLoss {
+                state.bestLoss = monitored
+                state.bestParameters = state.parameters
+                state.bestEpoch = epoch + 1
+                state.epochsWithoutImprovement = 0
+            } else {
+                state.epochsWithoutImprovement += 1
+            }
+            let seconds = (ContinuousClock.now - clock).seconds
+            record.seconds = seconds
+            record.samplesPerSecond = Double(rows) / max(seconds, 1e-9)
+            state.history.append(record)
+            state.nextEpoch += 1
+            try checkpoint(state)
+            progress(record)
+        }
+        return TrainedNetwork(
+            architecture: architecture, parameters: state.bestParameters, standardisation: state.standardisation,
+            options: options, history: state.history, bestEpoch: state.bestEpoch, rows: plan.rows, shards: plan.count)
+    }
+}

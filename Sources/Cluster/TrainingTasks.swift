@@ -1,0 +1,354 @@
+import Datasets
+import Foundation
+import Neural
+import Numerics
+
+/// Input standardisation learned from the training rows: `x' = (x − mean) · scale`.
+public struct Standardisation: Codable, Equatable, Sendable {
+    /// Column means.
+    public var mean: [Double]
+    /// 1 / column standard deviation (1 for a constant column).
+    public var scale: [Double]
+
+    /// Creates a standardisation.
+    public init(mean: [Double], scale: [Double]) {
+        self.mean = mean
+        self.scale = scale
+    }
+
+    /// Applies it to `rows` row-major rows.
+    public func apply(_ values: inout [Double], rows: Int) {
+        let d = mean.count
+        for r in 0..<rows {
+            for j in 0..<d { values[r * d + j] = (values[r * d + j] - mean[j]) * scale[j] }
+        }
+    }
+}
+
+/// How a training job cuts each shard into training and validation rows and minibatches.
+///
+/// Everything here depends only on the seed, the epoch and the shard layout, never on which
+/// worker holds a shard: a shard's last `⌊n·F⌋` rows are its validation rows; each epoch its
+/// training rows are shuffled by a generator seeded from (seed, epoch, shard); step `t` takes
+/// the next `b_s` of them, where the global batch is split as evenly as possible over shards.
+package struct BatchLayout: Equatable, Sendable {
+    package var plan: ShardPlan
+    package var batchSize: Int
+    package var validationFraction: Double
+    package var seed: UInt64
+
+    package init(plan: ShardPlan, batchSize: Int, validationFraction: Double, seed: UInt64) {
+        self.plan = plan; self.batchSize = batchSize; self.validationFraction = validationFraction; self.seed = seed
+    }
+
+    package func validationRows(_ shard: Int) -> Int { Int((Double(plan.ranges[shard].count) * validationFraction).rounded(.down)) }
+    package func trainingRows(_ shard: Int) -> Int { plan.ranges[shard].count - validationRows(shard) }
+    package func batchRows(_ shard: Int) -> Int { batchSize / plan.count + (shard < batchSize % plan.count ? 1 : 0) }
+
+    /// Steps in every epoch: enough for the shard that needs most.
+    package var stepsPerEpoch: Int {
+        (0..<plan.count).map { shard in
+            let b = batchRows(shard)
+            return b == 0 ? 0 : (trainingRows(shard) + b - 1) / b
+        }.max() ?? 0
+    }
+
+    /// Training rows in the whole dataset.
+    package var totalTrainingRows: Int { (0..<plan.count).reduce(0) { $0 + trainingRows($1) } }
+    /// Validation rows in the whole dataset.
+    package var totalValidationRows: Int { (0..<plan.count).reduce(0) { $0 + validationRows($1) } }
+
+    /// The shard's training rows (local indices) in this epoch's order.
+    package func order(shard: Int, epoch: Int) -> [Int] {
+        var generator = SeededGenerator(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15, stream: UInt64(shard) &+ 1)
+        var order = Array(0..<trainingRows(shard))
+        if order.count > 1 {
+            for i in stride(from: order.count - 1, to: 0, by: -1) {
+                order.swapAt(i, generator.nextInt(below: i + 1))
+            }
+        }
+        return order
+    }
+
+    /// Local rows of `shard` in step `step` of an epoch whose order is `order`.
+    package func rows(step: Int, shard: Int, order: [Int]) -> ArraySlice<Int> {
+        let b = batchRows(shard)
+        let start = min(step * b, order.count), end = min(start + b, order.count)
+        return order[start..<end]
+    }
+}
+
+/// Which rows an evaluation covers.
+package enum RowPart: UInt8, Sendable {
+    case training = 0, validation = 1, all = 2
+}
+
+/// A task of a training job.
+package enum NeuralTask: Sendable {
+    /// One minibatch step: gradient sums at `parameters`.
+    case step(NeuralModelState, layout: BatchLayout, epoch: Int, step: Int)
+    /// Loss and accuracy sums over a part of every shard.
+    case evaluate(NeuralModelState, layout: BatchLayout, part: RowPart)
+    /// Per-row outputs of every row.
+    case predict(NeuralModelState)
+
+    var state: NeuralModelState {
+        switch self {
+        case let .step(state, _, _, _), let .evaluate(state, _, _), let .predict(state): state
+        }
+    }
+}
+
+/// The network and inputs a task is evaluated with.
+package struct NeuralModelState: Sendable {
+    package var architecture: NetworkArchitecture
+    package var parameters: [Double]
+    package var standardisation: Standardisation
+    package init(architecture: NetworkArchitecture, parameters: [Double], standardisation: Standardisation) {
+        self.architecture = architecture; self.parameters = parameters; self.standardisation = standardisation
+    }
+}
+
+/// Sums of a training or evaluation task over some rows: they add up over shards.
+package struct TrainingSums: Sendable, Equatable {
+    package var batch: BatchSums
+    /// Σ target and Σ target² (regression, for R²).
+    package var targetSum = 0.0
+    package var targetSquares = 0.0
+
+    package init(batch: BatchSums) { self.batch = batch }
+
+    package static func + (a: TrainingSums, b: TrainingSums) -> TrainingSums {
+        var sum = a
+        sum.batch.add(b.batch)
+        sum.targetSum += b.targetSum
+        sum.targetSquares += b.targetSquares
+        return sum
+    }
+}
+
+/// One shard's data for a training job, as a worker (or the local runner) holds it.
+package struct NeuralShard {
+    package var features: FeatureMatrix
+    package var targets: TargetRows
+    package var index: Int
+    package init(features: FeatureMatrix, targets: TargetRows, index: Int) {
+        self.features = features; self.targets = targets; self.index = index
+    }
+}
+
+/// Per-shard state kept between steps: the epoch's row order and a workspace.
+package final class NeuralScratch: @unchecked Sendable {
+    // @unchecked: used by the one thread that currently computes the shard.
+    var epoch = -1
+    var order: [Int] = []
+    var workspace: NetworkWorkspace?
+    package init() {}
+}
+
+/// The arithmetic of training tasks on one shard (the same code in-process and on workers).
+package enum NeuralShardEvaluator {
+    static let chunk = 1024
+
+    package static func sums(_ task: NeuralTask, shard: NeuralShard, scratch: NeuralScratch) -> TrainingSums {
+        let state = task.state
+        let architecture = state.architecture
+        switch task {
+        case let .step(_, layout, epoch, step):
+            if scratch.epoch != epoch {
+                scratch.order = layout.order(shard: shard.index, epoch: epoch)
+                scratch.epoch = epoch
+            }
+            let rows = Array(layout.rows(step: step, shard: shard.index, order: scratch.order))
+            return evaluate(rows, shard: shard, state: state, gradient: true, scratch: scratch)
+        case let .evaluate(_, layout, part):
+            let training = layout.trainingRows(shard.index), count = shard.features.rows
+            let range: Range<Int> = switch part {
+            case .training: 0..<training
+            case .validation: training..<count
+            case .all: 0..<count
+            }
+            var total = TrainingSums(batch: BatchSums(rows: 0, lossSum: 0, correct: 0, squaredErrorSum: 0, absoluteErrorSum: 0, gradient: []))
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = min(start + chunk, range.upperBound)
+                total = total + evaluate(Array(start..<end), shard: shard, state: state, gradient: false, scratch: scratch)
+                start = end
+            }
+            _ = architecture
+            return total
+        case .predict:
+            preconditionFailure("predict returns outputs, not sums")
+        }
+    }
+
+    /// Per-row outputs of every row of the shard.
+    package static func outputs(_ state: NeuralModelState, shard: NeuralShard) -> [Double] {
+        var outputs = [Double]()
+        outputs.reserveCapacity(shard.features.rows * state.architecture.outputs)
+        var start = 0
+        while start < shard.features.rows {
+            let end = min(start + chunk, shard.features.rows)
+            var inputs = shard.features.rows(start..<end).doubles()
+            state.standardisation.apply(&inputs, rows: end - start)
+            outputs += Network.predict(architecture: state.architecture, parameters: state.parameters, inputs: inputs, rows: end - start)
+            start = end
+        }
+        return outputs
+    }
+
+    static func evaluate(_ rows: [Int], shard: NeuralShard, state: NeuralModelState, gradient: Bool, scratch: NeuralScratch) -> TrainingSums {
+        let architecture = state.architecture, d = architecture.inputs
+        var inputs = [Double](repeating: 0, count: rows.count * d)
+        let mean = state.standardisation.mean, scale = state.standardisation.scale
+        switch shard.features.storage {
+        case let .float64(values):
+            for (i, row) in rows.enumerated() {
+                for j in 0..<d { inputs[i * d + j] = (values[row * d + j] - mean[j]) * scale[j] }
+            }
+        case let .float32(values):
+            for (i, row) in rows.enumerated() {
+                for j in 0..<d { inputs[i * d + j] = (Double(values[row * d + j]) - mean[j]) * scale[j] }
+            }
+        }
+        let targets: Targets
+        var targetSum = 0.0, targetSquares = 0.0
+        switch shard.targets {
+        case let .classes(all):
+            targets = .classes(rows.map { all[$0] })
+        case let .values(all):
+            let picked = rows.map { all[$0] }
+            for value in picked { targetSum += value; targetSquares += value * value }
+            targets = .values(picked)
+        }
+        if scratch.workspace == nil || scratch.workspace!.capacity < max(1, rows.count) {
+            scratch.workspace = NetworkWorkspace(architecture: architecture, capacity: max(rows.count, 1))
+        }
+        var sums = TrainingSums(batch: Network.batchSums(
+            architecture: architecture, parameters: state.parameters, inputs: inputs, rows: rows.count,
+            targets: targets, gradient: gradient, workspace: scratch.workspace!))
+        if gradient, sums.batch.gradient.isEmpty { sums.batch.gradient = [Double](repeating: 0, count: architecture.parameterCount) }
+        sums.targetSum = targetSum
+        sums.targetSquares = targetSquares
+        return sums
+    }
+}
+
+/// The binary form of training tasks (kinds 100 and up, next to the mixture tasks) and outcomes.
+package enum NeuralTaskCodec {
+    package static func isNeural(_ taskBytes: [UInt8]) -> Bool { (taskBytes.first ?? 0) >= 100 }
+
+    package static func encode(_ task: NeuralTask) -> [UInt8] {
+        var w = WireWriter(capacity: 8 * task.state.parameters.count + 256)
+        switch task {
+        case let .step(state, layout, epoch, step):
+            w.u8(100); encode(state, &w); encode(layout, &w); w.int(epoch); w.int(step)
+        case let .evaluate(state, layout, part):
+            w.u8(101); encode(state, &w); encode(layout, &w); w.u8(part.rawValue)
+        case let .predict(state):
+            w.u8(102); encode(state, &w)
+        }
+        return w.bytes
+    }
+
+    package static func decodeTask(_ bytes: [UInt8], dimension d: Int, plan: ShardPlan) throws -> NeuralTask {
+        var r = WireReader(bytes, context: "training task")
+        let tag = try r.u8("task kind")
+        let task: NeuralTask
+        switch tag {
+        case 100:
+            let state = try decodeState(&r, d)
+            let layout = try decodeLayout(&r, plan)
+            task = .step(state, layout: layout, epoch: try r.int("epoch", in: 0...Int(Int32.max)), step: try r.int("step", in: 0...Int(Int32.max)))
+        case 101:
+            let state = try decodeState(&r, d)
+            let layout = try decodeLayout(&r, plan)
+            guard let part = RowPart(rawValue: try r.u8("part")) else { throw WireError("training task: unknown row part") }
+            task = .evaluate(state, layout: layout, part: part)
+        case 102:
+            task = .predict(try decodeState(&r, d))
+        default:
+            throw WireError("training task: unknown kind \(tag)")
+        }
+        try r.finish()
+        return task
+    }
+
+    package static func encode(_ sums: TrainingSums) -> [UInt8] {
+        var w = WireWriter(capacity: 8 * sums.batch.gradient.count + 80)
+        w.u8(1)
+        w.int(sums.batch.rows); w.double(sums.batch.lossSum); w.int(sums.batch.correct)
+        w.double(sums.batch.squaredErrorSum); w.double(sums.batch.absoluteErrorSum)
+        w.double(sums.targetSum); w.double(sums.targetSquares)
+        w.doubles(sums.batch.gradient)
+        return w.bytes
+    }
+
+    package static func encode(outputs: [Double]) -> [UInt8] {
+        var w = WireWriter(capacity: 8 * outputs.count + 8)
+        w.u8(2); w.doubles(outputs)
+        return w.bytes
+    }
+
+    /// Decodes the sums of a step or evaluation over `maxRows` rows at most, checking the
+    /// gradient's size and that nothing is NaN.
+    package static func decodeSums(_ bytes: [UInt8], task: NeuralTask, maxRows: Int) throws -> TrainingSums {
+        var r = WireReader(bytes, context: "training result")
+        guard try r.u8("result kind") == 1 else { throw WireError("training result: not sums") }
+        let rows = try r.int("rows", in: 0...maxRows)
+        let loss = try r.double("loss"), correct = try r.int("correct", in: 0...rows)
+        let squared = try r.double("squared error"), absolute = try r.double("absolute error")
+        let targetSum = try r.double("target sum"), targetSquares = try r.double("target squares")
+        let expected: Int
+        if case .step = task { expected = task.state.architecture.parameterCount } else { expected = 0 }
+        let gradient = try r.doubles("gradient", expected: expected)
+        try r.finish()
+        guard ([loss, squared, absolute, targetSum, targetSquares] + gradient).allSatisfy(\.isFinite) else {
+            throw WireError("training result holds NaN or infinite numbers")
+        }
+        var sums = TrainingSums(batch: BatchSums(
+            rows: rows, lossSum: loss, correct: correct, squaredErrorSum: squared, absoluteErrorSum: absolute, gradient: gradient))
+        sums.targetSum = targetSum
+        sums.targetSquares = targetSquares
+        return sums
+    }
+
+    package static func decodeOutputs(_ bytes: [UInt8], expected: Int) throws -> [Double] {
+        var r = WireReader(bytes, context: "prediction result")
+        guard try r.u8("result kind") == 2 else { throw WireError("prediction result: not outputs") }
+        let values = try r.doubles("outputs", expected: expected)
+        try r.finish()
+        guard values.allSatisfy(\.isFinite) else { throw WireError("prediction result holds NaN or infinite numbers") }
+        return values
+    }
+
+    private static func encode(_ state: NeuralModelState, _ w: inout WireWriter) {
+        let a = state.architecture
+        w.int(a.inputs); w.ints(a.hidden); w.int(a.outputs); w.string(a.activation.rawValue); w.string(a.loss.rawValue)
+        w.doubles(state.parameters); w.doubles(state.standardisation.mean); w.doubles(state.standardisation.scale)
+    }
+
+    private static func decodeState(_ r: inout WireReader, _ d: Int) throws -> NeuralModelState {
+        let inputs = try r.int("inputs", in: d...d)
+        let hidden = try r.ints("hidden", in: 1...(1 << 16), maxCount: 64)
+        let outputs = try r.int("outputs", in: 1...(1 << 16))
+        guard let activation = Activation(rawValue: try r.string("activation", maxBytes: 32)),
+              let loss = LossFunction(rawValue: try r.string("loss", maxBytes: 32))
+        else { throw WireError("training task: unknown activation or loss") }
+        let architecture = NetworkArchitecture(inputs: inputs, hidden: hidden, outputs: outputs, activation: activation, loss: loss)
+        let parameters = try r.doubles("parameters", expected: architecture.parameterCount)
+        let standardisation = Standardisation(mean: try r.doubles("mean", expected: d), scale: try r.doubles("scale", expected: d))
+        return NeuralModelState(architecture: architecture, parameters: parameters, standardisation: standardisation)
+    }
+
+    private static func encode(_ layout: BatchLayout, _ w: inout WireWriter) {
+        w.int(layout.batchSize); w.double(layout.validationFraction); w.u64(layout.seed)
+    }
+
+    private static func decodeLayout(_ r: inout WireReader, _ plan: ShardPlan) throws -> BatchLayout {
+        let batch = try r.int("batch size", in: 1...(1 << 24))
+        let fraction = try r.double("validation fraction")
+        guard fraction >= 0, fraction < 1 else { throw WireError("training task: validation fraction \(fraction)") }
+        return BatchLayout(plan: plan, batchSize: batch, validationFraction: fraction, seed: try r.u64("seed"))
+    }
+}

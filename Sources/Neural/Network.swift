@@ -1,0 +1,436 @@
+import Foundation
+import Numerics
+
+/// What a batch's targets are.
+public enum Targets: Sendable {
+    /// One class index per row in `0..<outputs` (softmax cross-entropy); for binary
+    /// cross-entropy with one output, 0 or 1.
+    case classes([Int])
+    /// `rows × outputs` values, row-major: regression targets (MSE), 0/1 labels (binary
+    /// cross-entropy, multi-label), or class probabilities such as one-hot rows (softmax
+    /// cross-entropy).
+    case values([Double])
+}
+
+/// Reusable buffers for the forward and backward passes of batches of up to `capacity` rows.
+///
+/// A workspace holds every layer's activations and the back-propagated errors, so
+/// `Network.batchSums` allocates nothing but the gradient it returns. It is not safe to share
+/// between threads: make one per thread. A batch larger than `capacity` grows the buffers.
+public final class NetworkWorkspace {
+    /// The architecture the buffers are laid out for.
+    public let architecture: NetworkArchitecture
+    /// Rows the buffers hold without growing.
+    public private(set) var capacity: Int
+
+    /// `[inputs] + hidden + [outputs]`.
+    let widths: [Int]
+    /// Offsets of each layer's weights in the parameter vector (its bias follows).
+    let weightOffsets: [Int]
+    let parameterCount: Int
+    let maximumWidth: Int
+    /// `activations[l]` (l ≥ 1) holds layer l's outputs, `rows × widths[l]`: the hidden
+    /// activations, and the output layer's pre-activations (logits).
+    private(set) var activations: [UnsafeMutablePointer<Double>]
+    /// Two `capacity × maximumWidth` buffers for the errors ∂loss/∂z, used alternately.
+    private(set) var deltas: (UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>)
+
+    /// Creates buffers for batches of up to `capacity` rows of `architecture`.
+    public init(architecture: NetworkArchitecture, capacity: Int) {
+        self.architecture = architecture
+        self.capacity = max(1, capacity)
+        widths = architecture.layerSizes
+        var offsets: [Int] = [], offset = 0
+        for l in 0..<(widths.count - 1) {
+            offsets.append(offset)
+            offset += widths[l] * widths[l + 1] + widths[l + 1]
+        }
+        weightOffsets = offsets
+        parameterCount = offset
+        maximumWidth = widths.dropFirst().max()!
+        activations = []
+        deltas = (.allocate(capacity: 1), .allocate(capacity: 1))
+        allocate()
+    }
+
+    deinit { release() }
+
+    /// Makes room for `rows` rows (allocates only when the batch is larger than ever before).
+    func reserve(rows: Int) {
+        guard rows > capacity else { return }
+        release()
+        capacity = rows
+        allocate()
+    }
+
+    private func allocate() {
+        activations = [.allocate(capacity: 1)] + widths.dropFirst().map { .allocate(capacity: capacity * $0) }
+        deltas = (.allocate(capacity: capacity * maximumWidth), .allocate(capacity: capacity * maximumWidth))
+    }
+
+    private func release() {
+        for buffer in activations { buffer.deallocate() }
+        deltas.0.deallocate()
+        deltas.1.deallocate()
+    }
+}
+
+/// The sums over a batch of rows: always sums over rows, never means.
+///
+/// Workers add these up over their rows and the caller divides by the global batch size,
+/// so the result does not depend on how rows were split.
+public struct BatchSums: Sendable, Equatable {
+    /// Rows summed.
+    public var rows: Int
+    /// Σ per-row loss: cross-entropy `−log p_true`; binary cross-entropy summed over the
+    /// outputs; MSE `½ Σ_outputs (y − t)²` (so that the gradient is `y − t`).
+    public var lossSum: Double
+    /// Rows predicted right: the softmax argmax is the class, or (binary cross-entropy)
+    /// every output thresholded at 0.5 matches its label. Always 0 for MSE.
+    public var correct: Int
+    /// MSE only: Σ (y − t)² over rows and outputs; 0 otherwise.
+    public var squaredErrorSum: Double
+    /// MSE only: Σ |y − t| over rows and outputs; 0 otherwise.
+    public var absoluteErrorSum: Double
+    /// Σ over rows of ∂loss/∂parameters in the parameter layout; empty when not asked for.
+    public var gradient: [Double]
+
+    /// Creates sums from their parts.
+    public init(rows: Int, lossSum: Double, correct: Int, squaredErrorSum: Double, absoluteErrorSum: Double, gradient: [Double]) {
+        self.rows = rows
+        self.lossSum = lossSum
+        self.correct = correct
+        self.squaredErrorSum = squaredErrorSum
+        self.absoluteErrorSum = absoluteErrorSum
+        self.gradient = gradient
+    }
+
+    /// Adds another batch's sums to these (gradients element-wise; an empty gradient counts as zero).
+    public mutating func add(_ other: BatchSums) {
+        rows += other.rows
+        lossSum += other.lossSum
+        correct += other.correct
+        squaredErrorSum += other.squaredErrorSum
+        absoluteErrorSum += other.absoluteErrorSum
+        if gradient.isEmpty {
+            gradient = other.gradient
+        } else if !other.gradient.isEmpty {
+            precondition(gradient.count == other.gradient.count, "gradients of different lengths")
+            for i in gradient.indices { gradient[i] += other.gradient[i] }
+        }
+    }
+}
+
+/// Forward and backward passes of a fully connected network over batches of rows.
+///
+/// Every matrix product is one `dgemm` over the whole batch; the arithmetic is sequential,
+/// so the same inputs always give the same bits.
+public enum Network {
+    /// Loss, accuracy counts and (when `gradient`) the gradient, summed over `rows` rows.
+    ///
+    /// ```swift
+    /// let workspace = NetworkWorkspace(architecture: architecture, capacity: 256)
+    /// let sums = Network.batchSums(architecture: architecture, parameters: parameters,
+    ///                              inputs: batch, rows: 256, targets: .classes(labels),
+    ///                              gradient: true, workspace: workspace)
+    /// // mean gradient: sums.gradient / Double(sums.rows)
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - architecture: The network; it must be the workspace's.
+    ///   - parameters: `parameterCount` values.
+    ///   - inputs: At least `rows × inputs` values, row-major; the first `rows` rows are used.
+    ///   - rows: Rows in the batch; 0 gives zero sums (and a zero gradient when asked for).
+    ///   - targets: At least `rows` class indices or `rows × outputs` values. Softmax
+    ///     cross-entropy takes either; binary cross-entropy takes values, or classes when it
+    ///     has one output; MSE takes values.
+    ///   - gradient: Whether to run the backward pass.
+    ///   - workspace: Buffers for this thread; grown when `rows` exceeds its capacity.
+    /// - Returns: The sums; the process stops with a message when shapes or labels are invalid.
+    public static func batchSums(
+        architecture: NetworkArchitecture, parameters: [Double], inputs: [Double], rows: Int,
+        targets: Targets, gradient: Bool, workspace: NetworkWorkspace
+    ) -> BatchSums {
+        require(workspace.architecture == architecture, "the workspace was made for another architecture")
+        require(parameters.count == workspace.parameterCount,
+                "expected \(workspace.parameterCount) parameters, got \(parameters.count)")
+        require(rows >= 0 && inputs.count >= rows * architecture.inputs,
+                "\(rows) rows need \(rows * architecture.inputs) input values, got \(inputs.count)")
+        let outputs = architecture.outputs
+        switch (architecture.loss, targets) {
+        case (.meanSquaredError, .classes):
+            fatalError("mean squared error needs .values targets, got .classes")
+        case (.binaryCrossEntropy, .classes) where outputs != 1:
+            fatalError("binary cross-entropy with \(outputs) outputs needs .values targets, got .classes")
+        case let (_, .classes(labels)):
+            require(labels.count >= rows, "\(rows) rows need \(rows) class labels, got \(labels.count)")
+        case let (_, .values(values)):
+            require(values.count >= rows * outputs,
+                    "\(rows) rows need \(rows * outputs) target values, got \(values.count)")
+        }
+
+        var sums = BatchSums(rows: rows, lossSum: 0, correct: 0, squaredErrorSum: 0, absoluteErrorSum: 0, gradient: [])
+        guard rows > 0 else {
+            if gradient { sums.gradient = [Double](repeating: 0, count: workspace.parameterCount) }
+            return sums
+        }
+        workspace.reserve(rows: rows)
+        parameters.withUnsafeBufferPointer { parameterBuffer in
+            inputs.withUnsafeBufferPointer { inputBuffer in
+                let w = parameterBuffer.baseAddress!, x = inputBuffer.baseAddress!
+                forward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace)
+                let logits = workspace.activations[workspace.widths.count - 1]
+                let delta = workspace.deltas.0
+                switch targets {
+                case let .classes(labels):
+                    labels.withUnsafeBufferPointer {
+                        lossTerms(architecture, logits: logits, rows: rows, labels: $0.baseAddress!, values: nil,
+                                  delta: delta, sums: &sums)
+                    }
+                case let .values(values):
+                    values.withUnsafeBufferPointer {
+                        lossTerms(architecture, logits: logits, rows: rows, labels: nil, values: $0.baseAddress!,
+                                  delta: delta, sums: &sums)
+                    }
+                }
+                if gradient {
+                    sums.gradient = [Double](unsafeUninitializedCapacity: workspace.parameterCount) { buffer, count in
+                        backward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace,
+                                 gradient: buffer.baseAddress!)
+                        count = workspace.parameterCount
+                    }
+                }
+            }
+        }
+        return sums
+    }
+
+    /// The network's outputs for `rows` rows of `inputs` (`rows × inputs`, row-major).
+    ///
+    /// - Returns: `rows × outputs` values, row-major: softmax probabilities (cross-entropy),
+    ///   sigmoid probabilities (binary cross-entropy) or the predicted values (MSE).
+    public static func predict(architecture: NetworkArchitecture, parameters: [Double], inputs: [Double], rows: Int) -> [Double] {
+        require(parameters.count == architecture.parameterCount,
+                "expected \(architecture.parameterCount) parameters, got \(parameters.count)")
+        require(rows >= 0 && inputs.count >= rows * architecture.inputs,
+                "\(rows) rows need \(rows * architecture.inputs) input values, got \(inputs.count)")
+        let outputs = architecture.outputs, chunk = 1024
+        let workspace = NetworkWorkspace(architecture: architecture, capacity: min(max(rows, 1), chunk))
+        var result = [Double](repeating: 0, count: rows * outputs)
+        parameters.withUnsafeBufferPointer { parameterBuffer in
+            inputs.withUnsafeBufferPointer { inputBuffer in
+                result.withUnsafeMutableBufferPointer { resultBuffer in
+                    for start in stride(from: 0, to: rows, by: chunk) {
+                        let n = min(chunk, rows - start)
+                        forward(architecture, parameters: parameterBuffer.baseAddress!,
+                                inputs: inputBuffer.baseAddress! + start * architecture.inputs, rows: n, workspace: workspace)
+                        let logits = workspace.activations[workspace.widths.count - 1]
+                        let out = resultBuffer.baseAddress! + start * outputs
+                        switch architecture.loss {
+                        case .softmaxCrossEntropy:
+                            for r in 0..<n { softmax(logits + r * outputs, count: outputs, into: out + r * outputs) }
+                        case .binaryCrossEntropy:
+                            for i in 0..<(n * outputs) { out[i] = sigmoid(logits[i]) }
+                        case .meanSquaredError:
+                            out.update(from: logits, count: n * outputs)
+                        }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    // MARK: - Passes
+
+    /// Fills the workspace's activations: hidden layers after their activation, the output
+    /// layer's pre-activations (logits).
+    private static func forward(
+        _ architecture: NetworkArchitecture, parameters: UnsafePointer<Double>, inputs: UnsafePointer<Double>,
+        rows: Int, workspace: NetworkWorkspace
+    ) {
+        let widths = workspace.widths, layers = widths.count - 1
+        var input = inputs
+        for l in 0..<layers {
+            let fanIn = widths[l], fanOut = widths[l + 1]
+            let weights = parameters + workspace.weightOffsets[l], bias = weights + fanIn * fanOut
+            let z = workspace.activations[l + 1]
+            for r in 0..<rows { (z + r * fanOut).update(from: bias, count: fanOut) }
+            BLAS.gemm(
+                transposeA: false, transposeB: false, m: rows, n: fanOut, k: fanIn, alpha: 1,
+                a: input, lda: fanIn, b: weights, ldb: fanOut, beta: 1, c: z, ldc: fanOut)
+            if l < layers - 1 { activate(architecture.activation, z, count: rows * fanOut) }
+            input = UnsafePointer(z)
+        }
+    }
+
+    /// Back-propagates `workspace.deltas.0` (∂loss/∂logits) and writes Σ_rows ∂loss/∂parameters.
+    private static func backward(
+        _ architecture: NetworkArchitecture, parameters: UnsafePointer<Double>, inputs: UnsafePointer<Double>,
+        rows: Int, workspace: NetworkWorkspace, gradient: UnsafeMutablePointer<Double>
+    ) {
+        let widths = workspace.widths
+        var delta = workspace.deltas.0, spare = workspace.deltas.1
+        for l in stride(from: widths.count - 2, through: 0, by: -1) {
+            let fanIn = widths[l], fanOut = widths[l + 1]
+            let offset = workspace.weightOffsets[l]
+            let input = l == 0 ? inputs : UnsafePointer(workspace.activations[l])
+            // ∂W = Aᵀ·δ, ∂b = Σ_rows δ.
+            BLAS.gemm(
+                transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: rows, alpha: 1,
+                a: input, lda: fanIn, b: delta, ldb: fanOut, beta: 0, c: gradient + offset, ldc: fanOut)
+            let biasGradient = gradient + offset + fanIn * fanOut
+            biasGradient.update(from: delta, count: fanOut)
+            for r in 1..<max(1, rows) {
+                let row = delta + r * fanOut
+                for j in 0..<fanOut { biasGradient[j] += row[j] }
+            }
+            guard l > 0 else { break }
+            // δ_{l} = (δ_{l+1}·Wᵀ) ⊙ f'(a_l).
+            BLAS.gemm(
+                transposeA: false, transposeB: true, m: rows, n: fanIn, k: fanOut, alpha: 1,
+                a: delta, lda: fanOut, b: parameters + offset, ldb: fanOut, beta: 0, c: spare, ldc: fanIn)
+            multiplyByDerivative(architecture.activation, spare, activations: workspace.activations[l], count: rows * fanIn)
+            swap(&delta, &spare)
+        }
+    }
+
+    /// Adds each row's loss, accuracy and error terms to `sums` and writes ∂loss/∂logits to `delta`.
+    /// Exactly one of `labels` and `values` is given.
+    private static func lossTerms(
+        _ architecture: NetworkArchitecture, logits: UnsafeMutablePointer<Double>, rows: Int,
+        labels: UnsafePointer<Int>?, values: UnsafePointer<Double>?,
+        delta: UnsafeMutablePointer<Double>, sums: inout BatchSums
+    ) {
+        let k = architecture.outputs
+        var loss = 0.0, correct = 0
+        switch architecture.loss {
+        case .softmaxCrossEntropy:
+            for r in 0..<rows {
+                let z = logits + r * k, d = delta + r * k
+                var maximum = z[0], best = 0
+                for j in 1..<max(1, k) where z[j] > maximum { maximum = z[j]; best = j }
+                var sum = 0.0
+                for j in 0..<k { d[j] = Foundation.exp(z[j] - maximum); sum += d[j] }
+                let logNormaliser = maximum + Foundation.log(sum)
+                for j in 0..<k { d[j] /= sum }
+                if let labels {
+                    let label = labels[r]
+                    require(label >= 0 && label < k, "row \(r): class label \(label) is outside 0..<\(k)")
+                    loss += logNormaliser - z[label]
+                    d[label] -= 1
+                    if best == label { correct += 1 }
+                } else {
+                    let t = values! + r * k
+                    var mass = 0.0, target = 0
+                    for j in 0..<k {
+                        mass += t[j]
+                        loss += t[j] * (logNormaliser - z[j])
+                        if t[j] > t[target] { target = j }
+                    }
+                    for j in 0..<k { d[j] = d[j] * mass - t[j] }
+                    if best == target { correct += 1 }
+                }
+            }
+        case .binaryCrossEntropy:
+            for r in 0..<rows {
+                let z = logits + r * k, d = delta + r * k
+                var allRight = true
+                for j in 0..<k {
+                    let t: Double
+                    if let labels {
+                        let label = labels[r]
+                        require(label == 0 || label == 1, "row \(r): binary label \(label) is not 0 or 1")
+                        t = Double(label)
+                    } else {
+                        t = values![r * k + j]
+                    }
+                    let e = Foundation.exp(-abs(z[j]))
+                    loss += max(z[j], 0) - z[j] * t + Foundation.log1p(e)
+                    let p = z[j] >= 0 ? 1 / (1 + e) : e / (1 + e)
+                    d[j] = p - t
+                    if (p >= 0.5) != (t >= 0.5) { allRight = false }
+                }
+                if allRight { correct += 1 }
+            }
+        case .meanSquaredError:
+            let t = values!
+            var squares = 0.0, absolute = 0.0
+            for i in 0..<(rows * k) {
+                let difference = logits[i] - t[i]
+                delta[i] = difference
+                squares += difference * difference
+                absolute += abs(difference)
+            }
+            loss = 0.5 * squares
+            sums.squaredErrorSum = squares
+            sums.absoluteErrorSum = absolute
+        }
+        sums.lossSum = loss
+        sums.correct = correct
+    }
+
+    // MARK: - Element-wise pieces
+
+    private static func activate(_ activation: Activation, _ z: UnsafeMutablePointer<Double>, count: Int) {
+        switch activation {
+        case .relu: for i in 0..<count { z[i] = z[i] > 0 ? z[i] : 0 }
+        case .tanh: for i in 0..<count { z[i] = Foundation.tanh(z[i]) }
+        case .sigmoid: for i in 0..<count { z[i] = sigmoid(z[i]) }
+        case .linear: break
+        }
+    }
+
+    /// `delta ⊙ f'(z)`, with the derivative written in terms of the activation `a = f(z)`.
+    private static func multiplyByDerivative(
+        _ activation: Activation, _ delta: UnsafeMutablePointer<Double>, activations a: UnsafePointer<Double>, count: Int
+    ) {
+        switch activation {
+        case .relu: for i in 0..<count { delta[i] = a[i] > 0 ? delta[i] : 0 }
+        case .tanh: for i in 0..<count { delta[i] *= 1 - a[i] * a[i] }
+        case .sigmoid: for i in 0..<count { delta[i] *= a[i] * (1 - a[i]) }
+        case .linear: break
+        }
+    }
+
+    /// The logistic function without overflow for large |z|.
+    @inline(__always)
+    static func sigmoid(_ z: Double) -> Double {
+        if z >= 0 { return 1 / (1 + Foundation.exp(-z)) }
+        let e = Foundation.exp(z)
+        return e / (1 + e)
+    }
+
+    /// Softmax of `count` logits with the maximum subtracted.
+    private static func softmax(_ z: UnsafePointer<Double>, count: Int, into p: UnsafeMutablePointer<Double>) {
+        var maximum = z[0]
+        for j in 1..<max(1, count) where z[j] > maximum { maximum = z[j] }
+        var sum = 0.0
+        for j in 0..<count { p[j] = Foundation.exp(z[j] - maximum); sum += p[j] }
+        for j in 0..<count { p[j] /= sum }
+    }
+}
+
+/// Adds L2 weight decay to a gradient: `gradient[i] += lambda · parameters[i]` for every
+/// weight entry; biases are not decayed.
+///
+/// - Parameters:
+///   - lambda: The decay coefficient; 0 leaves the gradient unchanged.
+///   - parameters: The current parameters.
+///   - gradient: The gradient to update, in the parameter layout.
+///   - architecture: The network the vectors belong to.
+public func addWeightDecay(_ lambda: Double, parameters: [Double], to gradient: inout [Double], architecture: NetworkArchitecture) {
+    require(parameters.count == architecture.parameterCount && gradient.count == parameters.count,
+            "weight decay needs \(architecture.parameterCount) parameters and gradient values, got \(parameters.count) and \(gradient.count)")
+    guard lambda != 0 else { return }
+    for layer in 0..<architecture.layerCount {
+        for i in architecture.weightRange(layer: layer) { gradient[i] += lambda * parameters[i] }
+    }
+}
+
+/// Stops with `message` when `condition` is false, also in `-Ounchecked` builds (where
+/// `precondition` is not checked); used for shapes and labels before unchecked loops.
+@inline(__always)
+func require(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #file, line: UInt = #line) {
+    if !condition { fatalError(message(), file: file, line: line) }
+}

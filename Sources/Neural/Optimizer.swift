@@ -1,0 +1,96 @@
+import Foundation
+
+/// The update rule.
+public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
+    /// Stochastic gradient descent, optionally with (Nesterov) momentum.
+    case sgd
+    /// Adam (Kingma & Ba), with bias correction.
+    case adam
+}
+
+/// Optimizer settings; the learning rate is passed to each update (it follows a schedule).
+public struct OptimizerSettings: Codable, Equatable, Sendable {
+    /// The update rule.
+    public var kind: OptimizerKind
+    /// SGD momentum μ (0 for plain SGD).
+    public var momentum: Double
+    /// SGD: use Nesterov's momentum.
+    public var nesterov: Bool
+    /// Adam: decay of the first-moment estimate.
+    public var beta1: Double
+    /// Adam: decay of the second-moment estimate.
+    public var beta2: Double
+    /// Adam: added to `√v` in the denominator.
+    public var epsilon: Double
+
+    /// Creates settings; the fields of the other kind are kept but unused.
+    public init(kind: OptimizerKind, momentum: Double = 0.9, nesterov: Bool = false,
+                beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8) {
+        self.kind = kind
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+    }
+}
+
+/// The optimizer's state between updates: SGD's velocity, or Adam's moments and step count.
+///
+/// Codable for checkpoints: `JSONEncoder` writes each double's shortest round-trip form, so a
+/// resumed run continues with the same bits.
+public struct OptimizerState: Codable, Equatable, Sendable {
+    /// Updates applied so far.
+    public var step: Int
+    /// SGD's velocity, or Adam's first moment `m`.
+    public var first: [Double]
+    /// Adam's second moment `v`; empty for SGD.
+    public var second: [Double]
+
+    /// A fresh state (zero moments, step 0) for `parameterCount` parameters.
+    public init(parameterCount: Int, settings: OptimizerSettings) {
+        step = 0
+        first = [Double](repeating: 0, count: parameterCount)
+        second = settings.kind == .adam ? [Double](repeating: 0, count: parameterCount) : []
+    }
+
+    /// Applies one update with the mean gradient.
+    ///
+    /// SGD: `v = μv − lr·g; w += v` (Nesterov: `w += μv − lr·g` with the new `v`). Adam, as in
+    /// scikit-learn's `AdamOptimizer`: `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²`,
+    /// `lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ)`, `w −= lr_t·m/(√v + ε)`.
+    ///
+    /// - Parameters:
+    ///   - parameters: The parameters, updated in place.
+    ///   - gradient: The mean gradient over the batch, one value per parameter.
+    ///   - learningRate: This step's learning rate.
+    ///   - settings: The settings the state was made for.
+    public mutating func update(parameters: inout [Double], gradient: [Double], learningRate: Double, settings: OptimizerSettings) {
+        let n = parameters.count
+        require(gradient.count == n && first.count == n,
+                "optimizer update: \(n) parameters, \(gradient.count) gradient values, state for \(first.count)")
+        step += 1
+        switch settings.kind {
+        case .sgd:
+            let mu = settings.momentum
+            for i in 0..<n {
+                let velocity = mu * first[i] - learningRate * gradient[i]
+                first[i] = velocity
+                parameters[i] += settings.nesterov ? mu * velocity - learningRate * gradient[i] : velocity
+            }
+        case .adam:
+            require(second.count == n, "optimizer update: Adam state has \(second.count) second moments for \(n) parameters")
+            let beta1 = settings.beta1, beta2 = settings.beta2, epsilon = settings.epsilon
+            let t = Double(step)
+            let rate = learningRate * (1 - pow(beta2, t)).squareRoot() / (1 - pow(beta1, t))
+            for i in 0..<n {
+                let g = gradient[i]
+                let m = beta1 * first[i] + (1 - beta1) * g
+                let v = beta2 * second[i] + (1 - beta2) * (g * g)
+                first[i] = m
+                second[i] = v
+                parameters[i] += -rate * m / (v.squareRoot() + epsilon)
+            }
+        }
+    }
+}

@@ -1,0 +1,404 @@
+import ArgumentParser
+import Cluster
+import Datasets
+import Foundation
+import Mixture
+import Neural
+
+extension Activation: ExpressibleByArgument {}
+extension LossFunction: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+extension WeightInitialisation: ExpressibleByArgument {}
+
+/// `emfleet mlp …`: train neural networks by minibatch gradients and apply them.
+struct MLPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mlp",
+        abstract: "Train multilayer perceptrons by data-parallel minibatch gradient descent, and apply them.",
+        subcommands: [Train.self, Predict.self, Evaluate.self]
+    )
+}
+
+/// Where labels come from: a labels file or the data's label column.
+struct LabelOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Labels: one per row, a text file (one per line) or a 1-D integer .npy (default: --label-column).", valueName: "file"))
+    var labels: String?
+
+    /// The labels of every row, as text (read once, here, to learn the classes).
+    func read(data: DataOptions) throws -> [String] {
+        if let labels { return try DatasetLoader.loadLabels(path: labels) }
+        guard data.layout.labelColumn != nil else {
+            throw ValidationError("give --labels FILE or --label-column COLUMN")
+        }
+        guard let column = try DatasetLoader.load(path: data.data, csv: data.layout.csvOptions).labels else {
+            throw ValidationError("--label-column names no column")
+        }
+        return column
+    }
+}
+
+/// Class names sorted as numbers when they all are numbers, else as text.
+func sortedClasses(_ labels: [String]) -> [String] {
+    let unique = Array(Set(labels))
+    if unique.allSatisfy({ Double($0) != nil }) { return unique.sorted { Double($0)! < Double($1)! } }
+    return unique.sorted()
+}
+
+extension MLPCommand {
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train a network and write the model file.",
+            discussion: "Prints one line per epoch. The weights depend on the data, the options, --seed and --shards, never on --threads or the number of workers.")
+
+        @OptionGroup var input: DataOptions
+        @OptionGroup var labelOptions: LabelOptions
+
+        @Option(name: .long, help: "Hidden layer widths, comma-separated.")
+        var hidden: String = "128,64"
+
+        @Option(name: .long, help: "Hidden activation: relu, tanh, sigmoid, linear.")
+        var activation: Activation = .relu
+
+        @Option(name: .long, help: "Loss: cross-entropy (classes), binary-cross-entropy (two classes), mse (regression).")
+        var loss: LossFunction = .softmaxCrossEntropy
+
+        @Option(name: .long, help: "Weight initialisation: glorot or he (default: he for relu, glorot otherwise).")
+        var initialisation: WeightInitialisation?
+
+        @Option(name: .long, help: "Optimizer: adam or sgd.")
+        var optimizer: OptimizerKind = .adam
+
+        @Option(name: .long, help: "Learning rate.")
+        var lr: Double = 0.001
+
+        @Option(name: .long, help: "SGD momentum.")
+        var momentum: Double = 0.9
+
+        @Flag(name: .long, help: "SGD: Nesterov momentum.")
+        var nesterov = false
+
+        @Option(name: .long, help: "Adam β1.")
+        var beta1: Double = 0.9
+
+        @Option(name: .long, help: "Adam β2.")
+        var beta2: Double = 0.999
+
+        @Option(name: .long, help: "Adam ε.")
+        var epsilon: Double = 1e-8
+
+        @Option(name: .long, help: "L2 weight decay on the weights.")
+        var weightDecay: Double = 0
+
+        @Option(name: .long, help: "Learning-rate schedule: constant, step:EPOCHS:FACTOR, cosine[:MIN_FRACTION].")
+        var schedule: String = "constant"
+
+        @Option(name: .long, help: "Global minibatch size.")
+        var batchSize: Int = 256
+
+        @Option(name: .long, help: "Most epochs.")
+        var epochs: Int = 10
+
+        @Option(name: .long, help: "Seed of the weights and the data order.")
+        var seed: UInt64 = 0
+
+        @Option(name: .long, help: "Fraction of each shard's rows held out for validation.")
+        var validationSplit: Double = 0
+
+        @Option(name: .long, help: "Stop after this many epochs without improvement (of the validation loss when there is a split); the best weights are kept.")
+        var patience: Int?
+
+        @Option(name: .long, help: "Shards (default: one per 8192 rows, at most one per 32 rows of a minibatch).")
+        var shards: Int?
+
+        @Option(name: .long, help: "Threads in this process when no workers are used (default: all cores).")
+        var threads: Int?
+
+        @Option(name: [.short, .long], help: "Where to write the model (JSON).")
+        var out: String
+
+        @Option(name: .long, help: ArgumentHelp("Checkpoint written after every epoch (default: OUT.checkpoint; removed on success).", valueName: "file"))
+        var checkpoint: String?
+
+        @Option(name: .long, help: ArgumentHelp("Continue the training saved in this checkpoint; the model is the one an uninterrupted run gives.", valueName: "file"))
+        var resume: String?
+
+        @Flag(name: .long, help: "Print only the summary.")
+        var quiet = false
+
+        @OptionGroup(title: "Cluster") var cluster: ClusterOptions
+
+        func validate() throws {
+            guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+            guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+            guard lr > 0 else { throw ValidationError("--lr must be positive") }
+            guard (0..<1).contains(validationSplit) else { throw ValidationError("--validation-split must be in [0, 1)") }
+            guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
+            if let patience { guard patience >= 1 else { throw ValidationError("--patience must be at least 1") } }
+            if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
+            guard !hiddenWidths.isEmpty, hiddenWidths.allSatisfy({ $0 >= 1 }) else {
+                throw ValidationError("--hidden takes positive widths, comma-separated, like 128,64")
+            }
+            if cluster.streamData { throw ValidationError("--stream-data is for mixture jobs; training workers read their rows from the file") }
+            _ = try LearningRateSchedule.parse(schedule, totalEpochs: epochs)
+        }
+
+        var hiddenWidths: [Int] { hidden.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+        func run() throws {
+            try reportingErrors {
+                var options = TrainingOptions()
+                options.hidden = hiddenWidths
+                options.activation = activation
+                options.loss = loss
+                options.initialisation = initialisation
+                options.optimizer = OptimizerSettings(
+                    kind: optimizer, momentum: momentum, nesterov: nesterov, beta1: beta1, beta2: beta2, epsilon: epsilon)
+                options.learningRate = lr
+                options.schedule = try LearningRateSchedule.parse(schedule, totalEpochs: epochs)
+                options.batchSize = batchSize
+                options.epochs = epochs
+                options.seed = seed
+                options.weightDecay = weightDecay
+                options.validationFraction = validationSplit
+                options.patience = patience
+
+                let texts = try labelOptions.read(data: input)
+                let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
+                guard texts.count == shape.rows else {
+                    throw ValidationError("\(labelOptions.labels ?? input.data): \(texts.count) labels for \(shape.rows) rows of \(input.data)")
+                }
+                let source = labelOptions.labels ?? ""
+                let classes: [String]?
+                let labels: JobSpec.LabelSource
+                let outputs: Int
+                if loss == .meanSquaredError {
+                    classes = nil
+                    labels = .values(file: source)
+                    outputs = 1
+                } else {
+                    let found = sortedClasses(texts)
+                    guard found.count >= 2 else { throw ValidationError("the labels hold a single class (\(found.first ?? "")); a classifier needs two or more") }
+                    if loss == .binaryCrossEntropy, found.count != 2 {
+                        throw ValidationError("binary-cross-entropy needs exactly two classes; the labels hold \(found.count): use cross-entropy")
+                    }
+                    classes = found
+                    labels = .classes(file: source, classes: found)
+                    outputs = loss == .binaryCrossEntropy ? 1 : found.count
+                }
+                let resumed = try resume.map(Self.readCheckpoint)
+                let fingerprint = try DataFingerprint.of(path: input.data)
+                if let resumed, resumed.dataFingerprint != fingerprint {
+                    throw ValidationError("\(resume!): the checkpoint was written for another version of \(input.data)")
+                }
+                let job = try JobShards(
+                    path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings,
+                    labels: labels, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) })
+                defer { job.finish() }
+                job.coordinator?.onShardDone = nil
+                let log = job.log
+                let text = log.format == .text && !quiet
+                if text {
+                    let whereComputed = cluster.workers.map { "\($0) local workers" } ?? cluster.bind.map { "workers at \($0)" } ?? "this process"
+                    print("training \(input.layout.csvOptions.columns?.count ?? job.runner.dimension)-\(hidden.replacingOccurrences(of: ",", with: "-"))-\(outputs) "
+                        + "\(activation.rawValue) network (\(loss.rawValue), \(optimizer.rawValue)) on \(shape.rows) rows, "
+                        + "\(job.runner.plan.count) shards, \(whereComputed)")
+                    print(EpochReport.header(classification: loss != .meanSquaredError, validation: validationSplit > 0))
+                }
+                let checkpointPath = checkpoint ?? out + ".checkpoint"
+                let clock = ContinuousClock.now
+                let trained = try NetworkTrainer(runner: job.neuralRunner!, options: options, outputs: outputs).train(
+                    resuming: resumed,
+                    checkpoint: { state in
+                        var state = state
+                        state.dataFingerprint = fingerprint
+                        let encoder = JSONEncoder()
+                        encoder.outputFormatting = [.sortedKeys]
+                        try encoder.encode(state).write(to: URL(fileURLWithPath: checkpointPath), options: .atomic)
+                    },
+                    progress: { record in
+                        var fields: [(String, Any)] = [("epoch", record.epoch), ("loss", record.loss), ("seconds", record.seconds),
+                                                       ("samples_per_second", record.samplesPerSecond)]
+                        for (key, value) in [("accuracy", record.accuracy), ("validation_loss", record.validationLoss),
+                                             ("validation_accuracy", record.validationAccuracy), ("validation_mse", record.validationMSE),
+                                             ("validation_mae", record.validationMAE), ("validation_r2", record.validationR2)] {
+                            if let value { fields.append((key, value)) }
+                        }
+                        if let workers = job.liveWorkers { fields.append(("live_workers", workers)) }
+                        log.json("epoch", fields)
+                        if text { print(EpochReport.line(record)); fflush(nil) }
+                    })
+                try NetworkModelFile(trained, classes: classes).write(to: out)
+                try? FileManager.default.removeItem(atPath: checkpointPath)
+                let seconds = (ContinuousClock.now - clock).seconds
+                log.json("done", [("epochs", trained.history.count), ("best_epoch", trained.bestEpoch), ("seconds", seconds), ("out", out)])
+                if log.format == .text {
+                    print(String(format: "trained %d epochs in %.2f s; kept epoch %d; model written to %@",
+                                 trained.history.count, seconds, trained.bestEpoch, out))
+                }
+            }
+        }
+
+        static func readCheckpoint(_ path: String) throws -> TrainingCheckpoint {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("\(path): cannot read the checkpoint (does it exist?)")
+            }
+            do {
+                return try JSONDecoder().decode(TrainingCheckpoint.self, from: data)
+            } catch {
+                throw ValidationError("\(path): not an emfleet training checkpoint (\(error.localizedDescription))")
+            }
+        }
+    }
+
+    /// A network model applied to data, for `mlp predict` and `mlp evaluate`.
+    struct AppliedNetwork: ParsableArguments {
+        @Option(name: .long, help: ArgumentHelp("Model file from `mlp train`.", valueName: "file"))
+        var model: String
+
+        @OptionGroup var input: DataOptions
+
+        @Option(name: .long, help: "Threads (default: all cores).")
+        var threads: Int?
+
+        @OptionGroup(title: "Cluster") var cluster: ClusterOptions
+
+        func open(labels: JobSpec.LabelSource) throws -> (NetworkModelFile, NeuralModelState, JobShards) {
+            let file = try NetworkModelFile.read(from: model)
+            let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
+            guard shape.columns == file.architecture.inputs else {
+                throw ValidationError("\(input.data) has \(shape.columns) feature columns but the model was trained on \(file.architecture.inputs)")
+            }
+            let job = try JobShards(path: input.data, csv: input.layout.csvOptions, shards: nil, threads: threads,
+                                    cluster: cluster.settings, labels: labels, neural: true)
+            job.coordinator?.onShardDone = nil
+            return (file, NeuralModelState(architecture: file.architecture, parameters: try file.parameters(), standardisation: file.standardisation), job)
+        }
+    }
+
+    struct Predict: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Predict with a trained network: labels in the training labels' names, probabilities, or values.")
+
+        @OptionGroup var applied: AppliedNetwork
+
+        @Option(name: [.short, .long], help: "Output file, .npy or .csv by extension.")
+        var out: String
+
+        @Flag(name: .long, help: "Write class probabilities instead of labels.")
+        var proba = false
+
+        func run() throws {
+            try reportingErrors {
+                let (file, state, job) = try applied.open(labels: .none)
+                defer { job.finish() }
+                let outputs = try job.neuralRunner!.outputs(state)
+                let width = file.architecture.outputs, rows = outputs.count / width
+                if file.task == "regression" {
+                    try writeMatrix(outputs, rows: rows, columns: width, header: ["prediction"], to: out)
+                } else if proba {
+                    let names = file.classes ?? (0..<width).map(String.init)
+                    let probabilities = width == 1 ? (0..<rows).flatMap { [1 - outputs[$0], outputs[$0]] } : outputs
+                    try writeMatrix(probabilities, rows: rows, columns: names.count, header: names.map { "p_\($0)" }, to: out)
+                } else {
+                    let classes = file.classes ?? []
+                    let predicted = (0..<rows).map { r -> Int in
+                        if width == 1 { return outputs[r] >= 0.5 ? 1 : 0 }
+                        var best = 0
+                        for c in 1..<width where outputs[r * width + c] > outputs[r * width + best] { best = c }
+                        return best
+                    }
+                    try writeClassLabels(predicted.map { classes[$0] }, to: out)
+                }
+                print("wrote \(proba ? "probabilities" : "predictions") for \(rows) rows to \(out)")
+            }
+        }
+    }
+
+    struct Evaluate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Loss and accuracy (or MSE, MAE, R²) of a trained network on labelled data.")
+
+        @OptionGroup var applied: AppliedNetwork
+        @OptionGroup var labelOptions: LabelOptions
+
+        @Flag(name: .long, help: "Print JSON instead of text.")
+        var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let file = try NetworkModelFile.read(from: applied.model)
+                let texts = try labelOptions.read(data: applied.input)
+                let shape = try DatasetLoader.shape(path: applied.input.data, csv: applied.input.layout.csvOptions)
+                guard texts.count == shape.rows else {
+                    throw ValidationError("\(labelOptions.labels ?? applied.input.data): \(texts.count) labels for \(shape.rows) rows")
+                }
+                let labels: JobSpec.LabelSource
+                if file.task == "regression" {
+                    labels = .values(file: labelOptions.labels ?? "")
+                } else {
+                    let classes = file.classes ?? []
+                    if let unknown = Set(texts).subtracting(classes).sorted().first {
+                        throw ValidationError("label \"\(unknown)\" is not one of the model's classes (\(classes.joined(separator: ", ")))")
+                    }
+                    labels = .classes(file: labelOptions.labels ?? "", classes: classes)
+                }
+                let (_, state, job) = try applied.open(labels: labels)
+                defer { job.finish() }
+                let layout = BatchLayout(plan: job.runner.plan, batchSize: 1, validationFraction: 0, seed: 0)
+                let sums = try job.neuralRunner!.sums(.evaluate(state, layout: layout, part: .all))
+                let n = Double(max(sums.batch.rows, 1))
+                var report: [(String, Double)] = [("rows", Double(sums.batch.rows)), ("loss", sums.batch.lossSum / n)]
+                if file.task == "regression" {
+                    let total = sums.targetSquares - sums.targetSum * sums.targetSum / n
+                    report += [("mse", sums.batch.squaredErrorSum / n), ("mae", sums.batch.absoluteErrorSum / n),
+                               ("r2", total > 0 ? 1 - sums.batch.squaredErrorSum / total : .nan)]
+                } else {
+                    report.append(("accuracy", Double(sums.batch.correct) / n))
+                }
+                if json {
+                    let body = report.map { key, value in
+                        "\"\(key)\": " + (key == "rows" ? String(Int(value)) : (value.isFinite ? "\(value)" : "null"))
+                    }
+                    print("{" + body.joined(separator: ", ") + "}")
+                } else {
+                    for (key, value) in report { print(key.padding(toLength: 10, withPad: " ", startingAt: 0) + (key == "rows" ? String(Int(value)) : "\(value)")) }
+                }
+            }
+        }
+    }
+}
+
+/// Writes text labels as a one-column CSV, or as a 1-D integer .npy when they are all integers.
+func writeClassLabels(_ labels: [String], to path: String) throws {
+    if path.lowercased().hasSuffix(".npy") {
+        let integers = labels.compactMap { Int($0) }
+        guard integers.count == labels.count else {
+            throw ValidationError("\(path): the class labels are text; write them to a .csv or .txt file")
+        }
+        try NPYWriter.writeIntegers(integers, to: path)
+    } else {
+        // One label per line and no header, as labels files are read (a text header could not be told from a label).
+        try CSVWriter.writeColumns(header: nil, rows: labels.map { [$0] }, to: path)
+    }
+}
+
+/// Lines printed per epoch.
+enum EpochReport {
+    static func header(classification: Bool, validation: Bool) -> String {
+        var titles = [("epoch", 5), ("loss", 12)]
+        if classification { titles.append(("accuracy", 9)) }
+        if validation { titles += classification ? [("val loss", 12), ("val acc", 9)] : [("val loss", 12), ("val R²", 9)] }
+        titles += [("seconds", 8), ("rows/s", 10)]
+        return titles.map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " ")
+    }
+
+    static func line(_ record: EpochRecord) -> String {
+        var parts = [String(format: "%5d", record.epoch), String(format: "%12.6f", record.loss)]
+        if let accuracy = record.accuracy { parts.append(String(format: "%9.4f", accuracy)) }
+        if let loss = record.validationLoss { parts.append(String(format: "%12.6f", loss)) }
+        if let accuracy = record.validationAccuracy { parts.append(String(format: "%9.4f", accuracy)) }
+        if record.validationLoss != nil, record.validationAccuracy == nil {
+            parts.append(record.validationR2.map { String(format: "%9.4f", $0) } ?? "        -")
+        }
+        parts += [String(format: "%8.2f", record.seconds), String(format: "%10.0f", record.samplesPerSecond)]
+        return parts.joined(separator: " ")
+    }
+}

@@ -1,0 +1,172 @@
+import Datasets
+import Foundation
+import Testing
+
+/// Data for the training tests (made once): 30,000 × 8 rows of a 4-component mixture whose
+/// component is the label, as .npy with .npy labels and as CSV with text labels.
+struct TrainingFixture: Sendable {
+    let directory: String
+    let features: String
+    let labels: String
+
+    static let shared = try! TrainingFixture()
+    static let train = ["--hidden", "32,16", "--epochs", "4", "--batch-size", "128", "--validation-split", "0.1", "--seed", "3", "--quiet"]
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("emfleet-mlp-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        features = directory + "/x.npy"
+        labels = directory + "/y.npy"
+        let result = try EmfleetBinary.run(["data", "generate", "--samples", "30000", "--features", "8", "--components", "4",
+                                            "--seed", "11", "--out", features, "--labels", labels])
+        precondition(result.status == 0, result.stderr)
+        let reference = try EmfleetBinary.run(["mlp", "train", "--data", features, "--labels", labels, "--out", directory + "/reference.json"] + Self.train)
+        precondition(reference.status == 0, reference.stderr)
+    }
+
+    func reference() throws -> Data { try Data(contentsOf: URL(fileURLWithPath: directory + "/reference.json")) }
+}
+
+private func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
+
+/// `emfleet mlp …` end to end, on real worker processes.
+@Suite("Distributed training (processes)", .serialized)
+struct MLPCLITests {
+    let fixture = TrainingFixture.shared
+
+    @Test(arguments: [1, 2, 3, 4])
+    func weightsAreByteIdenticalForAnyWorkerCount(workers: Int) throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let out = scratch.path("m.json")
+        let result = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--out", out,
+                                            "--workers", "\(workers)"] + TrainingFixture.train)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try bytes(out) == (try fixture.reference()))
+    }
+
+    @Test func killedWorkerMidEpochLeavesTheWeightsUnchanged() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let out = scratch.path("m.json")
+        // Long enough to outlive the worker timeout after the kill.
+        let long = ["--hidden", "32,16", "--epochs", "30", "--batch-size", "128", "--validation-split", "0.1", "--seed", "3"]
+        let reference = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels,
+                                               "--out", scratch.path("reference.json"), "--quiet"] + long)
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let train = try RunningEmfleet(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--out", out,
+                                        "--workers", "2", "--worker-timeout", "1", "--log-format", "json"] + long)
+        let joined = try #require(train.waitForLine { $0.contains("\"worker_joined\"") })
+        let pid = try #require(events([joined]).first?["pid"] as? Int)
+        let epoch = train.waitForLine { $0.contains("\"event\":\"epoch\"") }
+        #expect(epoch != nil)
+        usleep(20_000)  // into the next epoch
+        kill(Int32(pid), SIGKILL)
+        let result = train.finish()
+        #expect(result.status == 0, "\(result.stderr)")
+        let log = events(result.lines)
+        let lost = log.firstIndex { $0["event"] as? String == "worker_lost" }
+        let lastEpoch = log.lastIndex { $0["event"] as? String == "epoch" }
+        #expect(lost != nil && lastEpoch != nil && lost! < lastEpoch!, "the worker is declared dead before training ends")
+        #expect(try bytes(out) == (try bytes(scratch.path("reference.json"))))
+    }
+
+    @Test func resumeAfterTheCoordinatorIsKilledReachesTheSameWeights() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let out = scratch.path("m.json")
+        let arguments = ["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--out", out, "--workers", "2"]
+        let train = try RunningEmfleet(arguments + ["--log-format", "json"] + TrainingFixture.train.filter { $0 != "--quiet" })
+        #expect(train.waitForLine { $0.contains("\"event\":\"epoch\"") } != nil)
+        kill(train.pid, SIGKILL)
+        _ = train.finish()
+        let checkpoint = out + ".checkpoint"
+        #expect(FileManager.default.fileExists(atPath: checkpoint))
+        let resumed = try EmfleetBinary.run(arguments + ["--resume", checkpoint] + TrainingFixture.train)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try bytes(out) == (try fixture.reference()))
+    }
+
+    @Test func textLabelsComeBackInTheUsersNames() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        var text = "a,b,species\n"
+        for i in 0..<600 {
+            let cls = i % 3
+            text += "\(Double(cls) * 3 + Double(i % 7) * 0.1),\(Double(cls) * -2 + Double(i % 5) * 0.1),\(["setosa", "versicolor", "virginica"][cls])\n"
+        }
+        try text.write(toFile: scratch.path("d.csv"), atomically: true, encoding: .utf8)
+        let train = try EmfleetBinary.run(["mlp", "train", "--data", scratch.path("d.csv"), "--label-column", "species",
+                                           "--hidden", "8", "--epochs", "30", "--batch-size", "32", "--out", scratch.path("m.json"), "--quiet"])
+        #expect(train.status == 0, "\(train.stderr)")
+        let predict = try EmfleetBinary.run(["mlp", "predict", "--model", scratch.path("m.json"), "--data", scratch.path("d.csv"),
+                                             "--label-column", "species", "--out", scratch.path("p.csv"), "--workers", "2"])
+        #expect(predict.status == 0, "\(predict.stderr)")
+        let predicted = try DatasetLoader.loadLabels(path: scratch.path("p.csv"))
+        #expect(predicted.count == 600)
+        #expect(Set(predicted).isSubset(of: ["setosa", "versicolor", "virginica"]))
+        let evaluate = try EmfleetBinary.run(["mlp", "evaluate", "--model", scratch.path("m.json"), "--data", scratch.path("d.csv"),
+                                              "--label-column", "species", "--json"])
+        #expect(evaluate.status == 0, "\(evaluate.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(evaluate.stdout.utf8)) as? [String: Any]
+        #expect((report?["accuracy"] as? Double ?? 0) > 0.95, "\(evaluate.stdout)")
+    }
+
+    @Test(arguments: ["labels", "unknownClass", "features", "nan"])
+    func badInputGivesOneClearErrorLine(_ bad: String) throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        try "a,b\n1,2\n3,4\n5,6\n".write(toFile: scratch.path("x.csv"), atomically: true, encoding: .utf8)
+        try "0\n1\n0\n".write(toFile: scratch.path("y.txt"), atomically: true, encoding: .utf8)
+        #expect(try EmfleetBinary.run(["mlp", "train", "--data", scratch.path("x.csv"), "--labels", scratch.path("y.txt"),
+                                       "--hidden", "4", "--epochs", "1", "--out", scratch.path("m.json"), "--quiet"]).status == 0)
+        let arguments: [String], expected: String
+        switch bad {
+        case "labels":
+            try "0\n1\n".write(toFile: scratch.path("short.txt"), atomically: true, encoding: .utf8)
+            arguments = ["mlp", "train", "--data", scratch.path("x.csv"), "--labels", scratch.path("short.txt"), "--out", scratch.path("o.json")]
+            expected = "2 labels for 3 rows"
+        case "unknownClass":
+            try "0\n1\n7\n".write(toFile: scratch.path("other.txt"), atomically: true, encoding: .utf8)
+            arguments = ["mlp", "evaluate", "--model", scratch.path("m.json"), "--data", scratch.path("x.csv"), "--labels", scratch.path("other.txt")]
+            expected = "label \"7\" is not one of the model's classes"
+        case "features":
+            try "a,b,c\n1,2,3\n".write(toFile: scratch.path("wide.csv"), atomically: true, encoding: .utf8)
+            arguments = ["mlp", "predict", "--model", scratch.path("m.json"), "--data", scratch.path("wide.csv"), "--out", scratch.path("o.csv")]
+            expected = "has 3 feature columns but the model was trained on 2"
+        default:
+            try "a,b\n1,2\nnan,4\n5,6\n".write(toFile: scratch.path("nan.csv"), atomically: true, encoding: .utf8)
+            arguments = ["mlp", "train", "--data", scratch.path("nan.csv"), "--labels", scratch.path("y.txt"), "--out", scratch.path("o.json")]
+            expected = "value is NaN"
+        }
+        let result = try EmfleetBinary.run(arguments)
+        #expect(result.status != 0)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1 || (lines.count > 1 && result.status == 64), "\(result.stderr)")
+        #expect(result.stderr.contains(expected), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("o.json")))
+    }
+
+    @Test func digitsAccuracyIsWithinOnePointOfScikitLearn() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures").path
+        let reference = try JSONSerialization.jsonObject(with: try bytes(fixtures + "/digits_sklearn.json")) as? [String: Any]
+        let sklearn = try #require(reference?["mean_accuracy"] as? Double)
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        var accuracies = [Double]()
+        for seed in 0..<5 {
+            let model = scratch.path("d\(seed).json")
+            let train = try EmfleetBinary.run(["mlp", "train", "--data", fixtures + "/digits_train.npy", "--labels", fixtures + "/digits_train_labels.npy",
+                                               "--hidden", "64", "--epochs", "30", "--batch-size", "32", "--lr", "0.001", "--seed", "\(seed)",
+                                               "--out", model, "--quiet"])
+            #expect(train.status == 0, "\(train.stderr)")
+            let evaluate = try EmfleetBinary.run(["mlp", "evaluate", "--model", model, "--data", fixtures + "/digits_test.npy",
+                                                  "--labels", fixtures + "/digits_test_labels.npy", "--json"])
+            let report = try JSONSerialization.jsonObject(with: Data(evaluate.stdout.utf8)) as? [String: Any]
+            accuracies.append(try #require(report?["accuracy"] as? Double))
+        }
+        let mean = accuracies.reduce(0, +) / 5
+        #expect(abs(mean - sklearn) <= 0.01, "emfleet \(mean) vs scikit-learn \(sklearn): \(accuracies)")
+    }
+}

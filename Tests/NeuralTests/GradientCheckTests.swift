@@ -1,0 +1,160 @@
+import Foundation
+import Neural
+import Numerics
+import Testing
+
+/// The loss configurations the gradient check covers.
+enum LossCase: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case crossEntropy3 = "cross-entropy, 3 classes"
+    case binary1 = "binary cross-entropy, 1 output"
+    case binary2 = "binary cross-entropy, 2 outputs"
+    case squaredError2 = "mse, 2 outputs"
+
+    var testDescription: String { rawValue }
+
+    func architecture(_ activation: Activation) -> NetworkArchitecture {
+        switch self {
+        case .crossEntropy3: NetworkArchitecture(inputs: 4, hidden: [5, 3], outputs: 3, activation: activation, loss: .softmaxCrossEntropy)
+        case .binary1: NetworkArchitecture(inputs: 4, hidden: [5, 3], outputs: 1, activation: activation, loss: .binaryCrossEntropy)
+        case .binary2: NetworkArchitecture(inputs: 4, hidden: [5, 3], outputs: 2, activation: activation, loss: .binaryCrossEntropy)
+        case .squaredError2: NetworkArchitecture(inputs: 4, hidden: [5, 3], outputs: 2, activation: activation, loss: .meanSquaredError)
+        }
+    }
+
+    func targets(rows: Int, seed: UInt64) -> Targets {
+        var generator = SeededGenerator(seed: seed)
+        switch self {
+        case .crossEntropy3: return .classes((0..<rows).map { _ in generator.nextInt(below: 3) })
+        case .binary1: return .classes((0..<rows).map { _ in generator.nextInt(below: 2) })
+        case .binary2: return .values((0..<(rows * 2)).map { _ in Double(generator.nextInt(below: 2)) })
+        case .squaredError2: return .values((0..<(rows * 2)).map { _ in generator.nextNormal() })
+        }
+    }
+}
+
+/// A small seeded problem for gradient checks.
+struct GradientProblem {
+    static let rows = 7
+    var architecture: NetworkArchitecture
+    var parameters: [Double]
+    var inputs: [Double]
+    var targets: Targets
+    /// The smallest |pre-activation| over every hidden unit and row.
+    var smallestHiddenPreActivation: Double
+    /// The smallest non-zero |central difference| over the parameters.
+    var smallestDerivative: Double
+    /// Parameter draws tried before one was well conditioned for the check.
+    var draws: Int
+
+    /// Derivatives the check can resolve: a loss sum of about 10 carries about 1e-15 of rounding,
+    /// so central differences at h = 1e-6 are good to about 1e-9 absolute, and a relative
+    /// tolerance of 1e-6 is only meaningful for derivatives well above 1e-3.
+    static let smallestResolvableDerivative = 5e-3
+
+    init(activation: Activation, loss: LossCase) {
+        architecture = loss.architecture(activation)
+        inputs = normals(Self.rows * architecture.inputs, seed: 11)
+        targets = loss.targets(rows: Self.rows, seed: 12)
+        let reference = ReferenceNetwork(architecture: architecture)
+        let workspace = NetworkWorkspace(architecture: architecture, capacity: Self.rows)
+        let (architecture, inputs, targets) = (architecture, inputs, targets)
+        func lossSum(_ parameters: [Double]) -> Double {
+            Network.batchSums(architecture: architecture, parameters: parameters, inputs: inputs, rows: Self.rows,
+                              targets: targets, gradient: false, workspace: workspace).lossSum
+        }
+        var draw: UInt64 = 0
+        while true {
+            // Glorot weights and non-zero biases, so every bias path carries a real value.
+            var candidate = architecture.initialParameters(seed: 100 + draw, scheme: .glorot)
+            if activation == .sigmoid {
+                // σ' ≤ 1/4: Glorot & Bengio's 4× wider range keeps the back-propagated signal resolvable.
+                candidate = candidate.map { 4 * $0 }
+            }
+            var generator = SeededGenerator(seed: 200 + draw)
+            for layer in 0..<(architecture.hidden.count + 1) {
+                for i in architecture.biasRange(layer: layer) { candidate[i] = 0.4 * generator.nextUniform() - 0.2 }
+            }
+            draw += 1
+            parameters = candidate
+            let hidden = reference.preActivations(parameters: candidate, inputs: inputs, rows: Self.rows).dropLast()
+            smallestHiddenPreActivation = hidden.joined().map(abs).min()!
+            // ReLU needs every pre-activation clear of the kink, far beyond what a step of 1e-6 moves it.
+            let clearOfKink = activation != .relu || smallestHiddenPreActivation > 1e-3
+            smallestDerivative = .infinity
+            if clearOfKink {
+                var probe = candidate
+                for i in candidate.indices {
+                    probe[i] = candidate[i] + 1e-6
+                    let upper = lossSum(probe)
+                    probe[i] = candidate[i] - 1e-6
+                    let lower = lossSum(probe)
+                    probe[i] = candidate[i]
+                    if upper != lower { smallestDerivative = min(smallestDerivative, abs(upper - lower) / 2e-6) }
+                }
+            }
+            if (clearOfKink && smallestDerivative >= Self.smallestResolvableDerivative) || draw == 200 {
+                draws = Int(draw)
+                return
+            }
+        }
+    }
+
+    func lossSum(_ parameters: [Double], workspace: NetworkWorkspace) -> Double {
+        Network.batchSums(architecture: architecture, parameters: parameters, inputs: inputs, rows: Self.rows,
+                          targets: targets, gradient: false, workspace: workspace).lossSum
+    }
+}
+
+@Suite("Gradients")
+struct GradientCheckTests {
+    @Test("back-propagation agrees with central differences on every parameter", arguments: Activation.allCases, LossCase.allCases)
+    func gradientCheck(activation: Activation, loss: LossCase) throws {
+        let problem = GradientProblem(activation: activation, loss: loss)
+        if activation == .relu {
+            #expect(problem.smallestHiddenPreActivation > 1e-3, "ReLU pre-activations too close to the kink")
+        }
+        #expect(problem.smallestDerivative >= GradientProblem.smallestResolvableDerivative)
+        let workspace = NetworkWorkspace(architecture: problem.architecture, capacity: GradientProblem.rows)
+        let sums = Network.batchSums(
+            architecture: problem.architecture, parameters: problem.parameters, inputs: problem.inputs,
+            rows: GradientProblem.rows, targets: problem.targets, gradient: true, workspace: workspace)
+        #expect(sums.gradient.count == problem.architecture.parameterCount)
+        #expect(sums.gradient.contains { $0 != 0 })
+        let result = checkGradient(analytic: sums.gradient, at: problem.parameters) {
+            problem.lossSum($0, workspace: workspace)
+        }
+        #expect(result.checked == problem.architecture.parameterCount)
+        #expect(result.passed, "worst relative error \(result.worstError) at parameter \(result.worstIndex)")
+
+        // The loss itself agrees with a plain-loop reference.
+        let reference = ReferenceNetwork(architecture: problem.architecture).lossSum(
+            parameters: problem.parameters, inputs: problem.inputs, rows: GradientProblem.rows, targets: problem.targets)
+        #expect(abs(sums.lossSum - reference) <= 1e-12 * abs(reference))
+    }
+
+    @Test("the check catches a gradient that is off by 1e-4 relative in one entry, or misses a bias term",
+          arguments: [Activation.relu, .tanh])
+    func wrongGradientIsCaught(activation: Activation) throws {
+        let problem = GradientProblem(activation: activation, loss: .crossEntropy3)
+        let workspace = NetworkWorkspace(architecture: problem.architecture, capacity: GradientProblem.rows)
+        let gradient = Network.batchSums(
+            architecture: problem.architecture, parameters: problem.parameters, inputs: problem.inputs,
+            rows: GradientProblem.rows, targets: problem.targets, gradient: true, workspace: workspace).gradient
+        let loss = { problem.lossSum($0, workspace: workspace) }
+        #expect(checkGradient(analytic: gradient, at: problem.parameters, loss: loss).passed)
+
+        // One weight of the first layer off by 1e-4 relative.
+        var perturbed = gradient
+        let weights = problem.architecture.weightRange(layer: 0)
+        let index = try #require(weights.max { abs(gradient[$0]) < abs(gradient[$1]) })
+        perturbed[index] *= 1 + 1e-4
+        let perturbedResult = checkGradient(analytic: perturbed, at: problem.parameters, loss: loss)
+        #expect(!perturbedResult.passed)
+        #expect(perturbedResult.worstIndex == index)
+
+        // The output layer's bias gradient dropped.
+        var withoutBias = gradient
+        for i in problem.architecture.biasRange(layer: 2) { withoutBias[i] = 0 }
+        #expect(!checkGradient(analytic: withoutBias, at: problem.parameters, loss: loss).passed)
+    }
+}
