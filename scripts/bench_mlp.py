@@ -18,15 +18,21 @@ import time
 import numpy as np
 
 
-def emfleet_train(emfleet, x, y, out, extra):
-    command = [emfleet, "mlp", "train", "--data", x, "--labels", y, "--hidden", "128,64", "--epochs", "3",
+def emfleet_epochs(emfleet, x, y, out, extra, hidden="128,64", epochs=3):
+    command = [emfleet, "mlp", "train", "--data", x, "--labels", y, "--hidden", hidden, "--epochs", str(epochs),
                "--batch-size", "256", "--validation-split", "0.1", "--seed", "1", "--out", out, "--log-format", "json"] + extra
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         sys.exit(f"bench: {' '.join(command)} failed:\n{completed.stderr}")
-    epochs = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith('{"') and '"epoch"' in line]
-    epochs = [e for e in epochs if e.get("event") == "epoch"]
-    return statistics.median(e["seconds"] for e in epochs), epochs[-1]["validation_accuracy"]
+    events = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    return [e for e in events if e.get("event") == "epoch"]
+
+
+def emfleet_train(emfleet, x, y, out, extra):
+    epochs = emfleet_epochs(emfleet, x, y, out, extra)
+    # Epochs after the first: the first also loads the shards on the workers.
+    later = epochs[1:] or epochs
+    return statistics.median(e["seconds"] for e in later), epochs[-1]["validation_accuracy"], later
 
 
 def held_out(n, shards, fraction=0.1):
@@ -51,12 +57,14 @@ def main():
     if not os.path.exists(x):
         subprocess.run([args.emfleet, "data", "generate", "--samples", "200000", "--features", "32", "--components", "10",
                         "--seed", "1", "--out", x, "--labels", y], check=True, stdout=subprocess.DEVNULL)
-    rows = []
+    rows, profiles = [], {}
     for name, extra in [("emfleet, 1 process (all cores)", []),
+                        ("emfleet, 1 process (1 thread)", ["--threads", "1"]),
                         ("emfleet, 1 local worker (1 thread)", ["--workers", "1", "--worker-threads", "1"]),
                         ("emfleet, 2 local workers (1 thread each)", ["--workers", "2", "--worker-threads", "1"])]:
-        seconds, accuracy = emfleet_train(args.emfleet, x, y, "/tmp/emfleet-bench-mlp.json", extra)
+        seconds, accuracy, epochs = emfleet_train(args.emfleet, x, y, "/tmp/emfleet-bench-mlp.json", extra)
         rows.append((name, seconds, accuracy))
+        profiles[name] = epochs
         print(f"# {name}: {seconds:.3f} s/epoch, held-out accuracy {accuracy:.4f}", flush=True)
 
     X = np.load(x)
@@ -91,12 +99,51 @@ def main():
     except ImportError:
         print("# Keras is not importable: skipped")
 
-    sklearn_seconds = rows[3][1]
+    sklearn_seconds = rows[4][1]
     print()
     print("| trainer | s/epoch | scikit-learn / this | held-out accuracy |")
     print("|---|---|---|---|")
     for name, seconds, accuracy in rows:
         print(f"| {name} | {seconds:.3f} | {sklearn_seconds / seconds:.2f}× | {100 * accuracy:.2f}% |")
+
+    # A step split into its parts: the coordinator's own time (task out, results in, tree sum,
+    # optimizer update), the workers' computing (the 1-thread single-process step divided by
+    # the workers), and the rest of the wait (transport, wake-ups, imbalance).
+    single = profiles["emfleet, 1 process (1 thread)"]
+    compute_ms = statistics.median(1000 * e["seconds"] / max(1, steps(e)) for e in single)
+    print()
+    print("| engine | ms/step | coordinator | workers computing (est.) | transport and waiting | KB/step |")
+    print("|---|---|---|---|---|---|")
+    for name, workers in [("emfleet, 1 local worker (1 thread)", 1), ("emfleet, 2 local workers (1 thread each)", 2)]:
+        e = profiles[name]
+        step = statistics.median(x["step_ms"] for x in e)
+        coordinator = statistics.median(x["coordinator_ms_per_step"] for x in e)
+        wait = statistics.median(x["wait_ms_per_step"] for x in e)
+        kb = statistics.median(x["bytes_per_step"] for x in e) / 1000
+        computing = compute_ms / workers
+        print(f"| {name} | {step:.3f} | {coordinator:.3f} | {computing:.3f} | {max(0.0, wait - computing):.3f} | {kb:.0f} |")
+
+    # How bytes and step time grow with the parameter count (2 workers, 1 epoch after a warm-up epoch).
+    print()
+    print("| network | parameters | ms/step (2 workers) | KB/step |")
+    print("|---|---|---|---|")
+    wide = os.path.join(args.data_dir, "mlp-20000x784-c10-s2.npy")
+    wide_y = os.path.join(args.data_dir, "mlp-20000x784-c10-s2.labels.npy")
+    if not os.path.exists(wide):
+        subprocess.run([args.emfleet, "data", "generate", "--samples", "20000", "--features", "784", "--components", "10",
+                        "--seed", "2", "--out", wide, "--labels", wide_y], check=True, stdout=subprocess.DEVNULL)
+    for data, labels, inputs, hidden in [(x, y, 32, "128,64"), (x, y, 32, "512,256"), (wide, wide_y, 784, "256,128")]:
+        epochs = emfleet_epochs(args.emfleet, data, labels, "/tmp/emfleet-bench-mlp.json",
+                                ["--workers", "2", "--worker-threads", "1"], hidden=hidden, epochs=2)
+        e = epochs[-1]
+        widths = [inputs] + [int(h) for h in hidden.split(",")] + [10]
+        parameters = sum(widths[i] * widths[i + 1] + widths[i + 1] for i in range(len(widths) - 1))
+        print(f"| {'-'.join(map(str, widths))} | {parameters:,} | {e['step_ms']:.3f} | {e['bytes_per_step'] / 1000:.0f} |", flush=True)
+
+
+def steps(epoch):
+    """Steps of an epoch: 90% of 200,000 rows in batches of 256."""
+    return epoch.get("steps") or 704
 
 
 if __name__ == "__main__":

@@ -144,6 +144,8 @@ public struct EpochRecord: Codable, Equatable, Sendable {
     /// model files stay the same bytes from run to run).
     public var seconds: Double = 0
     public var samplesPerSecond: Double = 0
+    /// Where the epoch's steps spent their time (log only).
+    public var profile = StepProfile()
 
     enum CodingKeys: String, CodingKey {
         case epoch, loss, accuracy
@@ -153,6 +155,20 @@ public struct EpochRecord: Codable, Equatable, Sendable {
         case validationMAE = "validation_mae"
         case validationR2 = "validation_r2"
     }
+}
+
+/// Where the steps of an epoch spent their time, seen from the coordinator.
+public struct StepProfile: Equatable, Sendable {
+    /// Steps taken.
+    public var steps = 0
+    /// Seconds in rounds (task out, results in and checked, tree sum).
+    public var roundSeconds = 0.0
+    /// Of those, seconds waiting for workers (their computing and the transport).
+    public var waitSeconds = 0.0
+    /// Seconds in optimizer updates.
+    public var updateSeconds = 0.0
+    /// Bytes sent and received by the coordinator.
+    public var bytes = 0
 }
 
 /// Everything needed to continue training bit-identically from the end of an epoch.
@@ -252,7 +268,9 @@ package struct NetworkTrainer {
             let clock = ContinuousClock.now
             let rate = options.schedule.rate(base: options.learningRate, epoch: epoch)
             var lossSum = 0.0, correct = 0, rows = 0
+            var profile = StepProfile()
             for step in 0..<layout.stepsPerEpoch {
+                let stepStart = ContinuousClock.now
                 let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation)
                 let sums = try runner.sums(.step(model, layout: layout, epoch: epoch, step: step))
                 guard sums.batch.rows > 0 else { continue }
@@ -265,7 +283,15 @@ package struct NetworkTrainer {
                 if options.weightDecay > 0 {
                     addWeightDecay(options.weightDecay, parameters: state.parameters, to: &gradient, architecture: architecture)
                 }
+                let updateStart = ContinuousClock.now
                 state.optimizer.update(parameters: &state.parameters, gradient: gradient, learningRate: rate, settings: options.optimizer)
+                profile.steps += 1
+                profile.updateSeconds += (ContinuousClock.now - updateStart).seconds
+                profile.roundSeconds += (updateStart - stepStart).seconds
+                if let round = (runner as? ClusterCoordinator)?.lastRound {
+                    profile.waitSeconds += round.waitSeconds
+                    profile.bytes += round.bytesIn + round.bytesOut
+                }
             }
             var record = EpochRecord(
                 epoch: epoch + 1, loss: lossSum / Double(max(rows, 1)),
@@ -298,6 +324,7 @@ package struct NetworkTrainer {
             let seconds = (ContinuousClock.now - clock).seconds
             record.seconds = seconds
             record.samplesPerSecond = Double(rows) / max(seconds, 1e-9)
+            record.profile = profile
             state.history.append(record)
             state.nextEpoch += 1
             try checkpoint(state)

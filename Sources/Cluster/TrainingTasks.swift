@@ -237,6 +237,8 @@ package enum NeuralShardEvaluator {
 /// The binary form of training tasks (kinds 100 and up, next to the mixture tasks) and outcomes.
 package enum NeuralTaskCodec {
     package static func isNeural(_ taskBytes: [UInt8]) -> Bool { (taskBytes.first ?? 0) >= 100 }
+    /// The first byte of a minibatch step task.
+    package static let stepTag: UInt8 = 100
 
     package static func encode(_ task: NeuralTask) -> [UInt8] {
         var w = WireWriter(capacity: 8 * task.state.parameters.count + 256)

@@ -183,6 +183,13 @@ public final class ClusterWorker {
             if job.stream {
                 waiting.append((envelope.round, order))
                 try requestMissingRows()
+            } else if order.task.first == NeuralTaskCodec.stepTag {
+                // A training step is short and on the critical path: compute it here, without
+                // the hand-offs to and from the compute thread (after any earlier task ends).
+                computeQueue.sync {}
+                for (kind, body) in store.computeInline(order, job: job, threads: options.threads) {
+                    try send(kind, body: body, job: jobID, round: envelope.round)
+                }
             } else {
                 startCompute(order, round: envelope.round)
             }
@@ -364,7 +371,9 @@ private final class ShardStore: @unchecked Sendable {
     /// threads, and hands each outcome to the network thread as it is done.
     func compute(_ order: TaskOrder, job: JobSpec, jobID: UInt64, round: UInt64, epoch: UInt64, threads: Int) {
         if NeuralTaskCodec.isNeural(order.task) {
-            computeNeural(order, job: job, jobID: jobID, round: round, epoch: epoch, threads: threads)
+            computeNeural(order, job: job, threads: threads) { kind, body in
+                self.emit(epoch: epoch, kind, job: jobID, round: round, body: body)
+            }
             return
         }
         let plan = job.plan
@@ -409,13 +418,20 @@ private final class ShardStore: @unchecked Sendable {
 
     /// A training task: per-shard sums added up over the aligned blocks this worker holds
     /// whole (one result per block), or per-shard outputs for predictions.
-    private func computeNeural(_ order: TaskOrder, job: JobSpec, jobID: UInt64, round: UInt64, epoch: UInt64, threads: Int) {
+    /// A training task computed on the calling thread; returns the messages to send.
+    func computeInline(_ order: TaskOrder, job: JobSpec, threads: Int) -> [(MessageKind, [UInt8])] {
+        let messages = MessageList()
+        computeNeural(order, job: job, threads: threads) { messages.append(($0, $1)) }
+        return messages.all
+    }
+
+    private func computeNeural(_ order: TaskOrder, job: JobSpec, threads: Int, deliver: @escaping @Sendable (MessageKind, [UInt8]) -> Void) {
         let plan = job.plan
         let task: NeuralTask
         do {
             task = try NeuralTaskCodec.decodeTask(order.task, dimension: job.columns, plan: plan)
         } catch {
-            emit(epoch: epoch, .failure, job: jobID, round: round, body: WorkerFailure(fatal: false, message: "cannot read the task: \(error)").body)
+            deliver(.failure, WorkerFailure(fatal: false, message: "cannot read the task: \(error)").body)
             return
         }
         let shards = order.shards
@@ -432,8 +448,7 @@ private final class ShardStore: @unchecked Sendable {
                     if case let .predict(state) = task {
                         let data = NeuralShard(features: matrix, targets: .classes([]), index: shard)
                         let outputs = NeuralShardEvaluator.outputs(state, shard: data)
-                        emit(epoch: epoch, .result, job: jobID, round: round,
-                             body: ShardResult(shards: shard..<(shard + 1), outcome: NeuralTaskCodec.encode(outputs: outputs)).body)
+                        deliver(.result, ShardResult(shards: shard..<(shard + 1), outcome: NeuralTaskCodec.encode(outputs: outputs)).body)
                         continue
                     }
                     let data = NeuralShard(features: matrix, targets: try targetsOf(shard, job: job, plan: plan), index: shard)
@@ -447,7 +462,7 @@ private final class ShardStore: @unchecked Sendable {
                 } catch {
                     failed.set()
                     let fatal = (error as? DatasetError)?.row != nil
-                    emit(epoch: epoch, .failure, job: jobID, round: round, body: WorkerFailure(fatal: fatal, message: "\(error)").body)
+                    deliver(.failure, WorkerFailure(fatal: fatal, message: "\(error)").body)
                 }
             }
         }
@@ -456,8 +471,7 @@ private final class ShardStore: @unchecked Sendable {
         let known = leaves.byRange()
         for block in ShardTree.blocks(covering: Set(shards), shards: plan.count) {
             guard let value = ShardTree.sum(block, shards: plan.count, known: known, add: +) else { continue }
-            emit(epoch: epoch, .result, job: jobID, round: round,
-                 body: ShardResult(shards: block, outcome: NeuralTaskCodec.encode(value)).body)
+            deliver(.result, ShardResult(shards: block, outcome: NeuralTaskCodec.encode(value)).body)
         }
     }
 
@@ -481,6 +495,15 @@ private final class ShardStore: @unchecked Sendable {
             try? output?.send([epochBytes, Envelope(kind, job: job, round: round).encoded, body])
         }
     }
+}
+
+/// Messages collected from several threads.
+final class MessageList: @unchecked Sendable {
+    // @unchecked: `items` is only touched under `lock`.
+    private let lock = NSLock()
+    private var items: [(MessageKind, [UInt8])] = []
+    func append(_ item: (MessageKind, [UInt8])) { lock.withLock { items.append(item) } }
+    var all: [(MessageKind, [UInt8])] { lock.withLock { items } }
 }
 
 /// Per-shard sums computed by several threads, then read as single-shard blocks.

@@ -223,7 +223,14 @@ extension MLPCommand {
                                              ("validation_mae", record.validationMAE), ("validation_r2", record.validationR2)] {
                             if let value { fields.append((key, value)) }
                         }
-                        if let workers = job.liveWorkers { fields.append(("live_workers", workers)) }
+                        if let workers = job.liveWorkers {
+                            let p = record.profile, steps = Double(max(p.steps, 1))
+                            fields += [("live_workers", workers), ("steps", p.steps),
+                                       ("step_ms", 1000 * record.seconds / steps),
+                                       ("coordinator_ms_per_step", 1000 * (p.roundSeconds - p.waitSeconds + p.updateSeconds) / steps),
+                                       ("wait_ms_per_step", 1000 * p.waitSeconds / steps),
+                                       ("bytes_per_step", Double(p.bytes) / steps)]
+                        }
                         log.json("epoch", fields)
                         if text { print(EpochReport.line(record)); fflush(nil) }
                     })
