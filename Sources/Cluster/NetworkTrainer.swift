@@ -227,11 +227,14 @@ package struct NetworkTrainer {
     package let options: TrainingOptions
     /// Number of outputs (classes, or 1 for a single regression target / binary CE).
     package let outputs: Int
+    /// Separate validation rows (`--validation-data`), evaluated whole after every epoch.
+    package let validation: NeuralRunner?
 
-    package init(runner: NeuralRunner, options: TrainingOptions, outputs: Int) {
+    package init(runner: NeuralRunner, options: TrainingOptions, outputs: Int, validation: NeuralRunner? = nil) {
         self.runner = runner
         self.options = options
         self.outputs = outputs
+        self.validation = validation
     }
 
     /// Trains, calling `checkpoint` after every epoch and `progress` with each epoch's record.
@@ -298,9 +301,15 @@ package struct NetworkTrainer {
                 accuracy: classification ? Double(correct) / Double(max(rows, 1)) : nil,
                 seconds: 0, samplesPerSecond: 0)
             var monitored = record.loss
-            if layout.totalValidationRows > 0 {
+            if layout.totalValidationRows > 0 || self.validation != nil {
                 let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation)
-                let validation = try runner.sums(.evaluate(model, layout: layout, part: .validation))
+                let validation: TrainingSums
+                if let separate = self.validation {
+                    let whole = BatchLayout(plan: separate.plan, batchSize: 1, validationFraction: 0, seed: 0)
+                    validation = try separate.sums(.evaluate(model, layout: whole, part: .all))
+                } else {
+                    validation = try runner.sums(.evaluate(model, layout: layout, part: .validation))
+                }
                 let n = Double(max(validation.batch.rows, 1))
                 record.validationLoss = validation.batch.lossSum / n
                 monitored = record.validationLoss!

@@ -104,6 +104,12 @@ extension MLPCommand {
         @Option(name: .long, help: "Fraction of each shard's rows held out for validation.")
         var validationSplit: Double = 0
 
+        @Option(name: .long, help: ArgumentHelp("Validation rows in their own file (same columns as --data), evaluated after every epoch in this process.", valueName: "file"))
+        var validationData: String?
+
+        @Option(name: .long, help: ArgumentHelp("Labels of --validation-data (default: its --label-column).", valueName: "file"))
+        var validationLabels: String?
+
         @Option(name: .long, help: "Stop after this many epochs without improvement (of the validation loss when there is a split); the best weights are kept.")
         var patience: Int?
 
@@ -132,6 +138,8 @@ extension MLPCommand {
             guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
             guard lr > 0 else { throw ValidationError("--lr must be positive") }
             guard (0..<1).contains(validationSplit) else { throw ValidationError("--validation-split must be in [0, 1)") }
+            if validationData != nil, validationSplit > 0 { throw ValidationError("give --validation-split or --validation-data, not both") }
+            if validationLabels != nil, validationData == nil { throw ValidationError("--validation-labels needs --validation-data") }
             guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
             if let patience { guard patience >= 1 else { throw ValidationError("--patience must be at least 1") } }
             if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
@@ -195,6 +203,19 @@ extension MLPCommand {
                     labels: labels, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
+                var validationRunner: NeuralRunner?
+                if let validationData {
+                    let validationLabels: JobSpec.LabelSource = switch labels {
+                    case .values: .values(file: self.validationLabels ?? "")
+                    default: .classes(file: self.validationLabels ?? "", classes: classes ?? [])
+                    }
+                    let held = try JobShards(path: validationData, csv: input.layout.csvOptions, shards: 1, threads: threads,
+                                             cluster: ClusterSettings(), labels: validationLabels)
+                    guard held.runner.dimension == job.runner.dimension else {
+                        throw ValidationError("\(validationData) has \(held.runner.dimension) feature columns; \(input.data) has \(job.runner.dimension)")
+                    }
+                    validationRunner = held.neuralRunner
+                }
                 let log = job.log
                 let text = log.format == .text && !quiet
                 if text {
@@ -202,11 +223,11 @@ extension MLPCommand {
                     print("training \(input.layout.csvOptions.columns?.count ?? job.runner.dimension)-\(hidden.replacingOccurrences(of: ",", with: "-"))-\(outputs) "
                         + "\(activation.rawValue) network (\(loss.rawValue), \(optimizer.rawValue)) on \(shape.rows) rows, "
                         + "\(job.runner.plan.count) shards, \(whereComputed)")
-                    print(EpochReport.header(classification: loss != .meanSquaredError, validation: validationSplit > 0))
+                    print(EpochReport.header(classification: loss != .meanSquaredError, validation: validationSplit > 0 || validationData != nil))
                 }
                 let checkpointPath = checkpoint ?? out + ".checkpoint"
                 let clock = ContinuousClock.now
-                let trained = try NetworkTrainer(runner: job.neuralRunner!, options: options, outputs: outputs).train(
+                let trained = try NetworkTrainer(runner: job.neuralRunner!, options: options, outputs: outputs, validation: validationRunner).train(
                     resuming: resumed,
                     checkpoint: { state in
                         var state = state

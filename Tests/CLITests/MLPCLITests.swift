@@ -112,6 +112,52 @@ struct MLPCLITests {
         #expect((report?["accuracy"] as? Double ?? 0) > 0.95, "\(evaluate.stdout)")
     }
 
+    @Test func regressionReportsMSEAndR2() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        var text = "a,b,y\n"
+        for i in 0..<2000 {
+            let a = Double(i % 37) / 37, b = Double(i % 23) / 23
+            text += "\(a),\(b),\(2 * a - b + 0.5)\n"
+        }
+        try text.write(toFile: scratch.path("r.csv"), atomically: true, encoding: .utf8)
+        let train = try EmfleetBinary.run(["mlp", "train", "--data", scratch.path("r.csv"), "--label-column", "y", "--loss", "mse",
+                                           "--hidden", "16", "--epochs", "40", "--batch-size", "32", "--lr", "0.01",
+                                           "--validation-split", "0.2", "--out", scratch.path("m.json"), "--workers", "2", "--log-format", "json"])
+        #expect(train.status == 0, "\(train.stderr)")
+        let last = events(train.stdout.split(separator: "\n").map(String.init)).last { $0["event"] as? String == "epoch" }
+        #expect((last?["validation_r2"] as? Double ?? 0) > 0.95, "\(String(describing: last))")
+        let evaluate = try EmfleetBinary.run(["mlp", "evaluate", "--model", scratch.path("m.json"), "--data", scratch.path("r.csv"),
+                                              "--label-column", "y", "--json"])
+        let report = try JSONSerialization.jsonObject(with: Data(evaluate.stdout.utf8)) as? [String: Any]
+        #expect((report?["r2"] as? Double ?? 0) > 0.95, "\(evaluate.stdout)\(evaluate.stderr)")
+        #expect(report?["mse"] as? Double != nil && report?["mae"] as? Double != nil)
+        let predict = try EmfleetBinary.run(["mlp", "predict", "--model", scratch.path("m.json"), "--data", scratch.path("r.csv"),
+                                             "--label-column", "y", "--out", scratch.path("p.npy")])
+        #expect(predict.status == 0, "\(predict.stderr)")
+        #expect(try NPYReader(path: scratch.path("p.npy")).rows == 2000)
+    }
+
+    @Test func earlyStoppingKeepsTheBestEpoch() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        // Validation rows whose labels are shifted: the better the network learns, the worse it does there.
+        let labels = try NPYReader(path: fixture.labels).readIntegerLabels()
+        try NPYWriter.writeIntegers(labels.map { ($0 + 1) % 4 }, to: scratch.path("wrong.npy"))
+        let train = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels,
+                                           "--validation-data", fixture.features, "--validation-labels", scratch.path("wrong.npy"),
+                                           "--hidden", "16", "--epochs", "30", "--patience", "2", "--batch-size", "256",
+                                           "--out", scratch.path("m.json"), "--log-format", "json"])
+        #expect(train.status == 0, "\(train.stderr)")
+        let epochs = events(train.stdout.split(separator: "\n").map(String.init)).filter { $0["event"] as? String == "epoch" }
+        #expect(epochs.count < 30, "stopped early")
+        let losses = epochs.compactMap { $0["validation_loss"] as? Double }
+        let best = losses.indices.min { losses[$0] < losses[$1] }.map { $0 + 1 }
+        let model = try JSONSerialization.jsonObject(with: try bytes(scratch.path("m.json"))) as? [String: Any]
+        #expect(model?["best_epoch"] as? Int == best)
+        #expect(epochs.count == (best ?? 0) + 2)
+    }
+
     @Test(arguments: ["labels", "unknownClass", "features", "nan"])
     func badInputGivesOneClearErrorLine(_ bad: String) throws {
         let scratch = try ScratchDirectory()
