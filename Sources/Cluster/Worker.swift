@@ -469,7 +469,12 @@ private final class ShardStore: @unchecked Sendable {
         if failed.isSet { return }
         if case .predict = task { return }
         let known = leaves.byRange()
-        for block in ShardTree.blocks(covering: Set(shards), shards: plan.count) {
+        // EMFLEET_RESULTS_PER_SHARD=1 sends every shard's sums alone (the other design the
+        // benchmark compares); the model is the same either way.
+        let blocks = perShardResults
+            ? shards.sorted().map { $0..<($0 + 1) }
+            : ShardTree.blocks(covering: Set(shards), shards: plan.count)
+        for block in blocks {
             guard let value = ShardTree.sum(block, shards: plan.count, known: known, add: +) else { continue }
             deliver(.result, ShardResult(shards: block, outcome: NeuralTaskCodec.encode(value)).body)
         }
@@ -496,6 +501,9 @@ private final class ShardStore: @unchecked Sendable {
         }
     }
 }
+
+/// Whether training results go one shard at a time (see `EMFLEET_RESULTS_PER_SHARD`).
+private let perShardResults = ProcessInfo.processInfo.environment["EMFLEET_RESULTS_PER_SHARD"] == "1"
 
 /// Messages collected from several threads.
 final class MessageList: @unchecked Sendable {
