@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Numerics", dependencies: ["CLAPACK", "CKernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Numerics"], swiftSettings: fastMath),
         .target(name: "Mixture", dependencies: ["Numerics", "Datasets"], swiftSettings: fastMath),
-        .target(name: "Neural", dependencies: ["Numerics"], swiftSettings: fastMath),
+        .target(name: "Neural", dependencies: ["Numerics", "CKernels"], swiftSettings: fastMath),
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
         .target(name: "Cluster", dependencies: ["Messaging", "Mixture", "Neural", "Datasets", "Numerics"], swiftSettings: fastMath),
 

@@ -3,6 +3,7 @@
 #include "emfleet_kernels.h"
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
 
 #if defined(__x86_64__) && defined(__linux__)
 #define EMFLEET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -61,5 +62,23 @@ void emfleet_expand_quadratic(const double *restrict x, long rows, long d, int c
             q = d;
         }
         for (long i = 0; i < d; i++) f[q + i] = xr[i];
+    }
+}
+
+// One Adam step over n parameters with the gradient scaled by `scale` first. The operations and
+// their order are those of the scalar definition (no contraction: -ffp-contract=off), and IEEE
+// division and square root are correctly rounded in every width, so the bits do not depend on
+// the instruction set.
+EMFLEET_CLONES
+void emfleet_adam_update(double *restrict w, double *restrict m, double *restrict v, const double *restrict gradient,
+                         long n, double scale, double beta1, double beta2, double rate, double epsilon) {
+    const double keep1 = 1 - beta1, keep2 = 1 - beta2;
+    for (long i = 0; i < n; i++) {
+        const double g = gradient[i] * scale;
+        const double mi = beta1 * m[i] + keep1 * g;
+        const double vi = beta2 * v[i] + keep2 * (g * g);
+        m[i] = mi;
+        v[i] = vi;
+        w[i] += -rate * mi / (sqrt(vi) + epsilon);
     }
 }

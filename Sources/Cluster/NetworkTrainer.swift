@@ -280,14 +280,18 @@ package struct NetworkTrainer {
                 lossSum += sums.batch.lossSum
                 correct += sums.batch.correct
                 rows += sums.batch.rows
-                var gradient = sums.batch.gradient
                 let scale = 1 / Double(sums.batch.rows)
-                for i in gradient.indices { gradient[i] *= scale }
-                if options.weightDecay > 0 {
-                    addWeightDecay(options.weightDecay, parameters: state.parameters, to: &gradient, architecture: architecture)
-                }
                 let updateStart = ContinuousClock.now
-                state.optimizer.update(parameters: &state.parameters, gradient: gradient, learningRate: rate, settings: options.optimizer)
+                if options.weightDecay > 0 {
+                    var gradient = sums.batch.gradient
+                    for i in gradient.indices { gradient[i] *= scale }
+                    addWeightDecay(options.weightDecay, parameters: state.parameters, to: &gradient, architecture: architecture)
+                    state.optimizer.update(parameters: &state.parameters, gradient: gradient, learningRate: rate, settings: options.optimizer)
+                } else {
+                    state.optimizer.update(
+                        parameters: &state.parameters, gradient: sums.batch.gradient, learningRate: rate, settings: options.optimizer,
+                        gradientScale: scale)
+                }
                 profile.steps += 1
                 profile.updateSeconds += (ContinuousClock.now - updateStart).seconds
                 profile.roundSeconds += (updateStart - stepStart).seconds

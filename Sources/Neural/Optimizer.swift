@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The update rule.
@@ -65,31 +66,47 @@ public struct OptimizerState: Codable, Equatable, Sendable {
     ///   - gradient: The mean gradient over the batch, one value per parameter.
     ///   - learningRate: This step's learning rate.
     ///   - settings: The settings the state was made for.
-    public mutating func update(parameters: inout [Double], gradient: [Double], learningRate: Double, settings: OptimizerSettings) {
+    ///   - gradientScale: Multiplies every gradient value first (a caller passing gradient sums
+    ///     gives 1/rows), in the same pass.
+    public mutating func update(
+        parameters: inout [Double], gradient: [Double], learningRate: Double, settings: OptimizerSettings, gradientScale: Double = 1
+    ) {
         let n = parameters.count
         require(gradient.count == n && first.count == n,
                 "optimizer update: \(n) parameters, \(gradient.count) gradient values, state for \(first.count)")
         step += 1
+        let scale = gradientScale
         switch settings.kind {
         case .sgd:
-            let mu = settings.momentum
-            for i in 0..<n {
-                let velocity = mu * first[i] - learningRate * gradient[i]
-                first[i] = velocity
-                parameters[i] += settings.nesterov ? mu * velocity - learningRate * gradient[i] : velocity
+            let mu = settings.momentum, nesterov = settings.nesterov
+            parameters.withUnsafeMutableBufferPointer { w in
+                first.withUnsafeMutableBufferPointer { velocityBuffer in
+                    gradient.withUnsafeBufferPointer { gradientBuffer in
+                        for i in 0..<n {
+                            let g = gradientBuffer[i] * scale
+                            let velocity = mu * velocityBuffer[i] - learningRate * g
+                            velocityBuffer[i] = velocity
+                            w[i] += nesterov ? mu * velocity - learningRate * g : velocity
+                        }
+                    }
+                }
             }
         case .adam:
             require(second.count == n, "optimizer update: Adam state has \(second.count) second moments for \(n) parameters")
             let beta1 = settings.beta1, beta2 = settings.beta2, epsilon = settings.epsilon
             let t = Double(step)
             let rate = learningRate * (1 - pow(beta2, t)).squareRoot() / (1 - pow(beta1, t))
-            for i in 0..<n {
-                let g = gradient[i]
-                let m = beta1 * first[i] + (1 - beta1) * g
-                let v = beta2 * second[i] + (1 - beta2) * (g * g)
-                first[i] = m
-                second[i] = v
-                parameters[i] += -rate * m / (v.squareRoot() + epsilon)
+            parameters.withUnsafeMutableBufferPointer { w in
+                first.withUnsafeMutableBufferPointer { m in
+                    second.withUnsafeMutableBufferPointer { v in
+                        gradient.withUnsafeBufferPointer { g in
+                            // Vectorised in C; the same operations in the same order as the definition above.
+                            emfleet_adam_update(
+                                w.baseAddress!, m.baseAddress!, v.baseAddress!, g.baseAddress!, n, scale,
+                                beta1, beta2, rate, epsilon)
+                        }
+                    }
+                }
             }
         }
     }

@@ -12,4 +12,9 @@ void emfleet_exp_inplace(double *values, long n);
 /// followed by the d values themselves.
 void emfleet_expand_quadratic(const double *x, long rows, long d, int cross, double *features, long stride);
 
+/// One Adam step: g = gradient*scale; m = beta1*m + (1-beta1)*g; v = beta2*v + (1-beta2)*g*g;
+/// w += -rate*m/(sqrt(v)+epsilon), element by element, in place.
+void emfleet_adam_update(double *w, double *m, double *v, const double *gradient, long n, double scale,
+                         double beta1, double beta2, double rate, double epsilon);
+
 #endif
