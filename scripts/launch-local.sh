@@ -99,24 +99,9 @@ address="tcp://127.0.0.1:$port"
 coordinator_pid=""
 worker_pids=()
 
-any_alive() {
-    local pid
-    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && return 0; done
-    return 1
-}
-stop() {
-    local pid alive=()
-    for pid in "$coordinator_pid" "${worker_pids[@]}"; do
-        [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && alive+=("$pid")
-    done
-    ((${#alive[@]})) || return 0
-    kill -TERM "${alive[@]}" 2>/dev/null || true
-    for _ in $(seq 1 50); do # up to 5 s, then SIGKILL
-        any_alive "${alive[@]}" || return 0
-        sleep 0.1
-    done
-    kill -KILL "${alive[@]}" 2>/dev/null || true
-}
+# shellcheck source=scripts/lib-processes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-processes.sh"
+stop() { stop_pids "$coordinator_pid" "${worker_pids[@]}"; }
 on_exit() {
     local status=$?
     trap - EXIT INT TERM
