@@ -6,7 +6,7 @@ import Messaging
 struct Emfleet: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emfleet",
-        abstract: "Fit Gaussian mixtures by EM (and, later, neural networks) on data too big or too slow for one process.",
+        abstract: "Fit Gaussian mixtures by EM and train neural networks by minibatch gradients, in one process or across ZeroMQ workers.",
         version: "emfleet \(EmfleetVersion.string)",
         subcommands: [DemoCommand.self, DataCommand.self, GMMCommand.self, MLPCommand.self, WorkerCommand.self, InfoCommand.self]
     )
@@ -14,5 +14,5 @@ struct Emfleet: ParsableCommand {
 
 /// The version string printed by `emfleet --version`.
 enum EmfleetVersion {
-    static let string = "0.1.0"
+    static let string = "0.2.0"
 }
