@@ -51,7 +51,8 @@ package final class LocalNeuralShards: NeuralRunner, @unchecked Sendable {
                 leaves.store(NeuralShardEvaluator.sums(task, shard: data[shard], scratch: scratch[shard]), at: shard)
             }
         }
-        return ShardTree.sum(0..<ShardTree.width(count), shards: count, known: leaves.byRange(), add: +)!
+        var known = leaves.byRange()
+        return ShardTree.reduce(0..<ShardTree.width(count), shards: count, known: &known, add: +=)!
     }
 
     package func outputs(_ state: NeuralModelState) throws -> [Double] {
@@ -68,7 +69,7 @@ extension ClusterCoordinator: NeuralRunner {
             let rows = plan.ranges[range.clamped(to: 0..<plan.count)].reduce(0) { $0 + $1.count }
             known[range] = try NeuralTaskCodec.decodeSums(outcome, task: task, maxRows: rows)
         }
-        return ShardTree.sum(0..<ShardTree.width(plan.count), shards: plan.count, known: known, add: +)!
+        return ShardTree.reduce(0..<ShardTree.width(plan.count), shards: plan.count, known: &known, add: +=)!
     }
 
     package func outputs(_ state: NeuralModelState) throws -> [Double] {

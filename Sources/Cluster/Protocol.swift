@@ -245,20 +245,19 @@ package enum ShardTree {
         return blocks
     }
 
-    /// The tree sum of `range` given the values of some blocks (largest first) and, below them,
-    /// leaves; `add(a, b)` must be the elementwise `a + b`.
-    package static func sum<T>(_ range: Range<Int>, shards: Int, known: [Range<Int>: T], add: (T, T) -> T) -> T? {
+    /// The tree sum of `range`, taking the values it uses out of `known` so that `add` works in
+    /// place on uniquely held buffers (a block's value, when known, stands for its whole subtree).
+    package static func reduce<T>(_ range: Range<Int>, shards: Int, known: inout [Range<Int>: T], add: (inout T, T) -> Void) -> T? {
         if range.clamped(to: 0..<shards).isEmpty { return nil }
-        if let value = known[range] { return value }
+        if let value = known.removeValue(forKey: range) { return value }
         guard range.count > 1 else { return nil }
         let middle = range.lowerBound + range.count / 2
-        let left = sum(range.lowerBound..<middle, shards: shards, known: known, add: add)
-        let right = sum(middle..<range.upperBound, shards: shards, known: known, add: add)
-        switch (left, right) {
-        case let (l?, r?): return add(l, r)
-        case let (l?, nil): return middle >= shards ? l : nil
-        default: return nil
+        guard var left = reduce(range.lowerBound..<middle, shards: shards, known: &known, add: add) else { return nil }
+        if let right = reduce(middle..<range.upperBound, shards: shards, known: &known, add: add) {
+            add(&left, right)
+            return left
         }
+        return middle >= shards ? left : nil
     }
 }
 

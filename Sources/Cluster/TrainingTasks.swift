@@ -120,10 +120,14 @@ package struct TrainingSums: Sendable, Equatable {
 
     package static func + (a: TrainingSums, b: TrainingSums) -> TrainingSums {
         var sum = a
-        sum.batch.add(b.batch)
-        sum.targetSum += b.targetSum
-        sum.targetSquares += b.targetSquares
+        sum += b
         return sum
+    }
+
+    package static func += (a: inout TrainingSums, b: TrainingSums) {
+        a.batch.add(b.batch)
+        a.targetSum += b.targetSum
+        a.targetSquares += b.targetSquares
     }
 }
 

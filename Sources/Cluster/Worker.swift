@@ -468,14 +468,14 @@ private final class ShardStore: @unchecked Sendable {
         }
         if failed.isSet { return }
         if case .predict = task { return }
-        let known = leaves.byRange()
+        var known = leaves.byRange()
         // EMFLEET_RESULTS_PER_SHARD=1 sends every shard's sums alone (the other design the
         // benchmark compares); the model is the same either way.
         let blocks = perShardResults
             ? shards.sorted().map { $0..<($0 + 1) }
             : ShardTree.blocks(covering: Set(shards), shards: plan.count)
         for block in blocks {
-            guard let value = ShardTree.sum(block, shards: plan.count, known: known, add: +) else { continue }
+            guard let value = ShardTree.reduce(block, shards: plan.count, known: &known, add: +=) else { continue }
             deliver(.result, ShardResult(shards: block, outcome: NeuralTaskCodec.encode(value)).body)
         }
     }
@@ -522,8 +522,13 @@ final class LeafSlots: @unchecked Sendable {
 
     func store(_ sums: TrainingSums, at shard: Int) { lock.withLock { values[shard] = sums } }
 
+    /// Takes the sums out, keyed by single-shard blocks (they are no longer held here, so they can be added in place).
     func byRange() -> [Range<Int>: TrainingSums] {
-        lock.withLock { Dictionary(uniqueKeysWithValues: values.map { ($0.key..<($0.key + 1), $0.value) }) }
+        let taken = lock.withLock { () -> [Int: TrainingSums] in
+            defer { values = [:] }
+            return values
+        }
+        return Dictionary(uniqueKeysWithValues: taken.map { ($0.key..<($0.key + 1), $0.value) })
     }
 }
 
