@@ -12,7 +12,7 @@ struct GMMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gmm",
         abstract: "Fit Gaussian mixture models by EM and apply them.",
-        subcommands: [Fit.self, Predict.self, Score.self, Sample.self]
+        subcommands: [Fit.self, Select.self, Predict.self, Score.self, Sample.self]
     )
 }
 

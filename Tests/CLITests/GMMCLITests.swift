@@ -159,6 +159,29 @@ struct GMMCLITests {
         }
     }
 
+    @Test(arguments: [[], ["--workers", "2"]])
+    func selectKeepsTheBestAndEachFitEqualsAFitAlone(cluster: [String]) throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let data = try generate(scratch, rows: 6000)
+        let select = try EmfleetBinary.run(["gmm", "select", "--data", data, "--components", "1...5", "--covariance", "full,diag",
+                                            "--seed", "4", "--out", scratch.path("best.json"), "--table", scratch.path("t.json")] + cluster)
+        #expect(select.status == 0, "\(select.stderr)")
+        let table = try JSONSerialization.jsonObject(with: try bytes(scratch.path("t.json"))) as? [[String: Any]] ?? []
+        #expect(table.count == 10)
+        let best = try #require(table.min { ($0["bic"] as? Double ?? .infinity) < ($1["bic"] as? Double ?? .infinity) })
+        let k = try #require(best["components"] as? Int), covariance = try #require(best["covariance"] as? String)
+        #expect(select.stdout.contains("best by BIC: \(k) \(covariance) components"))
+        // The chosen model is the one `gmm fit` gives alone, byte for byte, and BIC is `gmm score`'s.
+        let alone = try EmfleetBinary.run(["gmm", "fit", "--data", data, "--components", "\(k)", "--covariance", covariance,
+                                           "--seed", "4", "--quiet", "--out", scratch.path("alone.json")])
+        #expect(alone.status == 0, "\(alone.stderr)")
+        #expect(try bytes(scratch.path("best.json")) == (try bytes(scratch.path("alone.json"))))
+        let score = try EmfleetBinary.run(["gmm", "score", "--model", scratch.path("alone.json"), "--data", data, "--json"])
+        let report = try JSONSerialization.jsonObject(with: Data(score.stdout.utf8)) as? [String: Any]
+        #expect(report?["bic"] as? Double == best["bic"] as? Double)
+    }
+
     @Test func usageErrorsNameTheOption() throws {
         for arguments in [
             ["gmm", "fit", "--data", "x.npy", "--components", "0", "--out", "m.json"],

@@ -1,0 +1,201 @@
+import ArgumentParser
+import Cluster
+import Datasets
+import Foundation
+import Mixture
+
+/// Which information criterion picks the model.
+enum Criterion: String, ExpressibleByArgument, CaseIterable {
+    case bic, aic
+}
+
+/// Parses component counts: "5", "1...20" (or "1..20", "1-20"), or a list "2,4,8".
+func parseComponentCounts(_ text: String) throws -> [Int] {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    for separator in ["...", "..", "-"] where trimmed.contains(separator) {
+        let parts = trimmed.components(separatedBy: separator)
+        guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low >= 1, high >= low else {
+            throw ValidationError("--components takes K, LOW...HIGH or a list like 2,4,8 (positive, LOW ≤ HIGH), not '\(text)'")
+        }
+        return Array(low...high)
+    }
+    let values = trimmed.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+        throw ValidationError("--components takes K, LOW...HIGH or a list like 2,4,8 (positive), not '\(text)'")
+    }
+    return values.map { $0! }
+}
+
+/// One candidate of a sweep, as the table shows it.
+struct CandidateRow: Codable {
+    var components: Int
+    var covariance: String
+    var meanLogLikelihood: Double
+    var bic: Double
+    var aic: Double
+    var iterations: Int
+    var converged: Bool
+    var seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case components, covariance, bic, aic, iterations, converged, seconds
+        case meanLogLikelihood = "mean_log_likelihood"
+    }
+}
+
+extension GMMCommand {
+    /// `emfleet gmm select`: fit every candidate on one set of shards and keep the best by BIC or AIC.
+    struct Select: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fit a mixture for every number of components (and covariance type) and keep the best by BIC or AIC.",
+            discussion: """
+                Every candidate runs on the same shards (in this process or on the same workers, which \
+                load their rows once for the whole sweep). Each fit is the one `emfleet gmm fit` gives \
+                alone with the same options and seed, byte for byte. BIC and AIC use the final model's \
+                log-likelihood on the data, as `gmm score` computes it.
+                """)
+
+        @OptionGroup var input: DataOptions
+
+        @Option(name: [.short, .long], help: ArgumentHelp("Component counts: K, LOW...HIGH, or a list like 2,4,8.", valueName: "range"))
+        var components: String
+
+        @Option(name: .long, help: "Covariance types, comma-separated (full, tied, diag, spherical).")
+        var covariance: String = "full"
+
+        @Option(name: .long, help: "The criterion that picks the best model: bic or aic.")
+        var criterion: Criterion = .bic
+
+        @Option(name: .long, help: "Most EM iterations per start.")
+        var maxIter: Int = 100
+
+        @Option(name: .long, help: "Stop when the mean log-likelihood changes by less than this.")
+        var tol: Double = 1e-3
+
+        @Option(name: .long, help: "Added to covariance diagonals.")
+        var regCovar: Double = 1e-6
+
+        @Option(name: .long, help: "Initialisation: \(InitialisationMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var `init`: InitialisationMethod = .kmeans
+
+        @Option(name: .long, help: "Seeded starts per candidate; the best is kept.")
+        var nInit: Int = 1
+
+        @Option(name: .long, help: "Random seed (each candidate uses it as `gmm fit` would).")
+        var seed: UInt64 = 0
+
+        @Option(name: .long, help: "Shards (default: one per 8192 rows, at most 1024).")
+        var shards: Int?
+
+        @Option(name: .long, help: "Threads in this process when no workers are used (default: all cores).")
+        var threads: Int?
+
+        @Option(name: [.short, .long], help: "Where to write the best model (JSON).")
+        var out: String
+
+        @Option(name: .long, help: ArgumentHelp("Also write the table of candidates here (.csv or .json).", valueName: "file"))
+        var table: String?
+
+        @OptionGroup(title: "Cluster") var cluster: ClusterOptions
+
+        var covarianceTypes: [CovarianceType] {
+            covariance.split(separator: ",").compactMap { CovarianceType(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
+        }
+
+        func validate() throws {
+            _ = try parseComponentCounts(components)
+            let names = covariance.split(separator: ",")
+            guard !names.isEmpty, covarianceTypes.count == names.count else {
+                throw ValidationError("--covariance takes a comma-separated list of full, tied, diag, spherical, not '\(covariance)'")
+            }
+            guard maxIter >= 1, tol >= 0, regCovar >= 0, nInit >= 1 else {
+                throw ValidationError("--max-iter and --n-init must be at least 1; --tol and --reg-covar must not be negative")
+            }
+            if let table, !(table.hasSuffix(".csv") || table.hasSuffix(".json")) {
+                throw ValidationError("--table writes .csv or .json, not '\(table)'")
+            }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let counts = try parseComponentCounts(components)
+                let job = try JobShards(data: input, shards: shards, threads: threads, cluster: cluster)
+                defer { job.finish() }
+                job.coordinator?.onShardDone = nil
+                let runner = job.runner, events = job.log
+                guard let largest = counts.max(), largest <= runner.plan.rows else {
+                    throw ValidationError("the data has \(runner.plan.rows) rows, fewer than the \(counts.max() ?? 0) components asked for")
+                }
+                let text = events.format == .text
+                if text {
+                    print("selecting among \(counts.count * covarianceTypes.count) candidates on \(runner.plan.rows) rows × \(runner.dimension) features "
+                        + "(\(runner.plan.count) shards) by \(criterion.rawValue.uppercased())")
+                    print(Self.header)
+                }
+                var rows = [CandidateRow]()
+                var best: (model: GaussianMixture, score: Double)?
+                let n = Double(runner.plan.rows)
+                for type in covarianceTypes {
+                    for k in counts {
+                        var options = FitOptions(components: k)
+                        options.covarianceType = type
+                        options.maxIterations = maxIter
+                        options.tolerance = tol
+                        options.regularization = regCovar
+                        options.initialisation = self.`init`
+                        options.restarts = nInit
+                        options.seed = seed
+                        let clock = ContinuousClock.now
+                        let model = try MixtureFitter(runner: runner, options: options).fit()
+                        let mean = try model.evaluate(on: runner, output: .none).sum / n
+                        let p = Double(model.freeParameters)
+                        let row = CandidateRow(
+                            components: k, covariance: type.rawValue, meanLogLikelihood: mean,
+                            bic: -2 * mean * n + p * log(n), aic: -2 * mean * n + 2 * p,
+                            iterations: model.iterations, converged: model.converged, seconds: (ContinuousClock.now - clock).seconds)
+                        rows.append(row)
+                        let score = criterion == .bic ? row.bic : row.aic
+                        if best == nil || score < best!.score { best = (model, score) }
+                        events.json("candidate", [
+                            ("components", k), ("covariance", type.rawValue), ("mean_log_likelihood", mean), ("bic", row.bic),
+                            ("aic", row.aic), ("iterations", row.iterations), ("converged", row.converged), ("seconds", row.seconds),
+                        ])
+                        if text { print(Self.line(row)); fflush(nil) }
+                    }
+                }
+                let chosen = best!.model
+                try MixtureModelFile.write(chosen, to: out)
+                if let table { try Self.write(rows, to: table) }
+                let k = chosen.parameters.components, type = chosen.parameters.covarianceType.rawValue
+                events.json("done", [("components", k), ("covariance", type), ("criterion", criterion.rawValue), ("out", out)])
+                if text {
+                    print("best by \(criterion.rawValue.uppercased()): \(k) \(type) components; model written to \(out)"
+                        + (table.map { ", table to \($0)" } ?? ""))
+                }
+            }
+        }
+
+        static let header = [("K", 4), ("covariance", 10), ("mean log-likelihood", 20), ("BIC", 16), ("AIC", 16), ("iter", 5), ("converged", 9), ("seconds", 8)]
+            .map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " ")
+
+        static func line(_ row: CandidateRow) -> String {
+            String(format: "%4d %10@ %20.10f %16.4f %16.4f %5d %9@ %8.2f",
+                   row.components, row.covariance.padding(toLength: 10, withPad: " ", startingAt: 0) as NSString,
+                   row.meanLogLikelihood, row.bic, row.aic, row.iterations, (row.converged ? "     true" : "    false") as NSString, row.seconds)
+        }
+
+        static func write(_ rows: [CandidateRow], to path: String) throws {
+            if path.hasSuffix(".json") {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(rows).write(to: URL(fileURLWithPath: path), options: .atomic)
+            } else {
+                let header = ["components", "covariance", "mean_log_likelihood", "bic", "aic", "iterations", "converged", "seconds"]
+                let cells = rows.map { r in
+                    ["\(r.components)", r.covariance, "\(r.meanLogLikelihood)", "\(r.bic)", "\(r.aic)", "\(r.iterations)", "\(r.converged)", "\(r.seconds)"]
+                }
+                try CSVWriter.writeColumns(header: header, rows: cells, to: path)
+            }
+        }
+    }
+}
