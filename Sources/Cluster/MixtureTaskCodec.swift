@@ -233,12 +233,12 @@ package enum MixtureTaskCodec {
         return try (0..<count).map { _ in (try r.int("row index", in: 0...Int.max), try r.doubles("row", expected: d)) }
     }
 
-    private static func parameters(_ p: MixtureParameters, _ w: inout WireWriter) {
+    static func parameters(_ p: MixtureParameters, _ w: inout WireWriter) {
         w.u8(code(p.covarianceType)); w.int(p.components); w.int(p.dimension)
         w.doubles(p.weights); w.doubles(p.means); w.doubles(p.covariances)
     }
 
-    private static func parameters(_ r: inout WireReader, _ d: Int) throws -> MixtureParameters {
+    static func parameters(_ r: inout WireReader, _ d: Int) throws -> MixtureParameters {
         let type = try covariance(&r)
         let k = try r.int("components", in: 1...(1 << 16))
         _ = try r.int("dimension", in: d...d)
@@ -252,7 +252,7 @@ package enum MixtureTaskCodec {
         }
     }
 
-    private static func prepare(_ p: MixtureParameters, anchor: [Double]) throws -> PreparedMixture {
+    static func prepare(_ p: MixtureParameters, anchor: [Double]) throws -> PreparedMixture {
         do {
             return try PreparedMixture(p, anchor: anchor)
         } catch {

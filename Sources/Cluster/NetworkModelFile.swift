@@ -61,7 +61,9 @@ public struct NetworkModelFile: Codable, Equatable, Sendable {
     }
 
     /// The flat parameter vector, checked against the architecture.
-    public func parameters() throws -> [Double] {
+    ///
+    /// - Parameter extraInputs: inputs that come after the standardised features (a pipeline's posteriors).
+    public func parameters(extraInputs: Int = 0) throws -> [Double] {
         let sizes = architecture.layerSizes
         guard layers.count == sizes.count - 1 else {
             throw NetworkModelError("has \(layers.count) layers; the architecture needs \(sizes.count - 1)")
@@ -75,8 +77,9 @@ public struct NetworkModelFile: Codable, Equatable, Sendable {
             values.replaceSubrange(architecture.biasRange(layer: index), with: layer.biases)
         }
         guard values.allSatisfy(\.isFinite) else { throw NetworkModelError("holds a NaN or infinite weight") }
-        guard standardisation.mean.count == architecture.inputs, standardisation.scale.count == architecture.inputs else {
-            throw NetworkModelError("the standardisation does not have \(architecture.inputs) columns")
+        let features = architecture.inputs - extraInputs
+        guard standardisation.mean.count == features, standardisation.scale.count == features else {
+            throw NetworkModelError("the standardisation does not have \(features) columns")
         }
         if task == "classification", let classes, architecture.loss == .softmaxCrossEntropy, classes.count != architecture.outputs {
             throw NetworkModelError("has \(classes.count) classes but \(architecture.outputs) outputs")
@@ -92,7 +95,7 @@ public struct NetworkModelFile: Codable, Equatable, Sendable {
     }
 
     /// Reads and checks a model file.
-    public static func read(from path: String) throws -> NetworkModelFile {
+    public static func read(from path: String, extraInputs: Int = 0) throws -> NetworkModelFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw NetworkModelError("\(path): cannot read the file (does it exist?)")
         }
@@ -106,7 +109,7 @@ public struct NetworkModelFile: Codable, Equatable, Sendable {
             throw NetworkModelError("\(path): format \(model.format) version \(model.version), expected \(formatName) version 1")
         }
         do {
-            _ = try model.parameters()
+            _ = try model.parameters(extraInputs: extraInputs)
         } catch let error as NetworkModelError {
             throw NetworkModelError("\(path): \(error.description)")
         }

@@ -230,12 +230,15 @@ package struct NetworkTrainer {
     package let outputs: Int
     /// Separate validation rows (`--validation-data`), evaluated whole after every epoch.
     package let validation: NeuralRunner?
+    /// A fitted mixture feeding the network (posterior inputs, component targets).
+    package let mixture: MixtureFeatures?
 
-    package init(runner: NeuralRunner, options: TrainingOptions, outputs: Int, validation: NeuralRunner? = nil) {
+    package init(runner: NeuralRunner, options: TrainingOptions, outputs: Int, validation: NeuralRunner? = nil, mixture: MixtureFeatures? = nil) {
         self.runner = runner
         self.options = options
         self.outputs = outputs
         self.validation = validation
+        self.mixture = mixture
     }
 
     /// Trains, calling `checkpoint` after every epoch and `progress` with each epoch's record.
@@ -254,8 +257,9 @@ package struct NetworkTrainer {
             else { throw MixtureError.invalidData("the checkpoint was written by a training run with other options or data") }
             state = resuming
         } else {
+            let extraInputs = mixture.map { $0.appendPosteriors ? $0.model.parameters.components : 0 } ?? 0
             let architecture = NetworkArchitecture(
-                inputs: runner.dimension, hidden: options.hidden, outputs: outputs, activation: options.activation, loss: options.loss)
+                inputs: runner.dimension + extraInputs, hidden: options.hidden, outputs: outputs, activation: options.activation, loss: options.loss)
             let summary = try DataSummary.compute(runner)
             let scale = summary.variance.map { $0 > 0 ? 1 / $0.squareRoot() : 1 }
             let parameters = architecture.initialParameters(seed: options.seed, scheme: options.initialisation)
@@ -275,7 +279,7 @@ package struct NetworkTrainer {
             var profile = StepProfile()
             for step in 0..<layout.stepsPerEpoch {
                 let stepStart = ContinuousClock.now
-                let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation)
+                let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation, mixture: mixture)
                 let sums = try runner.sums(.step(model, layout: layout, epoch: epoch, step: step))
                 guard sums.batch.rows > 0 else { continue }
                 lossSum += sums.batch.lossSum
@@ -307,7 +311,7 @@ package struct NetworkTrainer {
                 seconds: 0, samplesPerSecond: 0)
             var monitored = record.loss
             if layout.totalValidationRows > 0 || self.validation != nil {
-                let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation)
+                let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation, mixture: mixture)
                 let validation: TrainingSums
                 if let separate = self.validation {
                     let whole = BatchLayout(plan: separate.plan, batchSize: 1, validationFraction: 0, seed: 0)

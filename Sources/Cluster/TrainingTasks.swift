@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Mixture
 import Neural
 import Numerics
 
@@ -104,8 +105,35 @@ package struct NeuralModelState: Sendable {
     package var architecture: NetworkArchitecture
     package var parameters: [Double]
     package var standardisation: Standardisation
-    package init(architecture: NetworkArchitecture, parameters: [Double], standardisation: Standardisation) {
+    /// A fitted mixture whose posteriors feed the network (GMM→network pipelines).
+    package var mixture: MixtureFeatures?
+    package init(architecture: NetworkArchitecture, parameters: [Double], standardisation: Standardisation, mixture: MixtureFeatures? = nil) {
         self.architecture = architecture; self.parameters = parameters; self.standardisation = standardisation
+        self.mixture = mixture
+    }
+}
+
+/// How a fitted mixture takes part in training: its K posteriors appended to the standardised
+/// inputs, and/or its most probable component as each row's target.
+public struct MixtureFeatures: Sendable {
+    /// The mixture, prepared for evaluation.
+    public var model: PreparedMixture
+    /// Append the posteriors to the inputs (the network then has D + K inputs).
+    public var appendPosteriors: Bool
+    /// Train on the mixture's component of each row instead of labels.
+    public var componentTargets: Bool
+
+    /// Creates the description.
+    public init(model: PreparedMixture, appendPosteriors: Bool, componentTargets: Bool) {
+        self.model = model; self.appendPosteriors = appendPosteriors; self.componentTargets = componentTargets
+    }
+
+    /// Posterior probabilities (rows × K) of raw rows.
+    func posteriors(_ rows: FeatureMatrix) -> [Double] {
+        let view = ShardView(data: rows, range: 0..<rows.rows, firstGlobalRow: 0)
+        guard case let .scores(_, _, perRow) = ShardEvaluator.evaluate(.score(model: model, output: .probabilities), on: view, scratch: ShardScratch())
+        else { return [] }
+        return perRow
     }
 }
 
@@ -193,39 +221,58 @@ package enum NeuralShardEvaluator {
         var start = 0
         while start < shard.features.rows {
             let end = min(start + chunk, shard.features.rows)
-            var inputs = shard.features.rows(start..<end).doubles()
-            state.standardisation.apply(&inputs, rows: end - start)
+            let inputs = networkInputs(Array(start..<end), features: shard.features, state: state).inputs
             outputs += Network.predict(architecture: state.architecture, parameters: state.parameters, inputs: inputs, rows: end - start)
             start = end
         }
         return outputs
     }
 
-    static func evaluate(_ rows: [Int], shard: NeuralShard, state: NeuralModelState, gradient: Bool, scratch: NeuralScratch) -> TrainingSums {
-        let architecture = state.architecture, d = architecture.inputs
-        var inputs = [Double](repeating: 0, count: rows.count * d)
-        let mean = state.standardisation.mean, scale = state.standardisation.scale
-        switch shard.features.storage {
+    /// The network's inputs for some rows: standardised features, then the mixture's
+    /// posteriors when the state appends them; also returns the posteriors (empty without a mixture).
+    static func networkInputs(_ rows: [Int], features: FeatureMatrix, state: NeuralModelState) -> (inputs: [Double], posteriors: [Double]) {
+        let d = features.columns, width = state.architecture.inputs
+        var raw = [Double](repeating: 0, count: rows.count * d)
+        switch features.storage {
         case let .float64(values):
-            for (i, row) in rows.enumerated() {
-                for j in 0..<d { inputs[i * d + j] = (values[row * d + j] - mean[j]) * scale[j] }
-            }
+            for (i, row) in rows.enumerated() { for j in 0..<d { raw[i * d + j] = values[row * d + j] } }
         case let .float32(values):
-            for (i, row) in rows.enumerated() {
-                for j in 0..<d { inputs[i * d + j] = (Double(values[row * d + j]) - mean[j]) * scale[j] }
-            }
+            for (i, row) in rows.enumerated() { for j in 0..<d { raw[i * d + j] = Double(values[row * d + j]) } }
         }
+        let posteriors = state.mixture.map { $0.posteriors(FeatureMatrix(rows: rows.count, columns: d, values: raw)) } ?? []
+        let mean = state.standardisation.mean, scale = state.standardisation.scale
+        var inputs = [Double](repeating: 0, count: rows.count * width)
+        let k = width - d
+        for i in 0..<rows.count {
+            for j in 0..<d { inputs[i * width + j] = (raw[i * d + j] - mean[j]) * scale[j] }
+            for c in 0..<k { inputs[i * width + d + c] = posteriors[i * k + c] }
+        }
+        return (inputs, posteriors)
+    }
+
+    static func evaluate(_ rows: [Int], shard: NeuralShard, state: NeuralModelState, gradient: Bool, scratch: NeuralScratch) -> TrainingSums {
+        let architecture = state.architecture
+        let (inputs, posteriors) = networkInputs(rows, features: shard.features, state: state)
         let targets: Targets
         var targetSum = 0.0, targetSquares = 0.0
-        switch shard.targets {
-        case let .classes(all):
-            targets = .classes(rows.map { all[$0] })
-        case let .values(all):
-            let picked = rows.map { all[$0] }
-            for value in picked { targetSum += value; targetSquares += value * value }
-            targets = .values(picked)
+        if let mixture = state.mixture, mixture.componentTargets {
+            let k = mixture.model.parameters.components
+            targets = .classes(rows.indices.map { r in
+                var best = 0
+                for c in 1..<max(1, k) where posteriors[r * k + c] > posteriors[r * k + best] { best = c }
+                return best
+            })
+        } else {
+            switch shard.targets {
+            case let .classes(all):
+                targets = .classes(rows.map { all[$0] })
+            case let .values(all):
+                let picked = rows.map { all[$0] }
+                for value in picked { targetSum += value; targetSquares += value * value }
+                targets = .values(picked)
+            }
         }
-        if scratch.workspace == nil || scratch.workspace!.capacity < max(1, rows.count) {
+        if scratch.workspace == nil || scratch.workspace!.capacity < max(1, rows.count) || scratch.workspace!.architecture != architecture {
             scratch.workspace = NetworkWorkspace(architecture: architecture, capacity: max(rows.count, 1))
         }
         var sums = TrainingSums(batch: Network.batchSums(
@@ -332,10 +379,17 @@ package enum NeuralTaskCodec {
         let a = state.architecture
         w.int(a.inputs); w.ints(a.hidden); w.int(a.outputs); w.string(a.activation.rawValue); w.string(a.loss.rawValue)
         w.doubles(state.parameters); w.doubles(state.standardisation.mean); w.doubles(state.standardisation.scale)
+        if let mixture = state.mixture {
+            w.u8(1); w.bool(mixture.appendPosteriors); w.bool(mixture.componentTargets)
+            MixtureTaskCodec.parameters(mixture.model.parameters, &w)
+            w.doubles(mixture.model.anchor)
+        } else {
+            w.u8(0)
+        }
     }
 
     private static func decodeState(_ r: inout WireReader, _ d: Int) throws -> NeuralModelState {
-        let inputs = try r.int("inputs", in: d...d)
+        let inputs = try r.int("inputs", in: d...(d + (1 << 16)))
         let hidden = try r.ints("hidden", in: 1...(1 << 16), maxCount: 64)
         let outputs = try r.int("outputs", in: 1...(1 << 16))
         guard let activation = Activation(rawValue: try r.string("activation", maxBytes: 32)),
@@ -344,7 +398,19 @@ package enum NeuralTaskCodec {
         let architecture = NetworkArchitecture(inputs: inputs, hidden: hidden, outputs: outputs, activation: activation, loss: loss)
         let parameters = try r.doubles("parameters", expected: architecture.parameterCount)
         let standardisation = Standardisation(mean: try r.doubles("mean", expected: d), scale: try r.doubles("scale", expected: d))
-        return NeuralModelState(architecture: architecture, parameters: parameters, standardisation: standardisation)
+        var mixture: MixtureFeatures?
+        if try r.bool("mixture") {
+            let append = try r.bool("append posteriors"), targets = try r.bool("component targets")
+            let parameters = try MixtureTaskCodec.parameters(&r, d)
+            let model = try MixtureTaskCodec.prepare(parameters, anchor: try r.doubles("anchor", expected: d))
+            guard inputs == d + (append ? parameters.components : 0) else {
+                throw WireError("training task: \(inputs) inputs for \(d) features and \(append ? parameters.components : 0) posteriors")
+            }
+            mixture = MixtureFeatures(model: model, appendPosteriors: append, componentTargets: targets)
+        } else {
+            guard inputs == d else { throw WireError("training task: \(inputs) inputs for \(d) features") }
+        }
+        return NeuralModelState(architecture: architecture, parameters: parameters, standardisation: standardisation, mixture: mixture)
     }
 
     private static func encode(_ layout: BatchLayout, _ w: inout WireWriter) {

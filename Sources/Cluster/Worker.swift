@@ -482,7 +482,10 @@ private final class ShardStore: @unchecked Sendable {
 
     private func targetsOf(_ shard: Int, job: JobSpec, plan: ShardPlan) throws -> TargetRows {
         if let held = lock.withLock({ targets[shard] }) { return held }
-        let loaded = try job.readTargets(plan.ranges[shard])
+        // Without labels (targets from a mixture, or predictions) placeholders keep the shapes.
+        let loaded = job.labels == .none
+            ? TargetRows.classes(Array(repeating: 0, count: plan.ranges[shard].count))
+            : try job.readTargets(plan.ranges[shard])
         lock.withLock { targets[shard] = loaded }
         return loaded
     }

@@ -112,3 +112,24 @@ public enum SyntheticMixture {
         return l
     }
 }
+
+extension SyntheticMixture {
+    /// The data of the seed document's example, as its code means it: 2-D standard normal points,
+    /// each shifted by `2·b₁` along x₀ and `4·b₂` along x₁ with `b₁`, `b₂` fair coin flips drawn per
+    /// point (the document's code adds one scalar to a whole column instead).
+    ///
+    /// - Returns: the points and, per point, which of the four offsets it got (`b₁ + 2·b₂`).
+    public static func seedExample(samples: Int, seed: UInt64) -> (features: FeatureMatrix, labels: [Int]) {
+        var generator = SeededGenerator(seed: seed)
+        var values = [Double](), labels = [Int]()
+        values.reserveCapacity(2 * samples)
+        labels.reserveCapacity(samples)
+        for _ in 0..<samples {
+            let x0 = generator.nextNormal(), x1 = generator.nextNormal()
+            let b1 = generator.nextUniform() < 0.5 ? 1 : 0, b2 = generator.nextUniform() < 0.5 ? 1 : 0
+            values += [x0 + 2 * Double(b1), x1 + 4 * Double(b2)]
+            labels.append(b1 + 2 * b2)
+        }
+        return (FeatureMatrix(rows: samples, columns: 2, values: values), labels)
+    }
+}

@@ -63,9 +63,9 @@ public enum MixtureModelFile {
         }
     }
 
-    /// The JSON document. Matrices are nested arrays in scikit-learn's shapes, so
+    /// The JSON document (public so that other files can embed it). Matrices are nested arrays in scikit-learn's shapes, so
     /// `np.array(doc["means"])` is `means_` and `np.array(doc["covariances"])` is `covariances_`.
-    struct Document: Codable {
+    public struct Document: Codable, Sendable {
         var format: String
         var version: Int
         var kind: String
@@ -92,7 +92,8 @@ public enum MixtureModelFile {
             case logLikelihoodHistory = "log_likelihood_history"
         }
 
-        init(_ model: GaussianMixture) {
+        /// The document of `model`.
+        public init(_ model: GaussianMixture) {
             let p = model.parameters
             let d = p.dimension
             format = MixtureModelFile.format
@@ -123,7 +124,8 @@ public enum MixtureModelFile {
             training = model.training
         }
 
-        func model() throws -> GaussianMixture {
+        /// The model, checked (a `ModelFileError` without a file name when something is wrong).
+        public func model() throws -> GaussianMixture {
             guard format == MixtureModelFile.format else {
                 throw ModelFileError(file: "", message: "format is \"\(format)\", expected \"\(MixtureModelFile.format)\"")
             }

@@ -114,10 +114,13 @@ extension DataCommand {
         var samples: Int
 
         @Option(help: "Number of features (columns).")
-        var features: Int
+        var features: Int?
 
         @Option(help: "Number of mixture components.")
-        var components: Int
+        var components: Int?
+
+        @Option(help: "A fixed recipe instead of a random mixture: 'seed-example' (the seed document's 2-D points with four offsets).")
+        var preset: String?
 
         @Option(help: "Random seed.")
         var seed: UInt64 = 0
@@ -133,8 +136,13 @@ extension DataCommand {
 
         func validate() throws {
             guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
-            guard features >= 1 else { throw ValidationError("--features must be at least 1") }
-            guard components >= 1 else { throw ValidationError("--components must be at least 1") }
+            if let preset {
+                guard preset == "seed-example" else { throw ValidationError("--preset knows 'seed-example', not '\(preset)'") }
+                guard features == nil, components == nil else { throw ValidationError("--preset fixes the features and components; leave out --features and --components") }
+                return
+            }
+            guard let features, features >= 1 else { throw ValidationError("--features must be at least 1") }
+            guard let components, components >= 1 else { throw ValidationError("--components must be at least 1") }
             let (product, overflow) = samples.multipliedReportingOverflow(by: features)
             guard !overflow, product <= 1 << 34 else {
                 throw ValidationError("--samples × --features is too large to generate in memory")
@@ -145,9 +153,11 @@ extension DataCommand {
             try reportingErrors {
                 let outFormat = try DataFileFormat(path: out)
                 let labelsFormat = try labels.map { try DataFileFormat(path: $0) }
-                let (matrix, componentLabels) = SyntheticMixture.generate(
-                    samples: samples, features: features, components: components, seed: seed, scalarType: dtype
-                )
+                let features = self.features ?? 2, components = self.components ?? 4
+                let (generated, componentLabels) = preset != nil
+                    ? SyntheticMixture.seedExample(samples: samples, seed: seed)
+                    : SyntheticMixture.generate(samples: samples, features: features, components: components, seed: seed, scalarType: dtype)
+                let matrix = preset != nil ? generated.converted(to: dtype) : generated
                 switch outFormat {
                 case .npy: try NPYWriter.write(matrix, to: out)
                 case .text: try CSVWriter.write(matrix, columnNames: (0..<features).map { "x\($0)" }, to: out)
@@ -159,7 +169,8 @@ extension DataCommand {
                     }
                 }
                 let labelsNote = labels.map { ", labels to \($0)" } ?? ""
-                print("wrote \(samples) rows × \(features) features (\(components) components, seed \(seed), \(dtype.rawValue)) to \(out)\(labelsNote)")
+                let recipe = preset.map { "the \($0) recipe" } ?? "\(components) components"
+                print("wrote \(samples) rows × \(features) features (\(recipe), seed \(seed), \(dtype.rawValue)) to \(out)\(labelsNote)")
             }
         }
     }

@@ -43,6 +43,40 @@ struct CandidateRow: Codable {
     }
 }
 
+/// A sweep over component counts and covariance types on one runner.
+enum MixtureSweep {
+    /// Fits every candidate with `options` (its components and covariance type replaced), scores
+    /// each final model on the data, and returns the best by `criterion` and every row.
+    static func run(
+        _ runner: ShardRunner, counts: [Int], types: [CovarianceType], options: FitOptions, criterion: Criterion,
+        onCandidate: (CandidateRow) -> Void
+    ) throws -> (best: GaussianMixture, rows: [CandidateRow]) {
+        var rows = [CandidateRow]()
+        var best: (model: GaussianMixture, score: Double)?
+        let n = Double(runner.plan.rows)
+        for type in types {
+            for k in counts {
+                var candidate = options
+                candidate.components = k
+                candidate.covarianceType = type
+                let clock = ContinuousClock.now
+                let model = try MixtureFitter(runner: runner, options: candidate).fit()
+                let mean = try model.evaluate(on: runner, output: .none).sum / n
+                let p = Double(model.freeParameters)
+                let row = CandidateRow(
+                    components: k, covariance: type.rawValue, meanLogLikelihood: mean,
+                    bic: -2 * mean * n + p * log(n), aic: -2 * mean * n + 2 * p,
+                    iterations: model.iterations, converged: model.converged, seconds: (ContinuousClock.now - clock).seconds)
+                rows.append(row)
+                let score = criterion == .bic ? row.bic : row.aic
+                if best == nil || score < best!.score { best = (model, score) }
+                onCandidate(row)
+            }
+        }
+        return (best!.model, rows)
+    }
+}
+
 extension GMMCommand {
     /// `emfleet gmm select`: fit every candidate on one set of shards and keep the best by BIC or AIC.
     struct Select: ParsableCommand {
@@ -126,44 +160,29 @@ extension GMMCommand {
                 guard let largest = counts.max(), largest <= runner.plan.rows else {
                     throw ValidationError("the data has \(runner.plan.rows) rows, fewer than the \(counts.max() ?? 0) components asked for")
                 }
+                _ = largest
                 let text = events.format == .text
                 if text {
                     print("selecting among \(counts.count * covarianceTypes.count) candidates on \(runner.plan.rows) rows × \(runner.dimension) features "
                         + "(\(runner.plan.count) shards) by \(criterion.rawValue.uppercased())")
                     print(Self.header)
                 }
-                var rows = [CandidateRow]()
-                var best: (model: GaussianMixture, score: Double)?
-                let n = Double(runner.plan.rows)
-                for type in covarianceTypes {
-                    for k in counts {
-                        var options = FitOptions(components: k)
-                        options.covarianceType = type
-                        options.maxIterations = maxIter
-                        options.tolerance = tol
-                        options.regularization = regCovar
-                        options.initialisation = self.`init`
-                        options.restarts = nInit
-                        options.seed = seed
-                        let clock = ContinuousClock.now
-                        let model = try MixtureFitter(runner: runner, options: options).fit()
-                        let mean = try model.evaluate(on: runner, output: .none).sum / n
-                        let p = Double(model.freeParameters)
-                        let row = CandidateRow(
-                            components: k, covariance: type.rawValue, meanLogLikelihood: mean,
-                            bic: -2 * mean * n + p * log(n), aic: -2 * mean * n + 2 * p,
-                            iterations: model.iterations, converged: model.converged, seconds: (ContinuousClock.now - clock).seconds)
-                        rows.append(row)
-                        let score = criterion == .bic ? row.bic : row.aic
-                        if best == nil || score < best!.score { best = (model, score) }
-                        events.json("candidate", [
-                            ("components", k), ("covariance", type.rawValue), ("mean_log_likelihood", mean), ("bic", row.bic),
-                            ("aic", row.aic), ("iterations", row.iterations), ("converged", row.converged), ("seconds", row.seconds),
-                        ])
-                        if text { print(Self.line(row)); fflush(nil) }
-                    }
+                var base = FitOptions(components: 1)
+                base.maxIterations = maxIter
+                base.tolerance = tol
+                base.regularization = regCovar
+                base.initialisation = self.`init`
+                base.restarts = nInit
+                base.seed = seed
+                let (chosen, rows) = try MixtureSweep.run(
+                    runner, counts: counts, types: covarianceTypes, options: base, criterion: criterion
+                ) { row in
+                    events.json("candidate", [
+                        ("components", row.components), ("covariance", row.covariance), ("mean_log_likelihood", row.meanLogLikelihood),
+                        ("bic", row.bic), ("aic", row.aic), ("iterations", row.iterations), ("converged", row.converged), ("seconds", row.seconds),
+                    ])
+                    if text { print(Self.line(row)); fflush(nil) }
                 }
-                let chosen = best!.model
                 try MixtureModelFile.write(chosen, to: out)
                 if let table { try Self.write(rows, to: table) }
                 let k = chosen.parameters.components, type = chosen.parameters.covarianceType.rawValue

@@ -1,0 +1,272 @@
+import ArgumentParser
+import Cluster
+import Datasets
+import Foundation
+import Mixture
+import Neural
+
+/// `emfleet pipeline …`: a mixture that finds the structure, then a network that learns from it.
+struct PipelineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Fit a Gaussian mixture, then train a network from it (distilling the mixture, or with its posteriors as features).",
+        subcommands: [Fit.self, Predict.self]
+    )
+}
+
+/// The pipeline file: both models and how they are joined.
+struct PipelineFile: Codable {
+    static let formatName = "emfleet.pipeline"
+    var format = PipelineFile.formatName
+    var version = 1
+    /// "components" (the network predicts the mixture's component) or "labels".
+    var targets: String
+    /// Whether the mixture's posteriors are appended to the network's inputs.
+    var posteriorsAsInputs: Bool
+    var mixture: MixtureModelFile.Document
+    var network: NetworkModelFile
+    /// Held-out figures: agreement with the mixture, or accuracy with and without the posteriors.
+    var heldOut: [String: Double]
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, targets, mixture, network
+        case posteriorsAsInputs = "posteriors_as_inputs"
+        case heldOut = "held_out"
+    }
+
+    static func read(_ path: String) throws -> PipelineFile {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read the file (does it exist?)") }
+        let file: PipelineFile
+        do {
+            file = try JSONDecoder().decode(PipelineFile.self, from: data)
+        } catch {
+            throw ValidationError("\(path): not an emfleet pipeline file (\(error.localizedDescription))")
+        }
+        guard file.format == formatName, file.version == 1 else {
+            throw ValidationError("\(path): format \(file.format) version \(file.version), expected \(formatName) version 1")
+        }
+        do {
+            let mixture = try file.mixture.model()
+            _ = try file.network.parameters(extraInputs: file.posteriorsAsInputs ? mixture.parameters.components : 0)
+        } catch {
+            throw ValidationError("\(path): \(error)")
+        }
+        return file
+    }
+
+    /// The mixture's part in the network, prepared as in training.
+    func features() throws -> MixtureFeatures {
+        MixtureFeatures(model: try mixture.model().prepared(), appendPosteriors: posteriorsAsInputs, componentTargets: targets == "components")
+    }
+}
+
+extension PipelineCommand {
+    struct Fit: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fit a mixture (K given, or chosen by BIC), then a network: without labels it learns the mixture's component; with labels it learns them from the features and the posteriors.",
+            discussion: "Prints the mixture's cluster sizes, then the network's epochs and its held-out figures. One file holds both models.")
+
+        @OptionGroup var input: DataOptions
+        @OptionGroup var labelOptions: LabelOptions
+
+        @Option(name: [.short, .long], help: ArgumentHelp("Components: K, or LOW...HIGH to choose by BIC as `gmm select` does.", valueName: "range"))
+        var components: String
+
+        @Option(name: .long, help: "Covariance type of the mixture.")
+        var covariance: CovarianceType = .full
+
+        @Option(name: .long, help: "The criterion for a range of components: bic or aic.")
+        var criterion: Criterion = .bic
+
+        @Option(name: .long, help: "Hidden layer widths of the network, comma-separated.")
+        var hidden: String = "16,8"
+
+        @Option(name: .long, help: "Hidden activation.")
+        var activation: Activation = .relu
+
+        @Option(name: .long, help: "Epochs.")
+        var epochs: Int = 10
+
+        @Option(name: .long, help: "Minibatch size.")
+        var batchSize: Int = 32
+
+        @Option(name: .long, help: "Adam's learning rate.")
+        var lr: Double = 0.001
+
+        @Option(name: .long, help: "Fraction of each shard's rows held out to measure the network.")
+        var validationSplit: Double = 0.2
+
+        @Option(name: .long, help: "Seed of the mixture and the network.")
+        var seed: UInt64 = 0
+
+        @Option(name: .long, help: "Shards (default: one per 8192 rows, at most one per 32 rows of a minibatch).")
+        var shards: Int?
+
+        @Option(name: .long, help: "Threads in this process when no workers are used.")
+        var threads: Int?
+
+        @Option(name: [.short, .long], help: "Where to write the pipeline (JSON).")
+        var out: String
+
+        @OptionGroup(title: "Cluster") var cluster: ClusterOptions
+
+        func validate() throws {
+            _ = try parseComponentCounts(components)
+            guard epochs >= 1, batchSize >= 1, lr > 0 else { throw ValidationError("--epochs and --batch-size must be at least 1, --lr positive") }
+            guard validationSplit > 0, validationSplit < 1 else { throw ValidationError("--validation-split must be in (0, 1): the held-out rows measure the network") }
+            if cluster.streamData { throw ValidationError("--stream-data is for mixture jobs") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let counts = try parseComponentCounts(components)
+                let labelled = labelOptions.labels != nil || input.layout.labelColumn != nil
+                var classes: [String]? = nil
+                var labels = JobSpec.LabelSource.none
+                if labelled {
+                    let texts = try labelOptions.read(data: input)
+                    let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
+                    guard texts.count == shape.rows else {
+                        throw ValidationError("\(labelOptions.labels ?? input.data): \(texts.count) labels for \(shape.rows) rows")
+                    }
+                    classes = sortedClasses(texts)
+                    guard classes!.count >= 2 else { throw ValidationError("the labels hold a single class") }
+                    labels = .classes(file: labelOptions.labels ?? "", classes: classes!)
+                }
+                let job = try JobShards(
+                    path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings,
+                    labels: labels, neural: true, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) })
+                defer { job.finish() }
+                job.coordinator?.onShardDone = nil
+                let runner = job.neuralRunner!
+                let text = job.log.format == .text
+
+                // 1. The mixture.
+                var mixtureOptions = FitOptions(components: counts[0])
+                mixtureOptions.covarianceType = covariance
+                mixtureOptions.seed = seed
+                let mixture: GaussianMixture
+                if counts.count == 1 {
+                    mixture = try MixtureFitter(runner: runner, options: mixtureOptions).fit()
+                } else {
+                    if text { print("choosing the number of components by \(criterion.rawValue.uppercased())"); print(GMMCommand.Select.header) }
+                    mixture = try MixtureSweep.run(runner, counts: counts, types: [covariance], options: mixtureOptions, criterion: criterion) { row in
+                        if text { print(GMMCommand.Select.line(row)) }
+                        job.log.json("candidate", [("components", row.components), ("bic", row.bic), ("aic", row.aic)])
+                    }.best
+                }
+                let k = mixture.parameters.components
+                let assigned = try mixture.evaluate(on: runner, output: .labels).perRow
+                var sizes = [Int](repeating: 0, count: k)
+                for label in assigned { sizes[Int(label)] += 1 }
+                if text {
+                    print("mixture: \(k) \(covariance.rawValue) components after \(mixture.iterations) iterations; cluster sizes "
+                        + sizes.map(String.init).joined(separator: ", "))
+                }
+                job.log.json("mixture", [("components", k), ("sizes", sizes), ("iterations", mixture.iterations)])
+                let prepared = try mixture.prepared()
+
+                // 2. The network.
+                var options = TrainingOptions()
+                options.hidden = hidden.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard !options.hidden.isEmpty, options.hidden.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--hidden takes widths like 16,8") }
+                options.activation = activation
+                options.learningRate = lr
+                options.batchSize = batchSize
+                options.epochs = epochs
+                options.seed = seed
+                options.validationFraction = validationSplit
+                func train(_ features: MixtureFeatures?, outputs: Int, title: String) throws -> TrainedNetwork {
+                    if text { print(title); print(EpochReport.header(classification: true, validation: true)) }
+                    return try NetworkTrainer(runner: runner, options: options, outputs: outputs, mixture: features).train(progress: { record in
+                        if text { print(EpochReport.line(record)); fflush(nil) }
+                        job.log.json("epoch", [("epoch", record.epoch), ("loss", record.loss),
+                                               ("validation_accuracy", record.validationAccuracy ?? .nan)])
+                    })
+                }
+                let file: PipelineFile
+                if let classes {
+                    let features = MixtureFeatures(model: prepared, appendPosteriors: true, componentTargets: false)
+                    let with = try train(features, outputs: classes.count, title: "network on the features and the \(k) posteriors:")
+                    let without = try train(nil, outputs: classes.count, title: "the same network on the features alone:")
+                    let accuracyWith = with.history[with.bestEpoch - 1].validationAccuracy ?? .nan
+                    let accuracyWithout = without.history[without.bestEpoch - 1].validationAccuracy ?? .nan
+                    if text {
+                        print(String(format: "held-out accuracy: %.2f%% with the posteriors, %.2f%% without", 100 * accuracyWith, 100 * accuracyWithout))
+                    }
+                    file = PipelineFile(
+                        targets: "labels", posteriorsAsInputs: true, mixture: .init(mixture),
+                        network: NetworkModelFile(with, classes: classes),
+                        heldOut: ["accuracy_with_posteriors": accuracyWith, "accuracy_without_posteriors": accuracyWithout])
+                } else {
+                    let features = MixtureFeatures(model: prepared, appendPosteriors: false, componentTargets: true)
+                    let network = try train(features, outputs: k, title: "network learning the mixture's component:")
+                    let agreement = network.history[network.bestEpoch - 1].validationAccuracy ?? .nan
+                    if text { print(String(format: "held-out agreement of the network with the mixture: %.2f%%", 100 * agreement)) }
+                    file = PipelineFile(
+                        targets: "components", posteriorsAsInputs: false, mixture: .init(mixture),
+                        network: NetworkModelFile(network, classes: (0..<k).map(String.init)),
+                        heldOut: ["agreement_with_mixture": agreement])
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(file).write(to: URL(fileURLWithPath: out), options: .atomic)
+                job.log.json("done", [("out", out)])
+                if text { print("pipeline written to \(out)") }
+            }
+        }
+    }
+
+    struct Predict: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Apply a pipeline: the mixture, then the network; labels (or components), or probabilities.")
+
+        @Option(name: .long, help: ArgumentHelp("Pipeline file from `pipeline fit`.", valueName: "file"))
+        var model: String
+
+        @OptionGroup var input: DataOptions
+
+        @Option(name: [.short, .long], help: "Output file, .npy or .csv by extension.")
+        var out: String
+
+        @Flag(name: .long, help: "Write probabilities instead of labels.")
+        var proba = false
+
+        @Option(name: .long, help: "Threads in this process when no workers are used.")
+        var threads: Int?
+
+        @OptionGroup(title: "Cluster") var cluster: ClusterOptions
+
+        func run() throws {
+            try reportingErrors {
+                let file = try PipelineFile.read(model)
+                let features = try file.features()
+                let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
+                guard shape.columns == features.model.parameters.dimension else {
+                    throw ValidationError("\(input.data) has \(shape.columns) feature columns but the pipeline was fitted on \(features.model.parameters.dimension)")
+                }
+                let job = try JobShards(path: input.data, csv: input.layout.csvOptions, shards: nil, threads: threads,
+                                        cluster: cluster.settings, neural: true)
+                defer { job.finish() }
+                job.coordinator?.onShardDone = nil
+                let network = file.network
+                let state = NeuralModelState(architecture: network.architecture,
+                                             parameters: try network.parameters(extraInputs: features.appendPosteriors ? features.model.parameters.components : 0),
+                                             standardisation: network.standardisation, mixture: features)
+                let outputs = try job.neuralRunner!.outputs(state)
+                let width = network.architecture.outputs, rows = outputs.count / width
+                let names = network.classes ?? (0..<width).map(String.init)
+                if proba {
+                    try writeMatrix(outputs, rows: rows, columns: width, header: names.map { "p_\($0)" }, to: out)
+                } else {
+                    let predicted = (0..<rows).map { r -> String in
+                        var best = 0
+                        for c in 1..<width where outputs[r * width + c] > outputs[r * width + best] { best = c }
+                        return names[best]
+                    }
+                    try writeClassLabels(predicted, to: out)
+                }
+                print("wrote \(proba ? "probabilities" : "predictions") for \(rows) rows to \(out)")
+            }
+        }
+    }
+}
