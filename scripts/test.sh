@@ -20,4 +20,6 @@ if ! python3 -c "import sklearn" 2>/dev/null; then
 fi
 scripts/check-readme-sklearn.sh
 scripts/check-launchers.sh
+echo "== examples/seed"
+examples/seed/run.sh "$(mktemp -d)" | tail -4
 echo "== all tests passed"

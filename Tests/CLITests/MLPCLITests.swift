@@ -158,6 +158,55 @@ struct MLPCLITests {
         #expect(epochs.count == (best ?? 0) + 2)
     }
 
+    @Test func pipelineDistilsTheMixtureTheSameWithAndWithoutWorkers() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let points = scratch.path("p.npy")
+        #expect(try EmfleetBinary.run(["data", "generate", "--preset", "seed-example", "--samples", "4000", "--seed", "42",
+                                       "--out", points, "--labels", scratch.path("l.npy")]).status == 0)
+        let common = ["pipeline", "fit", "--data", points, "--components", "2", "--hidden", "16,8", "--epochs", "10",
+                      "--batch-size", "64", "--seed", "42"]
+        let alone = try EmfleetBinary.run(common + ["--out", scratch.path("a.json")])
+        let spread = try EmfleetBinary.run(common + ["--out", scratch.path("b.json"), "--workers", "2"])
+        #expect(alone.status == 0 && spread.status == 0, "\(alone.stderr)\(spread.stderr)")
+        #expect(try bytes(scratch.path("a.json")) == (try bytes(scratch.path("b.json"))))
+        let file = try JSONSerialization.jsonObject(with: try bytes(scratch.path("a.json"))) as? [String: Any]
+        let agreement = (file?["held_out"] as? [String: Any])?["agreement_with_mixture"] as? Double
+        #expect((agreement ?? 0) >= 0.95, "\(String(describing: agreement))")
+        #expect(alone.stdout.contains("cluster sizes"))
+        // The pipeline's predictions are the mixture's components almost everywhere.
+        #expect(try EmfleetBinary.run(["pipeline", "predict", "--model", scratch.path("a.json"), "--data", points,
+                                       "--out", scratch.path("net.npy")]).status == 0)
+        #expect(try EmfleetBinary.run(["gmm", "fit", "--data", points, "--components", "2", "--seed", "42", "--quiet",
+                                       "--out", scratch.path("gmm.json")]).status == 0)
+        #expect(try EmfleetBinary.run(["gmm", "predict", "--model", scratch.path("gmm.json"), "--data", points,
+                                       "--out", scratch.path("gmm.npy")]).status == 0)
+        let network = try NPYReader(path: scratch.path("net.npy")).readIntegerLabels()
+        let mixture = try NPYReader(path: scratch.path("gmm.npy")).readIntegerLabels()
+        let agree = zip(network, mixture).filter { $0 == $1 }.count
+        #expect(Double(agree) / Double(mixture.count) >= 0.95)
+    }
+
+    @Test func labelledPipelineComparesWithAndWithoutPosteriors() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let points = scratch.path("p.csv")
+        #expect(try EmfleetBinary.run(["data", "generate", "--preset", "seed-example", "--samples", "2000", "--seed", "7",
+                                       "--out", points, "--labels", scratch.path("l.txt")]).status == 0)
+        let fit = try EmfleetBinary.run(["pipeline", "fit", "--data", points, "--labels", scratch.path("l.txt"), "--components", "1...5",
+                                         "--epochs", "20", "--seed", "1", "--out", scratch.path("m.json"), "--workers", "2"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        #expect(fit.stdout.contains("choosing the number of components by BIC"))
+        #expect(fit.stdout.contains("with the posteriors") && fit.stdout.contains("without"))
+        let file = try JSONSerialization.jsonObject(with: try bytes(scratch.path("m.json"))) as? [String: Any]
+        let heldOut = file?["held_out"] as? [String: Double] ?? [:]
+        #expect((heldOut["accuracy_with_posteriors"] ?? 0) > 0.6 && (heldOut["accuracy_without_posteriors"] ?? 0) > 0.6, "\(heldOut)")
+        let predict = try EmfleetBinary.run(["pipeline", "predict", "--model", scratch.path("m.json"), "--data", points,
+                                             "--out", scratch.path("pred.csv"), "--workers", "2"])
+        #expect(predict.status == 0, "\(predict.stderr)")
+        #expect(Set(try DatasetLoader.loadLabels(path: scratch.path("pred.csv"))).isSubset(of: ["0", "1", "2", "3"]))
+    }
+
     @Test(arguments: ["labels", "unknownClass", "features", "nan"])
     func badInputGivesOneClearErrorLine(_ bad: String) throws {
         let scratch = try ScratchDirectory()
