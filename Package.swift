@@ -43,13 +43,14 @@ let package = Package(
         .target(name: "Mixture", dependencies: ["Numerics", "Datasets"], swiftSettings: fastMath),
         .target(name: "Neural", dependencies: ["Numerics", "CKernels"], swiftSettings: fastMath),
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
+        .target(name: "Reports", dependencies: ["Mixture"]),
         .target(name: "Cluster", dependencies: ["Messaging", "Mixture", "Neural", "Datasets", "Numerics"], swiftSettings: fastMath),
 
         // MARK: - Command-line front
         .executableTarget(
             name: "emfleet",
             dependencies: [
-                "Cluster", "Mixture", "Neural", "Datasets", "Numerics", "Messaging",
+                "Cluster", "Mixture", "Neural", "Datasets", "Numerics", "Messaging", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # openssh-server: the ssh launcher is tested against a private sshd.
-packages=(libzmq3-dev libopenblas-dev liblapacke-dev pkg-config openssh-server)
+# chromium: scripts/check-reports.sh renders the HTML reports headless.
+packages=(libzmq3-dev libopenblas-dev liblapacke-dev pkg-config openssh-server chromium)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -20,6 +20,8 @@ if ! python3 -c "import sklearn" 2>/dev/null; then
 fi
 scripts/check-readme-sklearn.sh
 scripts/check-launchers.sh
+echo "== reports in headless Chromium"
+scripts/check-reports.sh
 echo "== examples/seed"
 examples/seed/run.sh "$(mktemp -d)" | tail -4
 echo "== all tests passed"

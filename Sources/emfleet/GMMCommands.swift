@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Cluster
 import Mixture
+import Reports
 
 extension CovarianceType: ExpressibleByArgument {}
 extension InitialisationMethod: ExpressibleByArgument {}
@@ -102,6 +103,9 @@ extension GMMCommand {
         @Flag(name: .long, help: "Print only the summary.")
         var quiet = false
 
+        @Option(name: .long, help: ArgumentHelp("Write an HTML report (charts of the fit) to DIR/index.html.", valueName: "dir"))
+        var report: String?
+
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
         @Option(name: .long, help: ArgumentHelp("Checkpoint written after every M-step (default: OUT.checkpoint; removed on success).", valueName: "file"))
@@ -189,6 +193,13 @@ extension GMMCommand {
                     })
                 try MixtureModelFile.write(model, to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
+                if let report {
+                    var page = Report(title: "emfleet gmm fit: \(components) \(covariance.rawValue) components on \(URL(fileURLWithPath: input.data).lastPathComponent)")
+                    page.addText(String(format: "%@ after %d iterations; final mean log-likelihood %.8f.",
+                                        model.converged ? "Converged" : "Did not converge", model.iterations, model.lowerBound))
+                    try ReportPages.addMixture(model, runner: runner, to: &page)
+                    try page.write(to: report)
+                }
                 let seconds = (ContinuousClock.now - clock).seconds
                 log.json("done", [
                     ("converged", model.converged), ("iterations", model.iterations), ("lower_bound", model.lowerBound),

@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import Mixture
 import Neural
+import Reports
 
 extension Activation: ExpressibleByArgument {}
 extension LossFunction: ExpressibleByArgument {}
@@ -131,6 +132,9 @@ extension MLPCommand {
         @Flag(name: .long, help: "Print only the summary.")
         var quiet = false
 
+        @Option(name: .long, help: ArgumentHelp("Write an HTML report (loss and accuracy per epoch) to DIR/index.html.", valueName: "dir"))
+        var report: String?
+
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
         func validate() throws {
@@ -257,6 +261,11 @@ extension MLPCommand {
                     })
                 try NetworkModelFile(trained, classes: classes).write(to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
+                if let report {
+                    var page = Report(title: "emfleet mlp train: \(trained.architecture.layerSizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: input.data).lastPathComponent)")
+                    ReportPages.addTraining(trained, title: "network", to: &page)
+                    try page.write(to: report)
+                }
                 let seconds = (ContinuousClock.now - clock).seconds
                 log.json("done", [("epochs", trained.history.count), ("best_epoch", trained.bestEpoch), ("seconds", seconds), ("out", out)])
                 if log.format == .text {

@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import Mixture
 import Neural
+import Reports
 
 /// `emfleet pipeline …`: a mixture that finds the structure, then a network that learns from it.
 struct PipelineCommand: ParsableCommand {
@@ -108,6 +109,9 @@ extension PipelineCommand {
         @Option(name: [.short, .long], help: "Where to write the pipeline (JSON).")
         var out: String
 
+        @Option(name: .long, help: ArgumentHelp("Write an HTML report (the mixture and the network's curves) to DIR/index.html.", valueName: "dir"))
+        var report: String?
+
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
         func validate() throws {
@@ -142,6 +146,7 @@ extension PipelineCommand {
                 let text = job.log.format == .text
 
                 // 1. The mixture.
+                var selectionRows = [CandidateRow]()
                 var mixtureOptions = FitOptions(components: counts[0])
                 mixtureOptions.covarianceType = covariance
                 mixtureOptions.seed = seed
@@ -151,10 +156,12 @@ extension PipelineCommand {
                 } else {
                     if text { print("choosing the number of components by \(criterion.rawValue.uppercased())"); print(GMMCommand.Select.header) }
                     mixture = try MixtureSweep.run(runner, counts: counts, types: [covariance], options: mixtureOptions, criterion: criterion) { row in
+                        selectionRows.append(row)
                         if text { print(GMMCommand.Select.line(row)) }
                         job.log.json("candidate", [("components", row.components), ("bic", row.bic), ("aic", row.aic)])
                     }.best
                 }
+                var page = Report(title: "emfleet pipeline fit on \(URL(fileURLWithPath: input.data).lastPathComponent)")
                 let k = mixture.parameters.components
                 let assigned = try mixture.evaluate(on: runner, output: .labels).perRow
                 var sizes = [Int](repeating: 0, count: k)
@@ -194,6 +201,8 @@ extension PipelineCommand {
                     if text {
                         print(String(format: "held-out accuracy: %.2f%% with the posteriors, %.2f%% without", 100 * accuracyWith, 100 * accuracyWithout))
                     }
+                    ReportPages.addTraining(with, title: "network with the posteriors", to: &page)
+                    ReportPages.addTraining(without, title: "network without them", to: &page)
                     file = PipelineFile(
                         targets: "labels", posteriorsAsInputs: true, mixture: .init(mixture),
                         network: NetworkModelFile(with, classes: classes),
@@ -203,6 +212,7 @@ extension PipelineCommand {
                     let network = try train(features, outputs: k, title: "network learning the mixture's component:")
                     let agreement = network.history[network.bestEpoch - 1].validationAccuracy ?? .nan
                     if text { print(String(format: "held-out agreement of the network with the mixture: %.2f%%", 100 * agreement)) }
+                    ReportPages.addTraining(network, title: "network learning the component", to: &page)
                     file = PipelineFile(
                         targets: "components", posteriorsAsInputs: false, mixture: .init(mixture),
                         network: NetworkModelFile(network, classes: (0..<k).map(String.init)),
@@ -211,6 +221,12 @@ extension PipelineCommand {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 try encoder.encode(file).write(to: URL(fileURLWithPath: out), options: .atomic)
+                if let report {
+                    page.addText("Held out: " + file.heldOut.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f%%", $0.key, 100 * $0.value) }.joined(separator: "; "))
+                    if !selectionRows.isEmpty { ReportPages.addSelection(selectionRows, to: &page) }
+                    try ReportPages.addMixture(mixture, runner: runner, to: &page)
+                    try page.write(to: report)
+                }
                 job.log.json("done", [("out", out)])
                 if text { print("pipeline written to \(out)") }
             }

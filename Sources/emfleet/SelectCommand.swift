@@ -3,6 +3,7 @@ import Cluster
 import Datasets
 import Foundation
 import Mixture
+import Reports
 
 /// Which information criterion picks the model.
 enum Criterion: String, ExpressibleByArgument, CaseIterable {
@@ -130,6 +131,9 @@ extension GMMCommand {
         @Option(name: .long, help: ArgumentHelp("Also write the table of candidates here (.csv or .json).", valueName: "file"))
         var table: String?
 
+        @Option(name: .long, help: ArgumentHelp("Write an HTML report (BIC/AIC against K, the best model) to DIR/index.html.", valueName: "dir"))
+        var report: String?
+
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
         var covarianceTypes: [CovarianceType] {
@@ -185,6 +189,13 @@ extension GMMCommand {
                 }
                 try MixtureModelFile.write(chosen, to: out)
                 if let table { try Self.write(rows, to: table) }
+                if let report {
+                    var page = Report(title: "emfleet gmm select on \(URL(fileURLWithPath: input.data).lastPathComponent)")
+                    page.addText("Best by \(criterion.rawValue.uppercased()): \(chosen.parameters.components) \(chosen.parameters.covarianceType.rawValue) components.")
+                    ReportPages.addSelection(rows, to: &page)
+                    try ReportPages.addMixture(chosen, runner: runner, to: &page)
+                    try page.write(to: report)
+                }
                 let k = chosen.parameters.components, type = chosen.parameters.covarianceType.rawValue
                 events.json("done", [("components", k), ("covariance", type), ("criterion", criterion.rawValue), ("out", out)])
                 if text {
