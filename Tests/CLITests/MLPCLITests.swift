@@ -207,6 +207,33 @@ struct MLPCLITests {
         #expect(Set(try DatasetLoader.loadLabels(path: scratch.path("pred.csv"))).isSubset(of: ["0", "1", "2", "3"]))
     }
 
+    /// Real data: scikit-learn's iris. BIC picks 2 full components, as published analyses find
+    /// (Fraley & Raftery's mclust), and the pipeline classifies the held-out flowers.
+    @Test(arguments: [[], ["--workers", "2"]])
+    func irisSelectAndPipeline(cluster: [String]) throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures").path
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let select = try EmfleetBinary.run(["gmm", "select", "--data", fixtures + "/iris.npy", "--components", "1...6",
+                                            "--out", scratch.path("best.json")] + cluster)
+        #expect(select.status == 0, "\(select.stderr)")
+        #expect(select.stdout.contains("best by BIC: 2 full components"), "\(select.stdout)")
+        let pipeline = try EmfleetBinary.run(["pipeline", "fit", "--data", fixtures + "/iris.npy", "--labels", fixtures + "/iris_species.txt",
+                                              "--components", "1...6", "--epochs", "200", "--batch-size", "16", "--lr", "0.01", "--seed", "1",
+                                              "--out", scratch.path("p.json")] + cluster)
+        #expect(pipeline.status == 0, "\(pipeline.stderr)")
+        let file = try JSONSerialization.jsonObject(with: try bytes(scratch.path("p.json"))) as? [String: Any]
+        let heldOut = file?["held_out"] as? [String: Double] ?? [:]
+        #expect((heldOut["accuracy_with_posteriors"] ?? 0) >= 0.9, "\(heldOut)")
+        let predict = try EmfleetBinary.run(["pipeline", "predict", "--model", scratch.path("p.json"), "--data", fixtures + "/iris.npy",
+                                             "--out", scratch.path("species.csv")])
+        #expect(predict.status == 0, "\(predict.stderr)")
+        let truth = try DatasetLoader.loadLabels(path: fixtures + "/iris_species.txt")
+        let predicted = try DatasetLoader.loadLabels(path: scratch.path("species.csv"))
+        #expect(Double(zip(truth, predicted).filter { $0 == $1 }.count) / 150 >= 0.9)
+    }
+
     @Test(arguments: ["labels", "unknownClass", "features", "nan"])
     func badInputGivesOneClearErrorLine(_ bad: String) throws {
         let scratch = try ScratchDirectory()
