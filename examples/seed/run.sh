@@ -15,12 +15,12 @@ echo
 echo "== the seed's 2-component mixture, then a 16-8-2 ReLU/softmax network (Adam, 10 epochs, batch 32)"
 echo "   learning each point's component from its features, on 2 local worker processes"
 "$emfleet" pipeline fit --data "$out/points.csv" --components 2 --hidden 16,8 --epochs 10 --batch-size 32 \
-    --seed 42 --workers 2 --out "$out/pipeline.json" 2>/dev/null
+    --seed 42 --workers 2 --out "$out/pipeline.json" --report "$out/report" 2>/dev/null
 
 echo
 echo "== what gmm select finds on the same points (full covariances, K = 1..8)"
 "$emfleet" gmm select --data "$out/points.csv" --components 1...8 --seed 42 --out "$out/best-bic.json" \
-    --table "$out/select.csv" 2>/dev/null
+    --table "$out/select.csv" --report "$out/select-report" 2>/dev/null
 "$emfleet" gmm select --data "$out/points.csv" --components 1...8 --seed 42 --criterion aic --out "$out/best-aic.json" 2>/dev/null | tail -1
 
 echo
@@ -28,4 +28,4 @@ echo "== with the generating offsets as labels: the network with and without the
 "$emfleet" pipeline fit --data "$out/points.csv" --labels "$out/offsets.txt" --components 4 --hidden 16,8 --epochs 30 \
     --batch-size 32 --seed 42 --out "$out/pipeline-labelled.json" 2>/dev/null | grep -E "mixture:|held-out"
 echo
-echo "files in $out"
+echo "files in $out; reports: $out/report/index.html (the mixture and the network), $out/select-report/index.html (BIC/AIC against K)"
