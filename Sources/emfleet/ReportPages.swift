@@ -100,6 +100,18 @@ enum ReportPages {
         if !accuracy.isEmpty {
             report.addLineChart(id: "accuracy", title: "\(title): accuracy per epoch", xLabel: "epoch", yLabel: "accuracy", series: accuracy)
         }
+        let a = network.architecture, o = network.options
+        report.addTable(
+            title: "\(title): the network", header: ["setting", "value"],
+            rows: [
+                ["layers", a.layerSizes.map(String.init).joined(separator: "-")],
+                ["hidden activation", a.activation.rawValue], ["loss", a.loss.rawValue],
+                ["parameters", "\(a.parameterCount)"],
+                ["optimizer", o.optimizer.kind.rawValue + String(format: ", learning rate %g", o.learningRate)],
+                ["batch size", "\(o.batchSize)"], ["epochs run", "\(history.count) of \(o.epochs)"],
+                ["weight decay", String(format: "%g", o.weightDecay)], ["seed", "\(o.seed)"],
+                ["training rows", "\(network.rows) in \(network.shards) shards"],
+            ])
         report.addTable(
             title: "\(title): epochs (kept: epoch \(network.bestEpoch))",
             header: ["epoch", "loss", "accuracy", "validation loss", "validation accuracy", "validation R²"],
