@@ -54,6 +54,46 @@ struct AppliedModelOptions: ParsableArguments {
     }
 }
 
+/// The EM settings shared by `gmm fit` and `gmm select`, with scikit-learn's defaults.
+struct EMOptions: ParsableArguments {
+    @Option(name: .long, help: "Most EM iterations per start.")
+    var maxIter: Int = 100
+
+    @Option(name: .long, help: "Stop when the mean log-likelihood changes by less than this.")
+    var tol: Double = 1e-3
+
+    @Option(name: .long, help: "Added to covariance diagonals for numerical stability.")
+    var regCovar: Double = 1e-6
+
+    @Option(name: .long, help: "Initialisation: \(InitialisationMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var `init`: InitialisationMethod = .kmeans
+
+    @Option(name: .long, help: "Seeded starts; the best final log-likelihood is kept.")
+    var nInit: Int = 1
+
+    @Option(name: .long, help: "Random seed.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard maxIter >= 1 else { throw ValidationError("--max-iter must be at least 1") }
+        guard tol >= 0 else { throw ValidationError("--tol must not be negative") }
+        guard regCovar >= 0 else { throw ValidationError("--reg-covar must not be negative") }
+        guard nInit >= 1 else { throw ValidationError("--n-init must be at least 1") }
+    }
+
+    /// Fit options with these settings for `components` components.
+    func fitOptions(components: Int) -> FitOptions {
+        var options = FitOptions(components: components)
+        options.maxIterations = maxIter
+        options.tolerance = tol
+        options.regularization = regCovar
+        options.initialisation = self.`init`
+        options.restarts = nInit
+        options.seed = seed
+        return options
+    }
+}
+
 extension GMMCommand {
     struct Fit: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -70,26 +110,10 @@ extension GMMCommand {
         @Option(name: .long, help: "Covariance type: \(CovarianceType.allCases.map(\.rawValue).joined(separator: ", ")).")
         var covariance: CovarianceType = .full
 
-        @Option(name: .long, help: "Most EM iterations per start.")
-        var maxIter: Int = 100
-
-        @Option(name: .long, help: "Stop when the mean log-likelihood changes by less than this.")
-        var tol: Double = 1e-3
-
-        @Option(name: .long, help: "Added to covariance diagonals for numerical stability.")
-        var regCovar: Double = 1e-6
-
-        @Option(name: .long, help: "Initialisation: \(InitialisationMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
-        var `init`: InitialisationMethod = .kmeans
+        @OptionGroup var em: EMOptions
 
         @Option(name: .long, help: "Start from this model file instead of initialising.")
         var initModel: String?
-
-        @Option(name: .long, help: "Seeded starts; the best final log-likelihood is kept.")
-        var nInit: Int = 1
-
-        @Option(name: .long, help: "Random seed.")
-        var seed: UInt64 = 0
 
         @Option(name: .long, help: "Shards to cut the rows into (default: one per 8192 rows, at most 1024).")
         var shards: Int?
@@ -116,24 +140,14 @@ extension GMMCommand {
 
         func validate() throws {
             guard components >= 1 else { throw ValidationError("--components must be at least 1") }
-            guard maxIter >= 1 else { throw ValidationError("--max-iter must be at least 1") }
-            guard tol >= 0 else { throw ValidationError("--tol must not be negative") }
-            guard regCovar >= 0 else { throw ValidationError("--reg-covar must not be negative") }
-            guard nInit >= 1 else { throw ValidationError("--n-init must be at least 1") }
             if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
             if let threads { guard threads >= 1 else { throw ValidationError("--threads must be at least 1") } }
         }
 
         func run() throws {
             try reportingErrors {
-                var options = FitOptions(components: components)
+                var options = em.fitOptions(components: components)
                 options.covarianceType = covariance
-                options.maxIterations = maxIter
-                options.tolerance = tol
-                options.regularization = regCovar
-                options.initialisation = self.`init`
-                options.restarts = nInit
-                options.seed = seed
                 let initial = try initModel.map { try MixtureModelFile.read(from: $0).parameters }
                 let resumed = try resume.map(Self.readCheckpoint)
                 let fingerprint = try DataFingerprint.of(path: input.data)

@@ -101,23 +101,7 @@ extension GMMCommand {
         @Option(name: .long, help: "The criterion that picks the best model: bic or aic.")
         var criterion: Criterion = .bic
 
-        @Option(name: .long, help: "Most EM iterations per start.")
-        var maxIter: Int = 100
-
-        @Option(name: .long, help: "Stop when the mean log-likelihood changes by less than this.")
-        var tol: Double = 1e-3
-
-        @Option(name: .long, help: "Added to covariance diagonals.")
-        var regCovar: Double = 1e-6
-
-        @Option(name: .long, help: "Initialisation: \(InitialisationMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
-        var `init`: InitialisationMethod = .kmeans
-
-        @Option(name: .long, help: "Seeded starts per candidate; the best is kept.")
-        var nInit: Int = 1
-
-        @Option(name: .long, help: "Random seed (each candidate uses it as `gmm fit` would).")
-        var seed: UInt64 = 0
+        @OptionGroup var em: EMOptions
 
         @Option(name: .long, help: "Shards (default: one per 8192 rows, at most 1024).")
         var shards: Int?
@@ -146,9 +130,6 @@ extension GMMCommand {
             guard !names.isEmpty, covarianceTypes.count == names.count else {
                 throw ValidationError("--covariance takes a comma-separated list of full, tied, diag, spherical, not '\(covariance)'")
             }
-            guard maxIter >= 1, tol >= 0, regCovar >= 0, nInit >= 1 else {
-                throw ValidationError("--max-iter and --n-init must be at least 1; --tol and --reg-covar must not be negative")
-            }
             if let table, !(table.hasSuffix(".csv") || table.hasSuffix(".json")) {
                 throw ValidationError("--table writes .csv or .json, not '\(table)'")
             }
@@ -171,13 +152,7 @@ extension GMMCommand {
                         + "(\(runner.plan.count) shards) by \(criterion.rawValue.uppercased())")
                     print(Self.header)
                 }
-                var base = FitOptions(components: 1)
-                base.maxIterations = maxIter
-                base.tolerance = tol
-                base.regularization = regCovar
-                base.initialisation = self.`init`
-                base.restarts = nInit
-                base.seed = seed
+                let base = em.fitOptions(components: 1)
                 let (chosen, rows) = try MixtureSweep.run(
                     runner, counts: counts, types: covarianceTypes, options: base, criterion: criterion
                 ) { row in
