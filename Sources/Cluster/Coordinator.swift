@@ -16,6 +16,8 @@ public struct CoordinatorOptions: Sendable {
     public var waitWorkers: Double = 60
     /// Send workers their rows instead of having them read the file.
     public var streamData = false
+    /// CURVE encryption and the worker keys admitted (nil: no encryption).
+    public var curve: CurveServerSettings?
 
     /// Creates options.
     public init(endpoint: String) { self.endpoint = endpoint }
@@ -89,6 +91,8 @@ public final class ClusterCoordinator: ShardRunner {
     private let socket: ZMQSocket
     /// Reports connections that failed the ZeroMQ handshake (garbage bytes, other protocols).
     private let monitor: ZMQMonitor
+    /// Admits only authorized worker keys when CURVE is on.
+    private let zap: ZAPHandler?
     private var peers: [Int: Peer] = [:]
     private var idOfIdentity: [[UInt8]: Int] = [:]
     private var deadIdentities = Set<[UInt8]>()
@@ -134,11 +138,32 @@ public final class ClusterCoordinator: ShardRunner {
         try socket.monitor(
             endpoint: monitorEndpoint, events: [.handshakeFailedNoDetail, .handshakeFailedProtocol, .handshakeFailedAuth])
         monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
+        if let curve = options.curve {
+            let handler = try ZAPHandler(context: context, authorized: curve.authorized)
+            zap = handler
+            try socket.setCurveServer(secretKey: try ZMQCurve.decode(z85: curve.keys.secretKey))
+            try socket.setZAPDomain("emfleet")
+        } else {
+            zap = nil
+        }
         try socket.bind(options.endpoint)
         referenceCore = BLAS.coreName
+        zap?.onRefused = { [weak self] fingerprint, address in
+            self?.refusedHandshakes += 1
+            // The first few and then every hundredth: a flood of bad keys cannot flood the log.
+            if let self, self.refusedHandshakes <= 5 || self.refusedHandshakes % 100 == 0 {
+                onEvent(.workerRefused(
+                    label: "a worker with key \(fingerprint) from \(address.isEmpty ? "an unknown address" : address)",
+                    reason: "its key is not among the authorized keys (\(self.refusedHandshakes) refused so far)"))
+            }
+        }
     }
 
+    /// Handshakes refused for an unknown key.
+    public private(set) var refusedHandshakes = 0
+
     deinit {
+        zap?.close()
         monitor.close()
         socket.close()
     }
@@ -335,8 +360,12 @@ public final class ClusterCoordinator: ShardRunner {
     /// Receives and handles every waiting message, after waiting up to `timeoutMilliseconds` for the first.
     private func pump(timeoutMilliseconds: Int, _ state: RoundState) throws {
         let waitStart = ContinuousClock.now
-        let ready = try ZMQPoll.readable([socket], timeoutMilliseconds: timeoutMilliseconds)
+        var ready = try ZMQPoll.readable([socket] + (zap.map { [$0.socket] } ?? []), timeoutMilliseconds: timeoutMilliseconds)
         lastRound.waitSeconds += (ContinuousClock.now - waitStart).seconds
+        if ready.contains(1) {
+            try zap?.serve()
+            ready.removeAll { $0 == 1 }
+        }
         while let event = try? monitor.next(timeoutMilliseconds: 0) {
             drop("a connection from \(event.address.isEmpty ? "somewhere" : event.address) failed the ZeroMQ handshake (event \(event.value))")
         }

@@ -19,6 +19,8 @@ public struct WorkerOptions: Sendable {
     public var exitWithParent = false
     /// Heartbeat period before the coordinator sets one.
     public var heartbeatMilliseconds = 1000
+    /// CURVE keys (nil: no encryption).
+    public var curve: CurveClientSettings?
 
     /// Creates options.
     public init(endpoint: String, threads: Int) {
@@ -45,6 +47,8 @@ public final class ClusterWorker {
     private let socket: ZMQSocket
     private let wake: ZMQSocket
     private let wakeEndpoint: String
+    /// Reports failed handshakes: a refused key, or a coordinator with other security settings.
+    private let monitor: ZMQMonitor
     private let computeQueue = DispatchQueue(label: "emfleet.worker.compute")
     private let store = ShardStore()
     private let hello: Hello
@@ -74,6 +78,14 @@ public final class ClusterWorker {
         socket = try ZMQSocket(context: context, type: .dealer)
         try socket.setMaxMessageSize(WireProtocol.maxMessageBytes)
         try socket.setReconnectInterval(milliseconds: 200)
+        if let curve = options.curve {
+            try socket.setCurveClient(
+                serverKey: try ZMQCurve.decode(z85: curve.coordinatorKey), publicKey: try ZMQCurve.decode(z85: curve.keys.publicKey),
+                secretKey: try ZMQCurve.decode(z85: curve.keys.secretKey))
+        }
+        let monitorEndpoint = "inproc://emfleet-worker-monitor-\(UUID().uuidString)"
+        try socket.monitor(endpoint: monitorEndpoint, events: [.handshakeFailedAuth, .handshakeFailedProtocol, .handshakeFailedNoDetail])
+        monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
         try socket.connect(options.endpoint)
         wakeEndpoint = "inproc://emfleet-worker-\(UUID().uuidString)"
         wake = try ZMQSocket(context: context, type: .pair)
@@ -85,6 +97,7 @@ public final class ClusterWorker {
     }
 
     deinit {
+        monitor.close()
         socket.close()
         wake.close()
     }
@@ -123,11 +136,25 @@ public final class ClusterWorker {
                     }
                 }
             }
+            try checkHandshakes()
             if let done = try keepAlive() { return done }
         }
     }
 
     private enum Next { case goOn, stop }
+
+    /// Gives up when the coordinator refuses this worker's key or speaks another security mechanism.
+    private func checkHandshakes() throws {
+        while let event = try monitor.next(timeoutMilliseconds: 0) {
+            if event.event.contains(.handshakeFailedAuth) {
+                let fingerprint = options.curve.map { CurveKeyPair.fingerprint($0.keys.publicKey) } ?? "none"
+                throw WorkerExit(description: "authentication failed: the coordinator at \(options.endpoint) does not accept this worker's key (\(fingerprint)); add its .public file to the coordinator's --authorized-keys")
+            }
+            throw WorkerExit(description: options.curve == nil
+                ? "the handshake with the coordinator at \(options.endpoint) failed: it probably requires CURVE; give --curve-secret and --coordinator-key"
+                : "the handshake with the coordinator at \(options.endpoint) failed: check --coordinator-key (or the coordinator does not use CURVE)")
+        }
+    }
 
     private func handle(_ frames: [[UInt8]]) throws -> Next {
         guard let first = frames.first else { return .goOn }

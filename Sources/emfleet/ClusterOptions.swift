@@ -35,6 +35,12 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .long, help: "Log format: text (lines for people) or json (one event per line on standard output).")
     var logFormat: LogFormat = .text
 
+    @Option(name: .long, help: ArgumentHelp("With --bind: this coordinator's CURVE secret key file (from `emfleet keygen`); encrypts the traffic.", valueName: "file"))
+    var curveSecret: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --curve-secret: the workers' .public key file, or a directory of them; only these may join.", valueName: "path"))
+    var authorizedKeys: String?
+
     func validate() throws {
         if workers != nil, bind != nil { throw ValidationError("give --workers or --bind, not both") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
@@ -46,6 +52,12 @@ struct ClusterOptions: ParsableArguments {
         if let bind, !(bind.hasPrefix("tcp://") || bind.hasPrefix("ipc://")) {
             throw ValidationError("--bind takes tcp://ADDR:PORT or ipc://PATH, not '\(bind)'")
         }
+        if (curveSecret == nil) != (authorizedKeys == nil) {
+            throw ValidationError("give --curve-secret and --authorized-keys together: a CURVE coordinator admits only listed worker keys")
+        }
+        if curveSecret != nil, bind == nil {
+            throw ValidationError("--curve-secret is for --bind; local --workers talk over a private ipc:// directory")
+        }
     }
 
     /// Whether shards are computed by worker processes.
@@ -55,7 +67,8 @@ struct ClusterOptions: ParsableArguments {
     var settings: ClusterSettings {
         ClusterSettings(
             workers: workers, bind: bind, minWorkers: minWorkers, workerTimeout: workerTimeout, waitWorkers: waitWorkers,
-            streamData: streamData, workerThreads: workerThreads, logFormat: logFormat)
+            streamData: streamData, workerThreads: workerThreads, logFormat: logFormat,
+            curveSecret: curveSecret, authorizedKeys: authorizedKeys)
     }
 }
 
@@ -69,6 +82,8 @@ struct ClusterSettings {
     var streamData = false
     var workerThreads: Int?
     var logFormat = LogFormat.text
+    var curveSecret: String?
+    var authorizedKeys: String?
 
     var isDistributed: Bool { workers != nil || bind != nil }
 }
@@ -126,6 +141,9 @@ final class JobShards {
         options.waitWorkers = cluster.waitWorkers
         options.streamData = cluster.streamData
         options.minWorkers = cluster.minWorkers
+        if let secret = cluster.curveSecret, let authorized = cluster.authorizedKeys {
+            options.curve = CurveServerSettings(keys: try CurveKeyPair.readSecret(secret), authorized: try CurveKeyPair.authorizedKeys(authorized))
+        }
         let log = self.log
         if let count = cluster.workers {
             let fleet = try LocalFleet()

@@ -29,9 +29,18 @@ struct WorkerCommand: ParsableCommand {
     @Flag(name: .long, help: .hidden)
     var exitWithParent = false
 
+    @Option(name: .long, help: ArgumentHelp("This worker's CURVE secret key file (from `emfleet keygen`).", valueName: "file"))
+    var curveSecret: String?
+
+    @Option(name: .long, help: ArgumentHelp("The coordinator's .public key file; with --curve-secret, the traffic is encrypted and authenticated.", valueName: "file"))
+    var coordinatorKey: String?
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard coordinatorTimeout > 0 else { throw ValidationError("--coordinator-timeout must be positive") }
+        if (curveSecret == nil) != (coordinatorKey == nil) {
+            throw ValidationError("give --curve-secret and --coordinator-key together")
+        }
         guard connect.hasPrefix("tcp://") || connect.hasPrefix("ipc://") || connect.hasPrefix("inproc://") else {
             throw ValidationError("--connect takes tcp://HOST:PORT or ipc://PATH, not '\(connect)'")
         }
@@ -43,6 +52,10 @@ struct WorkerCommand: ParsableCommand {
             options.name = name
             options.coordinatorTimeout = coordinatorTimeout
             options.exitWithParent = exitWithParent
+            if let curveSecret, let coordinatorKey {
+                options.curve = CurveClientSettings(keys: try CurveKeyPair.readSecret(curveSecret),
+                                                    coordinatorKey: try CurveKeyPair.readPublic(coordinatorKey))
+            }
             let reason = try ClusterWorker(options: options).run()
             FileHandle.standardError.write(Data("emfleet: worker: \(reason)\n".utf8))
         }

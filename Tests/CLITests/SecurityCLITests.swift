@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+
+/// CURVE keys and authentication, through the real binary.
+@Suite("CURVE clusters (processes)", .serialized)
+struct SecurityCLITests {
+    let fixture = ClusterFixture.shared
+
+    private func keygen(_ scratch: ScratchDirectory, _ directory: String, _ name: String) throws {
+        let result = try EmfleetBinary.run(["keygen", "--out", scratch.path(directory), "--name", name])
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    @Test func keygenWritesAPrivateSecretAndTheLoaderRefusesAReadableOne() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        try keygen(scratch, "keys", "w")
+        let attributes = try FileManager.default.attributesOfItem(atPath: scratch.path("keys/w.secret"))
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let publicKey = try String(contentsOfFile: scratch.path("keys/w.public"), encoding: .utf8)
+        #expect(publicKey.trimmingCharacters(in: .newlines).count == 40)
+        let again = try EmfleetBinary.run(["keygen", "--out", scratch.path("keys"), "--name", "w"])
+        #expect(again.status == 1 && again.stderr.contains("exists"))
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: scratch.path("keys/w.secret"))
+        let refused = try EmfleetBinary.run(["worker", "--connect", "tcp://127.0.0.1:9", "--curve-secret", scratch.path("keys/w.secret"),
+                                             "--coordinator-key", scratch.path("keys/w.public")])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("readable by others (mode 644); run chmod 600"), "\(refused.stderr)")
+    }
+
+    @Test func onlyAuthorizedWorkersJoinAndTheModelIsUnchanged() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        try keygen(scratch, "keys", "coordinator")
+        try keygen(scratch, "keys/workers", "good")
+        try keygen(scratch, "stranger", "bad")
+        let fit = try RunningEmfleet(["gmm", "fit", "--data", fixture.small, "--out", scratch.path("m.json"), "--bind", "tcp://127.0.0.1:*",
+                                      "--min-workers", "1", "--log-format", "json", "--curve-secret", scratch.path("keys/coordinator.secret"),
+                                      "--authorized-keys", scratch.path("keys/workers")] + ClusterFixture.smallFit)
+        let listening = try #require(fit.waitForLine { $0.contains("\"listening\"") })
+        let endpoint = try #require(events([listening]).first?["endpoint"] as? String)
+        // A worker with a key the coordinator does not know, and one without CURVE: both are turned away.
+        let stranger = try EmfleetBinary.run(["worker", "--connect", endpoint, "--curve-secret", scratch.path("stranger/bad.secret"),
+                                              "--coordinator-key", scratch.path("keys/coordinator.public"), "--coordinator-timeout", "5"])
+        #expect(stranger.status == 1)
+        #expect(stranger.stderr.contains("authentication failed"), "\(stranger.stderr)")
+        let plain = try EmfleetBinary.run(["worker", "--connect", endpoint, "--coordinator-timeout", "5"])
+        #expect(plain.status == 1)
+        #expect(plain.stderr.contains("handshake with the coordinator"), "\(plain.stderr)")
+        let good = try RunningEmfleet(["worker", "--connect", endpoint, "--curve-secret", scratch.path("keys/workers/good.secret"),
+                                       "--coordinator-key", scratch.path("keys/coordinator.public"), "--coordinator-timeout", "2"])
+        let result = fit.finish()
+        _ = good.finish(timeout: 10)
+        #expect(result.status == 0, "\(result.stderr)")
+        let log = events(result.lines)
+        let badKey = try String(contentsOfFile: scratch.path("stranger/bad.public"), encoding: .utf8).prefix(8)
+        #expect(log.contains { ($0["label"] as? String ?? "").contains(String(badKey)) && $0["event"] as? String == "worker_refused" })
+        #expect(log.filter { $0["event"] as? String == "worker_joined" }.count == 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.path("m.json"))) == (try fixture.reference("small")))
+    }
+
+    @Test func curveOptionsGoTogether() throws {
+        let result = try EmfleetBinary.run(["gmm", "fit", "--data", "x.npy", "--components", "2", "--out", "m.json",
+                                            "--bind", "tcp://127.0.0.1:5555", "--curve-secret", "c.secret"])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("--curve-secret and --authorized-keys together"))
+    }
+}
