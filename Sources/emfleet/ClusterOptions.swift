@@ -41,6 +41,9 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("With --curve-secret: the workers' .public key file, or a directory of them; only these may join.", valueName: "path"))
     var authorizedKeys: String?
 
+    @Flag(name: .long, help: "Allow --bind on a non-loopback address without CURVE (anyone who reaches the port can join and read data).")
+    var insecure = false
+
     func validate() throws {
         if workers != nil, bind != nil { throw ValidationError("give --workers or --bind, not both") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
@@ -58,10 +61,23 @@ struct ClusterOptions: ParsableArguments {
         if curveSecret != nil, bind == nil {
             throw ValidationError("--curve-secret is for --bind; local --workers talk over a private ipc:// directory")
         }
+        if let bind, curveSecret == nil, !insecure, !Self.isLocal(bind) {
+            throw ValidationError(
+                "--bind \(bind) listens beyond this machine without encryption: anyone who reaches it could join, read rows and "
+                    + "poison the model. Give --curve-secret and --authorized-keys (keys from `emfleet keygen`), or --insecure on a trusted network")
+        }
     }
 
     /// Whether shards are computed by worker processes.
     var isDistributed: Bool { workers != nil || bind != nil }
+
+    /// Whether an endpoint is reachable from this machine only (loopback TCP or an ipc:// path).
+    static func isLocal(_ endpoint: String) -> Bool {
+        if endpoint.hasPrefix("ipc://") { return true }
+        let address = endpoint.dropFirst("tcp://".count)
+        let host = address.hasPrefix("[") ? String(address.prefix { $0 != "]" }.dropFirst()) : String(address.prefix { $0 != ":" })
+        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
 
     /// The options as plain values.
     var settings: ClusterSettings {

@@ -66,3 +66,19 @@ struct SecurityCLITests {
         #expect(result.stderr.contains("--curve-secret and --authorized-keys together"))
     }
 }
+
+extension SecurityCLITests {
+    @Test func anUnencryptedBindBeyondLoopbackIsRefusedUnlessInsecure() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let refused = try EmfleetBinary.run(["gmm", "fit", "--data", fixture.small, "--components", "2", "--out", scratch.path("m.json"),
+                                             "--bind", "tcp://0.0.0.0:0"])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("listens beyond this machine without encryption"), "\(refused.stderr)")
+        // --insecure lets it start: it then waits for workers (none come) and gives up.
+        let allowed = try EmfleetBinary.run(["gmm", "fit", "--data", fixture.small, "--components", "2", "--out", scratch.path("m.json"),
+                                             "--bind", "tcp://0.0.0.0:*", "--insecure", "--wait-workers", "1"])
+        #expect(allowed.status == 1)
+        #expect(allowed.stderr.contains("no worker joined"), "\(allowed.stderr)")
+    }
+}
