@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import Testing
 
@@ -80,5 +81,39 @@ extension SecurityCLITests {
                                              "--bind", "tcp://0.0.0.0:*", "--insecure", "--wait-workers", "1"])
         #expect(allowed.status == 1)
         #expect(allowed.stderr.contains("no worker joined"), "\(allowed.stderr)")
+    }
+}
+
+extension SecurityCLITests {
+    /// Streams the rows of a fit through a recording proxy: a stretch of the data file's bytes
+    /// shows up on the wire without CURVE and never with it.
+    @Test(arguments: [false, true])
+    func streamedRowsAreUnreadableOnTheWireWithCurve(encrypted: Bool) throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        try keygen(scratch, "keys", "coordinator")
+        try keygen(scratch, "keys/workers", "w")
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixture.small))
+        // Two rows from inside the first shard (12 shards of 5,000 rows of 4 float64 values).
+        let start = try NPYReader(path: fixture.small).dataOffset + 2500 * 4 * 8
+        let pattern = data[start..<(start + 64)]
+        let curve = encrypted
+            ? ["--curve-secret", scratch.path("keys/coordinator.secret"), "--authorized-keys", scratch.path("keys/workers")] : []
+        let fit = try RunningEmfleet(["gmm", "fit", "--data", fixture.small, "--out", scratch.path("m.json"), "--bind", "tcp://127.0.0.1:*",
+                                      "--min-workers", "1", "--stream-data", "--log-format", "json"] + curve + ClusterFixture.smallFit)
+        let listening = try #require(fit.waitForLine { $0.contains("\"listening\"") })
+        let endpoint = try #require(events([listening]).first?["endpoint"] as? String)
+        let proxy = try RecordingProxy(upstreamPort: try #require(UInt16(endpoint.split(separator: ":").last!)))
+        defer { proxy.close() }
+        let workerCurve = encrypted
+            ? ["--curve-secret", scratch.path("keys/workers/w.secret"), "--coordinator-key", scratch.path("keys/coordinator.public")] : []
+        let worker = try RunningEmfleet(["worker", "--connect", "tcp://127.0.0.1:\(proxy.port)", "--coordinator-timeout", "2"] + workerCurve)
+        let result = fit.finish()
+        _ = worker.finish(timeout: 10)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.path("m.json"))) == (try fixture.reference("small")))
+        let wire = proxy.bytesFromServer
+        #expect(wire.count > 1_000_000, "the rows went through the proxy (\(wire.count) bytes)")
+        #expect((wire.range(of: pattern) != nil) == !encrypted, encrypted ? "rows readable despite CURVE" : "the pattern should be visible without CURVE")
     }
 }
