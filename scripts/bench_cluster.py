@@ -12,6 +12,8 @@ coordinator's time and bytes per iteration with 8, 32 and 128 workers.
 import argparse
 import json
 import os
+import socket
+import tempfile
 import statistics
 import subprocess
 import sys
@@ -29,6 +31,12 @@ def fit(emfleet, data, k, iterations, extra):
     median = lambda key: statistics.median(e[key] for e in iterations) if key in iterations[0] else float("nan")
     traffic = statistics.median(e["bytes_in"] + e["bytes_out"] for e in iterations) if "bytes_in" in iterations[0] else 0
     return median("seconds"), median("coordinator_seconds"), traffic
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def ensure(emfleet, path, n, d, k, seed):
@@ -66,6 +74,44 @@ def main():
         coordinator_text = "-" if coordinator != coordinator else f"{1000 * coordinator:.1f}"
         traffic_text = "-" if not traffic else f"{traffic / 1e6:.2f}"
         print(f"| {name} | {seconds:.3f} | {seconds / baseline:.2f}× | {coordinator_text} | {traffic_text} |", flush=True)
+
+    # CURVE's cost: 2 remote-style workers over loopback TCP, with and without encryption.
+    print()
+    print(f"## CURVE: 2 workers over TCP, N=1,000,000, D=16, K=16, {args.iterations} iterations")
+    print()
+    print("| transport | s/iter | coordinator ms/iter | MB/iter |")
+    print("|---|---|---|---|")
+    keys = tempfile.mkdtemp()
+    for name in ["coordinator", "workers/w"]:
+        subprocess.run([args.emfleet, "keygen", "--out", os.path.dirname(os.path.join(keys, name)) or keys,
+                        "--name", os.path.basename(name)], check=True, stdout=subprocess.DEVNULL)
+    for label, coordinator_keys, worker_keys in [
+            ("TCP, plain", [], []),
+            ("TCP, CURVE", ["--curve-secret", f"{keys}/coordinator.secret", "--authorized-keys", f"{keys}/workers"],
+             ["--curve-secret", f"{keys}/workers/w.secret", "--coordinator-key", f"{keys}/coordinator.public"])]:
+        results = []
+        for _ in range(args.repeats):
+            port = free_port()
+            coordinator = subprocess.Popen(
+                [args.emfleet, "gmm", "fit", "--data", big, "--components", "16", "--max-iter", str(args.iterations), "--tol", "0",
+                 "--init", "random-from-data", "--out", "/tmp/emfleet-bench-cluster.json", "--log-format", "json",
+                 "--bind", f"tcp://127.0.0.1:{port}", "--min-workers", "2"] + coordinator_keys,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            workers = [subprocess.Popen([args.emfleet, "worker", "--connect", f"tcp://127.0.0.1:{port}", "--threads", "1",
+                                         "--coordinator-timeout", "3"] + worker_keys,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+            out, _ = coordinator.communicate()
+            for worker in workers:
+                worker.wait()
+            events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+            iterations = [e for e in events if e["event"] == "iteration"]
+            results.append((statistics.median(e["seconds"] for e in iterations),
+                            statistics.median(e["coordinator_seconds"] for e in iterations),
+                            statistics.median(e["bytes_in"] + e["bytes_out"] for e in iterations)))
+        seconds = statistics.median(r[0] for r in results)
+        coordinator_ms = 1000 * statistics.median(r[1] for r in results)
+        traffic = statistics.median(r[2] for r in results) / 1e6
+        print(f"| {label} | {seconds:.3f} | {coordinator_ms:.1f} | {traffic:.2f} |", flush=True)
 
     small = os.path.join(args.data_dir, "gmm-small-131072x16-k16-s3.npy")
     ensure(args.emfleet, small, 131_072, 16, 16, 3)
