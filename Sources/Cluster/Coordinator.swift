@@ -12,6 +12,8 @@ public struct CoordinatorOptions: Sendable {
     public var minWorkers = 1
     /// A worker silent this long is declared dead and its shards move.
     public var workerTimeout: Double = 5
+    /// Most workers admitted at once; more are refused with a message.
+    public var maxWorkers = 1024
     /// With no live worker, how long to wait for one before giving up.
     public var waitWorkers: Double = 60
     /// Send workers their rows instead of having them read the file.
@@ -131,9 +133,12 @@ public final class ClusterCoordinator: ShardRunner {
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, type: .router)
         try socket.setRouterMandatory(true)
-        try socket.setMaxMessageSize(WireProtocol.maxMessageBytes)
+        // Memory one peer can make the coordinator hold is bounded by the queue and message limits
+        // (libzmq assembles a whole message before handing it over): see docs/PROTOCOL.md.
+        try socket.setMaxMessageSize(WireProtocol.coordinatorMessageLimit(
+            largestShard: spec.plan.ranges.map(\.count).max() ?? 0, columns: spec.columns))
         try socket.setSendHighWaterMark(0)
-        try socket.setReceiveHighWaterMark(0)
+        try socket.setReceiveHighWaterMark(WireProtocol.coordinatorQueuePerPeer)
         let monitorEndpoint = "inproc://emfleet-coordinator-monitor-\(UUID().uuidString)"
         try socket.monitor(
             endpoint: monitorEndpoint, events: [.handshakeFailedNoDetail, .handshakeFailedProtocol, .handshakeFailedAuth])
@@ -362,10 +367,9 @@ public final class ClusterCoordinator: ShardRunner {
         let waitStart = ContinuousClock.now
         var ready = try ZMQPoll.readable([socket] + (zap.map { [$0.socket] } ?? []), timeoutMilliseconds: timeoutMilliseconds)
         lastRound.waitSeconds += (ContinuousClock.now - waitStart).seconds
-        if ready.contains(1) {
-            try zap?.serve()
-            ready.removeAll { $0 == 1 }
-        }
+        // Every pump, not only when a request waits: delayed refusals fall due on their own.
+        try zap?.serve()
+        ready.removeAll { $0 == 1 }
         while let event = try? monitor.next(timeoutMilliseconds: 0) {
             drop("a connection from \(event.address.isEmpty ? "somewhere" : event.address) failed the ZeroMQ handshake (event \(event.value))")
         }
@@ -494,6 +498,12 @@ public final class ClusterCoordinator: ShardRunner {
         }
         if let old = idOfIdentity[identity], let peer = peers[old] {
             lose(peer, reason: "reconnected")
+        }
+        guard peers.count < options.maxWorkers else {
+            let reason = "the coordinator already has \(options.maxWorkers) workers (--max-workers)"
+            sendRaw(identity, .refuse, body: TextBody.encode(reason))
+            onEvent(.workerRefused(label: hello.label, reason: reason))
+            return
         }
         deadIdentities.remove(identity)
         toldToRejoin.remove(identity)

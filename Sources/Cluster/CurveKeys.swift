@@ -117,8 +117,25 @@ final class ZAPHandler {
         self.authorized = Set(try authorized.map { try ZMQCurve.decode(z85: $0) })
     }
 
-    /// Answers every waiting request.
+    /// Failed handshakes per address in the last minute.
+    private var failures: [String: [ContinuousClock.Instant]] = [:]
+    /// Refusals held back (sent when due), and who is waiting for them.
+    private var deferred: [(due: ContinuousClock.Instant, reply: [[UInt8]])] = []
+    /// After this many failures from one address within a minute, its refusals wait a second:
+    /// guessing keys gets slow, admitted workers are never delayed.
+    static let failuresBeforeDelay = 5
+
+    /// Answers every waiting request, and sends refusals whose delay is over.
+    ///
+    /// A REP socket answers requests in order, so a delayed refusal holds back the requests
+    /// behind it; only addresses that keep failing are delayed.
     func serve() throws {
+        let now = ContinuousClock.now
+        while let first = deferred.first, first.due <= now {
+            try socket.send(first.reply)
+            deferred.removeFirst()
+        }
+        guard deferred.isEmpty else { return }
         while let request = try socket.tryReceive() {
             // ZAP 1.0: version, request id, domain, address, identity, mechanism, credentials...
             guard request.count >= 6 else { continue }
@@ -131,9 +148,21 @@ final class ZAPHandler {
                 admitted = authorized.contains(request[6])
                 fingerprint = CurveKeyPair.fingerprint((try? ZMQCurve.encode(request[6])) ?? "?")
             }
-            if !admitted { onRefused(fingerprint, address) }
-            try socket.send([version, id, Array((admitted ? "200" : "400").utf8),
-                             Array((admitted ? "OK" : "unknown key").utf8), Array(fingerprint.utf8), []])
+            let reply = [version, id, Array((admitted ? "200" : "400").utf8),
+                         Array((admitted ? "OK" : "unknown key").utf8), Array(fingerprint.utf8), [UInt8]()]
+            if admitted {
+                try socket.send(reply)
+                continue
+            }
+            onRefused(fingerprint, address)
+            let host = String(address.prefix { $0 != ":" })
+            let recent = (failures[host] ?? []).filter { now - $0 < .seconds(60) } + [now]
+            failures[host] = recent
+            if recent.count > Self.failuresBeforeDelay {
+                deferred.append((now + .seconds(1), reply))
+                return
+            }
+            try socket.send(reply)
         }
     }
 

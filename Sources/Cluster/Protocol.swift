@@ -9,8 +9,20 @@ public enum WireProtocol {
     public static let version: UInt16 = 1
     /// The first four bytes of every envelope.
     static let magic: [UInt8] = Array("EMFL".utf8)
-    /// Largest message the coordinator accepts (`ZMQ_MAXMSGSIZE`); results of one shard stay far below.
+    /// Largest message a worker accepts (`ZMQ_MAXMSGSIZE`): tasks and streamed rows stay far below.
     public static let maxMessageBytes: Int64 = 1 << 30
+    /// Messages queued per worker connection at the coordinator (`ZMQ_RCVHWM`): with the message
+    /// size limit, it bounds the memory one peer can hold there.
+    public static let coordinatorQueuePerPeer: Int32 = 4
+
+    /// The largest message a coordinator needs to accept for a job: the biggest per-shard result
+    /// (K·(1 + P) statistics, or one output per row and component of the largest shard for K up
+    /// to 256), with a floor of 8 MiB.
+    public static func coordinatorMessageLimit(largestShard rows: Int, columns: Int) -> Int64 {
+        let statistics = 256 * (1 + columns * (columns + 1) / 2 + columns) * 8
+        let perRow = rows * 256 * 8
+        return Int64(max(8 << 20, statistics + 4096, perRow + 4096))
+    }
 }
 
 /// What a message is.

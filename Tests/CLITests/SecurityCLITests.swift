@@ -1,4 +1,6 @@
+import Cluster
 import Datasets
+import Messaging
 import Foundation
 import Testing
 
@@ -115,5 +117,67 @@ extension SecurityCLITests {
         let wire = proxy.bytesFromServer
         #expect(wire.count > 1_000_000, "the rows went through the proxy (\(wire.count) bytes)")
         #expect((wire.range(of: pattern) != nil) == !encrypted, encrypted ? "rows readable despite CURVE" : "the pattern should be visible without CURVE")
+    }
+}
+
+extension SecurityCLITests {
+    /// The coordinator's resident memory, in bytes (from /proc).
+    private func residentBytes(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
+
+    /// An admitted peer sends maximum-size messages for 30 seconds, before and during the fit:
+    /// the coordinator's memory stays bounded, the messages are dropped, the model is unchanged.
+    @Test func aFloodFromAnAdmittedPeerIsBoundedAndChangesNothing() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        try keygen(scratch, "keys", "coordinator")
+        try keygen(scratch, "keys/workers", "w")
+        let fit = try RunningEmfleet(["gmm", "fit", "--data", fixture.small, "--out", scratch.path("m.json"), "--bind", "tcp://127.0.0.1:*",
+                                      "--min-workers", "1", "--log-format", "json", "--wait-workers", "120",
+                                      "--curve-secret", scratch.path("keys/coordinator.secret"), "--authorized-keys", scratch.path("keys/workers")]
+                                      + ClusterFixture.smallFit)
+        let listening = try #require(fit.waitForLine { $0.contains("\"listening\"") })
+        let endpoint = try #require(events([listening]).first?["endpoint"] as? String)
+        usleep(300_000)
+        let baseline = residentBytes(fit.pid)
+        let secret = try String(contentsOfFile: scratch.path("keys/workers/w.secret"), encoding: .utf8).trimmingCharacters(in: .newlines)
+        let coordinatorKey = try String(contentsOfFile: scratch.path("keys/coordinator.public"), encoding: .utf8).trimmingCharacters(in: .newlines)
+        let context = try ZMQContext()
+        let flood = try ZMQSocket(context: context, type: .dealer)
+        try flood.setSendHighWaterMark(2)
+        try flood.setSendTimeout(milliseconds: 2000)
+        try flood.setCurveClient(serverKey: try ZMQCurve.decode(z85: coordinatorKey),
+                                 publicKey: try ZMQCurve.decode(z85: try ZMQCurve.publicKey(fromSecret: secret)),
+                                 secretKey: try ZMQCurve.decode(z85: secret))
+        try flood.connect(endpoint)
+        // The largest message that fits once CURVE has framed it (its MESSAGE command adds a few dozen bytes).
+        let size = Int(WireProtocol.coordinatorMessageLimit(largestShard: 5000, columns: 4)) - 64
+        let junk = [UInt8](repeating: 0x5A, count: size)
+        let start = Date()
+        var sent = 0, peak = baseline
+        var worker: RunningEmfleet?
+        while Date().timeIntervalSince(start) < 30 {
+            if (try? flood.send([junk])) != nil { sent += 1 }
+            peak = max(peak, residentBytes(fit.pid))
+            // The fit runs in the last seconds of the flood.
+            if worker == nil, Date().timeIntervalSince(start) > 27 {
+                worker = try RunningEmfleet(["worker", "--connect", endpoint, "--curve-secret", scratch.path("keys/workers/w.secret"),
+                                             "--coordinator-key", scratch.path("keys/coordinator.public"), "--coordinator-timeout", "2"])
+            }
+            if !fit.process.isRunning { break }
+        }
+        flood.close()
+        let result = fit.finish()
+        _ = worker?.finish(timeout: 10)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(sent > 10, "the flood sent \(sent) messages of \(size) bytes")
+        #expect(peak - baseline < 100 << 20, "peak RSS grew by \((peak - baseline) >> 20) MB during the flood")
+        let done = events(result.lines).first { $0["event"] as? String == "done" }
+        #expect((done?["dropped_messages"] as? Int ?? 0) >= 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.path("m.json"))) == (try fixture.reference("small")))
     }
 }
