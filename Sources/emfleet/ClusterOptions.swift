@@ -41,6 +41,9 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("With --curve-secret: the workers' .public key file, or a directory of them; only these may join.", valueName: "path"))
     var authorizedKeys: String?
 
+    @Option(name: .long, help: "Most workers admitted at once; more are refused with a message.")
+    var maxWorkers: Int = 1024
+
     @Flag(name: .long, help: "Allow --bind on a non-loopback address without CURVE (anyone who reaches the port can join and read data).")
     var insecure = false
 
@@ -48,6 +51,7 @@ struct ClusterOptions: ParsableArguments {
         if workers != nil, bind != nil { throw ValidationError("give --workers or --bind, not both") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         guard minWorkers >= 1 else { throw ValidationError("--min-workers must be at least 1") }
+        guard maxWorkers >= minWorkers else { throw ValidationError("--max-workers must be at least --min-workers") }
         guard workerTimeout > 0 else { throw ValidationError("--worker-timeout must be positive") }
         guard waitWorkers >= 0 else { throw ValidationError("--wait-workers must not be negative") }
         if let workerThreads, workerThreads < 1 { throw ValidationError("--worker-threads must be at least 1") }
@@ -84,7 +88,7 @@ struct ClusterOptions: ParsableArguments {
         ClusterSettings(
             workers: workers, bind: bind, minWorkers: minWorkers, workerTimeout: workerTimeout, waitWorkers: waitWorkers,
             streamData: streamData, workerThreads: workerThreads, logFormat: logFormat,
-            curveSecret: curveSecret, authorizedKeys: authorizedKeys)
+            curveSecret: curveSecret, authorizedKeys: authorizedKeys, maxWorkers: maxWorkers)
     }
 }
 
@@ -100,6 +104,7 @@ struct ClusterSettings {
     var logFormat = LogFormat.text
     var curveSecret: String?
     var authorizedKeys: String?
+    var maxWorkers = 1024
 
     var isDistributed: Bool { workers != nil || bind != nil }
 }
@@ -157,6 +162,7 @@ final class JobShards {
         options.waitWorkers = cluster.waitWorkers
         options.streamData = cluster.streamData
         options.minWorkers = cluster.minWorkers
+        options.maxWorkers = max(cluster.maxWorkers, cluster.workers ?? 0)
         if let secret = cluster.curveSecret, let authorized = cluster.authorizedKeys {
             options.curve = CurveServerSettings(keys: try CurveKeyPair.readSecret(secret), authorized: try CurveKeyPair.authorizedKeys(authorized))
         }
