@@ -55,6 +55,9 @@ let package = Package(
             ]
         ),
 
+        // Fuzzers of the decoders and file readers (scripts/fuzz.sh builds them with libFuzzer).
+        .executableTarget(name: "emfleet-fuzz", dependencies: ["Cluster", "Datasets"], path: "Sources/EmfleetFuzz"),
+
         // MARK: - Tests
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Numerics"]),

@@ -20,7 +20,16 @@ What it checks:
     deploy/README.md appears in the matching `emfleet ... --help`: the subcommand's own help where
     the command names one (`worker --help` for workers), else `gmm fit --help` (job arguments that
     come from the launcher's caller); and every launcher option used in the docs is one the
-    launcher's usage comment lists.
+    launcher's usage comment lists;
+  * the CURVE keys: every --bind beyond loopback (not 127.x, localhost, [::1] or ipc://) in deploy/
+    and in the docs' code blocks comes with --curve-secret and --authorized-keys (or --insecure),
+    and every worker that connects beyond loopback with --curve-secret and --coordinator-key; the
+    Secret emfleet-keys holds coordinator.secret/.public and worker.secret/.public, the pods mount
+    it with modes that give others nothing, read public keys (and the --authorized-keys directory)
+    from it and secret keys from an in-memory emptyDir that an init container fills under umask 077;
+    the sbatch template makes its keys with emfleet keygen in a mktemp -d directory and removes
+    them; `launch-ssh.sh --dry-run` gives the coordinator and each worker keys (none, and the
+    coordinator --insecure, under --insecure), and its printed commands' flags are checked too.
 
 Prints one line per check and exits 1 if any failed. Needs PyYAML (pip install pyyaml).
 """
@@ -29,6 +38,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +53,9 @@ PORT = 5555  # the port in every example
 SERVICE = "emfleet-coordinator"
 DATA_MOUNT = "/data"
 JOB_DEFAULT = ("gmm", "fit")  # job arguments of unknown subcommand are checked against this help
+SECRET = "emfleet-keys"  # the Kubernetes Secret of the CURVE keys
+SECRET_KEYS = {"coordinator.secret", "coordinator.public", "worker.secret", "worker.public"}
+LOOPBACK = re.compile(r"^(127(\.\d+){3}|localhost|\[::1\]|::1)$")
 
 
 class Report:
@@ -79,12 +92,13 @@ def rel(path):
 
 class Invocation:
     """An emfleet command line: where it is, its subcommand words (None: job arguments whose
-    subcommand comes from elsewhere), and the --flags it passes."""
+    subcommand comes from elsewhere), the --flags it passes, and its arguments (unquoted tokens)."""
 
-    def __init__(self, where, words, flags):
+    def __init__(self, where, words, flags, args=()):
         self.where = where
         self.words = words
         self.flags = flags
+        self.args = [str(a) for a in args]
 
 
 FLAG = re.compile(r"^(--[a-z][a-z0-9-]*)(=.*)?$")
@@ -182,15 +196,17 @@ def shell_invocations(text, name, first_line=1):
             continue
         line = " ".join(tokens)
         # NAME=(gmm fit ...) or NAME=(--flag ...): an argument list kept in an array.
-        m = re.match(r"^\s*\w+\+?=\((.*)\)\s*$", line)
+        m = re.match(r"^\s*(\w+)\+?=\((.*)\)\s*$", line)
         if m and not any(is_binary(t) for t in tokens):
-            inner = command_tokens(m.group(1).split())
+            inner = command_tokens(m.group(2).split())
             if inner and (FLAG.match(inner[0]) or WORD.match(inner[0])):
                 words, flags = words_and_flags(inner)
                 if not words:
-                    words = None  # (--flag ...): a piece of a job's arguments
+                    # (--flag ...): a piece of a job's arguments, or of a worker's where the
+                    # array's name says so (worker_args=(--curve-secret ...)).
+                    words = ("worker",) if m.group(1).startswith("worker") else None
                 if flags:
-                    found.append(Invocation(where, words, flags))
+                    found.append(Invocation(where, words, flags, inner))
             continue
         for index, token in enumerate(tokens):
             plain = clean(token)
@@ -203,7 +219,7 @@ def shell_invocations(text, name, first_line=1):
                 if words is None and "worker" in rest:
                     words = ("worker",)
                 if flags:
-                    found.append(Invocation(where, words, flags))
+                    found.append(Invocation(where, words, flags, rest))
                 break
     return found, launches
 
@@ -239,7 +255,7 @@ def launcher_invocations(launches, report):
         if job:
             words, flags = words_and_flags(job)
             if flags:
-                found.append(Invocation(where, words, flags))
+                found.append(Invocation(where, words, flags, job))
     return found
 
 
@@ -274,7 +290,7 @@ def argv_invocation(argv, where):
     words, flags = words_and_flags([str(a) for a in argv[1:]])
     if words is None and "worker" in argv[1:]:
         words = ("worker",)
-    return [Invocation(where, words, flags)] if flags else []
+    return [Invocation(where, words, flags, argv[1:])] if flags else []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,6 +348,38 @@ class Help:
                 return path, f"`{shown}` has no subcommand `{word}` (`{shown} --help` lists: {', '.join(sorted(subcommands))})"
             path += (word,)
         return path, None
+
+
+def endpoint_is_local(value):
+    """Whether a --bind/--connect endpoint stays on this machine: ipc://, or tcp:// on a loopback
+    host. A host that is a variable ($X) or a name is taken as reaching beyond it."""
+    if value.startswith("ipc://"):
+        return True
+    m = re.match(r"^tcp://(\[[^\]]*\]|[^:/]*)", value)
+    return bool(m and LOOPBACK.match(m.group(1)))
+
+
+def check_security(invocations, report):
+    """Every coordinator that binds beyond loopback in the deploy files and the docs' code blocks
+    has --curve-secret and --authorized-keys (or says --insecure), and every worker that connects
+    beyond loopback has --curve-secret and --coordinator-key."""
+    for inv in invocations:
+        if not inv.where.startswith(("deploy/", "docs/")):
+            continue
+        bind = option(inv.args, "--bind")
+        if bind is not None and not endpoint_is_local(bind):
+            if "--insecure" in inv.flags:
+                report.ok(inv.where, f"--bind {bind} without CURVE says --insecure")
+            else:
+                missing = [f for f in ("--curve-secret", "--authorized-keys") if f not in inv.flags]
+                report.check(not missing, inv.where, f"--bind {bind} with --curve-secret and --authorized-keys",
+                             f"--bind {bind} listens beyond loopback without {' and '.join(missing)} "
+                             "(give the coordinator's keys, or --insecure on a trusted network)")
+        connect = option(inv.args, "--connect")
+        if inv.words == ("worker",) and connect is not None and not endpoint_is_local(connect):
+            missing = [f for f in ("--curve-secret", "--coordinator-key") if f not in inv.flags]
+            report.check(not missing, inv.where, f"worker --connect {connect} with --curve-secret and --coordinator-key",
+                         f"worker --connect {connect} beyond loopback without {' and '.join(missing)}")
 
 
 def check_flags(invocations, help_, report):
@@ -533,7 +581,105 @@ def check_kubernetes(report):
         images = {coordinators[0][2].get("image"), workers[0][2].get("image")}
         report.check(len(images) == 1, here, f"coordinator and workers run one image ({images.pop()})",
                      f"coordinator and workers run different images: {sorted(map(str, images))}")
+
+    check_kubernetes_keys(report, objects, coordinators[:1] if coordinator_ok else [],
+                          workers[:1] if workers_ok else [])
     return invocations
+
+
+def check_kubernetes_keys(report, objects, coordinators, workers):
+    """The Secret of the CURVE keys, and how the coordinator's and the workers' pods reach them:
+    each key flag's path lies on a volume of the container; a public key or an --authorized-keys
+    directory may come straight from the Secret (an item of it), a secret key must not (with fsGroup
+    the kubelet makes a Secret's files group-readable, which emfleet refuses; without it they belong
+    to root): it is copied by an init container into a memory-backed emptyDir. The Secret volumes
+    give others no access (defaultMode and item modes without o+rwx)."""
+    here = "deploy/kubernetes"
+    secrets = [(f, d) for f, d in objects if d["kind"] == "Secret" and d["metadata"]["name"] == SECRET]
+    provided = set()
+    if report.check(len(secrets) == 1, here, f"has the Secret {SECRET} ({secrets[0][0] if secrets else '-'})",
+                    f"needs exactly one Secret named {SECRET} (the CURVE keys), found {len(secrets)}"):
+        file, secret = secrets[0]
+        provided = set((secret.get("data") or {}).keys()) | set((secret.get("stringData") or {}).keys())
+        missing = sorted(SECRET_KEYS - provided)
+        report.check(not missing, f"{here}/{file}", f"Secret {SECRET} holds {', '.join(sorted(SECRET_KEYS))}",
+                     f"Secret {SECRET} lacks {', '.join(missing)}")
+
+    roles = [("coordinator's", c, {"--curve-secret": "secret", "--authorized-keys": "directory"}) for c in coordinators]
+    roles += [("workers'", w, {"--curve-secret": "secret", "--coordinator-key": "public"}) for w in workers]
+    for role, (file, _, container, argv, _, spec), flags in roles:
+        where = f"{here}/{file}"
+        volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+        secret_volumes = {n: v["secret"] for n, v in volumes.items() if (v.get("secret") or {}).get("secretName") == SECRET}
+        if not report.check(secret_volumes, where, f"the {role} pods mount the Secret {SECRET}",
+                            f"the {role} pods mount no volume of the Secret {SECRET}"):
+            continue
+        for name, source in secret_volumes.items():
+            modes = [("defaultMode", source.get("defaultMode", 0o644))]
+            modes += [(f"mode of {i.get('key')}", i["mode"]) for i in source.get("items") or [] if "mode" in i]
+            loose = [f"{label} {mode:#o}" if isinstance(mode, int) else f"{label} {mode!r}"
+                     for label, mode in modes if not isinstance(mode, int) or mode & 0o007]
+            report.check(not loose, where, f"volume {name}: the Secret's files are not readable by others "
+                         f"(defaultMode {source.get('defaultMode', 0o644):04o})",
+                         f"volume {name}: {', '.join(loose)} lets others read the keys (use 0440 or 0400)")
+            unknown = [i.get("key") for i in source.get("items") or [] if provided and i.get("key") not in provided]
+            report.check(not unknown, where, f"volume {name}: its items are keys of the Secret",
+                         f"volume {name}: items {unknown} are not keys of the Secret {SECRET}")
+
+        def mount_of(container_, path):
+            """(volume name, path inside the volume) of the longest mount holding path."""
+            best = None
+            for mount in container_.get("volumeMounts") or []:
+                root = (mount.get("mountPath") or "").rstrip("/")
+                if path == root or path.startswith(root + "/"):
+                    if best is None or len(root) > len(best[2]):
+                        best = (mount.get("name"), path[len(root) + 1:], root)
+            return best[:2] if best else (None, None)
+
+        def secret_paths(source):
+            items = source.get("items")
+            return {i.get("path") for i in items} if items else set(provided)
+
+        for flag, what in flags.items():
+            path = option(argv, flag)
+            if not report.check(path is not None, where, f"the {role} command has {flag}",
+                                f"the {role} emfleet command has no {flag} (CURVE keys)"):
+                continue
+            volume, inside = mount_of(container, path)
+            if not report.check(volume in volumes, where, f"{flag} {path} lies on the volume {volume}",
+                                f"{flag} {path} lies on no volume of the {role} container"):
+                continue
+            if volume in secret_volumes:
+                if what == "secret":
+                    report.fail(where, f"{flag} {path} is read straight from the Secret volume {volume}: its files are "
+                                "group-readable under fsGroup (or root's without it) and emfleet refuses them; copy "
+                                "the key into an emptyDir (medium: Memory) with an init container, under umask 077")
+                    continue
+                files = secret_paths(secret_volumes[volume])
+                if what == "directory":
+                    ok = any(f.startswith(inside + "/") and f.endswith(".public") for f in files)
+                else:
+                    ok = inside in files
+                report.check(ok, where, f"{flag} {path} comes from the Secret {SECRET}",
+                             f"{flag} {path}: the volume {volume} has no {inside}{'/*.public' if what == 'directory' else ''} "
+                             f"(it has {sorted(files)})")
+                continue
+            empty_dir = volumes[volume].get("emptyDir")
+            if not report.check(empty_dir is not None, where, f"{flag} {path} is on the emptyDir {volume}",
+                                f"{flag} {path} is on volume {volume}, neither the Secret {SECRET} nor an emptyDir"):
+                continue
+            report.check((empty_dir or {}).get("medium") == "Memory", where, f"the emptyDir {volume} is in memory",
+                         f"the emptyDir {volume} that holds {path} should have medium: Memory (keys off the node's disk)")
+            copiers = [c for c in spec.get("initContainers") or []
+                       if {m.get("name") for m in c.get("volumeMounts") or []} >= {volume, *secret_volumes}
+                       and any(os.path.basename(path) in str(a) for a in container_argv(c))]
+            copier = copiers[0] if copiers else None
+            script = " ".join(container_argv(copier)) if copier else ""
+            report.check(copier is not None and "umask 077" in script, where,
+                         f"the init container {copier.get('name') if copier else '-'} copies {os.path.basename(path)} "
+                         f"from the Secret into {volume} under umask 077",
+                         f"nothing copies {os.path.basename(path)} into the emptyDir {volume}: add an init container that "
+                         "mounts the Secret and the emptyDir and copies it under `umask 077`")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -565,6 +711,14 @@ def check_slurm(report):
         report.check(bind.group(2) == connect.group(2), rel(path),
                      f"--bind and --connect use one port ({bind.group(2)})",
                      f"--bind port {bind.group(2)} differs from --connect port {connect.group(2)}")
+    report.check(re.search(r'mktemp -d "\$SLURM_SUBMIT_DIR/', text) and re.search(r"umask 077", text), rel(path),
+                 "makes the job's key directory with mktemp -d (mode 0700) in $SLURM_SUBMIT_DIR, under umask 077",
+                 "needs the job's keys in a fresh mktemp -d directory under $SLURM_SUBMIT_DIR, made under umask 077")
+    report.check(re.search(r"keygen --out \S+ --name coordinator", text) and re.search(r"keygen --out \S+ --name worker", text),
+                 rel(path), "makes the coordinator's and the workers' key pairs with emfleet keygen",
+                 "needs `emfleet keygen` for the coordinator's and the workers' key pairs")
+    report.check(re.search(r"trap 'rm -rf \"\$EMFLEET_KEYS\"' EXIT", text), rel(path), "removes the job's keys on exit",
+                 "needs trap 'rm -rf \"$EMFLEET_KEYS\"' EXIT to remove the job's keys")
     found, launches = shell_invocations(text, rel(path))
     return found + launcher_invocations(launches, report)
 
@@ -627,7 +781,7 @@ def check_docker(report):
     return invocations
 
 
-def check_scripts(report):
+def check_scripts(report, emfleet):
     invocations = []
     for name in ("launch-local.sh", "launch-ssh.sh", "check-ssh-launch.sh"):
         path = ROOT / "scripts" / name
@@ -637,6 +791,62 @@ def check_scripts(report):
         bash_syntax(path, report)
         found, launches = shell_invocations(path.read_text(), rel(path))
         invocations += found + launcher_invocations(launches, report)
+    if (ROOT / "scripts" / "launch-ssh.sh").exists():
+        invocations += check_launch_ssh_dry_run(report, emfleet)
+    return invocations
+
+
+def check_launch_ssh_dry_run(report, emfleet):
+    """`launch-ssh.sh --dry-run` (it runs no emfleet): by default the coordinator binds 0.0.0.0 with
+    --curve-secret and --authorized-keys, and every worker runs with --curve-secret and
+    --coordinator-key; with --insecure, the coordinator says --insecure and no worker has keys.
+    Returns the printed emfleet commands, for the flag checks."""
+    import tempfile
+    script = ROOT / "scripts" / "launch-ssh.sh"
+    binary = emfleet if emfleet and os.access(emfleet, os.X_OK) else shutil.which("true")
+    invocations = []
+    with tempfile.TemporaryDirectory() as tmp:
+        hosts = Path(tmp) / "hosts"
+        hosts.write_text("node1 slots=2\nalice@node2\n")
+        job = ["gmm", "fit", "--data", "/shared/x.npy", "--components", "2", "--out", "model.json"]
+        for mode in ("curve", "insecure"):
+            where = f"scripts/launch-ssh.sh --dry-run{' --insecure' if mode == 'insecure' else ''}"
+            command = ["bash", str(script), str(hosts), "--advertise", "10.0.0.5", "--dry-run"]
+            command += ["--insecure"] if mode == "insecure" else []
+            result = subprocess.run(command + ["--", *job], capture_output=True, text=True, timeout=60,
+                                    env={**os.environ, "EMFLEET": binary, "TMPDIR": tmp})
+            if not report.check(result.returncode == 0, where, "runs",
+                                f"exited with {result.returncode}: {' '.join(result.stderr.split())}"):
+                continue
+            lines = [line for line in result.stdout.splitlines() if not line.startswith("#")]
+            coordinator = next((line.split() for line in lines if "--bind" in line), [])
+            workers = [line.split() for line in lines if re.search(r"\bworker --connect ", line)]
+            report.check(option(coordinator, "--bind") == "tcp://0.0.0.0:5555" and len(workers) == 3, where,
+                         "prints the coordinator on tcp://0.0.0.0:5555 and 3 workers",
+                         f"prints {len(workers)} workers (3 expected) and coordinator {' '.join(coordinator) or '-'}")
+            if mode == "curve":
+                report.check("--curve-secret" in coordinator and "--authorized-keys" in coordinator, where,
+                             "the coordinator runs with --curve-secret and --authorized-keys (fresh run keys)",
+                             "the coordinator runs without --curve-secret and --authorized-keys")
+                report.check(workers and all("--curve-secret" in w and "--coordinator-key" in w for w in workers), where,
+                             "every worker runs with --curve-secret and --coordinator-key",
+                             "a worker runs without --curve-secret and --coordinator-key")
+                report.check(not os.listdir(tmp) or os.listdir(tmp) == ["hosts"], where, "makes no keys",
+                             f"left {sorted(os.listdir(tmp))} in its TMPDIR")
+            else:
+                report.check("--insecure" in coordinator and "--curve-secret" not in coordinator, where,
+                             "the coordinator runs with --insecure and no keys",
+                             "the coordinator should run with --insecure and without --curve-secret")
+                report.check(workers and not any("--curve-secret" in w for w in workers), where,
+                             "the workers run without keys", "a worker runs with --curve-secret under --insecure")
+            if coordinator:
+                words, flags = words_and_flags(coordinator[1:])
+                invocations.append(Invocation(f"{where} (coordinator)", words, flags, coordinator[1:]))
+            for tokens in workers[:1]:
+                rest = [clean(t) for t in tokens[tokens.index("worker"):] if not re.match(r"^\d?[<>&]", t)]
+                rest = rest[:next((i for i, t in enumerate(rest) if t in ("&", "3<&-")), len(rest))]
+                words, flags = words_and_flags(rest)
+                invocations.append(Invocation(f"{where} (worker)", words, flags, rest))
     return invocations
 
 
@@ -652,10 +862,12 @@ def main():
     invocations = check_kubernetes(report)
     invocations += check_slurm(report)
     invocations += check_docker(report)
-    invocations += check_scripts(report)
+    invocations += check_scripts(report, args.emfleet)
     for doc in (ROOT / "docs" / "DEPLOY.md", ROOT / "deploy" / "README.md"):
         if report.check(doc.exists(), rel(doc), "exists", "is missing"):
             invocations += markdown_invocations(doc, report)
+
+    check_security(invocations, report)
 
     if args.skip_flags:
         print(f"check-deploy: skipped the flag checks of {len(invocations)} emfleet command lines (--skip-flags)")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Checks the cluster launch files: scripts/launch-local.sh gives the model a plain fit gives,
-# scripts/launch-ssh.sh does too through a private sshd (scripts/check-ssh-launch.sh), and the
-# deploy files parse and use only flags `emfleet --help` knows (scripts/check-deploy.py).
+# Checks the cluster launch files: scripts/launch-local.sh gives the model a plain fit gives (with
+# and without --curve), scripts/launch-ssh.sh does too through a private sshd, with its CURVE run
+# keys, --keys and --insecure (scripts/check-ssh-launch.sh), and the deploy files parse, use only
+# flags `emfleet --help` knows and carry keys wherever they bind or connect beyond loopback
+# (scripts/check-deploy.py).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 emfleet="${EMFLEET:-$root/.build/release/emfleet}"
@@ -16,6 +18,17 @@ EMFLEET="$emfleet" "$root/scripts/launch-local.sh" 3 "${fit[@]}" --out "$work/la
 cmp "$work/plain.json" "$work/launched.json" \
     || { echo "check-launchers: launch-local.sh gave another model than a plain fit" >&2; exit 1; }
 echo "check-launchers: launch-local.sh with 3 workers gives the plain fit's model, byte for byte"
+mkdir "$work/tmp"
+TMPDIR="$work/tmp" EMFLEET="$emfleet" "$root/scripts/launch-local.sh" --curve 3 "${fit[@]}" --out "$work/curve.json" --log-format json \
+    >"$work/curve.log" 2>&1 || { cat "$work/curve.log" >&2; echo "check-launchers: launch-local.sh --curve failed" >&2; exit 1; }
+cmp "$work/plain.json" "$work/curve.json" \
+    || { echo "check-launchers: launch-local.sh --curve gave another model than a plain fit" >&2; exit 1; }
+for i in 1 2 3; do
+    grep -F '"event":"worker_joined"' "$work/curve.log" | grep -qF "\"name\":\"local-$i\"" \
+        || { cat "$work/curve.log" >&2; echo "check-launchers: launch-local.sh --curve: worker local-$i did not join" >&2; exit 1; }
+done
+[[ -z $(ls -A "$work/tmp") ]] || { echo "check-launchers: launch-local.sh --curve left its run keys in $work/tmp" >&2; exit 1; }
+echo "check-launchers: launch-local.sh --curve (CURVE run keys) gives the same model; all 3 worker keys joined; the keys are gone"
 
 EMFLEET="$emfleet" "$root/scripts/check-ssh-launch.sh"
 

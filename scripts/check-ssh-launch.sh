@@ -2,7 +2,15 @@
 # Tests scripts/launch-ssh.sh end to end against a private sshd on 127.0.0.1: throwaway host and
 # user keys, `sshd -D` on a free high port as the current user, a HOSTFILE `127.0.0.1 slots=2`.
 # It fits a small generated dataset through launch-ssh.sh and checks that the model file is
-# byte-identical to the one a plain `emfleet gmm fit` writes, and that no worker outlives the run.
+# byte-identical to the one a plain `emfleet gmm fit` writes, and that no worker outlives the run,
+# in four runs:
+#   - default (fresh CURVE run keys): the coordinator's JSON log shows both workers joined
+#     (worker_joined), nothing was refused, and no key material is left, neither in the hosts'
+#     temporary directory (--remote-tmpdir, which the run did use) nor in the launcher's;
+#   - --keys DIR (keys made beforehand with `emfleet keygen`): the same;
+#   - --keys DIR whose workers/127.0.0.1.public is not the host's key: the coordinator refuses
+#     the workers ("authentication failed"), the launch fails, no key material is left;
+#   - --insecure: no keys; the model is the same and nothing is written to the hosts' temp dir.
 #
 # Usage: scripts/check-ssh-launch.sh [--sshd-only]
 #   --sshd-only   only start the sshd and check that `ssh ... true` logs in (needs no emfleet)
@@ -136,37 +144,156 @@ fit_args=(gmm fit --data "$work/d.npy" --components 3 --seed 1)
 say "plain fit written"
 
 printf '# written by %s\n127.0.0.1 slots=2\n' "$me" >"$work/hosts"
-coordinator_port=$(free_port)
-launch_status=0
-EMFLEET=$emfleet EMFLEET_REMOTE=$remote_emfleet timeout 300 "$root/scripts/launch-ssh.sh" "$work/hosts" \
-    --port "$coordinator_port" --advertise 127.0.0.1 --ssh-opts "$ssh_opts" \
-    -- "${fit_args[@]}" --out "$work/m.json" >"$work/launch.log" 2>&1 || launch_status=$?
-if ((launch_status != 0)); then
-    sed 's/^/  /' "$work/launch.log" >&2
-    die "scripts/launch-ssh.sh exited with status $launch_status (124: still running after 300 s)"
-fi
-say "ok: launch-ssh.sh ran the fit with 2 workers over ssh"
+workers=(127.0.0.1-1 127.0.0.1-2)
+remote_tmp=$work/remote-tmp # the hosts' --remote-tmpdir (this machine's, through sshd)
+local_tmp=$work/local-tmp   # the launcher's TMPDIR, where it makes the run's keys
+mkdir -p "$remote_tmp" "$local_tmp"
+passed=1
+
+show_log() { sed 's/^/  /' "$work/$1.log" >&2; }
+
+# launch NAME [launcher options...] [-- job arguments...]: runs launch-ssh.sh with the fit plus
+# the job arguments, writing $work/NAME.json and $work/NAME.log; sets launch_status.
+launch() {
+    local name=$1 options=() extra=()
+    shift
+    while (($#)) && [[ $1 != -- ]]; do options+=("$1"); shift; done
+    (($#)) && shift && extra=("$@")
+    coordinator_port=$(free_port)
+    launch_status=0
+    TMPDIR=$local_tmp EMFLEET=$emfleet EMFLEET_REMOTE=$remote_emfleet timeout 300 "$root/scripts/launch-ssh.sh" "$work/hosts" \
+        --port "$coordinator_port" --advertise 127.0.0.1 --ssh-opts "$ssh_opts" --remote-tmpdir "$remote_tmp" "${options[@]}" \
+        -- "${fit_args[@]}" --out "$work/$name.json" "${extra[@]}" >"$work/$name.log" 2>&1 || launch_status=$?
+}
 
 # No worker may outlive the launcher: sshd's sessions and the worker processes must have ended.
-worker_pattern="worker --connect tcp://127.0.0.1:$coordinator_port "
-for _ in $(seq 1 100); do
-    pgrep -P "$sshd_pid" >/dev/null || pgrep -f -- "$worker_pattern" >/dev/null || break
-    sleep 0.1
-done
-if pgrep -P "$sshd_pid" >/dev/null || pgrep -f -- "$worker_pattern" >/dev/null; then
-    ps -o pid,args --ppid "$sshd_pid" >&2 || true
-    pgrep -af -- "$worker_pattern" >&2 || true
-    die "ssh sessions or remote workers are still running 10 s after launch-ssh.sh exited"
-fi
-say "ok: no remote worker outlived launch-ssh.sh"
+check_no_worker_left() {
+    local worker_pattern="worker --connect tcp://127.0.0.1:$coordinator_port "
+    for _ in $(seq 1 100); do
+        pgrep -P "$sshd_pid" >/dev/null || pgrep -f -- "$worker_pattern" >/dev/null || break
+        sleep 0.1
+    done
+    if pgrep -P "$sshd_pid" >/dev/null || pgrep -f -- "$worker_pattern" >/dev/null; then
+        ps -o pid,args --ppid "$sshd_pid" >&2 || true
+        pgrep -af -- "$worker_pattern" >&2 || true
+        die "$1: ssh sessions or remote workers are still running 10 s after launch-ssh.sh exited"
+    fi
+}
 
-if [[ ! -s $work/m.json ]]; then
-    sed 's/^/  /' "$work/launch.log" >&2
-    die "launch-ssh.sh exited 0 but wrote no model"
+# No key material may be left: the hosts' temporary directory and the launcher's are empty again.
+check_no_keys_left() {
+    local left
+    left=$(find "$remote_tmp" "$local_tmp" -mindepth 1 2>/dev/null | head -n 5)
+    [[ -z $left ]] || die "$1: key material left after the run: $left"
+}
+
+check_model() {
+    if [[ ! -s $work/$1.json ]]; then
+        show_log "$1"
+        die "$1: launch-ssh.sh exited 0 but wrote no model"
+    fi
+    if ! cmp "$work/plain.json" "$work/$1.json"; then
+        show_log "$1"
+        die "$1: the model fitted through launch-ssh.sh differs from the plain fit"
+    fi
+}
+
+# The coordinator's JSON log (--log-format json) shows each worker joined, and no key refused.
+check_joined() {
+    local worker
+    for worker in "${workers[@]}"; do
+        if ! grep -F '"event":"worker_joined"' "$work/$1.log" | grep -qF "\"name\":\"$worker\""; then
+            show_log "$1"
+            die "$1: the coordinator's log has no worker_joined event for $worker"
+        fi
+    done
+    if grep -q "refused a worker" "$work/$1.log"; then
+        show_log "$1"
+        die "$1: the coordinator refused a worker's key"
+    fi
+}
+
+# The time the hosts' temporary directory last changed (entries made or removed in it).
+stamp() { stat -c %Y.%y "$remote_tmp"; }
+
+# 1. Fresh run keys (the default).
+before=$(stamp)
+sleep 0.01
+launch curve -- --log-format json
+if ((launch_status != 0)); then
+    show_log curve
+    die "scripts/launch-ssh.sh exited with status $launch_status (124: still running after 300 s)"
 fi
-if ! cmp "$work/plain.json" "$work/m.json"; then
-    sed 's/^/  /' "$work/launch.log" >&2
-    die "the model fitted through launch-ssh.sh differs from the plain fit"
-fi
+grep -q "(CURVE keys in " "$work/curve.log" || { show_log curve; die "launch-ssh.sh did not say it runs with CURVE keys"; }
+say "ok: launch-ssh.sh ran the fit with 2 workers over ssh, with fresh CURVE run keys"
+check_no_worker_left curve
+say "ok: no remote worker outlived launch-ssh.sh"
+check_model curve
 say "ok: the model from 2 ssh workers is byte-identical to the plain fit"
-say "4 passed, 0 failed"
+check_joined curve
+say "ok: the coordinator's log shows both workers' keys joined (worker_joined), none refused"
+[[ $(stamp) != "$before" ]] || die "the workers did not use --remote-tmpdir $remote_tmp for their keys"
+check_no_keys_left curve
+say "ok: the workers' key directories under --remote-tmpdir and the launcher's run keys are gone"
+passed=$((passed + 5))
+
+# 2. Keys made beforehand: --keys DIR.
+keys=$work/keys
+(
+    umask 077
+    "$emfleet" keygen --out "$keys" --name coordinator
+    "$emfleet" keygen --out "$keys/workers" --name 127.0.0.1
+) >/dev/null || die "emfleet keygen failed"
+launch keys --keys "$keys" -- --log-format json
+if ((launch_status != 0)); then
+    show_log keys
+    die "launch-ssh.sh --keys exited with status $launch_status"
+fi
+check_no_worker_left keys
+check_model keys
+check_joined keys
+check_no_keys_left keys
+say "ok: --keys DIR: same model, both workers joined, no worker or key material left"
+passed=$((passed + 1))
+
+# 3. A host key the coordinator does not know: the workers must be refused.
+bad=$work/bad-keys
+mkdir -m 700 "$bad"
+cp -p "$keys/coordinator.secret" "$keys/coordinator.public" "$bad/"
+(
+    umask 077
+    "$emfleet" keygen --out "$bad/workers" --name 127.0.0.1
+    "$emfleet" keygen --out "$work/other" --name other
+) >/dev/null || die "emfleet keygen failed"
+cp "$work/other/other.public" "$bad/workers/127.0.0.1.public" # authorizes another key, not the host's
+launch refused --keys "$bad" -- --wait-workers 3
+if ((launch_status == 0)); then
+    show_log refused
+    die "launch-ssh.sh succeeded although the coordinator does not know the host's key"
+fi
+if ! grep -q "authentication failed" "$work/refused.log" || ! grep -q "refused a worker with key" "$work/refused.log"; then
+    show_log refused
+    die "an unknown worker key was not refused with 'authentication failed'"
+fi
+check_no_worker_left refused
+check_no_keys_left refused
+say "ok: a worker key the coordinator does not list is refused (authentication failed); no key material left"
+passed=$((passed + 1))
+
+# 4. --insecure: no keys at all.
+before=$(stamp)
+sleep 0.01
+launch insecure --insecure
+if ((launch_status != 0)); then
+    show_log insecure
+    die "launch-ssh.sh --insecure exited with status $launch_status"
+fi
+grep -q "WITHOUT encryption" "$work/insecure.log" || { show_log insecure; die "launch-ssh.sh --insecure did not say it runs without encryption"; }
+check_no_worker_left insecure
+check_model insecure
+[[ $(stamp) == "$before" ]] || die "--insecure: the workers wrote to --remote-tmpdir although they have no keys"
+check_no_keys_left insecure
+say "ok: --insecure: same model without keys, nothing written on the hosts, no worker left"
+passed=$((passed + 1))
+
+say "$passed passed, 0 failed"

@@ -3,12 +3,16 @@
 # TCP port and N `emfleet worker` processes connecting to it. Unlike `--workers N` (where the
 # coordinator starts its own workers), this takes the remote path: --bind, --min-workers, --connect.
 #
-# Usage: scripts/launch-local.sh [--port P] [--worker-threads T] N [--] JOB ARGS...
+# Usage: scripts/launch-local.sh [--port P] [--worker-threads T] [--curve] N [--] JOB ARGS...
 #   e.g. scripts/launch-local.sh 4 gmm fit --data x.npy --components 16 --out model.json
 #
 #   N                   workers to start; the first round starts once all N have joined
 #   --port P            the coordinator's port on 127.0.0.1 (default: a free one)
 #   --worker-threads T  threads per worker (default: cores / N, at least 1; never changes the model)
+#   --curve             encrypt and authenticate with CURVE, as across hosts: fresh run keys (the
+#                       coordinator's pair and one per worker, `emfleet keygen`) in a private
+#                       temporary directory (mode 0700), removed on exit. Without it the loopback
+#                       port carries no keys: it is reachable from this machine only.
 #   EMFLEET=PATH        the emfleet binary (default: .build/release/emfleet in this repository,
 #                       else emfleet on PATH)
 #
@@ -27,9 +31,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # --- arguments
 port=""
 worker_threads=""
+curve=false
 while (($#)); do
     case $1 in
         -h | --help) usage ;;
+        --curve) curve=true; shift ;;
         --port) (($# >= 2)) || die "--port needs a value"; port=$2; shift 2 ;;
         --port=*) port=${1#--port=}; shift ;;
         --worker-threads) (($# >= 2)) || die "--worker-threads needs a value"; worker_threads=$2; shift 2 ;;
@@ -38,7 +44,7 @@ while (($#)); do
         *) break ;;
     esac
 done
-(($#)) || die "missing N, the number of workers (usage: $0 [--port P] N JOB ARGS...)"
+(($#)) || die "missing N, the number of workers (usage: $0 [--port P] [--curve] N JOB ARGS...)"
 workers=$1
 shift
 [[ $workers =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$workers'"
@@ -49,6 +55,8 @@ for arg in "${job_args[@]}"; do
     case $arg in
         --bind | --bind=* | --workers | --workers=*)
             die "do not pass ${arg%%=*}: this launcher binds the coordinator on 127.0.0.1 and starts the workers" ;;
+        --curve-secret | --curve-secret=* | --authorized-keys | --authorized-keys=*)
+            die "do not pass ${arg%%=*}: give --curve (before N) and the launcher makes the run's keys" ;;
     esac
 done
 min_workers=("--min-workers" "$workers")
@@ -98,6 +106,7 @@ address="tcp://127.0.0.1:$port"
 # --- processes and their clean-up
 coordinator_pid=""
 worker_pids=()
+keys=""
 
 # shellcheck source=scripts/lib-processes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib-processes.sh"
@@ -107,19 +116,39 @@ on_exit() {
     trap - EXIT INT TERM
     stop
     wait 2>/dev/null || true
+    [[ -z $keys ]] || rm -rf "$keys"
     exit "$status"
 }
 trap on_exit EXIT
 trap 'echo "$me: interrupted; stopping the coordinator and the workers" >&2; exit 130' INT
 trap 'echo "$me: terminated; stopping the coordinator and the workers" >&2; exit 143' TERM
 
+# --- the run's keys (--curve): keys/coordinator.*, keys/workers/local-I.*
+coordinator_curve=()
+if $curve; then
+    keys=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/emfleet-run-keys.XXXXXX") || die "cannot make a private temporary directory"
+    chmod 700 "$keys"
+    (
+        umask 077
+        "$emfleet" keygen --out "$keys" --name coordinator >/dev/null
+        for ((i = 1; i <= workers; i++)); do
+            "$emfleet" keygen --out "$keys/workers" --name "local-$i" >/dev/null
+        done
+    ) || die "emfleet keygen failed"
+    coordinator_curve=(--curve-secret "$keys/coordinator.secret" --authorized-keys "$keys/workers")
+fi
+
 # --- run
-echo "$me: coordinator on $address, $workers workers with $worker_threads threads each ($emfleet)" >&2
-"$emfleet" "${job_args[@]}" --bind "$address" "${min_workers[@]}" &
+echo "$me: coordinator on $address$($curve && echo " (CURVE, run keys in $keys)"), $workers workers with $worker_threads threads each ($emfleet)" >&2
+"$emfleet" "${job_args[@]}" --bind "$address" "${min_workers[@]}" "${coordinator_curve[@]}" &
 coordinator_pid=$!
 
 for ((i = 1; i <= workers; i++)); do
-    "$emfleet" worker --connect "$address" --threads "$worker_threads" --name "local-$i" \
+    worker_curve=()
+    if $curve; then
+        worker_curve=(--curve-secret "$keys/workers/local-$i.secret" --coordinator-key "$keys/coordinator.public")
+    fi
+    "$emfleet" worker --connect "$address" --threads "$worker_threads" --name "local-$i" "${worker_curve[@]}" \
         > >(while IFS= read -r line; do printf '[worker-%s] %s\n' "$i" "$line"; done >&2) 2>&1 &
     worker_pids+=($!)
 done

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs one emfleet job across hosts over ssh: the coordinator here, bound on 0.0.0.0:PORT, and
 # `slots` workers on each host of HOSTFILE, each in its own ssh session, connecting back to it.
+# The traffic is encrypted and only this run's workers may join (CURVE): the script makes a fresh
+# key set for the run in a private temporary directory (mode 0700), removed when it exits.
 #
 # Usage: scripts/launch-ssh.sh HOSTFILE [options] -- JOB ARGS...
 #   e.g. scripts/launch-ssh.sh hosts.txt --advertise 10.0.0.5 -- \
@@ -13,7 +15,15 @@
 #   --ssh-opts "OPTS"   extra ssh options, split on whitespace, no quoting (e.g. "-p 2222 -i KEY");
 #                       put anything more in ~/.ssh/config
 #   --worker-threads T  threads per worker (default 1: a slot is a core; never changes the model)
-#   --dry-run           print the coordinator and ssh commands, run nothing
+#   --keys DIR          use these keys instead of fresh ones: DIR/coordinator.secret (mode 0600),
+#                       DIR/workers/*.public (the keys that may join) and, for each host,
+#                       DIR/workers/HOST.secret (HOST as in HOSTFILE, or without its user@), as
+#                       `emfleet keygen --out DIR/workers --name HOST` writes them
+#   --insecure          no CURVE: plain TCP that anyone who reaches the port can join and read
+#                       (passes --insecure to the coordinator); only on a network you trust
+#   --remote-tmpdir DIR where each host keeps its worker's keys during the run, in a fresh mode-0700
+#                       directory removed when the worker exits (default: $TMPDIR there, else /tmp)
+#   --dry-run           print the coordinator and ssh commands, run nothing (and make no keys)
 #   EMFLEET=PATH        the emfleet binary here (default: .build/release/emfleet in this repository,
 #                       else emfleet on PATH)
 #   EMFLEET_REMOTE=CMD  the emfleet command on the hosts (default: emfleet). It is remote shell text,
@@ -22,11 +32,16 @@
 #   EMFLEET_SSH=PROG    the ssh client (default: ssh)
 #
 # Without --stream-data in the job, every worker reads the data file at the same path as the
-# coordinator: put it on storage all hosts share. Each worker runs under `ssh -tt` as
-# `exec emfleet worker ...`: when its ssh session ends (this script exits, Ctrl-C, SIGTERM), the
-# remote worker gets SIGHUP; failing that, it exits after --coordinator-timeout (default 60 s).
+# coordinator: put it on storage all hosts share. Keys never appear on a command line: each ssh
+# session (`ssh -T`, no terminal) carries the coordinator's public key and the host's secret key on
+# its stdin to a small `sh -c` script on the host, which writes them (umask 077) into a `mktemp -d`
+# directory, runs `emfleet worker ... --curve-secret --coordinator-key` on them and removes the
+# directory when the worker exits. That stdin stays open while this script runs: when it closes
+# (this script exits, Ctrl-C, SIGTERM, even SIGKILL), the remote script stops its worker; failing
+# that (a broken link), the worker exits after --coordinator-timeout (default 60 s).
 # Worker output goes to stderr with a [host-I] prefix. The exit status is the coordinator's.
 # shellcheck disable=SC2317  # (functions that only traps call)
+# shellcheck disable=SC2016  # (remote shell text in single quotes: its $ expand on the host)
 set -euo pipefail
 
 me=launch-ssh
@@ -41,24 +56,32 @@ port=5555
 advertise=""
 ssh_opts=()
 worker_threads=1
+keys_dir=""
+insecure=false
+remote_tmpdir=""
 dry_run=false
 while (($#)); do
     case $1 in
         -h | --help) usage ;;
         --) shift; break ;;
-        --port | --advertise | --ssh-opts | --worker-threads)
+        --port | --advertise | --ssh-opts | --worker-threads | --keys | --remote-tmpdir)
             (($# >= 2)) || die "$1 needs a value"
             case $1 in
                 --port) port=$2 ;;
                 --advertise) advertise=$2 ;;
                 --ssh-opts) read -r -a ssh_opts <<<"$2" ;;
                 --worker-threads) worker_threads=$2 ;;
+                --keys) keys_dir=$2 ;;
+                --remote-tmpdir) remote_tmpdir=$2 ;;
             esac
             shift 2 ;;
         --port=*) port=${1#*=}; shift ;;
         --advertise=*) advertise=${1#*=}; shift ;;
         --ssh-opts=*) read -r -a ssh_opts <<<"${1#*=}"; shift ;;
         --worker-threads=*) worker_threads=${1#*=}; shift ;;
+        --keys=*) keys_dir=${1#*=}; shift ;;
+        --remote-tmpdir=*) remote_tmpdir=${1#*=}; shift ;;
+        --insecure) insecure=true; shift ;;
         --dry-run) dry_run=true; shift ;;
         -*) die "unknown option $1 (put -- before the emfleet job arguments; see --help)" ;;
         *)
@@ -74,12 +97,22 @@ for arg in "${job_args[@]}"; do
     case $arg in
         --bind | --bind=* | --workers | --workers=*)
             die "do not pass ${arg%%=*}: this launcher binds the coordinator on 0.0.0.0:$port and starts the workers" ;;
+        --curve-secret | --curve-secret=* | --authorized-keys | --authorized-keys=*)
+            die "do not pass ${arg%%=*}: this launcher makes the run's keys (or give it --keys DIR)" ;;
+        --insecure)
+            die "give --insecure to the launcher, before --: it then starts the workers without keys too" ;;
     esac
 done
 if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
     die "--port must be 1-65535, got '$port'"
 fi
 [[ $worker_threads =~ ^[1-9][0-9]*$ ]] || die "--worker-threads must be a positive integer, got '$worker_threads'"
+if $insecure && [[ -n $keys_dir ]]; then
+    die "give --keys DIR or --insecure, not both"
+fi
+if [[ -n $remote_tmpdir && $remote_tmpdir != /* ]]; then
+    die "--remote-tmpdir must be an absolute path on the hosts, got '$remote_tmpdir'"
+fi
 
 # --- the host file
 [[ -r $hostfile ]] || die "cannot read HOSTFILE $hostfile"
@@ -139,21 +172,136 @@ emfleet_remote=${EMFLEET_REMOTE:-emfleet}
 ssh=${EMFLEET_SSH:-ssh}
 command -v "$ssh" >/dev/null || die "no ssh client '$ssh' (set EMFLEET_SSH)"
 
-# Quotes each argument for the remote POSIX shell: 'a'\''b'.
-sq() {
-    local arg quoted=()
-    for arg in "$@"; do quoted+=("'${arg//\'/\'\\\'\'}'"); done
-    printf '%s' "${quoted[*]}"
-}
-remote_exec="exec"
-if [[ -n ${OPENBLAS_CORETYPE:-} ]]; then
-    remote_exec="exec env OPENBLAS_CORETYPE=$(sq "$OPENBLAS_CORETYPE")"
+# --- the keys: key_names[h] is host h's key pair, keys/workers/NAME.{public,secret}
+# With --keys, NAME is the host as HOSTFILE writes it, or without its user@; fresh keys take the
+# host without its user@ (made unique), with characters other than [A-Za-z0-9._@-] as _.
+curve=true
+$insecure && curve=false
+fresh_keys=false
+keys=""
+key_names=()
+if $curve; then
+    if [[ -n $keys_dir ]]; then
+        [[ -d $keys_dir ]] || die "--keys $keys_dir: no such directory"
+        keys=$(cd "$keys_dir" && pwd)
+        [[ -r $keys/coordinator.secret ]] || die "--keys $keys_dir: no readable coordinator.secret (make it with: emfleet keygen --out $keys_dir --name coordinator)"
+        [[ -r $keys/coordinator.public ]] || die "--keys $keys_dir: no readable coordinator.public"
+        compgen -G "$keys/workers/*.public" >/dev/null || die "--keys $keys_dir: no workers/*.public (the worker keys that may join)"
+        for host in "${hosts[@]}"; do
+            name=""
+            for candidate in "$host" "${host#*@}"; do
+                if [[ -f $keys/workers/$candidate.secret ]]; then name=$candidate; break; fi
+            done
+            [[ -n $name ]] || die "--keys $keys_dir: no workers/${host#*@}.secret for host $host (make it with: emfleet keygen --out $keys_dir/workers --name ${host#*@})"
+            [[ -f $keys/workers/$name.public ]] || die "--keys $keys_dir: workers/$name.secret has no workers/$name.public: the coordinator would refuse host $host"
+            key_names+=("$name")
+        done
+    else
+        fresh_keys=true
+        keys=RUN_KEYS # where the fresh keys will be, for --dry-run
+        taken=" "
+        for host in "${hosts[@]}"; do
+            base=${host#*@}
+            base=${base//[^A-Za-z0-9._@-]/_}
+            name=$base
+            n=2
+            while [[ $taken == *" $name "* ]]; do name=$base-$n; n=$((n + 1)); done
+            taken+="$name "
+            key_names+=("$name")
+        done
+    fi
 fi
 
-coordinator_cmd=("$emfleet" "${job_args[@]}" --bind "tcp://0.0.0.0:$port" "${min_workers[@]}")
-# One ssh command per worker: names[k] on worker_hosts[k] runs remote_cmds[k].
+z85='^[][0-9a-zA-Z.:+=^!/*?&<>(){}@%$#-]{40}$'
+# Reads a key file (40 Z85 characters, as `emfleet keygen` writes them) into the variable $2;
+# a secret key file must be readable by its owner only.
+read_key() {
+    local file=$1 __key="" mode
+    [[ -r $file ]] || die "cannot read the key file $file"
+    if [[ $file == *.secret ]]; then
+        mode=$(stat -c %a "$file" 2>/dev/null || stat -f %Lp "$file" 2>/dev/null) || die "cannot stat $file"
+        if ((8#$mode & 8#077)); then
+            die "$file: the secret key file is readable by others (mode $mode); run chmod 600 $file"
+        fi
+    fi
+    IFS= read -r __key <"$file" || true
+    __key=${__key//[[:space:]]/}
+    [[ $__key =~ $z85 ]] || die "$file: not a CURVE key (40 Z85 characters)"
+    printf -v "$2" '%s' "$__key"
+}
+
+# Quotes each argument for the remote POSIX shell: 'a'\''b' (a plain word as it is).
+sq() {
+    local arg quoted=()
+    for arg in "$@"; do
+        if [[ $arg =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
+            quoted+=("$arg")
+        else
+            quoted+=("'${arg//\'/\'\\\'\'}'")
+        fi
+    done
+    printf '%s' "${quoted[*]}"
+}
+remote_env=""
+if [[ -n ${OPENBLAS_CORETYPE:-} ]]; then
+    remote_env="env OPENBLAS_CORETYPE=$(sq "$OPENBLAS_CORETYPE") "
+fi
+if [[ -n $remote_tmpdir ]]; then
+    remote_mktemp="mktemp -d $(sq "${remote_tmpdir%/}/emfleet-keys.XXXXXX")"
+else
+    remote_mktemp='mktemp -d "${TMPDIR:-/tmp}/emfleet-keys.XXXXXX"'
+fi
+
+# What one ssh session runs on its host: `exec sh -c SCRIPT`, SCRIPT being POSIX shell text that
+# (with keys) reads two lines from stdin, the coordinator's public key and the host's secret key,
+# writes them into a fresh mode-0700 directory, runs the worker on them in the background, stops
+# the worker when stdin ends (the launcher is gone), and removes the directory however it exits.
+remote_command() {
+    local worker=$remote_env$1 script
+    script='umask 077
+w= l= d=
+cleanup() { for p in $w $l; do kill -TERM "$p" 2>/dev/null; done; if [ -n "$d" ]; then rm -rf "$d"; fi; }
+trap cleanup EXIT
+trap "exit 129" HUP
+trap "exit 130" INT
+trap "exit 141" PIPE
+trap "exit 143" TERM
+'
+    if $curve; then
+        script+="d=\$($remote_mktemp) || exit 1"'
+IFS= read -r coordinator_key && IFS= read -r worker_key || { echo "launch-ssh: the keys did not arrive on stdin" >&2; exit 1; }
+printf "%s\n" "$coordinator_key" >"$d/coordinator.public" && printf "%s\n" "$worker_key" >"$d/worker.secret" || exit 1
+worker_key=
+'
+        worker+=' --curve-secret "$d/worker.secret" --coordinator-key "$d/coordinator.public"'
+    fi
+    script+='exec 3<&0 </dev/null
+'"$worker"' 3<&- &
+w=$!
+{ while IFS= read -r _; do :; done; kill -TERM "$w" 2>/dev/null; } <&3 >/dev/null 2>&1 &
+l=$!
+exec 3<&-
+s=0
+wait "$w" || s=$?
+w=
+exit "$s"'
+    printf 'exec sh -c %s launch-ssh-worker' "$(sq "$script")"
+}
+
+# The coordinator's command line, with the keys in $keys.
+coordinator_command() {
+    coordinator_cmd=("$emfleet" "${job_args[@]}" --bind "tcp://0.0.0.0:$port" "${min_workers[@]}")
+    if $curve; then
+        coordinator_cmd+=(--curve-secret "$keys/coordinator.secret" --authorized-keys "$keys/workers")
+    else
+        coordinator_cmd+=(--insecure)
+    fi
+}
+# One ssh command per worker: names[k] on worker_hosts[k] runs remote_cmds[k], with the key pair
+# worker_keys[k] (a name under keys/workers) on its stdin.
 names=()
 worker_hosts=()
+worker_keys=()
 remote_cmds=()
 for h in "${!hosts[@]}"; do
     host=${hosts[$h]}
@@ -161,17 +309,32 @@ for h in "${!hosts[@]}"; do
         name="${host#*@}-$i"
         names+=("$name")
         worker_hosts+=("$host")
-        remote_cmds+=("$remote_exec $emfleet_remote $(sq worker --connect "$address" --threads "$worker_threads" --name "$name")")
+        worker_keys+=("${key_names[$h]:-}")
+        remote_cmds+=("$(remote_command "$emfleet_remote $(sq worker --connect "$address" --threads "$worker_threads" --name "$name")")")
     done
 done
-ssh_cmd=("$ssh" "${ssh_opts[@]}" -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -tt)
+ssh_cmd=("$ssh" "${ssh_opts[@]}" -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -T)
 
 if $dry_run; then
+    coordinator_command
+    if $fresh_keys; then
+        echo "# RUN_KEYS: a fresh key set in a private temporary directory, made at run time:"
+        printf '#   %q keygen --out RUN_KEYS --name coordinator\n' "$emfleet"
+        for name in "${key_names[@]}"; do
+            printf '#   %q keygen --out RUN_KEYS/workers --name %q\n' "$emfleet" "$name"
+        done
+    fi
     printf '%q ' "${coordinator_cmd[@]}"
     echo
     for k in "${!names[@]}"; do
-        printf '%q ' "${ssh_cmd[@]}" "${worker_hosts[$k]}" "${remote_cmds[$k]}"
-        echo "</dev/null"
+        if $curve; then
+            echo "# worker ${names[$k]}: stdin carries $keys/coordinator.public and $keys/workers/${worker_keys[$k]}.secret, then stays open"
+        else
+            echo "# worker ${names[$k]}: stdin stays open (no keys: --insecure)"
+        fi
+        printf '%q ' "${ssh_cmd[@]}" "${worker_hosts[$k]}"
+        sq "${remote_cmds[$k]}"
+        echo
     done
     exit 0
 fi
@@ -180,6 +343,7 @@ fi
 coordinator_pid=""
 ssh_pids=()
 reported=()
+run_dir=""
 
 # shellcheck source=scripts/lib-processes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib-processes.sh"
@@ -189,6 +353,7 @@ on_exit() {
     trap - EXIT INT TERM
     stop
     wait 2>/dev/null || true
+    [[ -z $run_dir ]] || rm -rf "$run_dir"
     exit "$status"
 }
 # Reports, once each, ssh sessions that have ended (a worker that exited, or ssh that failed).
@@ -210,16 +375,52 @@ trap on_exit EXIT
 trap 'echo "$me: interrupted; stopping the coordinator and the workers" >&2; exit 130' INT
 trap 'echo "$me: terminated; stopping the coordinator and the workers" >&2; exit 143' TERM
 
+# --- the run's keys
+if $fresh_keys; then
+    run_dir=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/emfleet-run-keys.XXXXXX") || die "cannot make a private temporary directory"
+    chmod 700 "$run_dir"
+    keys=$run_dir
+    (
+        umask 077
+        "$emfleet" keygen --out "$keys" --name coordinator >/dev/null
+        for name in "${key_names[@]}"; do
+            "$emfleet" keygen --out "$keys/workers" --name "$name" >/dev/null
+        done
+    ) || die "emfleet keygen failed"
+fi
+coordinator_command
+coordinator_key=""
+host_secrets=()
+if $curve; then
+    read_key "$keys/coordinator.public" coordinator_key
+    for k in "${!names[@]}"; do
+        read_key "$keys/workers/${worker_keys[$k]}.secret" "host_secrets[$k]"
+    done
+fi
+
+# What a worker's ssh session reads: the keys, then nothing until this script has exited. (Should
+# it die by SIGKILL, the first feed removes the run's keys, which the EXIT trap could not.)
+feed() {
+    if $curve; then printf '%s\n%s\n' "$coordinator_key" "${host_secrets[$1]}"; fi
+    while kill -0 "$$" 2>/dev/null; do sleep 1; done
+    if (($1 == 0)) && [[ -n $run_dir ]]; then rm -rf "$run_dir"; fi
+}
+
 # --- run
-echo "$me: coordinator here on 0.0.0.0:$port, workers connect to $address: $total on ${#hosts[@]} host(s)" >&2
+if $curve; then
+    echo "$me: coordinator here on 0.0.0.0:$port (CURVE keys in $keys), workers connect to $address: $total on ${#hosts[@]} host(s)" >&2
+else
+    echo "$me: coordinator here on 0.0.0.0:$port WITHOUT encryption (--insecure), workers connect to $address: $total on ${#hosts[@]} host(s)" >&2
+fi
 "${coordinator_cmd[@]}" &
 coordinator_pid=$!
 
 for k in "${!names[@]}"; do
-    "${ssh_cmd[@]}" "${worker_hosts[$k]}" "${remote_cmds[$k]}" </dev/null \
+    "${ssh_cmd[@]}" "${worker_hosts[$k]}" "${remote_cmds[$k]}" < <(feed "$k") \
         > >(while IFS= read -r line; do printf '[%s] %s\n' "${names[$k]}" "${line%$'\r'}"; done >&2) 2>&1 &
     ssh_pids+=($!)
 done
+host_secrets=()
 
 warned_none=false
 while kill -0 "$coordinator_pid" 2>/dev/null; do

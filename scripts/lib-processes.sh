@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Process clean-up shared by the launch scripts (sourced, not run).
 
 # Whether any of the given pids is alive.
