@@ -22,6 +22,10 @@ scripts/check-readme-sklearn.sh
 scripts/check-launchers.sh
 echo "== reports in headless Chromium"
 scripts/check-reports.sh
+echo "== fuzz corpus replay"
+for target in wire tasks npy csv; do
+    EMFLEET_FUZZ_TARGET=$target .build/release/emfleet-fuzz --replay docs/fuzz/corpus/$target/* docs/fuzz/seeds/$target/*
+done
 echo "== examples/seed"
 examples/seed/run.sh "$(mktemp -d)" | tail -4
 echo "== all tests passed"

@@ -50,6 +50,9 @@ struct SecurityCLITests {
         let plain = try EmfleetBinary.run(["worker", "--connect", endpoint, "--coordinator-timeout", "5"])
         #expect(plain.status == 1)
         #expect(plain.stderr.contains("handshake with the coordinator"), "\(plain.stderr)")
+        // A plain TCP client gets ZeroMQ's greeting and nothing more.
+        let heard = try rawExchange(endpoint, send: Array(repeating: 0x41, count: 512))
+        #expect(heard.count < 1024, "a raw TCP client got \(heard.count) bytes")
         let good = try RunningEmfleet(["worker", "--connect", endpoint, "--curve-secret", scratch.path("keys/workers/good.secret"),
                                        "--coordinator-key", scratch.path("keys/coordinator.public"), "--coordinator-timeout", "2"])
         let result = fit.finish()
@@ -60,6 +63,31 @@ struct SecurityCLITests {
         #expect(log.contains { ($0["label"] as? String ?? "").contains(String(badKey)) && $0["event"] as? String == "worker_refused" })
         #expect(log.filter { $0["event"] as? String == "worker_joined" }.count == 1)
         #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.path("m.json"))) == (try fixture.reference("small")))
+    }
+
+    /// Connects over plain TCP, sends `bytes`, and returns what comes back within a second.
+    private func rawExchange(_ endpoint: String, send bytes: [UInt8]) throws -> [UInt8] {
+        let port = UInt16(endpoint.split(separator: ":").last!)!
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var received = [UInt8](), buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        return received
     }
 
     @Test func curveOptionsGoTogether() throws {
