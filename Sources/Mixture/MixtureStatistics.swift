@@ -111,11 +111,12 @@ public struct MixtureStatistics: Sendable, Equatable {
         guard k >= 1, d >= 1, k <= 1 << 16, d <= 1 << 16 else {
             throw MixtureError.invalidData("statistics message: implausible shape K=\(k), D=\(d)")
         }
-        self.init(covarianceType: type, components: k, dimension: d)
-        let expected = 24 + 8 * (1 + k + moments.count)
+        // Check the size before allocating anything: K and D come from the bytes.
+        let expected = 24 + 8 * (1 + k + Self.momentCount(type, k, d))
         guard bytes.count == expected else {
             throw MixtureError.invalidData("statistics message: \(bytes.count) bytes, expected \(expected) for K=\(k), D=\(d)")
         }
+        self.init(covarianceType: type, components: k, dimension: d)
         rows = Int(readLittleEndian(UInt64.self, bytes, at: 16))
         logLikelihoodSum = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: 24))
         readDoubles(bytes, at: 32, into: &responsibilitySums)

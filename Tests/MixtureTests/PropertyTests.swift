@@ -79,6 +79,11 @@ struct PropertyTests {
 
     @Test("malformed statistics bytes are refused with a reason")
     func malformedStatisticsAreRefused() throws {
+        // A shape read from the bytes is checked against their length before anything is
+        // allocated (found by the wire fuzzer: K = D = 65,536 asked for terabytes).
+        var huge: [UInt8] = Array("EMST".utf8) + [1, 0, 0, 0]
+        huge += [0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00] + [UInt8](repeating: 0, count: 16)
+        #expect(throws: MixtureError.self) { try MixtureStatistics(encoded: huge) }
         let model = try GaussianMixture.fit(Self.data, options: Self.options(.diag, iterations: 1)).prepared()
         let bytes = try runExpectation(model, data: Self.data, shards: 1).encoded()
         #expect(throws: MixtureError.self) { try MixtureStatistics(encoded: Array(bytes.dropLast(8))) }
