@@ -27,7 +27,7 @@ seeds=docs/fuzz/seeds/$target
 [[ -d $seeds ]] || seeds=""
 SWIFT_BACKTRACE=enable=no EMFLEET_FUZZ_TARGET=$target .build-fuzz/release/emfleet-fuzz \
     -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-    -artifact_prefix="fuzz/crashes/$target/" "$corpus" $seeds 2>&1 | tee "fuzz/crashes/$target.log" | grep -E "^#[0-9]+ *(DONE|INITED)|stat::|ERROR|SUMMARY" | tee "docs/fuzz/$target.txt"
+    -artifact_prefix="fuzz/crashes/$target/" "$corpus" $seeds 2>&1 | tee "fuzz/crashes/$target.log" | grep -E "^#[0-9]+[[:space:]]+(DONE|INITED)|stat::|ERROR|SUMMARY" | tee "docs/fuzz/$target.txt"
 # Keep the corpus small and meaningful: merge it into a minimal set that keeps its coverage.
 mkdir -p "$corpus.min"
 SWIFT_BACKTRACE=enable=no EMFLEET_FUZZ_TARGET=$target .build-fuzz/release/emfleet-fuzz -merge=1 "$corpus.min" "$corpus" >/dev/null 2>&1
