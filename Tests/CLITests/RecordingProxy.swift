@@ -73,3 +73,18 @@ final class RecordingProxy: @unchecked Sendable {
         shutdown(destination, Int32(SHUT_WR))
     }
 }
+
+/// A TCP connection to the port of `endpoint` (`tcp://127.0.0.1:PORT`) on loopback, or -1.
+func loopbackConnection(to endpoint: String) -> Int32 {
+    guard let port = UInt16(endpoint.split(separator: ":").last ?? "") else { return -1 }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    if connected != 0 { close(fd); return -1 }
+    return fd
+}
