@@ -57,7 +57,8 @@ struct WorkerCommand: ParsableCommand {
                                                     coordinatorKey: try CurveKeyPair.readPublic(coordinatorKey))
             }
             let reason = try ClusterWorker(options: options).run()
-            FileHandle.standardError.write(Data("emfleet: worker: \(reason)\n".utf8))
+            // Workers a job command started itself end quietly with it.
+            if !exitWithParent { FileHandle.standardError.write(Data("emfleet: worker: \(reason)\n".utf8)) }
         }
     }
 }
