@@ -233,10 +233,30 @@ extension DataCommand {
         @Option(help: "Precision of the output features (default: the input's; text input gives float64).")
         var dtype: ScalarType?
 
+        @Flag(help: "Standardise every feature column: subtract its mean, divide by its standard deviation (1 for a constant column).")
+        var standardise = false
+
         func validate() throws {
             if labelsOut != nil, data.labelColumn == nil {
                 throw ValidationError("--labels-out needs --label-column to say which column holds the labels")
             }
+        }
+
+        /// Columns with mean 0 and (population) standard deviation 1, in float64.
+        static func standardised(_ matrix: FeatureMatrix) -> FeatureMatrix {
+            var values = matrix.doubles()
+            let n = matrix.rows, d = matrix.columns
+            for j in 0..<d {
+                var mean = 0.0
+                for r in 0..<n { mean += values[r * d + j] }
+                mean /= Double(max(n, 1))
+                var variance = 0.0
+                for r in 0..<n { variance += (values[r * d + j] - mean) * (values[r * d + j] - mean) }
+                let deviation = (variance / Double(max(n, 1))).squareRoot()
+                let scale = deviation > 0 ? 1 / deviation : 1
+                for r in 0..<n { values[r * d + j] = (values[r * d + j] - mean) * scale }
+            }
+            return FeatureMatrix(rows: n, columns: d, values: values)
         }
 
         func run() throws {
@@ -244,7 +264,12 @@ extension DataCommand {
                 let outFormat = try DataFileFormat(path: output)
                 let labelsFormat = try labelsOut.map { try DataFileFormat(path: $0) }
                 let loaded = try DatasetLoader.load(path: input, csv: data.csvOptions)
-                let matrix = dtype.map { loaded.features.converted(to: $0) } ?? loaded.features
+                var features = loaded.features
+                if standardise {
+                    try validateFinite(features, file: input, columnNames: loaded.columnNames)
+                    features = Self.standardised(features)
+                }
+                let matrix = dtype.map { features.converted(to: $0) } ?? features
                 let labels = loaded.labels ?? []
                 var integerLabels: [Int] = []
                 if let labelsOut, case .npy = labelsFormat {
@@ -273,7 +298,7 @@ extension DataCommand {
                     }
                 }
                 let labelsNote = labelsOut.map { ", labels to \($0)" } ?? ""
-                print("converted \(matrix.rows) rows × \(matrix.columns) columns (\(matrix.scalarType.rawValue)) from \(input) to \(output)\(labelsNote)")
+                print("converted \(matrix.rows) rows × \(matrix.columns) columns (\(matrix.scalarType.rawValue)\(standardise ? ", standardised" : "")) from \(input) to \(output)\(labelsNote)")
             }
         }
     }

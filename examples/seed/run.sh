@@ -9,7 +9,9 @@ out="${1:-$(mktemp -d)}"
 mkdir -p "$out"
 
 echo "== 1,000 points: N(0, I) in 2-D, plus 2·b1 on x0 and 4·b2 on x1 (b1, b2 fair coins per point)"
-"$emfleet" data generate --preset seed-example --samples 1000 --seed 42 --out "$out/points.csv" --labels "$out/offsets.txt"
+"$emfleet" data generate --preset seed-example --samples 1000 --seed 42 --out "$out/raw.csv" --labels "$out/offsets.txt"
+echo "== standardised, as the seed does before its mixture"
+"$emfleet" data convert "$out/raw.csv" "$out/points.csv" --standardise
 
 echo
 echo "== the seed's 2-component mixture, then a 16-8-2 ReLU/softmax network (Adam, 10 epochs, batch 32)"
