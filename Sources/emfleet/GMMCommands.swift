@@ -361,7 +361,9 @@ enum FitReport {
 
     static func iterationLine(_ step: FitProgress) -> String {
         let change = step.change.isFinite ? String(format: "%12.3e", step.change) : String(repeating: " ", count: 11) + "-"
-        return String(format: "%5d %5d %22.12f %@ %9.3f", step.start + 1, step.iteration, step.logLikelihood, change, step.seconds)
+        // Fixed-point keeps the column aligned up to |LL| < 1e9 (the first steps of random starts can exceed it).
+        let likelihood = abs(step.logLikelihood) < 1e9 ? String(format: "%22.12f", step.logLikelihood) : String(format: "%22.12e", step.logLikelihood)
+        return String(format: "%5d %5d %@ %@ %9.3f", step.start + 1, step.iteration, likelihood, change, step.seconds)
     }
 
     static func summary(_ model: GaussianMixture, seconds: Double, out: String?) -> String {
