@@ -82,3 +82,48 @@ void emfleet_adam_update(double *restrict w, double *restrict m, double *restric
         w[i] += -rate * mi / (sqrt(vi) + epsilon);
     }
 }
+
+// Network element-wise kernels. Each value's result depends on that value alone, or (column
+// sums) on a fixed row order, so every clone gives the same bits.
+#define EMFLEET_NETWORK_KERNELS(T, SUFFIX)                                                         \
+    EMFLEET_CLONES void emfleet_relu_##SUFFIX(T *restrict z, long n) {                             \
+        for (long i = 0; i < n; i++) z[i] = z[i] > 0 ? z[i] : 0;                                   \
+    }                                                                                              \
+    EMFLEET_CLONES void emfleet_relu_mask_##SUFFIX(T *restrict delta, const T *restrict a, long n) { \
+        for (long i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : 0;                           \
+    }                                                                                              \
+    EMFLEET_CLONES void emfleet_column_sums_##SUFFIX(const T *restrict m, long rows, long columns, \
+                                                      T *restrict out) {                           \
+        for (long j = 0; j < columns; j++) out[j] = m[j];                                          \
+        for (long r = 1; r < rows; r++) {                                                          \
+            const T *restrict row = m + r * columns;                                               \
+            for (long j = 0; j < columns; j++) out[j] += row[j];                                   \
+        }                                                                                          \
+    }
+
+EMFLEET_NETWORK_KERNELS(double, f64)
+EMFLEET_NETWORK_KERNELS(float, f32)
+
+// A value is NaN or infinite exactly when all its exponent bits are set; testing the bits
+// (not comparisons) keeps the loop branch-free and vectorised.
+EMFLEET_CLONES int emfleet_all_finite_f64(const double *restrict values, long n) {
+    const uint64_t exponent = 0x7ff0000000000000ull;
+    uint64_t bad = 0;
+    for (long i = 0; i < n; i++) {
+        uint64_t bits;
+        memcpy(&bits, values + i, sizeof bits);
+        bad |= (bits & exponent) == exponent;
+    }
+    return bad == 0;
+}
+
+EMFLEET_CLONES int emfleet_all_finite_f32(const float *restrict values, long n) {
+    const uint32_t exponent = 0x7f800000u;
+    uint32_t bad = 0;
+    for (long i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, values + i, sizeof bits);
+        bad |= (bits & exponent) == exponent;
+    }
+    return bad == 0;
+}

@@ -114,16 +114,37 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var validationFraction = 0.0
     /// Stop after this many epochs without improvement of the monitored loss (validation loss when there is a validation split).
     public var patience: Int?
+    /// The precision of the forward and backward passes (weights and optimizer stay `Double`).
+    public var precision = NetworkPrecision.float32
 
     /// Default options.
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case hidden, activation, loss, initialisation, optimizer, schedule, epochs, seed, patience
+        case hidden, activation, loss, initialisation, optimizer, schedule, epochs, seed, patience, precision
         case learningRate = "learning_rate"
         case batchSize = "batch_size"
         case weightDecay = "weight_decay"
         case validationFraction = "validation_fraction"
+    }
+
+    /// Reads options; files written before `precision` existed were trained in `float64`.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        hidden = try c.decode([Int].self, forKey: .hidden)
+        activation = try c.decode(Activation.self, forKey: .activation)
+        loss = try c.decode(LossFunction.self, forKey: .loss)
+        initialisation = try c.decodeIfPresent(WeightInitialisation.self, forKey: .initialisation)
+        optimizer = try c.decode(OptimizerSettings.self, forKey: .optimizer)
+        learningRate = try c.decode(Double.self, forKey: .learningRate)
+        schedule = try c.decode(LearningRateSchedule.self, forKey: .schedule)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        weightDecay = try c.decode(Double.self, forKey: .weightDecay)
+        validationFraction = try c.decode(Double.self, forKey: .validationFraction)
+        patience = try c.decodeIfPresent(Int.self, forKey: .patience)
+        precision = try c.decodeIfPresent(NetworkPrecision.self, forKey: .precision) ?? .float64
     }
 }
 
@@ -279,7 +300,8 @@ package struct NetworkTrainer {
             var profile = StepProfile()
             for step in 0..<layout.stepsPerEpoch {
                 let stepStart = ContinuousClock.now
-                let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation, mixture: mixture)
+                let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation,
+                                             mixture: mixture, precision: options.precision)
                 let sums = try runner.sums(.step(model, layout: layout, epoch: epoch, step: step))
                 guard sums.batch.rows > 0 else { continue }
                 lossSum += sums.batch.lossSum
@@ -311,7 +333,8 @@ package struct NetworkTrainer {
                 seconds: 0, samplesPerSecond: 0)
             var monitored = record.loss
             if layout.totalValidationRows > 0 || self.validation != nil {
-                let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation, mixture: mixture)
+                let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation,
+                                             mixture: mixture, precision: options.precision)
                 let validation: TrainingSums
                 if let separate = self.validation {
                     let whole = BatchLayout(plan: separate.plan, batchSize: 1, validationFraction: 0, seed: 0)

@@ -103,13 +103,22 @@ package enum NeuralTask: Sendable {
 /// The network and inputs a task is evaluated with.
 package struct NeuralModelState: Sendable {
     package var architecture: NetworkArchitecture
-    package var parameters: [Double]
+    package let parameters: [Double]
     package var standardisation: Standardisation
     /// A fitted mixture whose posteriors feed the network (GMM→network pipelines).
     package var mixture: MixtureFeatures?
-    package init(architecture: NetworkArchitecture, parameters: [Double], standardisation: Standardisation, mixture: MixtureFeatures? = nil) {
+    /// The precision of steps and evaluations (predictions are always computed in `Double`).
+    package let precision: NetworkPrecision
+    /// `parameters` rounded to `Float` once per task (single precision only; else empty).
+    package let narrowParameters: [Float]
+
+    /// - Parameter narrowParameters: `parameters` already rounded to `Float` (as a task carries
+    ///   them); computed here when not given.
+    package init(architecture: NetworkArchitecture, parameters: [Double], standardisation: Standardisation,
+                 mixture: MixtureFeatures? = nil, precision: NetworkPrecision = .float64, narrowParameters: [Float]? = nil) {
         self.architecture = architecture; self.parameters = parameters; self.standardisation = standardisation
-        self.mixture = mixture
+        self.mixture = mixture; self.precision = precision
+        self.narrowParameters = precision == .float32 ? narrowParameters ?? parameters.map { Float($0) } : []
     }
 }
 
@@ -174,7 +183,8 @@ package final class NeuralScratch: @unchecked Sendable {
     // @unchecked: used by the one thread that currently computes the shard.
     var epoch = -1
     var order: [Int] = []
-    var workspace: NetworkWorkspace?
+    var workspace: NetworkWorkspace<Double>?
+    var narrowWorkspace: NetworkWorkspace<Float>?
     package init() {}
 }
 
@@ -221,7 +231,7 @@ package enum NeuralShardEvaluator {
         var start = 0
         while start < shard.features.rows {
             let end = min(start + chunk, shard.features.rows)
-            let inputs = networkInputs(Array(start..<end), features: shard.features, state: state).inputs
+            let inputs: [Double] = networkInputs(Array(start..<end), features: shard.features, state: state).inputs
             outputs += Network.predict(architecture: state.architecture, parameters: state.parameters, inputs: inputs, rows: end - start)
             start = end
         }
@@ -230,29 +240,50 @@ package enum NeuralShardEvaluator {
 
     /// The network's inputs for some rows: standardised features, then the mixture's
     /// posteriors when the state appends them; also returns the posteriors (empty without a mixture).
-    static func networkInputs(_ rows: [Int], features: FeatureMatrix, state: NeuralModelState) -> (inputs: [Double], posteriors: [Double]) {
-        let d = features.columns, width = state.architecture.inputs
-        var raw = [Double](repeating: 0, count: rows.count * d)
-        switch features.storage {
-        case let .float64(values):
-            for (i, row) in rows.enumerated() { for j in 0..<d { raw[i * d + j] = values[row * d + j] } }
-        case let .float32(values):
-            for (i, row) in rows.enumerated() { for j in 0..<d { raw[i * d + j] = Double(values[row * d + j]) } }
-        }
-        let posteriors = state.mixture.map { $0.posteriors(FeatureMatrix(rows: rows.count, columns: d, values: raw)) } ?? []
-        let mean = state.standardisation.mean, scale = state.standardisation.scale
-        var inputs = [Double](repeating: 0, count: rows.count * width)
-        let k = width - d
-        for i in 0..<rows.count {
-            for j in 0..<d { inputs[i * width + j] = (raw[i * d + j] - mean[j]) * scale[j] }
-            for c in 0..<k { inputs[i * width + d + c] = posteriors[i * k + c] }
+    static func networkInputs<Scalar: NetworkScalar>(
+        _ rows: [Int], features: FeatureMatrix, state: NeuralModelState
+    ) -> (inputs: [Scalar], posteriors: [Double]) {
+        let d = features.columns, width = state.architecture.inputs, k = width - d
+        let posteriors = state.mixture.map { mixture in
+            mixture.posteriors(FeatureMatrix(rows: rows.count, columns: d, values: rows.flatMap { row in (0..<d).map { features[row: row, column: $0] } }))
+        } ?? []
+        let inputs = [Scalar](unsafeUninitializedCapacity: rows.count * width) { buffer, count in
+            state.standardisation.mean.withUnsafeBufferPointer { mean in
+                state.standardisation.scale.withUnsafeBufferPointer { scale in
+                    func standardise<Value>(_ values: [Value], _ widen: (Value) -> Double) {
+                        values.withUnsafeBufferPointer { all in
+                            for (i, row) in rows.enumerated() {
+                                let source = all.baseAddress! + row * d, target = buffer.baseAddress! + i * width
+                                for j in 0..<d { target[j] = Scalar((widen(source[j]) - mean[j]) * scale[j]) }
+                            }
+                        }
+                    }
+                    switch features.storage {
+                    case let .float64(values): standardise(values) { $0 }
+                    case let .float32(values): standardise(values) { Double($0) }
+                    }
+                }
+            }
+            for i in 0..<rows.count {
+                for c in 0..<k { buffer[i * width + d + c] = Scalar(posteriors[i * k + c]) }
+            }
+            count = rows.count * width
         }
         return (inputs, posteriors)
     }
 
     static func evaluate(_ rows: [Int], shard: NeuralShard, state: NeuralModelState, gradient: Bool, scratch: NeuralScratch) -> TrainingSums {
+        switch state.precision {
+        case .float64: evaluate(Double.self, rows, shard: shard, state: state, gradient: gradient, scratch: scratch)
+        case .float32: evaluate(Float.self, rows, shard: shard, state: state, gradient: gradient, scratch: scratch)
+        }
+    }
+
+    private static func evaluate<Scalar: NetworkScalar>(
+        _: Scalar.Type, _ rows: [Int], shard: NeuralShard, state: NeuralModelState, gradient: Bool, scratch: NeuralScratch
+    ) -> TrainingSums {
         let architecture = state.architecture
-        let (inputs, posteriors) = networkInputs(rows, features: shard.features, state: state)
+        let (inputs, posteriors): ([Scalar], [Double]) = networkInputs(rows, features: shard.features, state: state)
         let targets: Targets
         var targetSum = 0.0, targetSquares = 0.0
         if let mixture = state.mixture, mixture.componentTargets {
@@ -272,12 +303,22 @@ package enum NeuralShardEvaluator {
                 targets = .values(picked)
             }
         }
-        if scratch.workspace == nil || scratch.workspace!.capacity < max(1, rows.count) || scratch.workspace!.architecture != architecture {
-            scratch.workspace = NetworkWorkspace(architecture: architecture, capacity: max(rows.count, 1))
+        var sums: TrainingSums
+        if let narrowInputs = inputs as? [Float] {
+            if scratch.narrowWorkspace == nil || scratch.narrowWorkspace!.architecture != architecture {
+                scratch.narrowWorkspace = NetworkWorkspace<Float>(architecture: architecture, capacity: max(rows.count, 1))
+            }
+            sums = TrainingSums(batch: Network.batchSums(
+                architecture: architecture, parameters: state.narrowParameters, inputs: narrowInputs, rows: rows.count,
+                targets: targets, gradient: gradient, workspace: scratch.narrowWorkspace!))
+        } else {
+            if scratch.workspace == nil || scratch.workspace!.architecture != architecture {
+                scratch.workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: max(rows.count, 1))
+            }
+            sums = TrainingSums(batch: Network.batchSums(
+                architecture: architecture, parameters: state.parameters, inputs: inputs as! [Double], rows: rows.count,
+                targets: targets, gradient: gradient, workspace: scratch.workspace!))
         }
-        var sums = TrainingSums(batch: Network.batchSums(
-            architecture: architecture, parameters: state.parameters, inputs: inputs, rows: rows.count,
-            targets: targets, gradient: gradient, workspace: scratch.workspace!))
         if gradient, sums.batch.gradient.isEmpty { sums.batch.gradient = [Double](repeating: 0, count: architecture.parameterCount) }
         sums.targetSum = targetSum
         sums.targetSquares = targetSquares
@@ -356,7 +397,7 @@ package enum NeuralTaskCodec {
         if case .step = task { expected = task.state.architecture.parameterCount } else { expected = 0 }
         let gradient = try r.doubles("gradient", expected: expected)
         try r.finish()
-        guard ([loss, squared, absolute, targetSum, targetSquares] + gradient).allSatisfy(\.isFinite) else {
+        guard VectorMath.allFinite([loss, squared, absolute, targetSum, targetSquares]), VectorMath.allFinite(gradient) else {
             throw WireError("training result holds NaN or infinite numbers")
         }
         var sums = TrainingSums(batch: BatchSums(
@@ -371,14 +412,19 @@ package enum NeuralTaskCodec {
         guard try r.u8("result kind") == 2 else { throw WireError("prediction result: not outputs") }
         let values = try r.doubles("outputs", expected: expected)
         try r.finish()
-        guard values.allSatisfy(\.isFinite) else { throw WireError("prediction result holds NaN or infinite numbers") }
+        guard VectorMath.allFinite(values) else { throw WireError("prediction result holds NaN or infinite numbers") }
         return values
     }
 
     private static func encode(_ state: NeuralModelState, _ w: inout WireWriter) {
         let a = state.architecture
         w.int(a.inputs); w.ints(a.hidden); w.int(a.outputs); w.string(a.activation.rawValue); w.string(a.loss.rawValue)
-        w.doubles(state.parameters); w.doubles(state.standardisation.mean); w.doubles(state.standardisation.scale)
+        // Single-precision tasks carry the weights already rounded: half the bytes, same bits.
+        switch state.precision {
+        case .float64: w.u8(0); w.doubles(state.parameters)
+        case .float32: w.u8(1); w.floats(state.narrowParameters)
+        }
+        w.doubles(state.standardisation.mean); w.doubles(state.standardisation.scale)
         if let mixture = state.mixture {
             w.u8(1); w.bool(mixture.appendPosteriors); w.bool(mixture.componentTargets)
             MixtureTaskCodec.parameters(mixture.model.parameters, &w)
@@ -396,7 +442,22 @@ package enum NeuralTaskCodec {
               let loss = LossFunction(rawValue: try r.string("loss", maxBytes: 32))
         else { throw WireError("training task: unknown activation or loss") }
         let architecture = NetworkArchitecture(inputs: inputs, hidden: hidden, outputs: outputs, activation: activation, loss: loss)
-        let parameters = try r.doubles("parameters", expected: architecture.parameterCount)
+        let precision: NetworkPrecision
+        let parameters: [Double]
+        var narrow: [Float]?
+        switch try r.u8("precision") {
+        case 0:
+            precision = .float64
+            parameters = try r.doubles("parameters", expected: architecture.parameterCount)
+            guard VectorMath.allFinite(parameters) else { throw WireError("training task: the weights hold NaN or infinite numbers") }
+        case 1:
+            precision = .float32
+            narrow = try r.floats("parameters", expected: architecture.parameterCount)
+            guard VectorMath.allFinite(narrow!) else { throw WireError("training task: the weights hold NaN or infinite numbers") }
+            parameters = narrow!.map { Double($0) }
+        case let other:
+            throw WireError("training task: unknown precision \(other)")
+        }
         let standardisation = Standardisation(mean: try r.doubles("mean", expected: d), scale: try r.doubles("scale", expected: d))
         var mixture: MixtureFeatures?
         if try r.bool("mixture") {
@@ -410,7 +471,8 @@ package enum NeuralTaskCodec {
         } else {
             guard inputs == d else { throw WireError("training task: \(inputs) inputs for \(d) features") }
         }
-        return NeuralModelState(architecture: architecture, parameters: parameters, standardisation: standardisation, mixture: mixture)
+        return NeuralModelState(architecture: architecture, parameters: parameters, standardisation: standardisation,
+                                mixture: mixture, precision: precision, narrowParameters: narrow)
     }
 
     private static func encode(_ layout: BatchLayout, _ w: inout WireWriter) {

@@ -54,6 +54,18 @@ struct WireWriter {
         }
     }
 
+    /// Floats with a u32 count, as raw little-endian bytes.
+    mutating func floats(_ values: [Float]) {
+        u32(UInt32(values.count))
+        values.withUnsafeBytes { raw in
+            #if _endian(little)
+            bytes.append(contentsOf: raw)
+            #else
+            for value in values { u32(value.bitPattern) }
+            #endif
+        }
+    }
+
     /// Integers (as u64) with a u32 count.
     mutating func ints(_ values: [Int]) {
         u32(UInt32(values.count))
@@ -147,6 +159,24 @@ struct WireReader {
             }
             #if !_endian(little)
             for i in 0..<count { buffer[i] = Double(bitPattern: UInt64(littleEndian: buffer[i].bitPattern)) }
+            #endif
+            initialized = count
+        }
+    }
+
+    /// Floats with a u32 count; `expected`, when given, is the only count accepted.
+    mutating func floats(_ what: String, expected: Int? = nil) throws -> [Float] {
+        let count = Int(try u32(what))
+        if let expected, count != expected {
+            throw WireError("\(context): \(what) has \(count) numbers, expected \(expected)")
+        }
+        let range = try take(count * 4, what)
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            bytes.withUnsafeBytes { source in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[range]))
+            }
+            #if !_endian(little)
+            for i in 0..<count { buffer[i] = Float(bitPattern: UInt32(littleEndian: buffer[i].bitPattern)) }
             #endif
             initialized = count
         }

@@ -120,7 +120,9 @@ public final class ClusterWorker {
         try send(.hello, body: hello.body)
         lastHello = .now
         while true {
-            let ready = try ZMQPoll.readable([socket, wake], timeoutMilliseconds: 200)
+            let spinning = ContinuousClock.now < spinUntil
+            let ready = try ZMQPoll.readable([socket, wake], timeoutMilliseconds: spinning ? 0 : 200)
+            if spinning, ready.isEmpty { sched_yield(); continue }
             if ready.contains(1) { try forwardComputed() }
             if ready.contains(0) {
                 while let frames = try socket.tryReceive() {
@@ -142,6 +144,8 @@ public final class ClusterWorker {
     }
 
     private enum Next { case goOn, stop }
+    private var spinUntil = ContinuousClock.now
+    private let spinAfterStep = Duration.microseconds(Int(ProcessInfo.processInfo.environment["EMFLEET_SPIN_US"] ?? "0") ?? 0)
 
     /// Gives up when the coordinator refuses this worker's key or speaks another security mechanism.
     private func checkHandshakes() throws {
@@ -217,6 +221,7 @@ public final class ClusterWorker {
                 for (kind, body) in store.computeInline(order, job: job, threads: options.threads) {
                     try send(kind, body: body, job: jobID, round: envelope.round)
                 }
+                spinUntil = ContinuousClock.now + spinAfterStep
             } else {
                 startCompute(order, round: envelope.round)
             }

@@ -1,5 +1,75 @@
+import CKernels
 import Foundation
 import Numerics
+
+/// A floating-point type the forward and backward passes compute in: `Double`, or `Float` for
+/// training at single precision (twice the arithmetic per cycle and half the memory traffic).
+public protocol NetworkScalar: BinaryFloatingPoint, Sendable {
+    /// `C ← alpha·op(A)·op(B) + beta·C`, row-major.
+    static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
+                     b: UnsafePointer<Self>, ldb: Int, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// `z ← max(z, 0)` element-wise.
+    static func relu(_ z: UnsafeMutablePointer<Self>, count: Int)
+    /// `delta ← 0` wherever `a ≤ 0`.
+    static func reluMask(_ delta: UnsafeMutablePointer<Self>, activations a: UnsafePointer<Self>, count: Int)
+    /// `out[j] = Σ_r m[r·columns + j]`, rows in order (`rows ≥ 1`).
+    static func columnSums(_ m: UnsafePointer<Self>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Self>)
+    /// The exponential.
+    static func exponential(_ x: Self) -> Self
+    /// The natural logarithm.
+    static func logarithm(_ x: Self) -> Self
+    /// `log(1 + x)`.
+    static func logarithmOnePlus(_ x: Self) -> Self
+    /// The hyperbolic tangent.
+    static func hyperbolicTangent(_ x: Self) -> Self
+}
+
+/// The precision a network is trained in. Weights, optimizer state and model files are always
+/// `Double`; `float32` runs the forward and backward passes on the weights rounded to `Float`.
+public enum NetworkPrecision: String, Codable, Sendable, CaseIterable {
+    /// Single-precision passes (the default for training, as in Keras and PyTorch).
+    case float32
+    /// Double-precision passes throughout.
+    case float64
+}
+
+extension Double: NetworkScalar {
+    public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
+                            b: UnsafePointer<Double>, ldb: Int, beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        BLAS.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                  beta: beta, c: c, ldc: ldc)
+    }
+    public static func relu(_ z: UnsafeMutablePointer<Double>, count: Int) { emfleet_relu_f64(z, count) }
+    public static func reluMask(_ delta: UnsafeMutablePointer<Double>, activations a: UnsafePointer<Double>, count: Int) {
+        emfleet_relu_mask_f64(delta, a, count)
+    }
+    public static func columnSums(_ m: UnsafePointer<Double>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Double>) {
+        emfleet_column_sums_f64(m, rows, columns, out)
+    }
+    public static func exponential(_ x: Double) -> Double { Foundation.exp(x) }
+    public static func logarithm(_ x: Double) -> Double { Foundation.log(x) }
+    public static func logarithmOnePlus(_ x: Double) -> Double { Foundation.log1p(x) }
+    public static func hyperbolicTangent(_ x: Double) -> Double { Foundation.tanh(x) }
+}
+
+extension Float: NetworkScalar {
+    public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                            b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        BLAS.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                  beta: beta, c: c, ldc: ldc)
+    }
+    public static func relu(_ z: UnsafeMutablePointer<Float>, count: Int) { emfleet_relu_f32(z, count) }
+    public static func reluMask(_ delta: UnsafeMutablePointer<Float>, activations a: UnsafePointer<Float>, count: Int) {
+        emfleet_relu_mask_f32(delta, a, count)
+    }
+    public static func columnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+        emfleet_column_sums_f32(m, rows, columns, out)
+    }
+    public static func exponential(_ x: Float) -> Float { Foundation.exp(x) }
+    public static func logarithm(_ x: Float) -> Float { Foundation.log(x) }
+    public static func logarithmOnePlus(_ x: Float) -> Float { Foundation.log1p(x) }
+    public static func hyperbolicTangent(_ x: Float) -> Float { Foundation.tanh(x) }
+}
 
 /// What a batch's targets are.
 public enum Targets: Sendable {
@@ -17,7 +87,8 @@ public enum Targets: Sendable {
 /// A workspace holds every layer's activations and the back-propagated errors, so
 /// `Network.batchSums` allocates nothing but the gradient it returns. It is not safe to share
 /// between threads: make one per thread. A batch larger than `capacity` grows the buffers.
-public final class NetworkWorkspace {
+/// `Scalar` is the precision the passes compute in.
+public final class NetworkWorkspace<Scalar: NetworkScalar> {
     /// The architecture the buffers are laid out for.
     public let architecture: NetworkArchitecture
     /// Rows the buffers hold without growing.
@@ -31,9 +102,11 @@ public final class NetworkWorkspace {
     let maximumWidth: Int
     /// `activations[l]` (l ≥ 1) holds layer l's outputs, `rows × widths[l]`: the hidden
     /// activations, and the output layer's pre-activations (logits).
-    private(set) var activations: [UnsafeMutablePointer<Double>]
+    private(set) var activations: [UnsafeMutablePointer<Scalar>]
     /// Two `capacity × maximumWidth` buffers for the errors ∂loss/∂z, used alternately.
-    private(set) var deltas: (UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>)
+    private(set) var deltas: (UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>)
+    /// The gradient before it is widened to `Double` (single precision only).
+    let narrowGradient: UnsafeMutablePointer<Scalar>
 
     /// Creates buffers for batches of up to `capacity` rows of `architecture`.
     public init(architecture: NetworkArchitecture, capacity: Int) {
@@ -50,10 +123,14 @@ public final class NetworkWorkspace {
         maximumWidth = widths.dropFirst().max()!
         activations = []
         deltas = (.allocate(capacity: 1), .allocate(capacity: 1))
+        narrowGradient = .allocate(capacity: Scalar.self == Double.self ? 1 : offset)
         allocate()
     }
 
-    deinit { release() }
+    deinit {
+        release()
+        narrowGradient.deallocate()
+    }
 
     /// Makes room for `rows` rows (allocates only when the batch is larger than ever before).
     func reserve(rows: Int) {
@@ -149,7 +226,28 @@ public enum Network {
     /// - Returns: The sums; the process stops with a message when shapes or labels are invalid.
     public static func batchSums(
         architecture: NetworkArchitecture, parameters: [Double], inputs: [Double], rows: Int,
-        targets: Targets, gradient: Bool, workspace: NetworkWorkspace
+        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Double>
+    ) -> BatchSums {
+        sums(architecture: architecture, parameters: parameters, inputs: inputs, rows: rows, targets: targets,
+             gradient: gradient, workspace: workspace)
+    }
+
+    /// ``batchSums(architecture:parameters:inputs:rows:targets:gradient:workspace:)`` computed in
+    /// single precision: the same passes on `Float` parameters and inputs; the loss terms are
+    /// added up, and the gradient returned, in `Double`.
+    public static func batchSums(
+        architecture: NetworkArchitecture, parameters: [Float], inputs: [Float], rows: Int,
+        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Float>
+    ) -> BatchSums {
+        sums(architecture: architecture, parameters: parameters, inputs: inputs, rows: rows, targets: targets,
+             gradient: gradient, workspace: workspace)
+    }
+
+    // Generic over the precision but internal, so that both public entry points get
+    // specialised code.
+    private static func sums<Scalar: NetworkScalar>(
+        architecture: NetworkArchitecture, parameters: [Scalar], inputs: [Scalar], rows: Int,
+        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Scalar>
     ) -> BatchSums {
         require(workspace.architecture == architecture, "the workspace was made for another architecture")
         require(parameters.count == workspace.parameterCount,
@@ -194,10 +292,18 @@ public enum Network {
                     }
                 }
                 if gradient {
-                    sums.gradient = [Double](unsafeUninitializedCapacity: workspace.parameterCount) { buffer, count in
-                        backward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace,
-                                 gradient: buffer.baseAddress!)
-                        count = workspace.parameterCount
+                    let n = workspace.parameterCount
+                    sums.gradient = [Double](unsafeUninitializedCapacity: n) { buffer, count in
+                        if Scalar.self == Double.self {
+                            buffer.baseAddress!.withMemoryRebound(to: Scalar.self, capacity: n) {
+                                backward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace, gradient: $0)
+                            }
+                        } else {
+                            let narrow = workspace.narrowGradient
+                            backward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace, gradient: narrow)
+                            for i in 0..<n { buffer[i] = Double(narrow[i]) }
+                        }
+                        count = n
                     }
                 }
             }
@@ -215,7 +321,7 @@ public enum Network {
         require(rows >= 0 && inputs.count >= rows * architecture.inputs,
                 "\(rows) rows need \(rows * architecture.inputs) input values, got \(inputs.count)")
         let outputs = architecture.outputs, chunk = 1024
-        let workspace = NetworkWorkspace(architecture: architecture, capacity: min(max(rows, 1), chunk))
+        let workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: min(max(rows, 1), chunk))
         var result = [Double](repeating: 0, count: rows * outputs)
         parameters.withUnsafeBufferPointer { parameterBuffer in
             inputs.withUnsafeBufferPointer { inputBuffer in
@@ -245,9 +351,9 @@ public enum Network {
 
     /// Fills the workspace's activations: hidden layers after their activation, the output
     /// layer's pre-activations (logits).
-    private static func forward(
-        _ architecture: NetworkArchitecture, parameters: UnsafePointer<Double>, inputs: UnsafePointer<Double>,
-        rows: Int, workspace: NetworkWorkspace
+    private static func forward<Scalar: NetworkScalar>(
+        _ architecture: NetworkArchitecture, parameters: UnsafePointer<Scalar>, inputs: UnsafePointer<Scalar>,
+        rows: Int, workspace: NetworkWorkspace<Scalar>
     ) {
         let widths = workspace.widths, layers = widths.count - 1
         var input = inputs
@@ -256,7 +362,7 @@ public enum Network {
             let weights = parameters + workspace.weightOffsets[l], bias = weights + fanIn * fanOut
             let z = workspace.activations[l + 1]
             for r in 0..<rows { (z + r * fanOut).update(from: bias, count: fanOut) }
-            BLAS.gemm(
+            Scalar.gemm(
                 transposeA: false, transposeB: false, m: rows, n: fanOut, k: fanIn, alpha: 1,
                 a: input, lda: fanIn, b: weights, ldb: fanOut, beta: 1, c: z, ldc: fanOut)
             if l < layers - 1 { activate(architecture.activation, z, count: rows * fanOut) }
@@ -265,9 +371,9 @@ public enum Network {
     }
 
     /// Back-propagates `workspace.deltas.0` (∂loss/∂logits) and writes Σ_rows ∂loss/∂parameters.
-    private static func backward(
-        _ architecture: NetworkArchitecture, parameters: UnsafePointer<Double>, inputs: UnsafePointer<Double>,
-        rows: Int, workspace: NetworkWorkspace, gradient: UnsafeMutablePointer<Double>
+    private static func backward<Scalar: NetworkScalar>(
+        _ architecture: NetworkArchitecture, parameters: UnsafePointer<Scalar>, inputs: UnsafePointer<Scalar>,
+        rows: Int, workspace: NetworkWorkspace<Scalar>, gradient: UnsafeMutablePointer<Scalar>
     ) {
         let widths = workspace.widths
         var delta = workspace.deltas.0, spare = workspace.deltas.1
@@ -276,18 +382,13 @@ public enum Network {
             let offset = workspace.weightOffsets[l]
             let input = l == 0 ? inputs : UnsafePointer(workspace.activations[l])
             // ∂W = Aᵀ·δ, ∂b = Σ_rows δ.
-            BLAS.gemm(
+            Scalar.gemm(
                 transposeA: true, transposeB: false, m: fanIn, n: fanOut, k: rows, alpha: 1,
                 a: input, lda: fanIn, b: delta, ldb: fanOut, beta: 0, c: gradient + offset, ldc: fanOut)
-            let biasGradient = gradient + offset + fanIn * fanOut
-            biasGradient.update(from: delta, count: fanOut)
-            for r in 1..<max(1, rows) {
-                let row = delta + r * fanOut
-                for j in 0..<fanOut { biasGradient[j] += row[j] }
-            }
+            Scalar.columnSums(delta, rows: rows, columns: fanOut, into: gradient + offset + fanIn * fanOut)
             guard l > 0 else { break }
             // δ_{l} = (δ_{l+1}·Wᵀ) ⊙ f'(a_l).
-            BLAS.gemm(
+            Scalar.gemm(
                 transposeA: false, transposeB: true, m: rows, n: fanIn, k: fanOut, alpha: 1,
                 a: delta, lda: fanOut, b: parameters + offset, ldb: fanOut, beta: 0, c: spare, ldc: fanIn)
             multiplyByDerivative(architecture.activation, spare, activations: workspace.activations[l], count: rows * fanIn)
@@ -297,12 +398,13 @@ public enum Network {
 
     /// Adds each row's loss, accuracy and error terms to `sums` and writes ∂loss/∂logits to `delta`.
     /// Exactly one of `labels` and `values` is given.
-    private static func lossTerms(
-        _ architecture: NetworkArchitecture, logits: UnsafeMutablePointer<Double>, rows: Int,
+    private static func lossTerms<Scalar: NetworkScalar>(
+        _ architecture: NetworkArchitecture, logits: UnsafeMutablePointer<Scalar>, rows: Int,
         labels: UnsafePointer<Int>?, values: UnsafePointer<Double>?,
-        delta: UnsafeMutablePointer<Double>, sums: inout BatchSums
+        delta: UnsafeMutablePointer<Scalar>, sums: inout BatchSums
     ) {
         let k = architecture.outputs
+        // Terms are computed in the network's precision and added up in Double.
         var loss = 0.0, correct = 0
         switch architecture.loss {
         case .softmaxCrossEntropy:
@@ -310,25 +412,26 @@ public enum Network {
                 let z = logits + r * k, d = delta + r * k
                 var maximum = z[0], best = 0
                 for j in 1..<max(1, k) where z[j] > maximum { maximum = z[j]; best = j }
-                var sum = 0.0
-                for j in 0..<k { d[j] = Foundation.exp(z[j] - maximum); sum += d[j] }
-                let logNormaliser = maximum + Foundation.log(sum)
+                var sum: Scalar = 0
+                for j in 0..<k { d[j] = Scalar.exponential(z[j] - maximum); sum += d[j] }
+                let logNormaliser = maximum + Scalar.logarithm(sum)
                 for j in 0..<k { d[j] /= sum }
                 if let labels {
                     let label = labels[r]
                     require(label >= 0 && label < k, "row \(r): class label \(label) is outside 0..<\(k)")
-                    loss += logNormaliser - z[label]
+                    loss += Double(logNormaliser - z[label])
                     d[label] -= 1
                     if best == label { correct += 1 }
                 } else {
                     let t = values! + r * k
-                    var mass = 0.0, target = 0
+                    var mass: Scalar = 0, target = 0
                     for j in 0..<k {
-                        mass += t[j]
-                        loss += t[j] * (logNormaliser - z[j])
+                        let tj = Scalar(t[j])
+                        mass += tj
+                        loss += Double(tj * (logNormaliser - z[j]))
                         if t[j] > t[target] { target = j }
                     }
-                    for j in 0..<k { d[j] = d[j] * mass - t[j] }
+                    for j in 0..<k { d[j] = d[j] * mass - Scalar(t[j]) }
                     if best == target { correct += 1 }
                 }
             }
@@ -337,16 +440,16 @@ public enum Network {
                 let z = logits + r * k, d = delta + r * k
                 var allRight = true
                 for j in 0..<k {
-                    let t: Double
+                    let t: Scalar
                     if let labels {
                         let label = labels[r]
                         require(label == 0 || label == 1, "row \(r): binary label \(label) is not 0 or 1")
-                        t = Double(label)
+                        t = Scalar(label)
                     } else {
-                        t = values![r * k + j]
+                        t = Scalar(values![r * k + j])
                     }
-                    let e = Foundation.exp(-abs(z[j]))
-                    loss += max(z[j], 0) - z[j] * t + Foundation.log1p(e)
+                    let e = Scalar.exponential(-abs(z[j]))
+                    loss += Double(max(z[j], 0) - z[j] * t + Scalar.logarithmOnePlus(e))
                     let p = z[j] >= 0 ? 1 / (1 + e) : e / (1 + e)
                     d[j] = p - t
                     if (p >= 0.5) != (t >= 0.5) { allRight = false }
@@ -357,10 +460,11 @@ public enum Network {
             let t = values!
             var squares = 0.0, absolute = 0.0
             for i in 0..<(rows * k) {
-                let difference = logits[i] - t[i]
+                let difference = logits[i] - Scalar(t[i])
                 delta[i] = difference
-                squares += difference * difference
-                absolute += abs(difference)
+                let wide = Double(difference)
+                squares += wide * wide
+                absolute += abs(wide)
             }
             loss = 0.5 * squares
             sums.squaredErrorSum = squares
@@ -372,21 +476,21 @@ public enum Network {
 
     // MARK: - Element-wise pieces
 
-    private static func activate(_ activation: Activation, _ z: UnsafeMutablePointer<Double>, count: Int) {
+    private static func activate<Scalar: NetworkScalar>(_ activation: Activation, _ z: UnsafeMutablePointer<Scalar>, count: Int) {
         switch activation {
-        case .relu: for i in 0..<count { z[i] = z[i] > 0 ? z[i] : 0 }
-        case .tanh: for i in 0..<count { z[i] = Foundation.tanh(z[i]) }
+        case .relu: Scalar.relu(z, count: count)
+        case .tanh: for i in 0..<count { z[i] = Scalar.hyperbolicTangent(z[i]) }
         case .sigmoid: for i in 0..<count { z[i] = sigmoid(z[i]) }
         case .linear: break
         }
     }
 
     /// `delta ⊙ f'(z)`, with the derivative written in terms of the activation `a = f(z)`.
-    private static func multiplyByDerivative(
-        _ activation: Activation, _ delta: UnsafeMutablePointer<Double>, activations a: UnsafePointer<Double>, count: Int
+    private static func multiplyByDerivative<Scalar: NetworkScalar>(
+        _ activation: Activation, _ delta: UnsafeMutablePointer<Scalar>, activations a: UnsafePointer<Scalar>, count: Int
     ) {
         switch activation {
-        case .relu: for i in 0..<count { delta[i] = a[i] > 0 ? delta[i] : 0 }
+        case .relu: Scalar.reluMask(delta, activations: a, count: count)
         case .tanh: for i in 0..<count { delta[i] *= 1 - a[i] * a[i] }
         case .sigmoid: for i in 0..<count { delta[i] *= a[i] * (1 - a[i]) }
         case .linear: break
@@ -395,9 +499,9 @@ public enum Network {
 
     /// The logistic function without overflow for large |z|.
     @inline(__always)
-    static func sigmoid(_ z: Double) -> Double {
-        if z >= 0 { return 1 / (1 + Foundation.exp(-z)) }
-        let e = Foundation.exp(z)
+    static func sigmoid<Scalar: NetworkScalar>(_ z: Scalar) -> Scalar {
+        if z >= 0 { return 1 / (1 + Scalar.exponential(-z)) }
+        let e = Scalar.exponential(z)
         return e / (1 + e)
     }
 

@@ -64,6 +64,26 @@ public enum BLAS {
         )
     }
 
+    /// `C ← alpha·op(A)·op(B) + beta·C` in single precision (`sgemm`), row-major, as ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
+    package static func gemm(
+        transposeA: Bool, transposeB: Bool,
+        m: Int, n: Int, k: Int,
+        alpha: Float,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor,
+            transposeA ? CblasTrans : CblasNoTrans,
+            transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb),
+            beta, c, Int32(ldc)
+        )
+    }
+
     /// Measures `dgemm`'s speed on this machine: the best of `repeats` products of two
     /// `order`×`order` matrices with `threads` OpenBLAS threads, in GFLOP/s (2·n³ per product).
     ///

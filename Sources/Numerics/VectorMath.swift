@@ -12,6 +12,16 @@ public enum VectorMath {
     /// the last place for inputs in (−700, 700]. Inputs at or below `underflowCutoff` give 0:
     /// they are far below anything that can change a sum of responsibilities, and keeping the
     /// subnormal results would slow every later product by orders of magnitude.
+    /// Whether no value is NaN or infinite (a vectorised scan, for checking messages).
+    public static func allFinite(_ values: [Double]) -> Bool {
+        values.withUnsafeBufferPointer { emfleet_all_finite_f64($0.baseAddress, $0.count) != 0 }
+    }
+
+    /// Whether no value is NaN or infinite.
+    public static func allFinite(_ values: [Float]) -> Bool {
+        values.withUnsafeBufferPointer { emfleet_all_finite_f32($0.baseAddress, $0.count) != 0 }
+    }
+
     package static func exponentiate(_ values: UnsafeMutablePointer<Double>, count: Int) {
         emfleet_exp_inplace(values, count)
     }

@@ -10,6 +10,7 @@ extension Activation: ExpressibleByArgument {}
 extension LossFunction: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension WeightInitialisation: ExpressibleByArgument {}
+extension NetworkPrecision: ExpressibleByArgument {}
 
 /// `emfleet mlp …`: train neural networks by minibatch gradients and apply them.
 struct MLPCommand: ParsableCommand {
@@ -111,6 +112,9 @@ extension MLPCommand {
         @Option(name: .long, help: ArgumentHelp("Labels of --validation-data (default: its --label-column).", valueName: "file"))
         var validationLabels: String?
 
+        @Option(name: .long, help: "Precision of the forward and backward passes: float32 (default, as in Keras) or float64; weights, optimizer and model file are always float64.")
+        var precision: NetworkPrecision = .float32
+
         @Option(name: .long, help: "Stop after this many epochs without improvement (of the validation loss when there is a split); the best weights are kept.")
         var patience: Int?
 
@@ -173,6 +177,7 @@ extension MLPCommand {
                 options.weightDecay = weightDecay
                 options.validationFraction = validationSplit
                 options.patience = patience
+                options.precision = precision
 
                 let texts = try labelOptions.read(data: input)
                 let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)

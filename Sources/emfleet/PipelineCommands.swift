@@ -100,6 +100,9 @@ extension PipelineCommand {
         @Option(name: .long, help: "Seed of the mixture and the network.")
         var seed: UInt64 = 0
 
+        @Option(name: .long, help: "Precision of the network's passes: float32 (default) or float64.")
+        var precision: NetworkPrecision = .float32
+
         @Option(name: .long, help: "Shards (default: one per 8192 rows, at most one per 32 rows of a minibatch).")
         var shards: Int?
 
@@ -183,6 +186,7 @@ extension PipelineCommand {
                 options.epochs = epochs
                 options.seed = seed
                 options.validationFraction = validationSplit
+                options.precision = precision
                 func train(_ features: MixtureFeatures?, outputs: Int, title: String) throws -> TrainedNetwork {
                     if text { print(title); print(EpochReport.header(classification: true, validation: true)) }
                     return try NetworkTrainer(runner: runner, options: options, outputs: outputs, mixture: features).train(progress: { record in

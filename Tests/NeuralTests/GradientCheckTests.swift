@@ -56,7 +56,7 @@ struct GradientProblem {
         inputs = normals(Self.rows * architecture.inputs, seed: 11)
         targets = loss.targets(rows: Self.rows, seed: 12)
         let reference = ReferenceNetwork(architecture: architecture)
-        let workspace = NetworkWorkspace(architecture: architecture, capacity: Self.rows)
+        let workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: Self.rows)
         let (architecture, inputs, targets) = (architecture, inputs, targets)
         func lossSum(_ parameters: [Double]) -> Double {
             Network.batchSums(architecture: architecture, parameters: parameters, inputs: inputs, rows: Self.rows,
@@ -99,7 +99,7 @@ struct GradientProblem {
         }
     }
 
-    func lossSum(_ parameters: [Double], workspace: NetworkWorkspace) -> Double {
+    func lossSum(_ parameters: [Double], workspace: NetworkWorkspace<Double>) -> Double {
         Network.batchSums(architecture: architecture, parameters: parameters, inputs: inputs, rows: Self.rows,
                           targets: targets, gradient: false, workspace: workspace).lossSum
     }
@@ -114,7 +114,7 @@ struct GradientCheckTests {
             #expect(problem.smallestHiddenPreActivation > 1e-3, "ReLU pre-activations too close to the kink")
         }
         #expect(problem.smallestDerivative >= GradientProblem.smallestResolvableDerivative)
-        let workspace = NetworkWorkspace(architecture: problem.architecture, capacity: GradientProblem.rows)
+        let workspace = NetworkWorkspace<Double>(architecture: problem.architecture, capacity: GradientProblem.rows)
         let sums = Network.batchSums(
             architecture: problem.architecture, parameters: problem.parameters, inputs: problem.inputs,
             rows: GradientProblem.rows, targets: problem.targets, gradient: true, workspace: workspace)
@@ -136,7 +136,7 @@ struct GradientCheckTests {
           arguments: [Activation.relu, .tanh])
     func wrongGradientIsCaught(activation: Activation) throws {
         let problem = GradientProblem(activation: activation, loss: .crossEntropy3)
-        let workspace = NetworkWorkspace(architecture: problem.architecture, capacity: GradientProblem.rows)
+        let workspace = NetworkWorkspace<Double>(architecture: problem.architecture, capacity: GradientProblem.rows)
         let gradient = Network.batchSums(
             architecture: problem.architecture, parameters: problem.parameters, inputs: problem.inputs,
             rows: GradientProblem.rows, targets: problem.targets, gradient: true, workspace: workspace).gradient

@@ -14,7 +14,7 @@ struct NetworkTests {
     }
 
     static func sums(rows: Range<Int>, of problem: (parameters: [Double], inputs: [Double], labels: [Int]),
-                     workspace: NetworkWorkspace) -> BatchSums {
+                     workspace: NetworkWorkspace<Double>) -> BatchSums {
         let d = architecture.inputs
         return Network.batchSums(
             architecture: architecture, parameters: problem.parameters,
@@ -25,8 +25,8 @@ struct NetworkTests {
     @Test("the same batch gives the same bits; two halves add up to the whole")
     func determinism() {
         let problem = Self.problem(rows: 7)
-        let first = Self.sums(rows: 0..<7, of: problem, workspace: NetworkWorkspace(architecture: Self.architecture, capacity: 7))
-        let workspace = NetworkWorkspace(architecture: Self.architecture, capacity: 16)
+        let first = Self.sums(rows: 0..<7, of: problem, workspace: NetworkWorkspace<Double>(architecture: Self.architecture, capacity: 7))
+        let workspace = NetworkWorkspace<Double>(architecture: Self.architecture, capacity: 16)
         let again = Self.sums(rows: 0..<7, of: problem, workspace: workspace)
         let third = Self.sums(rows: 0..<7, of: problem, workspace: workspace)
         #expect(first.lossSum.bitPattern == again.lossSum.bitPattern)
@@ -44,8 +44,8 @@ struct NetworkTests {
     @Test("longer input and target arrays are read only up to `rows`; a small workspace grows")
     func rowsAndCapacity() {
         let problem = Self.problem(rows: 10)
-        let exact = Self.sums(rows: 0..<7, of: problem, workspace: NetworkWorkspace(architecture: Self.architecture, capacity: 7))
-        let small = NetworkWorkspace(architecture: Self.architecture, capacity: 2)
+        let exact = Self.sums(rows: 0..<7, of: problem, workspace: NetworkWorkspace<Double>(architecture: Self.architecture, capacity: 7))
+        let small = NetworkWorkspace<Double>(architecture: Self.architecture, capacity: 2)
         let fromLonger = Network.batchSums(
             architecture: Self.architecture, parameters: problem.parameters, inputs: problem.inputs, rows: 7,
             targets: .classes(problem.labels), gradient: true, workspace: small)
@@ -56,7 +56,7 @@ struct NetworkTests {
     @Test("zero rows give zero sums; no gradient is returned unless asked for")
     func emptyBatch() {
         let problem = Self.problem(rows: 1)
-        let workspace = NetworkWorkspace(architecture: Self.architecture, capacity: 4)
+        let workspace = NetworkWorkspace<Double>(architecture: Self.architecture, capacity: 4)
         let empty = Network.batchSums(architecture: Self.architecture, parameters: problem.parameters, inputs: [],
                                       rows: 0, targets: .classes([]), gradient: true, workspace: workspace)
         #expect(empty == BatchSums(rows: 0, lossSum: 0, correct: 0, squaredErrorSum: 0, absoluteErrorSum: 0,
@@ -80,7 +80,7 @@ struct NetworkTests {
         let (architecture, parameters) = Self.identity(.softmaxCrossEntropy, outputs: 3)
         let logits: [Double] = [2, 0, 0, /**/ 0, 1, 3, /**/ 1000, -1000, 999, /**/ 0, 0, 5]
         let labels = [0, 1, 2, 2]   // right, wrong, wrong, right
-        let workspace = NetworkWorkspace(architecture: architecture, capacity: 4)
+        let workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: 4)
         let sums = Network.batchSums(architecture: architecture, parameters: parameters, inputs: logits, rows: 4,
                                      targets: .classes(labels), gradient: false, workspace: workspace)
         var expected = 0.0
@@ -114,7 +114,7 @@ struct NetworkTests {
         let (architecture, parameters) = Self.identity(.binaryCrossEntropy, outputs: 2)
         let logits: [Double] = [3, -2, /**/ 3, 2, /**/ -800, 900, /**/ 0.5, -0.5]
         let targets: [Double] = [1, 0, /**/ 1, 0, /**/ 0, 1, /**/ 0, 0]   // right, wrong, right, wrong
-        let workspace = NetworkWorkspace(architecture: architecture, capacity: 4)
+        let workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: 4)
         let sums = Network.batchSums(architecture: architecture, parameters: parameters, inputs: logits, rows: 4,
                                      targets: .values(targets), gradient: true, workspace: workspace)
         var expected = 0.0
@@ -130,7 +130,7 @@ struct NetworkTests {
         let (single, singleParameters) = Self.identity(.binaryCrossEntropy, outputs: 1)
         let one = Network.batchSums(architecture: single, parameters: singleParameters, inputs: [2, -1, 0.5], rows: 3,
                                     targets: .classes([1, 1, 0]), gradient: false,
-                                    workspace: NetworkWorkspace(architecture: single, capacity: 3))
+                                    workspace: NetworkWorkspace<Double>(architecture: single, capacity: 3))
         #expect(one.correct == 1)
         let expectedSingle: Double = log1p(exp(-2.0)) + log1p(exp(1.0)) + log1p(exp(0.5))
         #expect(abs(one.lossSum - expectedSingle) < 1e-14)
@@ -143,7 +143,7 @@ struct NetworkTests {
         let targets: [Double] = [0, 2, /**/ 1, -0.5]
         let sums = Network.batchSums(architecture: architecture, parameters: parameters, inputs: outputs, rows: 2,
                                      targets: .values(targets), gradient: true,
-                                     workspace: NetworkWorkspace(architecture: architecture, capacity: 2))
+                                     workspace: NetworkWorkspace<Double>(architecture: architecture, capacity: 2))
         #expect(sums.squaredErrorSum == 1 + 0 + 4 + 1)
         #expect(sums.absoluteErrorSum == 1 + 0 + 2 + 1)
         #expect(sums.lossSum == 3)

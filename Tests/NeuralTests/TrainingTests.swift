@@ -21,7 +21,7 @@ struct TrainingTests {
         var parameters = architecture.initialParameters(seed: 22)
         let settings = OptimizerSettings(kind: .adam)
         var state = OptimizerState(parameterCount: architecture.parameterCount, settings: settings)
-        let workspace = NetworkWorkspace(architecture: architecture, capacity: 32)
+        let workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: 32)
         var order = Array(0..<rows)
         var batchInputs = [Double](repeating: 0, count: 32 * 2), batchLabels = [Int](repeating: 0, count: 32)
         for _ in 0..<30 {
@@ -42,7 +42,7 @@ struct TrainingTests {
         }
         let final = Network.batchSums(architecture: architecture, parameters: parameters, inputs: inputs, rows: rows,
                                       targets: .classes(labels), gradient: false,
-                                      workspace: NetworkWorkspace(architecture: architecture, capacity: rows))
+                                      workspace: NetworkWorkspace<Double>(architecture: architecture, capacity: rows))
         #expect(Double(final.correct) / Double(rows) >= 0.95)
         #expect(final.lossSum / Double(rows) < 0.2)
     }
@@ -78,7 +78,7 @@ struct TrainingTests {
         let inputs = normals(128 * 32, seed: 2)
         var generator = SeededGenerator(seed: 3)
         let labels = (0..<128).map { _ in generator.nextInt(below: 10) }
-        let workspace = NetworkWorkspace(architecture: architecture, capacity: 128)
+        let workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: 128)
         var best = Double.infinity, checksum = 0.0
         for _ in 0..<100 {
             best = min(best, seconds {

@@ -17,4 +17,18 @@ void emfleet_expand_quadratic(const double *x, long rows, long d, int cross, dou
 void emfleet_adam_update(double *w, double *m, double *v, const double *gradient, long n, double scale,
                          double beta1, double beta2, double rate, double epsilon);
 
+/// Network kernels, one per precision. `relu`: z = max(z, 0) in place. `relu_mask`: delta = 0
+/// wherever the activation a is not positive. `column_sums`: out[j] = sum over rows r, in row
+/// order, of m[r*columns + j] (rows >= 1).
+void emfleet_relu_f64(double *z, long n);
+void emfleet_relu_f32(float *z, long n);
+void emfleet_relu_mask_f64(double *delta, const double *a, long n);
+void emfleet_relu_mask_f32(float *delta, const float *a, long n);
+void emfleet_column_sums_f64(const double *m, long rows, long columns, double *out);
+void emfleet_column_sums_f32(const float *m, long rows, long columns, float *out);
+
+/// 1 when none of the n values is NaN or infinite, else 0.
+int emfleet_all_finite_f64(const double *values, long n);
+int emfleet_all_finite_f32(const float *values, long n);
+
 #endif
