@@ -28,13 +28,17 @@ public final class LocalFleet {
     deinit { stop() }
 
     /// Starts `count` workers running `executable worker --connect endpoint`.
+    ///
+    /// Workers poll briefly after each training step only while there is a core for each:
+    /// with more workers than cores, a polling worker would take time from a computing one.
     public func start(count: Int, threads: Int, executable: String, coordinatorTimeout: Double = 30) throws {
+        let poll = count * threads <= ProcessInfo.processInfo.activeProcessorCount ? 1000 : 0
         for index in 0..<count {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = [
                 "worker", "--connect", endpoint, "--threads", "\(threads)", "--name", "local-\(index + 1)",
-                "--coordinator-timeout", "\(Int(coordinatorTimeout))", "--exit-with-parent",
+                "--coordinator-timeout", "\(Int(coordinatorTimeout))", "--exit-with-parent", "--poll-after-step", "\(poll)",
             ]
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = FileHandle.nullDevice

@@ -310,13 +310,13 @@ package struct NetworkTrainer {
                 let scale = 1 / Double(sums.batch.rows)
                 let updateStart = ContinuousClock.now
                 if options.weightDecay > 0 {
-                    var gradient = sums.batch.gradient
+                    var gradient = sums.batch.wideGradient
                     for i in gradient.indices { gradient[i] *= scale }
                     addWeightDecay(options.weightDecay, parameters: state.parameters, to: &gradient, architecture: architecture)
                     state.optimizer.update(parameters: &state.parameters, gradient: gradient, learningRate: rate, settings: options.optimizer)
                 } else {
                     state.optimizer.update(
-                        parameters: &state.parameters, gradient: sums.batch.gradient, learningRate: rate, settings: options.optimizer,
+                        parameters: &state.parameters, gradient: sums.batch.wideGradient, learningRate: rate, settings: options.optimizer,
                         gradientScale: scale)
                 }
                 profile.steps += 1

@@ -304,7 +304,9 @@ package enum NeuralShardEvaluator {
             }
         }
         var sums: TrainingSums
-        if let narrowInputs = inputs as? [Float] {
+        // Scalar is Float or Double: the checked type makes each bit cast exact.
+        if Scalar.self == Float.self {
+            let narrowInputs = unsafeBitCast(inputs, to: [Float].self)
             if scratch.narrowWorkspace == nil || scratch.narrowWorkspace!.architecture != architecture {
                 scratch.narrowWorkspace = NetworkWorkspace<Float>(architecture: architecture, capacity: max(rows.count, 1))
             }
@@ -316,10 +318,10 @@ package enum NeuralShardEvaluator {
                 scratch.workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: max(rows.count, 1))
             }
             sums = TrainingSums(batch: Network.batchSums(
-                architecture: architecture, parameters: state.parameters, inputs: inputs as! [Double], rows: rows.count,
+                architecture: architecture, parameters: state.parameters, inputs: unsafeBitCast(inputs, to: [Double].self), rows: rows.count,
                 targets: targets, gradient: gradient, workspace: scratch.workspace!))
         }
-        if gradient, sums.batch.gradient.isEmpty { sums.batch.gradient = [Double](repeating: 0, count: architecture.parameterCount) }
+
         sums.targetSum = targetSum
         sums.targetSquares = targetSquares
         return sums
@@ -369,12 +371,13 @@ package enum NeuralTaskCodec {
     }
 
     package static func encode(_ sums: TrainingSums) -> [UInt8] {
-        var w = WireWriter(capacity: 8 * sums.batch.gradient.count + 80)
+        var w = WireWriter(capacity: 8 * sums.batch.gradient.count + 4 * sums.batch.narrowGradient.count + 80)
         w.u8(1)
         w.int(sums.batch.rows); w.double(sums.batch.lossSum); w.int(sums.batch.correct)
         w.double(sums.batch.squaredErrorSum); w.double(sums.batch.absoluteErrorSum)
         w.double(sums.targetSum); w.double(sums.targetSquares)
         w.doubles(sums.batch.gradient)
+        w.floats(sums.batch.narrowGradient)
         return w.bytes
     }
 
@@ -393,15 +396,22 @@ package enum NeuralTaskCodec {
         let loss = try r.double("loss"), correct = try r.int("correct", in: 0...rows)
         let squared = try r.double("squared error"), absolute = try r.double("absolute error")
         let targetSum = try r.double("target sum"), targetSquares = try r.double("target squares")
-        let expected: Int
-        if case .step = task { expected = task.state.architecture.parameterCount } else { expected = 0 }
-        let gradient = try r.doubles("gradient", expected: expected)
+        // A step's gradient comes in the task's precision; evaluations carry none.
+        var wide = 0, narrow = 0
+        if case .step = task {
+            if task.state.precision == .float32 { narrow = task.state.architecture.parameterCount } else { wide = task.state.architecture.parameterCount }
+        }
+        let gradient = try r.doubles("gradient", expected: wide)
+        let narrowGradient = try r.floats("single-precision gradient", expected: narrow)
         try r.finish()
-        guard VectorMath.allFinite([loss, squared, absolute, targetSum, targetSquares]), VectorMath.allFinite(gradient) else {
+        guard VectorMath.allFinite([loss, squared, absolute, targetSum, targetSquares]), VectorMath.allFinite(gradient),
+              VectorMath.allFinite(narrowGradient)
+        else {
             throw WireError("training result holds NaN or infinite numbers")
         }
         var sums = TrainingSums(batch: BatchSums(
-            rows: rows, lossSum: loss, correct: correct, squaredErrorSum: squared, absoluteErrorSum: absolute, gradient: gradient))
+            rows: rows, lossSum: loss, correct: correct, squaredErrorSum: squared, absoluteErrorSum: absolute, gradient: gradient,
+            narrowGradient: narrowGradient))
         sums.targetSum = targetSum
         sums.targetSquares = targetSquares
         return sums

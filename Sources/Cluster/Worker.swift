@@ -21,6 +21,10 @@ public struct WorkerOptions: Sendable {
     public var heartbeatMilliseconds = 1000
     /// CURVE keys (nil: no encryption).
     public var curve: CurveClientSettings?
+    /// After sending a training step's result, poll for the next task this long before
+    /// sleeping: the next step usually comes within a fraction of a millisecond, and waking a
+    /// sleeping CPU (above all a virtual one) costs more than the polling. 0 turns it off.
+    public var pollAfterStepMicroseconds = 1000
 
     /// Creates options.
     public init(endpoint: String, threads: Int) {
@@ -120,9 +124,12 @@ public final class ClusterWorker {
         try send(.hello, body: hello.body)
         lastHello = .now
         while true {
-            let spinning = ContinuousClock.now < spinUntil
-            let ready = try ZMQPoll.readable([socket, wake], timeoutMilliseconds: spinning ? 0 : 200)
-            if spinning, ready.isEmpty { sched_yield(); continue }
+            let polling = ContinuousClock.now < pollUntil
+            let ready = try ZMQPoll.readable([socket, wake], timeoutMilliseconds: polling ? 0 : 200)
+            if polling, ready.isEmpty {
+                sched_yield()  // let the I/O thread (and anyone else) run on this core
+                continue
+            }
             if ready.contains(1) { try forwardComputed() }
             if ready.contains(0) {
                 while let frames = try socket.tryReceive() {
@@ -144,8 +151,8 @@ public final class ClusterWorker {
     }
 
     private enum Next { case goOn, stop }
-    private var spinUntil = ContinuousClock.now
-    private let spinAfterStep = Duration.microseconds(Int(ProcessInfo.processInfo.environment["EMFLEET_SPIN_US"] ?? "0") ?? 0)
+    /// Until when the loop polls without sleeping (see `WorkerOptions.pollAfterStepMicroseconds`).
+    private var pollUntil = ContinuousClock.now
 
     /// Gives up when the coordinator refuses this worker's key or speaks another security mechanism.
     private func checkHandshakes() throws {
@@ -221,7 +228,7 @@ public final class ClusterWorker {
                 for (kind, body) in store.computeInline(order, job: job, threads: options.threads) {
                     try send(kind, body: body, job: jobID, round: envelope.round)
                 }
-                spinUntil = ContinuousClock.now + spinAfterStep
+                pollUntil = ContinuousClock.now + .microseconds(options.pollAfterStepMicroseconds)
             } else {
                 startCompute(order, round: envelope.round)
             }

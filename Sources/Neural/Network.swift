@@ -105,8 +105,6 @@ public final class NetworkWorkspace<Scalar: NetworkScalar> {
     private(set) var activations: [UnsafeMutablePointer<Scalar>]
     /// Two `capacity × maximumWidth` buffers for the errors ∂loss/∂z, used alternately.
     private(set) var deltas: (UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>)
-    /// The gradient before it is widened to `Double` (single precision only).
-    let narrowGradient: UnsafeMutablePointer<Scalar>
 
     /// Creates buffers for batches of up to `capacity` rows of `architecture`.
     public init(architecture: NetworkArchitecture, capacity: Int) {
@@ -123,14 +121,10 @@ public final class NetworkWorkspace<Scalar: NetworkScalar> {
         maximumWidth = widths.dropFirst().max()!
         activations = []
         deltas = (.allocate(capacity: 1), .allocate(capacity: 1))
-        narrowGradient = .allocate(capacity: Scalar.self == Double.self ? 1 : offset)
         allocate()
     }
 
-    deinit {
-        release()
-        narrowGradient.deallocate()
-    }
+    deinit { release() }
 
     /// Makes room for `rows` rows (allocates only when the batch is larger than ever before).
     func reserve(rows: Int) {
@@ -169,18 +163,26 @@ public struct BatchSums: Sendable, Equatable {
     public var squaredErrorSum: Double
     /// MSE only: Σ |y − t| over rows and outputs; 0 otherwise.
     public var absoluteErrorSum: Double
-    /// Σ over rows of ∂loss/∂parameters in the parameter layout; empty when not asked for.
+    /// Σ over rows of ∂loss/∂parameters in the parameter layout, from double-precision passes;
+    /// empty when not asked for.
     public var gradient: [Double]
+    /// The same sum from single-precision passes, kept (and added up) in `Float`; empty otherwise.
+    public var narrowGradient: [Float] = []
 
     /// Creates sums from their parts.
-    public init(rows: Int, lossSum: Double, correct: Int, squaredErrorSum: Double, absoluteErrorSum: Double, gradient: [Double]) {
+    public init(rows: Int, lossSum: Double, correct: Int, squaredErrorSum: Double, absoluteErrorSum: Double, gradient: [Double],
+                narrowGradient: [Float] = []) {
         self.rows = rows
         self.lossSum = lossSum
         self.correct = correct
         self.squaredErrorSum = squaredErrorSum
         self.absoluteErrorSum = absoluteErrorSum
         self.gradient = gradient
+        self.narrowGradient = narrowGradient
     }
+
+    /// The gradient sum in `Double`, whichever precision it was computed in.
+    public var wideGradient: [Double] { narrowGradient.isEmpty ? gradient : narrowGradient.map { Double($0) } }
 
     /// Adds another batch's sums to these (gradients element-wise; an empty gradient counts as zero).
     public mutating func add(_ other: BatchSums) {
@@ -189,11 +191,20 @@ public struct BatchSums: Sendable, Equatable {
         correct += other.correct
         squaredErrorSum += other.squaredErrorSum
         absoluteErrorSum += other.absoluteErrorSum
-        if gradient.isEmpty {
-            gradient = other.gradient
-        } else if !other.gradient.isEmpty {
-            precondition(gradient.count == other.gradient.count, "gradients of different lengths")
-            for i in gradient.indices { gradient[i] += other.gradient[i] }
+        Self.add(other.gradient, to: &gradient)
+        Self.add(other.narrowGradient, to: &narrowGradient)
+    }
+
+    private static func add<Scalar: NetworkScalar>(_ other: [Scalar], to sum: inout [Scalar]) {
+        if sum.isEmpty {
+            sum = other
+        } else if !other.isEmpty {
+            precondition(sum.count == other.count, "gradients of different lengths")
+            sum.withUnsafeMutableBufferPointer { target in
+                other.withUnsafeBufferPointer { source in
+                    for i in 0..<target.count { target[i] += source[i] }
+                }
+            }
         }
     }
 }
@@ -233,8 +244,8 @@ public enum Network {
     }
 
     /// ``batchSums(architecture:parameters:inputs:rows:targets:gradient:workspace:)`` computed in
-    /// single precision: the same passes on `Float` parameters and inputs; the loss terms are
-    /// added up, and the gradient returned, in `Double`.
+    /// single precision: the same passes on `Float` parameters and inputs. The loss terms are
+    /// added up in `Double`; the gradient comes back in `narrowGradient` (`gradient` stays empty).
     public static func batchSums(
         architecture: NetworkArchitecture, parameters: [Float], inputs: [Float], rows: Int,
         targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Float>
@@ -269,7 +280,13 @@ public enum Network {
 
         var sums = BatchSums(rows: rows, lossSum: 0, correct: 0, squaredErrorSum: 0, absoluteErrorSum: 0, gradient: [])
         guard rows > 0 else {
-            if gradient { sums.gradient = [Double](repeating: 0, count: workspace.parameterCount) }
+            if gradient {
+                if Scalar.self == Double.self {
+                    sums.gradient = [Double](repeating: 0, count: workspace.parameterCount)
+                } else {
+                    sums.narrowGradient = [Float](repeating: 0, count: workspace.parameterCount)
+                }
+            }
             return sums
         }
         workspace.reserve(rows: rows)
@@ -293,17 +310,15 @@ public enum Network {
                 }
                 if gradient {
                     let n = workspace.parameterCount
-                    sums.gradient = [Double](unsafeUninitializedCapacity: n) { buffer, count in
-                        if Scalar.self == Double.self {
-                            buffer.baseAddress!.withMemoryRebound(to: Scalar.self, capacity: n) {
-                                backward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace, gradient: $0)
-                            }
-                        } else {
-                            let narrow = workspace.narrowGradient
-                            backward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace, gradient: narrow)
-                            for i in 0..<n { buffer[i] = Double(narrow[i]) }
-                        }
+                    let computed = [Scalar](unsafeUninitializedCapacity: n) { buffer, count in
+                        backward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace, gradient: buffer.baseAddress!)
                         count = n
+                    }
+                    // Scalar is Double or Float: the checked type makes each bit cast exact.
+                    if Scalar.self == Double.self {
+                        sums.gradient = unsafeBitCast(computed, to: [Double].self)
+                    } else {
+                        sums.narrowGradient = unsafeBitCast(computed, to: [Float].self)
                     }
                 }
             }

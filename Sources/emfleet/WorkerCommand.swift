@@ -35,7 +35,11 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The coordinator's .public key file; with --curve-secret, the traffic is encrypted and authenticated.", valueName: "file"))
     var coordinatorKey: String?
 
+    @Option(name: .long, help: ArgumentHelp("After a training step, poll this long for the next task before sleeping (0: sleep at once).", valueName: "microseconds"))
+    var pollAfterStep: Int = 1000
+
     func validate() throws {
+        guard (0...1_000_000).contains(pollAfterStep) else { throw ValidationError("--poll-after-step takes 0 to 1000000 microseconds") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard coordinatorTimeout > 0 else { throw ValidationError("--coordinator-timeout must be positive") }
         if (curveSecret == nil) != (coordinatorKey == nil) {
@@ -52,6 +56,7 @@ struct WorkerCommand: ParsableCommand {
             options.name = name
             options.coordinatorTimeout = coordinatorTimeout
             options.exitWithParent = exitWithParent
+            options.pollAfterStepMicroseconds = pollAfterStep
             if let curveSecret, let coordinatorKey {
                 options.curve = CurveClientSettings(keys: try CurveKeyPair.readSecret(curveSecret),
                                                     coordinatorKey: try CurveKeyPair.readPublic(coordinatorKey))
