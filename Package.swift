@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "MixtureTests", dependencies: ["Mixture", "Datasets", "Numerics"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "Numerics"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Mixture", "Datasets", "Numerics"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Mixture", "Datasets", "Neural", "Numerics"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture", "Messaging", "Cluster"]),
     ],
     swiftLanguageModes: [.v6]

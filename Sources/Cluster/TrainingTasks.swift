@@ -93,7 +93,7 @@ package enum NeuralTask: Sendable {
     /// Per-row outputs of every row.
     case predict(NeuralModelState)
 
-    var state: NeuralModelState {
+    package var state: NeuralModelState {
         switch self {
         case let .step(state, _, _, _), let .evaluate(state, _, _), let .predict(state): state
         }

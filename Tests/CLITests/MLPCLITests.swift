@@ -45,6 +45,27 @@ struct MLPCLITests {
         #expect(try bytes(out) == (try fixture.reference()))
     }
 
+    @Test func doublePrecisionIsAlsoByteIdenticalAcrossWorkersAndDiffersFromSingle() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        var models: [Data] = []
+        for workers in [nil, 3] {
+            let out = scratch.path("m\(workers ?? 0).json")
+            let cluster = workers.map { ["--workers", "\($0)"] } ?? ["--threads", "1"]
+            let result = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--out", out,
+                                                "--precision", "float64"] + cluster + TrainingFixture.train)
+            #expect(result.status == 0, "\(result.stderr)")
+            models.append(try bytes(out))
+        }
+        #expect(models[0] == models[1])
+        #expect(models[0] != (try fixture.reference()))
+        let options = try JSONSerialization.jsonObject(with: models[0]) as? [String: Any]
+        #expect((options?["options"] as? [String: Any])?["precision"] as? String == "float64")
+        let refused = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels,
+                                             "--out", scratch.path("x.json"), "--precision", "float16"])
+        #expect(refused.status != 0 && refused.stderr.contains("float16"))
+    }
+
     @Test func killedWorkerMidEpochLeavesTheWeightsUnchanged() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.cleanUp() }

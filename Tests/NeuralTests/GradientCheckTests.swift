@@ -158,3 +158,63 @@ struct GradientCheckTests {
         #expect(!checkGradient(analytic: withoutBias, at: problem.parameters, loss: loss).passed)
     }
 }
+
+@Suite("Single-precision passes")
+struct SinglePrecisionTests {
+    /// ‖a − b‖ / ‖b‖.
+    static func relativeDistance(_ a: [Double], _ b: [Double]) -> Double {
+        let difference = zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        return (difference / b.reduce(0) { $0 + $1 * $1 }).squareRoot()
+    }
+
+    static func sums(_ problem: GradientProblem, parameters: [Double]) -> (single: BatchSums, double: BatchSums) {
+        let rows = GradientProblem.rows
+        let double = Network.batchSums(
+            architecture: problem.architecture, parameters: parameters, inputs: problem.inputs, rows: rows,
+            targets: problem.targets, gradient: true,
+            workspace: NetworkWorkspace<Double>(architecture: problem.architecture, capacity: rows))
+        let single = Network.batchSums(
+            architecture: problem.architecture, parameters: parameters.map { Float($0) }, inputs: problem.inputs.map { Float($0) },
+            rows: rows, targets: problem.targets, gradient: true,
+            workspace: NetworkWorkspace<Float>(architecture: problem.architecture, capacity: rows))
+        return (single, double)
+    }
+
+    // The double-precision gradient is checked against central differences above; single
+    // precision carries about 6e-8 relative rounding per operation, so its gradient must agree
+    // with the double one to 1e-5 (norm-wise) on every layer, activation and loss.
+    @Test("Float passes give the double-precision loss and gradient to single-precision accuracy",
+          arguments: Activation.allCases, LossCase.allCases)
+    func agreesWithDoublePrecision(activation: Activation, loss: LossCase) {
+        let problem = GradientProblem(activation: activation, loss: loss)
+        let (single, double) = Self.sums(problem, parameters: problem.parameters)
+        #expect(single.gradient.isEmpty)
+        #expect(single.narrowGradient.count == problem.architecture.parameterCount)
+        #expect(single.rows == double.rows && single.correct == double.correct)
+        #expect(abs(single.lossSum - double.lossSum) <= 1e-5 * abs(double.lossSum))
+        #expect(Self.relativeDistance(single.wideGradient, double.gradient) <= 1e-5)
+        #expect(abs(single.squaredErrorSum - double.squaredErrorSum) <= 1e-5 * max(double.squaredErrorSum, 1e-30))
+    }
+
+    @Test("the comparison can fail: weights off by 1e-3 in one layer are caught")
+    func toleranceBites() {
+        let problem = GradientProblem(activation: .tanh, loss: .crossEntropy3)
+        var shifted = problem.parameters
+        for i in problem.architecture.weightRange(layer: 1) { shifted[i] *= 1 + 1e-3 }
+        let single = Self.sums(problem, parameters: shifted).single
+        let double = Self.sums(problem, parameters: problem.parameters).double
+        #expect(Self.relativeDistance(single.wideGradient, double.gradient) > 1e-5)
+    }
+
+    @Test("single-precision sums are the same bits every time and add up in Float")
+    func deterministicAndAdditive() {
+        let problem = GradientProblem(activation: .relu, loss: .crossEntropy3)
+        let first = Self.sums(problem, parameters: problem.parameters).single
+        let second = Self.sums(problem, parameters: problem.parameters).single
+        #expect(first == second)
+        var total = first
+        total.add(second)
+        #expect(total.narrowGradient == zip(first.narrowGradient, second.narrowGradient).map { $0 + $1 })
+        #expect(total.rows == 2 * first.rows)
+    }
+}
