@@ -75,6 +75,9 @@ if [[ -z $worker_threads ]]; then
     ((worker_threads >= 1)) || worker_threads=1
 fi
 [[ $worker_threads =~ ^[1-9][0-9]*$ ]] || die "--worker-threads must be a positive integer, got '$worker_threads'"
+# Workers poll briefly after a training step only while each has its cores to itself (as --workers does).
+poll_after_step=1000
+(( workers * worker_threads <= $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) )) || poll_after_step=0
 
 # --- the binary
 if [[ -n ${EMFLEET:-} ]]; then
@@ -148,7 +151,7 @@ for ((i = 1; i <= workers; i++)); do
     if $curve; then
         worker_curve=(--curve-secret "$keys/workers/local-$i.secret" --coordinator-key "$keys/coordinator.public")
     fi
-    "$emfleet" worker --connect "$address" --threads "$worker_threads" --name "local-$i" "${worker_curve[@]}" \
+    "$emfleet" worker --connect "$address" --threads "$worker_threads" --name "local-$i" --poll-after-step "$poll_after_step" "${worker_curve[@]}" \
         > >(while IFS= read -r line; do printf '[worker-%s] %s\n' "$i" "$line"; done >&2) 2>&1 &
     worker_pids+=($!)
 done

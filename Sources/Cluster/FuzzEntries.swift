@@ -40,12 +40,15 @@ package enum FuzzEntries {
             covarianceType: .diag, components: 2, dimension: d, weights: [0.5, 0.5],
             means: [Double](repeating: 0, count: 2 * d), covariances: [Double](repeating: 1, count: 2 * d)),
            let model = try? PreparedMixture(parameters) {
-            let state = NeuralModelState(
-                architecture: NetworkArchitecture(inputs: d, hidden: [3], outputs: 2, activation: .relu, loss: .softmaxCrossEntropy),
-                parameters: [Double](repeating: 0.1, count: d * 3 + 3 + 3 * 2 + 2),
-                standardisation: Standardisation(mean: [Double](repeating: 0, count: d), scale: [Double](repeating: 1, count: d)))
             let layout = BatchLayout(plan: plan, batchSize: 8, validationFraction: 0, seed: 1)
-            _ = try? NeuralTaskCodec.decodeSums(bytes, task: .step(state, layout: layout, epoch: 0, step: 0), maxRows: 100)
+            for precision in NetworkPrecision.allCases {
+                let state = NeuralModelState(
+                    architecture: NetworkArchitecture(inputs: d, hidden: [3], outputs: 2, activation: .relu, loss: .softmaxCrossEntropy),
+                    parameters: [Double](repeating: 0.1, count: d * 3 + 3 + 3 * 2 + 2),
+                    standardisation: Standardisation(mean: [Double](repeating: 0, count: d), scale: [Double](repeating: 1, count: d)),
+                    precision: precision)
+                _ = try? NeuralTaskCodec.decodeSums(bytes, task: .step(state, layout: layout, epoch: 0, step: 0), maxRows: 100)
+            }
             _ = try? NeuralTaskCodec.decodeOutputs(bytes, expected: 40)
             _ = try? MixtureTaskCodec.decodeOutcome(bytes, for: .expectation(model: model), shardRows: 20, dimension: d)
         }
