@@ -57,13 +57,12 @@ public struct JobSpec: Sendable {
 
     /// Reads the rows of `range` from the file and checks they are finite.
     public func readRows(_ range: Range<Int>) throws -> FeatureMatrix {
-        let loaded = try DatasetLoader.load(path: path, csv: csv, rows: range)
+        let loaded = try DatasetLoader.load(path: path, csv: csv, rows: range, finiteOnly: true)
         guard loaded.features.rows == range.count, loaded.features.columns == columns else {
             throw DatasetError(
                 file: path,
                 message: "expected rows \(range.lowerBound)..<\(range.upperBound) of \(columns) columns, read \(loaded.features.rows) × \(loaded.features.columns); did the file change?")
         }
-        try validateFinite(loaded.features, file: path, firstRow: range.lowerBound, columnNames: loaded.columnNames)
         return loaded.features
     }
 

@@ -35,7 +35,7 @@ public struct CSVOptions: Sendable {
 ///
 /// Rules: blank lines are skipped; cells may be quoted (`"a, b"`, with `""` for a
 /// quote) within a line; spaces around cells are trimmed; `nan`, `inf` and `-inf`
-/// are numbers (see ``validateFinite(_:file:firstRow:columnNames:)``). Errors give the
+/// are numbers (`finiteOnly` refuses them, as fitting needs). Errors give the
 /// 1-based line and column as an editor shows them (see ``DatasetError``).
 public enum CSVReader {
     /// Reads the features (and labels) of `path`.
@@ -48,11 +48,12 @@ public enum CSVReader {
     /// - Throws: ``DatasetError`` for a missing or empty file, no data rows, a cell that is
     ///   not a number (with its line, column and text), a row with the wrong number of
     ///   cells, an unknown column, or a row range beyond the end of the file.
-    public static func read(path: String, options: CSVOptions = .init(), rows: Range<Int>? = nil) throws -> LoadedDataset {
+    ///   - finiteOnly: refuse a NaN or infinite feature value, naming its line and column.
+    public static func read(path: String, options: CSVOptions = .init(), rows: Range<Int>? = nil, finiteOnly: Bool = false) throws -> LoadedDataset {
         var values: [Double] = []
         var labels: [String] = []
         let wantsLabels = options.labelColumn != nil
-        let (layout, _) = try CSVScan(path: path, options: options).run(rows: rows) { row, label in
+        let (layout, _) = try CSVScan(path: path, options: options).run(rows: rows, finiteOnly: finiteOnly) { row, label in
             values.append(contentsOf: row)
             if wantsLabels, let label { labels.append(label) }
         }

@@ -195,11 +195,13 @@ struct CSVScan {
     ///   - rows: the data rows (0-based) to deliver; lines before them are skipped without
     ///     being parsed and reading stops after them. `nil` delivers every row.
     ///   - parse: `false` only counts rows (no cell is split or checked after the first line).
+    ///   - finiteOnly: refuse a NaN or infinite feature value, naming its line and column.
     ///   - row: called with each delivered row's feature values and label text.
     /// - Returns: the layout and the number of data rows seen (all of them unless reading stopped early).
     func run(
         rows range: Range<Int>? = nil,
         parse: Bool = true,
+        finiteOnly: Bool = false,
         row: (UnsafeBufferPointer<Double>, String?) throws -> Void
     ) throws -> (layout: CSVLayout, dataRows: Int) {
         let file = try ReadableFile(path: path)
@@ -253,6 +255,9 @@ struct CSVScan {
                         ? "empty cell; fill in missing values (or write NaN) or leave the column out with --columns"
                         : "\"\(text)\" is not a number"
                     throw fail(lineNumber, message, cell: cellIndex, layout: layout)
+                }
+                if finiteOnly, !value.isFinite {
+                    throw fail(lineNumber, nonFiniteMessage(value), cell: cellIndex, layout: layout)
                 }
                 values.append(value)
             }

@@ -60,7 +60,9 @@ public enum DatasetLoader {
     ///   - csv: column selection for any file; delimiter and header for text files.
     ///   - rows: the data rows (0-based) to read; `nil` reads all.
     /// - Throws: ``DatasetError`` from the readers, or for an unsupported extension.
-    public static func load(path: String, csv: CSVOptions = .init(), rows: Range<Int>? = nil) throws -> LoadedDataset {
+    ///   - finiteOnly: refuse a NaN or infinite feature value: a text file names its line and
+    ///     column ("line 12, column 3"), an `.npy` file its 0-based row and column.
+    public static func load(path: String, csv: CSVOptions = .init(), rows: Range<Int>? = nil, finiteOnly: Bool = false) throws -> LoadedDataset {
         switch try DataFileFormat(path: path) {
         case .npy:
             let reader = try NPYReader(path: path)
@@ -69,9 +71,11 @@ public enum DatasetLoader {
             let labels = labelIndex.map { index in
                 (0..<matrix.rows).map { labelText(matrix[row: $0, column: index]) }
             }
-            return LoadedDataset(features: matrix.columns(features), columnNames: nil, labels: labels)
+            let loaded = LoadedDataset(features: matrix.columns(features), columnNames: nil, labels: labels)
+            if finiteOnly { try validateFinite(loaded.features, file: path, firstRow: rows?.lowerBound ?? 0) }
+            return loaded
         case .text:
-            return try CSVReader.read(path: path, options: DataFileFormat.textOptions(csv, path: path), rows: rows)
+            return try CSVReader.read(path: path, options: DataFileFormat.textOptions(csv, path: path), rows: rows, finiteOnly: finiteOnly)
         }
     }
 
@@ -195,11 +199,16 @@ public func validateFinite(_ matrix: FeatureMatrix, file: String, firstRow: Int 
     }
     guard let index else { return }
     let row = index / matrix.columns, column = index % matrix.columns
-    let what = value.isNaN ? "value is NaN" : "value is \(value < 0 ? "-" : "+")infinity"
     throw DatasetError(
         file: file, row: firstRow + row, column: column,
         columnName: columnNames.flatMap { column < $0.count ? $0[column] : nil },
         numbering: .index,
-        message: "\(what); remove or impute non-finite values first"
+        message: nonFiniteMessage(value)
     )
+}
+
+/// What to say of a NaN or infinite value where finite ones are needed.
+func nonFiniteMessage(_ value: Double) -> String {
+    let what = value.isNaN ? "value is NaN" : "value is \(value < 0 ? "-" : "+")infinity"
+    return "\(what); remove or impute non-finite values first"
 }

@@ -133,9 +133,7 @@ final class JobShards {
     ) throws {
         log = EventLog(format: cluster.logFormat)
         guard cluster.isDistributed else {
-            let loaded = try DatasetLoader.load(path: path, csv: csv)
-            try validateFinite(loaded.features, file: path, columnNames: loaded.columnNames)
-            let matrix = loaded.features
+            let matrix = try DatasetLoader.load(path: path, csv: csv, finiteOnly: true).features
             let plan = ShardPlan(rows: matrix.rows, shards: shards ?? defaultShards(matrix.rows))
             let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
             if labels == .none, !neural {

@@ -263,12 +263,10 @@ extension DataCommand {
             try reportingErrors {
                 let outFormat = try DataFileFormat(path: output)
                 let labelsFormat = try labelsOut.map { try DataFileFormat(path: $0) }
-                let loaded = try DatasetLoader.load(path: input, csv: data.csvOptions)
+                // Standardising needs finite values; a plain conversion carries NaN through.
+                let loaded = try DatasetLoader.load(path: input, csv: data.csvOptions, finiteOnly: standardise)
                 var features = loaded.features
-                if standardise {
-                    try validateFinite(features, file: input, columnNames: loaded.columnNames)
-                    features = Self.standardised(features)
-                }
+                if standardise { features = Self.standardised(features) }
                 let matrix = dtype.map { features.converted(to: $0) } ?? features
                 let labels = loaded.labels ?? []
                 var integerLabels: [Int] = []

@@ -26,9 +26,7 @@ struct DataOptions: ParsableArguments {
 
     /// Loads the whole file and checks every value is finite.
     func load() throws -> FeatureMatrix {
-        let loaded = try DatasetLoader.load(path: data, csv: layout.csvOptions)
-        try validateFinite(loaded.features, file: data, columnNames: loaded.columnNames)
-        return loaded.features
+        try DatasetLoader.load(path: data, csv: layout.csvOptions, finiteOnly: true).features
     }
 }
 

@@ -140,8 +140,9 @@ struct GMMCLITests {
                 return (["gmm", "fit", "--data", small, "--components", "4", "--out", out], "3 rows")
             case .nanInData:
                 let withNaN = scratch.path("nan.csv")
-                try "a,b\n1,2\n3,nan\n5,7\n".write(toFile: withNaN, atomically: true, encoding: .utf8)
-                return (["gmm", "fit", "--data", withNaN, "--components", "1", "--out", out], "\(withNaN): row 1, column 1 (\"b\"): value is NaN")
+                // Lines count as an editor counts them: the header and the blank line too.
+                try "a,b\n1,2\n\n3,nan\n5,7\n".write(toFile: withNaN, atomically: true, encoding: .utf8)
+                return (["gmm", "fit", "--data", withNaN, "--components", "1", "--out", out], "\(withNaN): line 4, column 2 (\"b\"): value is NaN")
             case .truncatedModel:
                 let text = try String(contentsOfFile: model, encoding: .utf8)
                 let cut = scratch.path("cut.json")

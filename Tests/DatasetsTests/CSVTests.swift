@@ -86,6 +86,19 @@ struct CSVTests {
         #expect(error?.description == "\(path): line 4, column 3 (\"price\"): \"n/a\" is not a number")
     }
 
+    @Test func nonFiniteValuesAreNumbersUnlessFiniteOnlyThenNamedByLine() throws {
+        let folder = try TemporaryFolder()
+        let path = try folder.write("data.csv", text: "a,b,price\n1,2,3\n\n4,5,-inf\n6,nan,7\n")
+        let loaded = try CSVReader.read(path: path)
+        #expect(loaded.features[row: 1, column: 2] == -.infinity && loaded.features[row: 2, column: 1].isNaN)
+        let error = expectDatasetError { _ = try CSVReader.read(path: path, finiteOnly: true) }
+        #expect(error?.numbering == .line)
+        #expect(error?.description == "\(path): line 4, column 3 (\"price\"): value is -infinity; remove or impute non-finite values first")
+        // Reading from the NaN's row on: still its line in the file, not its place in the range.
+        let later = expectDatasetError { _ = try DatasetLoader.load(path: path, rows: 2..<3, finiteOnly: true) }
+        #expect(later?.description == "\(path): line 5, column 2 (\"b\"): value is NaN; remove or impute non-finite values first")
+    }
+
     @Test func emptyCellIsExplained() throws {
         let folder = try TemporaryFolder()
         let path = try folder.write("data.csv", text: "1,2,3\n4,,6\n")
