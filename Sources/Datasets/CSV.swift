@@ -53,7 +53,10 @@ public enum CSVReader {
         var values: [Double] = []
         var labels: [String] = []
         let wantsLabels = options.labelColumn != nil
-        let (layout, _) = try CSVScan(path: path, options: options).run(rows: rows, finiteOnly: finiteOnly) { row, label in
+        let scan = CSVScan(path: path, options: options)
+        // Rows deep in the file: start at the nearest indexed row, not at the top.
+        let resume = try rows.flatMap { $0.lowerBound >= CSVRowIndex.stride ? try CSVRowIndex.of(scan).resume(for: $0.lowerBound) : nil }
+        let (layout, _) = try scan.run(rows: rows, finiteOnly: finiteOnly, resume: resume) { row, label in
             values.append(contentsOf: row)
             if wantsLabels, let label { labels.append(label) }
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// How one line of delimited text splits into cells.
 enum CSVSplitMode: Equatable {
     /// Cells separated by one ASCII byte; spaces and tabs around cells are trimmed.
@@ -111,37 +113,53 @@ extension String {
     }
 }
 
+/// A place in a text file: the byte offset where a line starts and that line's 1-based number.
+struct TextPosition: Equatable {
+    var offset: Int
+    var line: Int
+    static let start = TextPosition(offset: 0, line: 1)
+}
+
 /// Streams the lines of a text file: `body` gets each line without its line break (and
 /// without a UTF-8 byte-order mark on line 1) and its 1-based number; it returns `false` to stop.
 func forEachLine(of file: ReadableFile, _ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Bool) throws {
+    try forEachLine(of: file, from: .start) { line, position in try body(line, position.line) }
+}
+
+/// Streams the lines of a text file from `start` (a line's beginning); `body` also gets where each line starts.
+func forEachLine(of file: ReadableFile, from start: TextPosition, _ body: (UnsafeBufferPointer<UInt8>, TextPosition) throws -> Bool) throws {
     var carry: [UInt8] = []
-    var lineNumber = 0
+    var carryOffset = 0
+    var lineNumber = start.line - 1
+    var chunkOffset = start.offset
     var stopped = false
-    func deliver(_ line: UnsafeBufferPointer<UInt8>) throws -> Bool {
+    func deliver(_ line: UnsafeBufferPointer<UInt8>, at offset: Int) throws -> Bool {
         lineNumber += 1
         var line = line
-        if lineNumber == 1, line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {
+        if offset == 0, line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {
             line = UnsafeBufferPointer(rebasing: line[3...])
         }
         if let last = line.last, last == UInt8(ascii: "\r") {
             line = UnsafeBufferPointer(rebasing: line[..<(line.count - 1)])
         }
-        return try body(line, lineNumber)
+        return try body(line, TextPosition(offset: offset, line: lineNumber))
     }
-    try file.forEachChunk { chunk in
+    try file.forEachChunk(from: start.offset) { chunk in
         let bytes = chunk.bindMemory(to: UInt8.self)
+        defer { chunkOffset += bytes.count }
         var start = 0
         while start < bytes.count {
             guard let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) else {
+                if carry.isEmpty { carryOffset = chunkOffset + start }
                 carry.append(contentsOf: bytes[start...])
                 return true
             }
             let keepGoing: Bool
             if carry.isEmpty {
-                keepGoing = try deliver(UnsafeBufferPointer(rebasing: bytes[start..<newline]))
+                keepGoing = try deliver(UnsafeBufferPointer(rebasing: bytes[start..<newline]), at: chunkOffset + start)
             } else {
                 carry.append(contentsOf: bytes[start..<newline])
-                keepGoing = try carry.withUnsafeBufferPointer { try deliver($0) }
+                keepGoing = try carry.withUnsafeBufferPointer { try deliver($0, at: carryOffset) }
                 carry.removeAll(keepingCapacity: true)
             }
             guard keepGoing else {
@@ -153,7 +171,7 @@ func forEachLine(of file: ReadableFile, _ body: (UnsafeBufferPointer<UInt8>, Int
         return true
     }
     if !stopped, !carry.isEmpty {
-        _ = try carry.withUnsafeBufferPointer { try deliver($0) }
+        _ = try carry.withUnsafeBufferPointer { try deliver($0, at: carryOffset) }
     }
 }
 
@@ -198,21 +216,27 @@ struct CSVScan {
     ///   - finiteOnly: refuse a NaN or infinite feature value, naming its line and column.
     ///   - row: called with each delivered row's feature values and label text.
     /// - Returns: the layout and the number of data rows seen (all of them unless reading stopped early).
+    ///   - resume: start at this data row, at its place in the file, with the layout the
+    ///     first line gave (from a ``CSVRowIndex``); `nil` reads from the top.
+    ///   - mark: called with each data row's index and where its line starts (index building).
     func run(
         rows range: Range<Int>? = nil,
         parse: Bool = true,
         finiteOnly: Bool = false,
+        resume: (layout: CSVLayout, position: TextPosition, row: Int)? = nil,
+        mark: ((Int, TextPosition) -> Void)? = nil,
         row: (UnsafeBufferPointer<Double>, String?) throws -> Void
     ) throws -> (layout: CSVLayout, dataRows: Int) {
         let file = try ReadableFile(path: path)
-        var layout: CSVLayout?
-        var dataRows = 0
-        var sawHeaderLine = false
+        var layout: CSVLayout? = resume?.layout
+        var dataRows = resume?.row ?? 0
+        var sawHeaderLine = resume?.layout.header != nil
         var cells: [CSVCell] = []
         var values: [Double] = []
-        var splitter = CSVLineSplitter(mode: .whitespace)
+        var splitter = CSVLineSplitter(mode: resume?.layout.mode ?? .whitespace)
 
-        try forEachLine(of: file) { line, lineNumber in
+        try forEachLine(of: file, from: resume?.position ?? .start) { line, position in
+            let lineNumber = position.line
             // Blank lines are skipped wherever they are.
             guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { return true }
 
@@ -236,6 +260,7 @@ struct CSVScan {
 
             let index = dataRows
             dataRows += 1
+            mark?(index, position)
             if let range {
                 if index < range.lowerBound { return true }
                 if index >= range.upperBound { dataRows -= 1; return false }
@@ -332,5 +357,53 @@ struct CSVScan {
             throw DatasetError(file: path, message: "unknown column \"\(spec)\"; the columns are \(header.map { "\"\($0)\"" }.joined(separator: ", "))")
         }
         throw DatasetError(file: path, message: "unknown column \"\(spec)\": the file has no header, so name columns by 0-based index (0 to \(cellCount - 1))")
+    }
+}
+
+/// Where every `stride`-th data row of a text file starts, from one counting pass, so that a
+/// range of rows deep in a big file is read without scanning every line above it.
+///
+/// Workers reading their shards of a shared text file, and the coordinator streaming one,
+/// build it once per file (kept while the file's size and modification time stay the same).
+final class CSVRowIndex: @unchecked Sendable {
+    // @unchecked: immutable after init; the cache is guarded by its lock.
+    static let stride = 4096
+    let layout: CSVLayout
+    /// `positions[k]` is where data row `k · stride` starts.
+    let positions: [TextPosition]
+    let rows: Int
+
+    private init(scan: CSVScan) throws {
+        var positions: [TextPosition] = []
+        let (layout, rows) = try scan.run(parse: false, mark: { index, position in
+            if index % Self.stride == 0 { positions.append(position) }
+        }) { _, _ in }
+        self.layout = layout
+        self.positions = positions
+        self.rows = rows
+    }
+
+    /// Where to start reading for data row `row` (at or before it).
+    func resume(for row: Int) -> (layout: CSVLayout, position: TextPosition, row: Int) {
+        let k = min(row / Self.stride, positions.count - 1)
+        return (layout, positions[k], k * Self.stride)
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var cache: [(key: String, index: CSVRowIndex)] = []
+
+    /// The index of the file `scan` reads, built on first use.
+    static func of(_ scan: CSVScan) throws -> CSVRowIndex {
+        let o = scan.options
+        let key = [scan.path, try ReadableFile(path: scan.path).identity(), o.delimiter.map { String($0) } ?? "-", o.header.rawValue,
+                   o.columns?.joined(separator: "\u{1}") ?? "-", o.labelColumn ?? "-"].joined(separator: "\u{0}")
+        if let hit = lock.withLock({ cache.first { $0.key == key }?.index }) { return hit }
+        let index = try CSVRowIndex(scan: scan)
+        lock.withLock {
+            cache.removeAll { $0.key == key }
+            cache.append((key, index))
+            if cache.count > 4 { cache.removeFirst() }
+        }
+        return index
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Features (and optional labels) loaded from any supported file.
 public struct LoadedDataset: Sendable {
     /// The feature matrix; `.npy` files keep their precision, text files give `float64`.
@@ -108,6 +110,20 @@ public enum DatasetLoader {
     /// - Throws: ``DatasetError`` for a missing or empty file, a float `.npy` array, or a
     ///   text line with more than one cell.
     public static func loadLabels(path: String, header: CSVOptions.Header = .auto) throws -> [String] {
+        // Workers read a shared labels file once per shard: keep the last file read while it is unchanged.
+        let key = "\(path)\u{0}\(try ReadableFile(path: path).identity())\u{0}\(header.rawValue)"
+        if let hit = LabelCache.lock.withLock({ LabelCache.last?.key == key ? LabelCache.last?.labels : nil }) { return hit }
+        let labels = try readLabels(path: path, header: header)
+        LabelCache.lock.withLock { LabelCache.last = (key, labels) }
+        return labels
+    }
+
+    private enum LabelCache {
+        static let lock = NSLock()
+        nonisolated(unsafe) static var last: (key: String, labels: [String])?
+    }
+
+    private static func readLabels(path: String, header: CSVOptions.Header) throws -> [String] {
         if case .npy = try DataFileFormat(path: path) {
             return try NPYReader(path: path).readIntegerLabels().map(String.init)
         }

@@ -52,6 +52,13 @@ final class ReadableFile {
     deinit { close(descriptor) }
 
     /// The file's current size in bytes.
+    /// The file's size and last modification time, to tell whether it changed.
+    func identity() throws -> String {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw POSIXFile.error(path, "stat") }
+        return "\(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+    }
+
     func size() throws -> Int {
         var info = stat()
         guard fstat(descriptor, &info) == 0 else { throw POSIXFile.error(path, "read the file size") }
@@ -87,11 +94,11 @@ final class ReadableFile {
         }
     }
 
-    /// Calls `body` with successive chunks of the file from its start, until `body` returns `false` or the file ends.
-    func forEachChunk(size chunkSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Bool) throws {
+    /// Calls `body` with successive chunks of the file from byte `start`, until `body` returns `false` or the file ends.
+    func forEachChunk(from start: Int = 0, size chunkSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Bool) throws {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
         defer { buffer.deallocate() }
-        var offset = 0
+        var offset = start
         while true {
             let got = try read(into: buffer, at: offset)
             if got == 0 { return }

@@ -99,6 +99,36 @@ struct CSVTests {
         #expect(later?.description == "\(path): line 5, column 2 (\"b\"): value is NaN; remove or impute non-finite values first")
     }
 
+    @Test func rowsDeepInABigFileAreReadFromTheRowIndexAsFromTheTop() throws {
+        let folder = try TemporaryFolder()
+        // 10,000 rows with blank lines here and there, a header, a label column and CRLF endings.
+        var text = "x,label,y\r\n"
+        for i in 0..<10_000 {
+            if i % 997 == 0 { text += "\r\n" }
+            text += "\(Double(i) * 0.5),c\(i % 3),\(-i)\r\n"
+        }
+        let path = try folder.write("big.csv", text: text)
+        var options = CSVOptions()
+        options.labelColumn = "label"
+        let whole = try CSVReader.read(path: path, options: options)
+        for range in [0..<10, 4090..<4100, 4096..<4097, 8191..<9000, 9990..<10_000, 5000..<5000] {
+            let part = try CSVReader.read(path: path, options: options, rows: range)
+            #expect(part.features == whole.features.rows(range), "rows \(range)")
+            #expect(part.labels == Array(whole.labels![range]), "rows \(range)")
+        }
+        let beyond = expectDatasetError { _ = try CSVReader.read(path: path, options: options, rows: 9000..<10_001) }
+        #expect(beyond?.description.contains("rows 9000..<10001 requested but the file has 10000 data rows") == true)
+
+        // A bad cell deep in the file is named by its line, counting the header and blank lines.
+        var lines = text.components(separatedBy: "\r\n")
+        let row = 9500, line = 1 + row + row / 997 + 1 + 1   // header, blank lines above, 1-based
+        #expect(lines[line - 1] == "4750.0,c2,-9500")
+        lines[line - 1] = "4750.0,c2,oops"
+        try lines.joined(separator: "\r\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let error = expectDatasetError { _ = try CSVReader.read(path: path, options: options, rows: 9400..<9600) }
+        #expect(error?.description == "\(path): line \(line), column 3 (\"y\"): \"oops\" is not a number")
+    }
+
     @Test func emptyCellIsExplained() throws {
         let folder = try TemporaryFolder()
         let path = try folder.write("data.csv", text: "1,2,3\n4,,6\n")
