@@ -30,6 +30,28 @@ done
 [[ -z $(ls -A "$work/tmp") ]] || { echo "check-launchers: launch-local.sh --curve left its run keys in $work/tmp" >&2; exit 1; }
 echo "check-launchers: launch-local.sh --curve (CURVE run keys) gives the same model; all 3 worker keys joined; the keys are gone"
 
+# A launcher killed with SIGKILL runs no clean-up: its coordinator and workers (--exit-with-parent)
+# notice their parent is gone and stop by themselves, the coordinator naming why.
+EMFLEET="$emfleet" "$root/scripts/launch-local.sh" 2 gmm fit --data "$work/d.npy" --components 3 --max-iter 1000000 --tol 0 \
+    --out "$work/long.json" >"$work/long.log" 2>&1 &
+launcher=$!
+for _ in $(seq 100); do
+    grep -q "worker 2 joined" "$work/long.log" && break
+    sleep 0.1
+done
+children=$(pgrep -P "$launcher" -d ' ' emfleet || true)
+[[ -n $children ]] || { cat "$work/long.log" >&2; echo "check-launchers: found no emfleet under launch-local.sh" >&2; exit 1; }
+kill -9 "$launcher"
+for _ in $(seq 50); do
+    alive=$(for pid in $children; do if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi; done)
+    [[ -z $alive ]] && break
+    sleep 0.1
+done
+[[ -z $alive ]] || { kill -9 $alive; echo "check-launchers: after SIGKILL of launch-local.sh, pids $alive were still running 5 s later" >&2; exit 1; }
+grep -q "the process that started this coordinator has exited" "$work/long.log" \
+    || { cat "$work/long.log" >&2; echo "check-launchers: the orphaned coordinator did not say why it stopped" >&2; exit 1; }
+echo "check-launchers: after SIGKILL of launch-local.sh its coordinator and $(($(wc -w <<<"$children") - 1)) workers stopped by themselves within 5 s"
+
 EMFLEET="$emfleet" "$root/scripts/check-ssh-launch.sh"
 
 python3 -c "import yaml" 2>/dev/null || python3 -m pip install --quiet pyyaml 2>/dev/null \

@@ -143,7 +143,7 @@ fi
 
 # --- run
 echo "$me: coordinator on $address$($curve && echo " (CURVE, run keys in $keys)"), $workers workers with $worker_threads threads each ($emfleet)" >&2
-"$emfleet" "${job_args[@]}" --bind "$address" "${min_workers[@]}" "${coordinator_curve[@]}" &
+"$emfleet" "${job_args[@]}" --bind "$address" "${min_workers[@]}" "${coordinator_curve[@]}" --exit-with-parent &
 coordinator_pid=$!
 
 for ((i = 1; i <= workers; i++)); do
@@ -151,7 +151,7 @@ for ((i = 1; i <= workers; i++)); do
     if $curve; then
         worker_curve=(--curve-secret "$keys/workers/local-$i.secret" --coordinator-key "$keys/coordinator.public")
     fi
-    "$emfleet" worker --connect "$address" --threads "$worker_threads" --name "local-$i" --poll-after-step "$poll_after_step" "${worker_curve[@]}" \
+    "$emfleet" worker --connect "$address" --threads "$worker_threads" --name "local-$i" --poll-after-step "$poll_after_step" --exit-with-parent "${worker_curve[@]}" \
         > >(while IFS= read -r line; do printf '[worker-%s] %s\n' "$i" "$line"; done >&2) 2>&1 &
     worker_pids+=($!)
 done

@@ -290,7 +290,7 @@ exit "$s"'
 
 # The coordinator's command line, with the keys in $keys.
 coordinator_command() {
-    coordinator_cmd=("$emfleet" "${job_args[@]}" --bind "tcp://0.0.0.0:$port" "${min_workers[@]}")
+    coordinator_cmd=("$emfleet" "${job_args[@]}" --bind "tcp://0.0.0.0:$port" "${min_workers[@]}" --exit-with-parent)
     if $curve; then
         coordinator_cmd+=(--curve-secret "$keys/coordinator.secret" --authorized-keys "$keys/workers")
     else

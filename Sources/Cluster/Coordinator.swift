@@ -20,6 +20,9 @@ public struct CoordinatorOptions: Sendable {
     public var streamData = false
     /// CURVE encryption and the worker keys admitted (nil: no encryption).
     public var curve: CurveServerSettings?
+    /// Stop (with an error; checkpoints stay) once the process that started this one has
+    /// exited: a launcher killed with SIGKILL cannot stop its coordinator itself.
+    public var exitWithParent = false
 
     /// Creates options.
     public init(endpoint: String) { self.endpoint = endpoint }
@@ -107,6 +110,7 @@ public final class ClusterCoordinator: ShardRunner {
     private var lastHeartbeat = ContinuousClock.now
     private var referenceCore: String?
     private var started = false
+    private let parent = getppid()
 
     private final class Peer {
         let id: Int
@@ -364,6 +368,9 @@ public final class ClusterCoordinator: ShardRunner {
 
     /// Receives and handles every waiting message, after waiting up to `timeoutMilliseconds` for the first.
     private func pump(timeoutMilliseconds: Int, _ state: RoundState) throws {
+        if options.exitWithParent, getppid() != parent {
+            throw ClusterError("the process that started this coordinator has exited; stopping (the checkpoint stays)")
+        }
         let waitStart = ContinuousClock.now
         var ready = try ZMQPoll.readable([socket] + (zap.map { [$0.socket] } ?? []), timeoutMilliseconds: timeoutMilliseconds)
         lastRound.waitSeconds += (ContinuousClock.now - waitStart).seconds

@@ -47,6 +47,9 @@ struct ClusterOptions: ParsableArguments {
     @Flag(name: .long, help: "Allow --bind on a non-loopback address without CURVE (anyone who reaches the port can join and read data).")
     var insecure = false
 
+    @Flag(name: .long, help: "With --bind: stop when the process that started this one exits (the launch scripts use it).")
+    var exitWithParent = false
+
     func validate() throws {
         if workers != nil, bind != nil { throw ValidationError("give --workers or --bind, not both") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
@@ -88,7 +91,7 @@ struct ClusterOptions: ParsableArguments {
         ClusterSettings(
             workers: workers, bind: bind, minWorkers: minWorkers, workerTimeout: workerTimeout, waitWorkers: waitWorkers,
             streamData: streamData, workerThreads: workerThreads, logFormat: logFormat,
-            curveSecret: curveSecret, authorizedKeys: authorizedKeys, maxWorkers: maxWorkers)
+            curveSecret: curveSecret, authorizedKeys: authorizedKeys, maxWorkers: maxWorkers, exitWithParent: exitWithParent)
     }
 }
 
@@ -105,6 +108,7 @@ struct ClusterSettings {
     var curveSecret: String?
     var authorizedKeys: String?
     var maxWorkers = 1024
+    var exitWithParent = false
 
     var isDistributed: Bool { workers != nil || bind != nil }
 }
@@ -161,6 +165,7 @@ final class JobShards {
         options.streamData = cluster.streamData
         options.minWorkers = cluster.minWorkers
         options.maxWorkers = max(cluster.maxWorkers, cluster.workers ?? 0)
+        options.exitWithParent = cluster.exitWithParent
         if let secret = cluster.curveSecret, let authorized = cluster.authorizedKeys {
             options.curve = CurveServerSettings(keys: try CurveKeyPair.readSecret(secret), authorized: try CurveKeyPair.authorizedKeys(authorized))
         }

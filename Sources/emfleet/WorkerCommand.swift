@@ -26,7 +26,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: "Exit after this many seconds without a word from the coordinator.")
     var coordinatorTimeout: Double = 60
 
-    @Flag(name: .long, help: .hidden)
+    @Flag(name: .long, help: "Exit when the process that started this worker exits (the launch scripts and --workers use it).")
     var exitWithParent = false
 
     @Option(name: .long, help: ArgumentHelp("This worker's CURVE secret key file (from `emfleet keygen`).", valueName: "file"))
