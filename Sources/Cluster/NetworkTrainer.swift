@@ -148,6 +148,12 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     }
 }
 
+/// Training that cannot go on: the weights diverged.
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+    /// What happened and what to do, as one line.
+    public var description: String
+}
+
 /// What one epoch gave.
 public struct EpochRecord: Codable, Equatable, Sendable {
     /// 1-based epoch.
@@ -302,7 +308,9 @@ package struct NetworkTrainer {
                 let stepStart = ContinuousClock.now
                 let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation,
                                              mixture: mixture, precision: options.precision)
-                let sums = try runner.sums(.step(model, layout: layout, epoch: epoch, step: step))
+                let task = NeuralTask.step(model, layout: layout, epoch: epoch, step: step)
+                let sums = try runner.sums(task)
+                guard sums.batch.isFinite else { throw TrainingError(description: task.divergence) }
                 guard sums.batch.rows > 0 else { continue }
                 lossSum += sums.batch.lossSum
                 correct += sums.batch.correct
@@ -341,6 +349,9 @@ package struct NetworkTrainer {
                     validation = try separate.sums(.evaluate(model, layout: whole, part: .all))
                 } else {
                     validation = try runner.sums(.evaluate(model, layout: layout, part: .validation))
+                }
+                guard validation.batch.isFinite else {
+                    throw TrainingError(description: NeuralTask.evaluate(model, layout: layout, part: .validation).divergence)
                 }
                 let n = Double(max(validation.batch.rows, 1))
                 record.validationLoss = validation.batch.lossSum / n

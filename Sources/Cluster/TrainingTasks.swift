@@ -100,6 +100,19 @@ package enum NeuralTask: Sendable {
     }
 }
 
+extension NeuralTask {
+    /// What to say when the task's sums come out NaN or infinite: the weights have diverged,
+    /// and every worker would compute the same.
+    package var divergence: String {
+        let remedy = "lower --lr (single precision overflows sooner: --precision float64 goes further)"
+        return switch self {
+        case let .step(_, _, epoch, step): "training diverged: the loss or gradient of step \(step + 1) of epoch \(epoch + 1) is NaN or infinite; \(remedy)"
+        case .evaluate: "training diverged: the evaluation loss is NaN or infinite; \(remedy)"
+        case .predict: "the network's outputs are NaN or infinite"
+        }
+    }
+}
+
 /// The network and inputs a task is evaluated with.
 package struct NeuralModelState: Sendable {
     package var architecture: NetworkArchitecture
@@ -342,7 +355,8 @@ package enum NeuralTaskCodec {
         case let .evaluate(state, layout, part):
             w.u8(101); encode(state, &w); encode(layout, &w); w.u8(part.rawValue)
         case let .predict(state):
-            w.u8(102); encode(state, &w)
+            // Predictions are always computed in double precision, from the unrounded weights.
+            w.u8(102); encode(state, &w, precision: .float64)
         }
         return w.bytes
     }
@@ -426,11 +440,11 @@ package enum NeuralTaskCodec {
         return values
     }
 
-    private static func encode(_ state: NeuralModelState, _ w: inout WireWriter) {
+    private static func encode(_ state: NeuralModelState, _ w: inout WireWriter, precision: NetworkPrecision? = nil) {
         let a = state.architecture
         w.int(a.inputs); w.ints(a.hidden); w.int(a.outputs); w.string(a.activation.rawValue); w.string(a.loss.rawValue)
         // Single-precision tasks carry the weights already rounded: half the bytes, same bits.
-        switch state.precision {
+        switch precision ?? state.precision {
         case .float64: w.u8(0); w.doubles(state.parameters)
         case .float32: w.u8(1); w.floats(state.narrowParameters)
         }

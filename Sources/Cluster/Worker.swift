@@ -128,6 +128,7 @@ public final class ClusterWorker {
             let ready = try ZMQPoll.readable([socket, wake], timeoutMilliseconds: polling ? 0 : 200)
             if polling, ready.isEmpty {
                 sched_yield()  // let the I/O thread (and anyone else) run on this core
+                if let done = try keepAlive() { return done }
                 continue
             }
             if ready.contains(1) { try forwardComputed() }
@@ -295,6 +296,7 @@ public final class ClusterWorker {
 
     private func startCompute(_ order: TaskOrder, round: UInt64) {
         guard let job else { return }
+        pollUntil = .now  // the compute threads need the cores more than the next task does
         let store = self.store, threads = options.threads, epoch = self.epoch, jobID = self.jobID
         computeQueue.async {
             store.compute(order, job: job, jobID: jobID, round: round, epoch: epoch, threads: threads)
@@ -513,8 +515,17 @@ private final class ShardStore: @unchecked Sendable {
         let blocks = perShardResults
             ? shards.sorted().map { $0..<($0 + 1) }
             : ShardTree.blocks(covering: Set(shards), shards: plan.count)
+        var results: [(Range<Int>, TrainingSums)] = []
         for block in blocks {
             guard let value = ShardTree.reduce(block, shards: plan.count, known: &known, add: +=) else { continue }
+            // Diverged weights give every worker the same NaN: a fault of the job, not of this worker.
+            guard value.batch.isFinite else {
+                deliver(.failure, WorkerFailure(fatal: true, message: task.divergence).body)
+                return
+            }
+            results.append((block, value))
+        }
+        for (block, value) in results {
             deliver(.result, ShardResult(shards: block, outcome: NeuralTaskCodec.encode(value)).body)
         }
     }

@@ -182,7 +182,16 @@ public struct BatchSums: Sendable, Equatable {
     }
 
     /// The gradient sum in `Double`, whichever precision it was computed in.
-    public var wideGradient: [Double] { narrowGradient.isEmpty ? gradient : narrowGradient.map { Double($0) } }
+    public var wideGradient: [Double] {
+        require(gradient.isEmpty || narrowGradient.isEmpty, "sums hold gradients of both precisions")
+        return narrowGradient.isEmpty ? gradient : narrowGradient.map { Double($0) }
+    }
+
+    /// Whether the loss, the error sums and the gradient are all finite (false once training diverges).
+    public var isFinite: Bool {
+        lossSum.isFinite && squaredErrorSum.isFinite && absoluteErrorSum.isFinite
+            && VectorMath.allFinite(gradient) && VectorMath.allFinite(narrowGradient)
+    }
 
     /// Adds another batch's sums to these (gradients element-wise; an empty gradient counts as zero).
     public mutating func add(_ other: BatchSums) {
@@ -199,7 +208,7 @@ public struct BatchSums: Sendable, Equatable {
         if sum.isEmpty {
             sum = other
         } else if !other.isEmpty {
-            precondition(sum.count == other.count, "gradients of different lengths")
+            require(sum.count == other.count, "gradients of different lengths")
             sum.withUnsafeMutableBufferPointer { target in
                 other.withUnsafeBufferPointer { source in
                     for i in 0..<target.count { target[i] += source[i] }

@@ -5,13 +5,6 @@ public enum VectorMath {
     /// Exponents at or below this give exactly zero from `exponentiate`.
     public static let underflowCutoff = -700.0
 
-    /// Replaces each of `count` values by its exponential.
-    ///
-    /// Range reduction `x = n·ln2 + r` with `|r| ≤ ln2/2`, then a degree-13 Taylor polynomial
-    /// (truncation error below 5e-18 relative) scaled by `2ⁿ`: accurate to about one unit in
-    /// the last place for inputs in (−700, 700]. Inputs at or below `underflowCutoff` give 0:
-    /// they are far below anything that can change a sum of responsibilities, and keeping the
-    /// subnormal results would slow every later product by orders of magnitude.
     /// Whether no value is NaN or infinite (a vectorised scan, for checking messages).
     public static func allFinite(_ values: [Double]) -> Bool {
         values.withUnsafeBufferPointer { emfleet_all_finite_f64($0.baseAddress, $0.count) != 0 }
@@ -22,6 +15,13 @@ public enum VectorMath {
         values.withUnsafeBufferPointer { emfleet_all_finite_f32($0.baseAddress, $0.count) != 0 }
     }
 
+    /// Replaces each of `count` values by its exponential.
+    ///
+    /// Range reduction `x = n·ln2 + r` with `|r| ≤ ln2/2`, then a degree-13 Taylor polynomial
+    /// (truncation error below 5e-18 relative) scaled by `2ⁿ`: accurate to about one unit in
+    /// the last place for inputs in (−700, 700]. Inputs at or below `underflowCutoff` give 0:
+    /// they are far below anything that can change a sum of responsibilities, and keeping the
+    /// subnormal results would slow every later product by orders of magnitude.
     package static func exponentiate(_ values: UnsafeMutablePointer<Double>, count: Int) {
         emfleet_exp_inplace(values, count)
     }

@@ -66,6 +66,23 @@ struct MLPCLITests {
         #expect(refused.status != 0 && refused.stderr.contains("float16"))
     }
 
+    @Test(arguments: [[], ["--workers", "2"]])
+    func divergingTrainingStopsWithOneLineInsteadOfBlamingWorkers(cluster: [String]) throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let out = scratch.path("m.json")
+        let start = ContinuousClock.now
+        let result = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--out", out,
+                                            "--hidden", "32,16", "--optimizer", "sgd", "--momentum", "0", "--lr", "1e8", "--epochs", "3",
+                                            "--quiet"] + cluster, timeout: 60)
+        #expect(result.status == 1)
+        let last = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.hasPrefix("emfleet: error: ") && last.contains("training diverged: the loss or gradient of step"), "\(result.stderr)")
+        #expect(!result.stderr.contains("lost"), "\(result.stderr)")
+        #expect(ContinuousClock.now - start < .seconds(30))
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test func killedWorkerMidEpochLeavesTheWeightsUnchanged() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.cleanUp() }

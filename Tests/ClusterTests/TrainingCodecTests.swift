@@ -33,6 +33,13 @@ struct TrainingCodecTests {
         #expect(wide.state.precision == .float64 && wide.state.parameters == sent.parameters && wide.state.narrowParameters.isEmpty)
     }
 
+    @Test("predictions travel in double precision whatever the training precision")
+    func predictionsAreDouble() throws {
+        let state = Self.step(.float32).state
+        let decoded = try NeuralTaskCodec.decodeTask(NeuralTaskCodec.encode(.predict(state)), dimension: 3, plan: Self.plan)
+        #expect(decoded.state.precision == .float64 && decoded.state.parameters == state.parameters)
+    }
+
     @Test("a result must carry its gradient in the task's precision, finite")
     func resultsFollowTheTaskPrecision() throws {
         let n = Self.architecture.parameterCount
