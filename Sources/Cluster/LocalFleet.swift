@@ -22,7 +22,7 @@ public final class LocalFleet {
         directory = String(cString: made)
         chmod(directory, 0o700)
         endpoint = "ipc://\(directory)/coordinator"
-        LocalFleetSignals.register(directory: directory)
+        InterruptCleanup.register(directory: directory)
     }
 
     deinit { stop() }
@@ -44,7 +44,7 @@ public final class LocalFleet {
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             processes.append(process)
-            LocalFleetSignals.register(pid: process.processIdentifier)
+            InterruptCleanup.register(pid: process.processIdentifier)
         }
     }
 
@@ -61,25 +61,41 @@ public final class LocalFleet {
         }
         processes.removeAll()
         try? FileManager.default.removeItem(atPath: directory)
-        LocalFleetSignals.clear()
+        InterruptCleanup.clear()
     }
 }
 
-/// Kills local workers and removes their directory when the coordinator is interrupted.
+/// What an interrupted job (SIGINT, SIGTERM, SIGHUP) does before it exits: kills its local
+/// workers, removes their directory, and says whether a checkpoint is left to resume from.
 ///
-/// The handler only calls async-signal-safe functions (`kill`, `unlink`, `rmdir`, `_exit`) on
-/// values prepared before the signal.
-enum LocalFleetSignals {
+/// The handler only calls async-signal-safe functions (`kill`, `unlink`, `rmdir`, `access`,
+/// `write`, `_exit`) on values prepared before the signal.
+public enum InterruptCleanup {
     private static let capacity = 1024
     nonisolated(unsafe) private static var pids = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
     nonisolated(unsafe) private static var pidCount = 0
     nonisolated(unsafe) private static var socketPath: UnsafeMutablePointer<CChar>?
     nonisolated(unsafe) private static var directoryPath: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) private static var checkpointPath: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) private static var resumeNote: [UInt8] = []
     nonisolated(unsafe) private static var installed = false
+
+    /// Says, on an interrupt, that `checkpoint` is kept and how to continue (once it exists).
+    ///
+    /// - Parameter option: the option that continues the job, such as `--resume`.
+    public static func noteCheckpoint(_ checkpoint: String, resumeWith option: String = "--resume") {
+        checkpointPath = strdup(checkpoint)
+        resumeNote = Array("emfleet: interrupted; the checkpoint \(checkpoint) is kept: run the same command with \(option) \(checkpoint) to continue\n".utf8)
+        install()
+    }
 
     static func register(directory: String) {
         directoryPath = strdup(directory)
         socketPath = strdup("\(directory)/coordinator")
+        install()
+    }
+
+    private static func install() {
         guard !installed else { return }
         installed = true
         // A parent may have started us with these signals blocked; we must see them.
@@ -89,9 +105,12 @@ enum LocalFleetSignals {
         pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
         for signal in [SIGINT, SIGTERM, SIGHUP] {
             Foundation.signal(signal) { number in
-                for i in 0..<LocalFleetSignals.pidCount { kill(LocalFleetSignals.pids[i], SIGKILL) }
-                if let path = LocalFleetSignals.socketPath { unlink(path) }
-                if let path = LocalFleetSignals.directoryPath { rmdir(path) }
+                for i in 0..<InterruptCleanup.pidCount { kill(InterruptCleanup.pids[i], SIGKILL) }
+                if let path = InterruptCleanup.socketPath { unlink(path) }
+                if let path = InterruptCleanup.directoryPath { rmdir(path) }
+                if let path = InterruptCleanup.checkpointPath, access(path, F_OK) == 0 {
+                    InterruptCleanup.resumeNote.withUnsafeBufferPointer { _ = write(2, $0.baseAddress, $0.count) }
+                }
                 _exit(128 + number)
             }
         }

@@ -178,6 +178,7 @@ extension GMMCommand {
                     print(FitReport.header + (job.coordinator != nil ? "  workers" : ""))
                 }
                 let checkpointPath = checkpoint ?? out + ".checkpoint"
+                InterruptCleanup.noteCheckpoint(checkpointPath)
                 let clock = ContinuousClock.now
                 let model = try MixtureFitter(runner: runner, options: options).fit(
                     resuming: resumed,

@@ -235,6 +235,7 @@ extension MLPCommand {
                     print(EpochReport.header(classification: loss != .meanSquaredError, validation: validationSplit > 0 || validationData != nil))
                 }
                 let checkpointPath = checkpoint ?? out + ".checkpoint"
+                InterruptCleanup.noteCheckpoint(checkpointPath)
                 let clock = ContinuousClock.now
                 let trained = try NetworkTrainer(runner: job.neuralRunner!, options: options, outputs: outputs, validation: validationRunner).train(
                     resuming: resumed,

@@ -83,6 +83,25 @@ struct MLPCLITests {
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 
+    @Test func interruptedTrainingSaysWhereItsCheckpointIs() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let out = scratch.path("m.json")
+        let training = try RunningEmfleet(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--out", out,
+                                           "--hidden", "32,16", "--epochs", "1000", "--batch-size", "128", "--workers", "2",
+                                           "--log-format", "json"])
+        // The checkpoint is written before the epoch is reported.
+        #expect(training.waitForLine { $0.hasPrefix("{") && $0.contains("\"epoch\"") } != nil)
+        kill(training.pid, SIGINT)
+        let (status, _, stderr) = training.finish()
+        #expect(status == 130)
+        let checkpoint = out + ".checkpoint"
+        #expect(stderr.split(separator: "\n").last.map(String.init)
+                == "emfleet: interrupted; the checkpoint \(checkpoint) is kept: run the same command with --resume \(checkpoint) to continue",
+                "\(stderr)")
+        #expect(FileManager.default.fileExists(atPath: checkpoint) && !FileManager.default.fileExists(atPath: out))
+    }
+
     @Test func killedWorkerMidEpochLeavesTheWeightsUnchanged() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.cleanUp() }
