@@ -279,6 +279,14 @@ package struct NetworkTrainer {
         guard layout.totalTrainingRows > 0 else { throw MixtureError.invalidData("no training rows are left after the validation split") }
         var state: TrainingCheckpoint
         if let resuming {
+            if resuming.options.precision != options.precision {
+                var others = options
+                others.precision = resuming.options.precision
+                if others == resuming.options {
+                    throw MixtureError.invalidData(
+                        "the checkpoint was trained with --precision \(resuming.options.precision.rawValue); give --precision \(resuming.options.precision.rawValue) to continue it")
+                }
+            }
             guard resuming.format == TrainingCheckpoint.format, resuming.options == options,
                   resuming.shards == plan.count, resuming.rows == plan.rows
             else { throw MixtureError.invalidData("the checkpoint was written by a training run with other options or data") }

@@ -100,6 +100,13 @@ struct MLPCLITests {
                 == "emfleet: interrupted; the checkpoint \(checkpoint) is kept: run the same command with --resume \(checkpoint) to continue",
                 "\(stderr)")
         #expect(FileManager.default.fileExists(atPath: checkpoint) && !FileManager.default.fileExists(atPath: out))
+        // Resuming in another precision is refused, saying which one the checkpoint needs.
+        let other = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--out", out,
+                                           "--hidden", "32,16", "--epochs", "1000", "--batch-size", "128", "--precision", "float64",
+                                           "--resume", checkpoint])
+        #expect(other.status != 0)
+        #expect(other.stderr.contains("the checkpoint was trained with --precision float32; give --precision float32 to continue it"),
+                "\(other.stderr)")
     }
 
     @Test func killedWorkerMidEpochLeavesTheWeightsUnchanged() throws {
