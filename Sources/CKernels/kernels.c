@@ -106,24 +106,16 @@ EMFLEET_NETWORK_KERNELS(float, f32)
 
 // A value is NaN or infinite exactly when all its exponent bits are set; testing the bits
 // (not comparisons) keeps the loop branch-free and vectorised.
-EMFLEET_CLONES int emfleet_all_finite_f64(const double *restrict values, long n) {
-    const uint64_t exponent = 0x7ff0000000000000ull;
-    uint64_t bad = 0;
-    for (long i = 0; i < n; i++) {
-        uint64_t bits;
-        memcpy(&bits, values + i, sizeof bits);
-        bad |= (bits & exponent) == exponent;
+#define EMFLEET_ALL_FINITE(T, BITS, EXPONENT, SUFFIX)                                      \
+    EMFLEET_CLONES int emfleet_all_finite_##SUFFIX(const T *restrict values, long n) {     \
+        BITS bad = 0;                                                                      \
+        for (long i = 0; i < n; i++) {                                                     \
+            BITS bits;                                                                     \
+            memcpy(&bits, values + i, sizeof bits);                                        \
+            bad |= (bits & (EXPONENT)) == (EXPONENT);                                      \
+        }                                                                                  \
+        return bad == 0;                                                                   \
     }
-    return bad == 0;
-}
 
-EMFLEET_CLONES int emfleet_all_finite_f32(const float *restrict values, long n) {
-    const uint32_t exponent = 0x7f800000u;
-    uint32_t bad = 0;
-    for (long i = 0; i < n; i++) {
-        uint32_t bits;
-        memcpy(&bits, values + i, sizeof bits);
-        bad |= (bits & exponent) == exponent;
-    }
-    return bad == 0;
-}
+EMFLEET_ALL_FINITE(double, uint64_t, 0x7ff0000000000000ull, f64)
+EMFLEET_ALL_FINITE(float, uint32_t, 0x7f800000u, f32)

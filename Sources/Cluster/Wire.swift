@@ -148,35 +148,28 @@ struct WireReader {
 
     /// Doubles with a u32 count; `expected`, when given, is the only count accepted.
     mutating func doubles(_ what: String, expected: Int? = nil) throws -> [Double] {
-        let count = Int(try u32(what))
-        if let expected, count != expected {
-            throw WireError("\(context): \(what) has \(count) numbers, expected \(expected)")
-        }
-        let range = try take(count * 8, what)
-        return [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
-            bytes.withUnsafeBytes { source in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[range]))
-            }
-            #if !_endian(little)
-            for i in 0..<count { buffer[i] = Double(bitPattern: UInt64(littleEndian: buffer[i].bitPattern)) }
-            #endif
-            initialized = count
-        }
+        try rawValues(what, expected: expected) { Double(bitPattern: UInt64(littleEndian: $0.bitPattern)) }
     }
 
     /// Floats with a u32 count; `expected`, when given, is the only count accepted.
     mutating func floats(_ what: String, expected: Int? = nil) throws -> [Float] {
+        try rawValues(what, expected: expected) { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
+    }
+
+    /// Little-endian values with a u32 count, copied out in one block (`fromLittleEndian` is
+    /// applied only on big-endian machines).
+    private mutating func rawValues<Value>(_ what: String, expected: Int?, fromLittleEndian: (Value) -> Value) throws -> [Value] {
         let count = Int(try u32(what))
         if let expected, count != expected {
             throw WireError("\(context): \(what) has \(count) numbers, expected \(expected)")
         }
-        let range = try take(count * 4, what)
-        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        let range = try take(count * MemoryLayout<Value>.stride, what)
+        return [Value](unsafeUninitializedCapacity: count) { buffer, initialized in
             bytes.withUnsafeBytes { source in
                 UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[range]))
             }
             #if !_endian(little)
-            for i in 0..<count { buffer[i] = Float(bitPattern: UInt32(littleEndian: buffer[i].bitPattern)) }
+            for i in 0..<count { buffer[i] = fromLittleEndian(buffer[i]) }
             #endif
             initialized = count
         }
