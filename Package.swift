@@ -10,8 +10,11 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "emfleet", targets: ["emfleet"]),
+        .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Mixture", targets: ["Mixture"]),
         .library(name: "Neural", targets: ["Neural"]),
+        .library(name: "Training", targets: ["Training"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Numerics", targets: ["Numerics"]),
     ],
@@ -40,32 +43,39 @@ let package = Package(
         // MARK: - Libraries
         .target(name: "Numerics", dependencies: ["CLAPACK", "CKernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Numerics"], swiftSettings: fastMath),
-        .target(name: "Mixture", dependencies: ["Numerics", "Datasets"], swiftSettings: fastMath),
+        // The job protocol, the shard tree, the byte codec and the in-process runner: what every job and the runtime share.
+        .target(name: "Engine", dependencies: ["Datasets", "Numerics"], swiftSettings: fastMath),
+        // Models and their shard jobs.
+        .target(name: "Mixture", dependencies: ["Engine", "Numerics", "Datasets"], swiftSettings: fastMath),
         .target(name: "Neural", dependencies: ["Numerics", "CKernels"], swiftSettings: fastMath),
-        .target(name: "Messaging", dependencies: ["CZeroMQ"]),
+        .target(name: "Training", dependencies: ["Engine", "Neural", "Mixture", "Datasets", "Numerics"], swiftSettings: fastMath),
         .target(name: "Reports", dependencies: ["Mixture"]),
-        .target(name: "Cluster", dependencies: ["Messaging", "Mixture", "Neural", "Datasets", "Numerics"], swiftSettings: fastMath),
+        // The distributed runtime: knows jobs only through Engine's protocol.
+        .target(name: "Messaging", dependencies: ["CZeroMQ"]),
+        .target(name: "Cluster", dependencies: ["Engine", "Messaging", "Datasets", "Numerics"], swiftSettings: fastMath),
 
         // MARK: - Command-line front
         .executableTarget(
             name: "emfleet",
             dependencies: [
-                "Cluster", "Mixture", "Neural", "Datasets", "Numerics", "Messaging", "Reports",
+                "Cluster", "Engine", "Mixture", "Neural", "Training", "Datasets", "Numerics", "Messaging", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         // Fuzzers of the decoders and file readers (scripts/fuzz.sh builds them with libFuzzer).
-        .executableTarget(name: "emfleet-fuzz", dependencies: ["Cluster", "Datasets"], path: "Sources/EmfleetFuzz"),
+        .executableTarget(name: "emfleet-fuzz", dependencies: ["Cluster", "Engine", "Mixture", "Training", "Neural", "Datasets"], path: "Sources/EmfleetFuzz"),
 
         // MARK: - Tests
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Numerics"]),
-        .testTarget(name: "MixtureTests", dependencies: ["Mixture", "Datasets", "Numerics"]),
+        .testTarget(name: "MixtureTests", dependencies: ["Mixture", "Engine", "Datasets", "Numerics"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"]),
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "Numerics"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Mixture", "Datasets", "Neural", "Numerics"]),
-        .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture", "Messaging", "Cluster"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Datasets", "Numerics"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Engine", "Mixture", "Training", "Datasets", "Neural", "Numerics"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Mixture", "Datasets", "Neural", "Numerics"]),
+        .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture", "Messaging", "Cluster", "Training", "Engine"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,7 @@
 import Datasets
+import Engine
 import Foundation
 import Messaging
-import Mixture
 import Numerics
 
 /// How a coordinator waits for and watches its workers.
@@ -23,6 +23,9 @@ public struct CoordinatorOptions: Sendable {
     /// Stop (with an error; checkpoints stay) once the process that started this one has
     /// exited: a launcher killed with SIGKILL cannot stop its coordinator itself.
     public var exitWithParent = false
+    /// The largest message accepted from a worker: sized by the caller from the jobs it will run
+    /// (each job's `messageLimit`), so that a worker cannot make the coordinator hold more.
+    public var messageLimit = WireProtocol.minimumMessageLimit
 
     /// Creates options.
     public init(endpoint: String) { self.endpoint = endpoint }
@@ -59,32 +62,23 @@ public struct ClusterError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// Traffic and time of the last round, for benchmarks.
-public struct RoundStatistics: Sendable {
-    /// Bytes received (all frames) during the round.
-    public var bytesIn = 0
-    /// Bytes sent during the round.
-    public var bytesOut = 0
-    /// Seconds spent waiting in `zmq_poll` (the rest of the round is the coordinator's own work).
-    public var waitSeconds = 0.0
-    /// Seconds from the start to the end of `run`.
-    public var seconds = 0.0
-}
-
 /// The coordinator: a `ShardRunner` whose shards live on worker processes.
 ///
-/// Each `run` is a round: the task goes to every live worker for the shards it owns, the
-/// per-shard outcomes come back, and they are returned in shard order, so the fold, and
-/// every model fitted from it, is the same bits whoever computed each shard. A worker that
-/// goes silent, sends a malformed or non-finite result, or reports an error loses its
-/// pending shards to the others within the same round.
+/// Each `run` is a round: the task goes to every live worker for the shards it owns, each
+/// worker sends one result per aligned block of the shard tree it holds, and the blocks are
+/// added by the same tree, so the result, and every model fitted from it, is the same bits
+/// whoever computed each shard. A worker that goes silent, sends a malformed or non-finite
+/// result, or reports an error loses its pending shards to the others within the same round.
+///
+/// The coordinator knows no job: any ``ShardJob`` runs through ``run(_:_:)``.
 public final class ClusterCoordinator: ShardRunner {
     public private(set) var plan: ShardPlan
     public var dimension: Int { spec.columns }
     /// The job's data.
     public private(set) var spec: JobSpec
     /// What the last round cost.
-    public private(set) var lastRound = RoundStatistics()
+    public private(set) var lastRound: RoundStatistics?
+    private var roundStatistics = RoundStatistics()
     /// Messages dropped because they failed a check.
     public private(set) var droppedMessages = 0
     /// Called as shard outcomes of the current round arrive: (shards done, shards in all).
@@ -92,12 +86,8 @@ public final class ClusterCoordinator: ShardRunner {
 
     private let options: CoordinatorOptions
     private let onEvent: (ClusterEvent) -> Void
-    private let context: ZMQContext
-    private let socket: ZMQSocket
-    /// Reports connections that failed the ZeroMQ handshake (garbage bytes, other protocols).
-    private let monitor: ZMQMonitor
-    /// Admits only authorized worker keys when CURVE is on.
-    private let zap: ZAPHandler?
+    private let transport: CoordinatorTransport
+    private let clock: RuntimeClock
     private var peers: [Int: Peer] = [:]
     private var idOfIdentity: [[UInt8]: Int] = [:]
     private var deadIdentities = Set<[UInt8]>()
@@ -107,7 +97,7 @@ public final class ClusterCoordinator: ShardRunner {
     private var owner: [Int?]
     private var jobID: UInt64
     private var round: UInt64 = 0
-    private var lastHeartbeat = ContinuousClock.now
+    private var lastHeartbeat: Double
     private var referenceCore: String?
     private var started = false
     private let parent = getppid()
@@ -116,85 +106,80 @@ public final class ClusterCoordinator: ShardRunner {
         let id: Int
         let identity: [UInt8]
         let hello: Hello
-        var lastSeen = ContinuousClock.now
+        var lastSeen: Double
         var ready = false
         /// Excluded from the current job after an error on its side.
         var excluded = false
         var held = Set<Int>()
         var pending = Set<Int>()
-        init(id: Int, identity: [UInt8], hello: Hello) { self.id = id; self.identity = identity; self.hello = hello }
+        init(id: Int, identity: [UInt8], hello: Hello, now: Double) {
+            self.id = id; self.identity = identity; self.hello = hello; lastSeen = now
+        }
         var label: String { "worker \(id) (\(hello.label))" }
     }
 
     /// Binds the socket; workers may connect from now on.
-    public init(options: CoordinatorOptions, spec: JobSpec, onEvent: @escaping (ClusterEvent) -> Void) throws {
+    ///
+    /// - Parameters:
+    ///   - transport: how workers are reached (default: a ZeroMQ ROUTER socket bound to
+    ///     `options.endpoint`); tests give an in-memory one.
+    ///   - clock: the time heartbeats and timeouts are measured in (tests give a ``ManualClock``).
+    public init(
+        options: CoordinatorOptions, spec: JobSpec, transport: CoordinatorTransport? = nil, clock: RuntimeClock = SystemClock(),
+        onEvent: @escaping (ClusterEvent) -> Void
+    ) throws {
         self.options = options
         self.spec = spec
         self.onEvent = onEvent
+        self.clock = clock
         plan = spec.plan
         owner = Array(repeating: nil, count: spec.shards)
         jobID = UInt64.random(in: 1...UInt64.max)
-        context = try ZMQContext()
-        socket = try ZMQSocket(context: context, type: .router)
-        try socket.setRouterMandatory(true)
-        // Memory one peer can make the coordinator hold is bounded by the queue and message limits
-        // (libzmq assembles a whole message before handing it over): see docs/PROTOCOL.md.
-        try socket.setMaxMessageSize(WireProtocol.coordinatorMessageLimit(
-            largestShard: spec.plan.ranges.map(\.count).max() ?? 0, columns: spec.columns))
-        try socket.setSendHighWaterMark(0)
-        try socket.setReceiveHighWaterMark(WireProtocol.coordinatorQueuePerPeer)
-        let monitorEndpoint = "inproc://emfleet-coordinator-monitor-\(UUID().uuidString)"
-        try socket.monitor(
-            endpoint: monitorEndpoint, events: [.handshakeFailedNoDetail, .handshakeFailedProtocol, .handshakeFailedAuth])
-        monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
-        if let curve = options.curve {
-            let handler = try ZAPHandler(context: context, authorized: curve.authorized)
-            zap = handler
-            try socket.setCurveServer(secretKey: try ZMQCurve.decode(z85: curve.keys.secretKey))
-            try socket.setZAPDomain("emfleet")
-        } else {
-            zap = nil
-        }
-        try socket.bind(options.endpoint)
+        self.transport = try transport ?? ZMQCoordinatorTransport(endpoint: options.endpoint, messageLimit: options.messageLimit, curve: options.curve)
+        lastHeartbeat = clock.now()
         referenceCore = BLAS.coreName
-        zap?.onRefused = { [weak self] fingerprint, address in
-            self?.refusedHandshakes += 1
-            // The first few and then every hundredth: a flood of bad keys cannot flood the log.
-            if let self, self.refusedHandshakes <= 5 || self.refusedHandshakes % 100 == 0 {
-                onEvent(.workerRefused(
-                    label: "a worker with key \(fingerprint) from \(address.isEmpty ? "an unknown address" : address)",
-                    reason: "its key is not among the authorized keys (\(self.refusedHandshakes) refused so far)"))
-            }
-        }
     }
 
     /// Handshakes refused for an unknown key.
     public private(set) var refusedHandshakes = 0
 
-    deinit {
-        zap?.close()
-        monitor.close()
-        socket.close()
-    }
+    deinit { transport.close() }
 
     /// The endpoint actually bound (resolves `tcp://…:*`).
-    public var boundEndpoint: String { (try? socket.lastEndpoint) ?? options.endpoint }
+    public var boundEndpoint: String { transport.endpoint }
 
     /// Live workers that have the job's data ready.
     public var liveWorkers: Int { peers.values.filter { $0.ready && !$0.excluded }.count }
 
     // MARK: Rounds
 
-    public func run(_ task: ShardTask) throws -> [ShardOutcome] {
-        var outcomes = [ShardOutcome?](repeating: nil, count: plan.count)
-        let plan = self.plan, columns = spec.columns
-        try runRound(taskBytes: MixtureTaskCodec.encode(task)) { range, bytes in
-            guard range.count == 1 else { throw WireError("result: a mixture result covers one shard, not \(range.count)") }
-            outcomes[range.lowerBound] = try MixtureTaskCodec.decodeOutcome(
-                bytes, for: task, shardRows: plan.ranges[range.lowerBound].count, dimension: columns)
+    /// Runs `task` of `job` on the workers' shards: one round, whose block results are added
+    /// by the shard tree.
+    ///
+    /// - Throws: ``ClusterError`` when a result of the task could never fit the message limit,
+    ///   when no worker is left for `--wait-workers`, or for a worker's fatal error; the job's
+    ///   own check of the sum (`ShardJob.check`).
+    public func run<Job: ShardJob>(_ job: Job.Type, _ task: Job.Task) throws -> Job.Result {
+        let context = self.context
+        let largest = Job.largestResultBytes(of: task, rows: context.largestShardRows, context: context) + WireProtocol.resultOverhead
+        guard largest <= options.messageLimit else {
+            throw ClusterError(
+                "a result of this \(Job.identifier) task can take \(Self.megabytes(largest)) for one shard, more than the coordinator's "
+                    + "message limit of \(Self.megabytes(options.messageLimit)); the job cannot run with this limit (more --shards make per-row results smaller)")
         }
-        return outcomes.map { $0! }
+        var known = [Range<Int>: Job.Result]()
+        let order = TaskOrder(job: Job.identifier, task: Job.encode(task: task), shards: [], release: [])
+        try runRound(order: order) { range, bytes in
+            known[range] = try Job.decodeResult(bytes, of: task, shards: range, context: context)
+        }
+        guard let total = ShardTree.reduce(0..<ShardTree.width(plan.count), shards: plan.count, known: &known, add: Job.combine) else {
+            preconditionFailure("a round ended with shards not covered")
+        }
+        try Job.check(total, of: task)
+        return total
     }
+
+    private static func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
 
     /// One round of any job: `taskBytes` go to every live worker for the shards it owns, and
     /// each result, which covers an aligned block of shards (see ``ShardTree``), is handed to
@@ -202,17 +187,17 @@ public final class ClusterCoordinator: ShardRunner {
     ///
     /// `accept` throws for a result that fails its checks; its sender is then treated as
     /// failed and its pending shards go to other workers.
-    package func runRound(taskBytes: [UInt8], accept: (Range<Int>, [UInt8]) throws -> Void) throws {
+    private func runRound(order: TaskOrder, accept: (Range<Int>, [UInt8]) throws -> Void) throws {
         try withoutActuallyEscaping(accept) { accept in
-            try runRound(taskBytes: taskBytes, state: RoundState(shards: plan.count, accept: accept))
+            try runRound(order: order, state: RoundState(shards: plan.count, accept: accept))
         }
     }
 
-    private func runRound(taskBytes: [UInt8], state: RoundState) throws {
-        let clock = ContinuousClock.now
-        lastRound = RoundStatistics()
+    private func runRound(order: TaskOrder, state: RoundState) throws {
+        let start = clock.now()
+        roundStatistics = RoundStatistics()
         round += 1
-        try pump(timeoutMilliseconds: 0, state)
+        try pump(timeout: 0, state)
         if !started {
             try waitForWorkers(options.minWorkers, state)
             started = true
@@ -224,18 +209,21 @@ public final class ClusterCoordinator: ShardRunner {
             peer.held = Set(mine)
             peer.pending = Set(mine)
             if !mine.isEmpty || !release.isEmpty {
-                send(peer, .task, body: TaskOrder(task: taskBytes, shards: mine, release: release).body)
+                var part = order
+                part.shards = mine
+                part.release = release
+                send(peer, .task, body: part.body)
             }
         }
-        var idleSince: ContinuousClock.Instant?
+        var idleSince: Double?
         while state.remaining > 0 {
-            try pump(timeoutMilliseconds: 50, state)
+            try pump(timeout: 0.05, state)
             reapSilentWorkers()
-            assignOrphans(taskBytes: taskBytes, state)
+            assignOrphans(order, state)
             if usable().isEmpty {
-                let since = idleSince ?? .now
+                let since = idleSince ?? clock.now()
                 idleSince = since
-                if ContinuousClock.now - since > .seconds(options.waitWorkers) {
+                if clock.now() - since > options.waitWorkers {
                     throw ClusterError(
                         "no live worker for \(Int(options.waitWorkers)) s (--wait-workers) with \(state.remaining) of \(plan.count) shards to do")
                 }
@@ -243,7 +231,8 @@ public final class ClusterCoordinator: ShardRunner {
                 idleSince = nil
             }
         }
-        lastRound.seconds = (ContinuousClock.now - clock).seconds
+        roundStatistics.seconds = clock.now() - start
+        lastRound = roundStatistics
     }
 
     /// What a round has received so far.
@@ -277,18 +266,18 @@ public final class ClusterCoordinator: ShardRunner {
 
     private func waitForWorkers(_ wanted: Int, _ state: RoundState) throws {
         var announced = -1
-        var since = ContinuousClock.now
+        var since = clock.now()
         while usable().count < wanted {
             let ready = usable().count
             if ready != announced {
                 onEvent(.waiting(ready: ready, wanted: wanted))
                 announced = ready
-                since = .now
+                since = clock.now()
             }
-            if ready == 0, ContinuousClock.now - since > .seconds(max(options.waitWorkers, 1)) {
+            if ready == 0, clock.now() - since > max(options.waitWorkers, 1) {
                 throw ClusterError("no worker joined within \(Int(options.waitWorkers)) s (--wait-workers) at \(boundEndpoint)")
             }
-            try pump(timeoutMilliseconds: 100, state)
+            try pump(timeout: 0.1, state)
             reapSilentWorkers()
         }
     }
@@ -324,7 +313,7 @@ public final class ClusterCoordinator: ShardRunner {
     }
 
     /// Gives the pending shards of lost workers to the least busy live ones, in this round.
-    private func assignOrphans(taskBytes: [UInt8], _ state: RoundState) {
+    private func assignOrphans(_ order: TaskOrder, _ state: RoundState) {
         let workers = usable()
         guard !workers.isEmpty else { return }
         let pendingAnywhere = Set(workers.flatMap(\.pending))
@@ -340,16 +329,19 @@ public final class ClusterCoordinator: ShardRunner {
         }
         for (id, shards) in given.sorted(by: { $0.key < $1.key }) {
             onEvent(.shardsMoved(toWorker: id, count: shards.count, reason: "a worker was lost"))
-            send(peers[id]!, .task, body: TaskOrder(task: taskBytes, shards: shards, release: []).body)
+            var part = order
+            part.shards = shards
+            part.release = []
+            send(peers[id]!, .task, body: part.body)
         }
     }
 
     private func reapSilentWorkers() {
-        let now = ContinuousClock.now
-        for peer in peers.values where now - peer.lastSeen > .seconds(options.workerTimeout) {
+        let now = clock.now()
+        for peer in peers.values.sorted(by: { $0.id < $1.id }) where now - peer.lastSeen > options.workerTimeout {
             lose(peer, reason: "silent for more than \(options.workerTimeout) s (--worker-timeout)")
         }
-        if now - lastHeartbeat > .milliseconds(options.heartbeatMilliseconds) {
+        if now - lastHeartbeat > Double(options.heartbeatMilliseconds) / 1000 {
             for peer in peers.values { send(peer, .heartbeat, body: nil) }
             lastHeartbeat = now
         }
@@ -366,24 +358,30 @@ public final class ClusterCoordinator: ShardRunner {
 
     // MARK: Messages
 
-    /// Receives and handles every waiting message, after waiting up to `timeoutMilliseconds` for the first.
-    private func pump(timeoutMilliseconds: Int, _ state: RoundState) throws {
+    /// Receives and handles every waiting message, after waiting up to `timeout` seconds for the first.
+    private func pump(timeout: Double, _ state: RoundState) throws {
         if options.exitWithParent, getppid() != parent {
             throw ClusterError("the process that started this coordinator has exited; stopping (the checkpoint stays)")
         }
-        let waitStart = ContinuousClock.now
-        var ready = try ZMQPoll.readable([socket] + (zap.map { [$0.socket] } ?? []), timeoutMilliseconds: timeoutMilliseconds)
-        lastRound.waitSeconds += (ContinuousClock.now - waitStart).seconds
-        // Every pump, not only when a request waits: delayed refusals fall due on their own.
-        try zap?.serve()
-        ready.removeAll { $0 == 1 }
-        while let event = try? monitor.next(timeoutMilliseconds: 0) {
-            drop("a connection from \(event.address.isEmpty ? "somewhere" : event.address) failed the ZeroMQ handshake (event \(event.value))")
-        }
-        guard !ready.isEmpty else { return }
-        while let frames = try socket.tryReceive() {
-            lastRound.bytesIn += frames.reduce(0) { $0 + $1.count }
-            try handle(frames, state)
+        let waitStart = clock.now()
+        let events = try transport.poll(timeout: timeout)
+        roundStatistics.waitSeconds += clock.now() - waitStart
+        for event in events {
+            switch event {
+            case let .message(frames):
+                roundStatistics.bytesIn += frames.reduce(0) { $0 + $1.count }
+                try handle(frames, state)
+            case let .handshakeFailed(address, detail):
+                drop("a connection from \(address.isEmpty ? "somewhere" : address) failed the ZeroMQ handshake (\(detail))")
+            case let .keyRefused(fingerprint, address):
+                refusedHandshakes += 1
+                // The first few and then every hundredth: a flood of bad keys cannot flood the log.
+                if refusedHandshakes <= 5 || refusedHandshakes % 100 == 0 {
+                    onEvent(.workerRefused(
+                        label: "a worker with key \(fingerprint) from \(address.isEmpty ? "an unknown address" : address)",
+                        reason: "its key is not among the authorized keys (\(refusedHandshakes) refused so far)"))
+                }
+            }
         }
     }
 
@@ -431,7 +429,7 @@ public final class ClusterCoordinator: ShardRunner {
             drop("\(envelope.kind) from an unknown or dead worker")
             return
         }
-        peer.lastSeen = .now
+        peer.lastSeen = clock.now()
         do {
             switch envelope.kind {
             case .heartbeat:
@@ -514,11 +512,12 @@ public final class ClusterCoordinator: ShardRunner {
         }
         deadIdentities.remove(identity)
         toldToRejoin.remove(identity)
-        let peer = Peer(id: nextID, identity: identity, hello: hello)
+        let peer = Peer(id: nextID, identity: identity, hello: hello, now: clock.now())
         nextID += 1
         peers[peer.id] = peer
         idOfIdentity[identity] = peer.id
-        send(peer, .welcome, body: Welcome(workerID: peer.id, heartbeatMilliseconds: options.heartbeatMilliseconds).body)
+        send(peer, .welcome, body: Welcome(
+            workerID: peer.id, heartbeatMilliseconds: options.heartbeatMilliseconds, messageLimit: options.messageLimit).body)
         send(peer, .job, body: spec.body)
         onEvent(.workerJoined(id: peer.id, hello: hello))
         if let referenceCore, hello.blasCore != referenceCore {
@@ -533,12 +532,7 @@ public final class ClusterCoordinator: ShardRunner {
     private func sendRaw(_ identity: [UInt8], _ kind: MessageKind, body: [UInt8]?) {
         var frames = [identity, Envelope(kind, job: jobID, round: round).encoded]
         if let body { frames.append(body) }
-        lastRound.bytesOut += frames.reduce(0) { $0 + $1.count }
-        // A peer that vanished (EHOSTUNREACH) is found out by its silence.
-        _ = try? socket.trySend(frames)
+        roundStatistics.bytesOut += frames.reduce(0) { $0 + $1.count }
+        transport.send(frames)
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

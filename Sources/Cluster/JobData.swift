@@ -1,4 +1,5 @@
 import Datasets
+import Engine
 import Foundation
 
 /// The dataset of a cluster job, as the coordinator describes it to workers.
@@ -167,22 +168,6 @@ public struct JobSpec: Sendable {
             throw WireError("job: unknown label kind \(other)")
         }
         try r.finish()
-    }
-}
-
-/// The targets of some rows.
-public enum TargetRows: Sendable, Equatable {
-    /// Class indices.
-    case classes([Int])
-    /// Numeric targets.
-    case values([Double])
-
-    /// Number of rows.
-    public var count: Int {
-        switch self {
-        case let .classes(values): values.count
-        case let .values(values): values.count
-        }
     }
 }
 

@@ -1,12 +1,13 @@
+import Engine
 import Foundation
 
-/// The emfleet wire protocol, version 2 (see docs/PROTOCOL.md).
+/// The emfleet wire protocol, version 3 (see docs/PROTOCOL.md).
 ///
 /// Every message is a ZeroMQ multipart message whose first frame is a 24-byte ``Envelope``
 /// and whose second frame, when present, is the body encoded with `WireWriter`.
 public enum WireProtocol {
     /// The protocol version this build speaks; a peer with another is refused.
-    public static let version: UInt16 = 2
+    public static let version: UInt16 = 3
     /// The first four bytes of every envelope.
     static let magic: [UInt8] = Array("EMFL".utf8)
     /// Largest message a worker accepts (`ZMQ_MAXMSGSIZE`): tasks and streamed rows stay far below.
@@ -15,14 +16,10 @@ public enum WireProtocol {
     /// size limit, it bounds the memory one peer can hold there.
     public static let coordinatorQueuePerPeer: Int32 = 4
 
-    /// The largest message a coordinator needs to accept for a job: the biggest per-shard result
-    /// (K·(1 + P) statistics, or one output per row and component of the largest shard for K up
-    /// to 256), with a floor of 8 MiB.
-    public static func coordinatorMessageLimit(largestShard rows: Int, columns: Int) -> Int64 {
-        let statistics = 256 * (1 + columns * (columns + 1) / 2 + columns) * 8
-        let perRow = rows * 256 * 8
-        return Int64(max(8 << 20, statistics + 4096, perRow + 4096))
-    }
+    /// Bytes of a result message beyond its outcome (envelope, block, lengths).
+    public static let resultOverhead = 256
+    /// The smallest message limit a coordinator uses.
+    public static let minimumMessageLimit = 8 << 20
 }
 
 /// What a message is.
@@ -161,23 +158,30 @@ public struct Hello: Equatable, Sendable {
 struct Welcome: Equatable {
     var workerID: Int
     var heartbeatMilliseconds: Int
+    /// The largest message the coordinator accepts: workers split results to fit it.
+    var messageLimit: Int
     var body: [UInt8] {
         var w = WireWriter()
-        w.int(workerID); w.int(heartbeatMilliseconds)
+        w.int(workerID); w.int(heartbeatMilliseconds); w.int(messageLimit)
         return w.bytes
     }
-    init(workerID: Int, heartbeatMilliseconds: Int) { self.workerID = workerID; self.heartbeatMilliseconds = heartbeatMilliseconds }
+    init(workerID: Int, heartbeatMilliseconds: Int, messageLimit: Int) {
+        self.workerID = workerID; self.heartbeatMilliseconds = heartbeatMilliseconds; self.messageLimit = messageLimit
+    }
     init(body: [UInt8]) throws {
         var r = WireReader(body, context: "welcome")
         workerID = try r.int("worker id", in: 0...Int.max)
         heartbeatMilliseconds = try r.int("heartbeat", in: 10...3_600_000)
+        messageLimit = try r.int("message limit", in: 4096...Int(Int32.max) * 8)
         try r.finish()
     }
 }
 
 /// A task for some shards of the current job.
 struct TaskOrder {
-    /// The encoded `ShardTask`.
+    /// The registered identifier of the job the task belongs to (see `JobRegistry`).
+    var job: String
+    /// The task, encoded by its job.
     var task: [UInt8]
     /// Shards to compute, in the order to send results.
     var shards: [Int]
@@ -185,13 +189,14 @@ struct TaskOrder {
     var release: [Int]
 
     var body: [UInt8] {
-        var w = WireWriter(capacity: task.count + 16 + 8 * (shards.count + release.count))
-        w.blob(task); w.ints(shards); w.ints(release)
+        var w = WireWriter(capacity: task.count + job.utf8.count + 20 + 8 * (shards.count + release.count))
+        w.string(job); w.blob(task); w.ints(shards); w.ints(release)
         return w.bytes
     }
-    init(task: [UInt8], shards: [Int], release: [Int]) { self.task = task; self.shards = shards; self.release = release }
+    init(job: String, task: [UInt8], shards: [Int], release: [Int]) { self.job = job; self.task = task; self.shards = shards; self.release = release }
     init(body: [UInt8], shardCount: Int) throws {
         var r = WireReader(body, context: "task order")
+        job = try r.string("job", maxBytes: 64)
         task = try r.blob("task")
         shards = try r.ints("shards", in: 0...(shardCount - 1), maxCount: shardCount)
         release = try r.ints("released shards", in: 0...(shardCount - 1), maxCount: shardCount)
@@ -199,7 +204,7 @@ struct TaskOrder {
     }
 }
 
-/// The encoded outcome of an aligned block of shards (one shard for mixture jobs).
+/// The encoded result of an aligned block of shards (see `ShardTree`).
 struct ShardResult {
     /// The shards covered: `[first, first + count)`, an aligned block of ``ShardTree``.
     var shards: Range<Int>
@@ -215,61 +220,12 @@ struct ShardResult {
         let first = try r.int("first shard", in: 0...(shardCount - 1))
         let width = ShardTree.width(shardCount)
         let count = try r.int("shard count", in: 1...width)
-        guard count & (count - 1) == 0, first % count == 0, first + count <= width else {
+        guard ShardTree.isAlignedBlock(first..<(first + count), shards: shardCount) else {
             throw WireError("result: shards \(first)..<\(first + count) are not an aligned block")
         }
         shards = first..<(first + count)
         outcome = try r.blob("outcome")
         try r.finish()
-    }
-}
-
-/// The fixed pairwise tree over shards that defines how per-shard sums are added.
-///
-/// Leaves are shards `0..<S`, padded to a power of two; a node is the sum `left + right` of
-/// its children (just `left` when the right half holds no shard). A worker holding a whole
-/// aligned block adds it itself and sends one result; the coordinator adds the blocks it
-/// gets by the same tree, so the sum has the same bits whoever computed which part.
-package enum ShardTree {
-    /// The padded width: the smallest power of two ≥ `shards`.
-    package static func width(_ shards: Int) -> Int {
-        var width = 1
-        while width < shards { width <<= 1 }
-        return width
-    }
-
-    /// The maximal aligned blocks made only of shards in `held` (sorted output).
-    package static func blocks(covering held: Set<Int>, shards: Int) -> [Range<Int>] {
-        var blocks = [Range<Int>]()
-        func visit(_ range: Range<Int>) {
-            let real = range.clamped(to: 0..<shards)
-            if real.isEmpty { return }
-            if real.allSatisfy(held.contains) {
-                blocks.append(range)
-                return
-            }
-            guard range.count > 1 else { return }
-            let middle = range.lowerBound + range.count / 2
-            visit(range.lowerBound..<middle)
-            visit(middle..<range.upperBound)
-        }
-        visit(0..<width(shards))
-        return blocks
-    }
-
-    /// The tree sum of `range`, taking the values it uses out of `known` so that `add` works in
-    /// place on uniquely held buffers (a block's value, when known, stands for its whole subtree).
-    package static func reduce<T>(_ range: Range<Int>, shards: Int, known: inout [Range<Int>: T], add: (inout T, T) -> Void) -> T? {
-        if range.clamped(to: 0..<shards).isEmpty { return nil }
-        if let value = known.removeValue(forKey: range) { return value }
-        guard range.count > 1 else { return nil }
-        let middle = range.lowerBound + range.count / 2
-        guard var left = reduce(range.lowerBound..<middle, shards: shards, known: &known, add: add) else { return nil }
-        if let right = reduce(middle..<range.upperBound, shards: shards, known: &known, add: add) {
-            add(&left, right)
-            return left
-        }
-        return middle >= shards ? left : nil
     }
 }
 
@@ -344,5 +300,25 @@ enum TextBody {
         let text = try r.string(what, maxBytes: 4096)
         try r.finish()
         return text
+    }
+}
+
+/// Entry points for the wire fuzzer (`emfleet-fuzz`): every message decoder, fed the same bytes.
+package enum WireFuzzing {
+    /// Decodes `data` (after a selector byte that picks the shard count) as every message body.
+    package static func decodeEveryMessage(_ data: [UInt8]) {
+        guard let selector = data.first else { return }
+        let bytes = Array(data.dropFirst())
+        let shards = Int(selector % 7) + 1
+        _ = Envelope.decode(bytes)
+        _ = try? Hello(body: bytes)
+        _ = try? Welcome(body: bytes)
+        _ = try? TaskOrder(body: bytes, shardCount: shards)
+        _ = try? ShardResult(body: bytes, shardCount: shards)
+        _ = try? WorkerFailure(body: bytes)
+        _ = try? RowsRequest(body: bytes, shardCount: shards)
+        _ = try? RowsChunk(body: bytes, shardCount: shards)
+        _ = try? JobSpec(body: bytes)
+        _ = try? TextBody.decode(bytes, "text")
     }
 }

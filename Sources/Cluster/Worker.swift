@@ -1,8 +1,8 @@
 import Datasets
 import Dispatch
+import Engine
 import Foundation
 import Messaging
-import Mixture
 import Numerics
 
 /// How a worker connects and behaves.
@@ -40,7 +40,8 @@ public struct WorkerExit: Error, CustomStringConvertible, Sendable {
 }
 
 /// A worker process: connects to a coordinator, loads the shards it is given, and answers
-/// tasks with per-shard outcomes, one job after another.
+/// tasks of the jobs it serves (its ``JobRegistry``) with one result per aligned block of
+/// shards it holds, one job after another.
 ///
 /// The socket is used by the thread that calls ``run()`` only. Computing happens on a
 /// separate thread, which hands each finished shard back through an `inproc` PAIR socket,
@@ -56,6 +57,9 @@ public final class ClusterWorker {
     private let computeQueue = DispatchQueue(label: "emfleet.worker.compute")
     private let store = ShardStore()
     private let hello: Hello
+    private let jobs: JobRegistry
+    /// The coordinator's message limit, from its welcome: results are split to fit it.
+    private var messageLimit: Int?
 
     private var heartbeatMilliseconds: Int
     private var welcomed = false
@@ -70,13 +74,16 @@ public final class ClusterWorker {
     private var epoch: UInt64 = 0
     private let parent = getppid()
     /// Orders waiting for streamed rows, oldest first.
-    private var waiting: [(round: UInt64, order: TaskOrder)] = []
+    private var waiting: [(round: UInt64, order: TaskOrder, task: PreparedTask)] = []
     private var streaming = StreamingState()
     private var dropped = 0
 
     /// Connects (lazily: ZeroMQ retries until the coordinator is there).
-    public init(options: WorkerOptions) throws {
+    ///
+    /// - Parameter jobs: the jobs this worker computes; a task of any other is refused.
+    public init(options: WorkerOptions, jobs: JobRegistry) throws {
         self.options = options
+        self.jobs = jobs
         heartbeatMilliseconds = options.heartbeatMilliseconds
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, type: .dealer)
@@ -189,6 +196,7 @@ public final class ClusterWorker {
         case .welcome:
             let welcome = try Welcome(body: body)
             heartbeatMilliseconds = welcome.heartbeatMilliseconds
+            messageLimit = welcome.messageLimit - WireProtocol.resultOverhead
             welcomed = true
         case .refuse:
             throw WorkerExit(description: "the coordinator refused this worker: \((try? TextBody.decode(body, "refusal")) ?? "no reason given")")
@@ -219,19 +227,31 @@ public final class ClusterWorker {
             guard let job, envelope.job == jobID else { return .goOn }
             let order = try TaskOrder(body: body, shardCount: job.shards)
             store.release(order.release)
+            guard let served = jobs[order.job] else {
+                let message = "this worker does not serve \(order.job) jobs (it serves: \(jobs.identifiers.joined(separator: ", ")))"
+                try send(.failure, body: WorkerFailure(fatal: false, message: message).body, job: jobID, round: envelope.round)
+                return .goOn
+            }
+            let task: PreparedTask
+            do {
+                task = try served.prepare(order.task, context: ShardContext(plan: job.plan, dimension: job.columns))
+            } catch {
+                try send(.failure, body: WorkerFailure(fatal: false, message: "cannot read the task: \(error)").body, job: jobID, round: envelope.round)
+                return .goOn
+            }
             if job.stream {
-                waiting.append((envelope.round, order))
+                waiting.append((envelope.round, order, task))
                 try requestMissingRows()
-            } else if order.task.first == NeuralTaskCodec.stepTag {
-                // A training step is short and on the critical path: compute it here, without
-                // the hand-offs to and from the compute thread (after any earlier task ends).
+            } else if task.inline {
+                // A short task on the critical path (a training step): computed here, without the
+                // hand-offs to and from the compute thread (after any earlier task ends).
                 computeQueue.sync {}
-                for (kind, body) in store.computeInline(order, job: job, threads: options.threads) {
+                for (kind, body) in store.compute(task, shards: order.shards, job: job, threads: options.threads, messageLimit: messageLimit) {
                     try send(kind, body: body, job: jobID, round: envelope.round)
                 }
                 pollUntil = ContinuousClock.now + .microseconds(options.pollAfterStepMicroseconds)
             } else {
-                startCompute(order, round: envelope.round)
+                startCompute(task, shards: order.shards, round: envelope.round)
             }
         case .rows:
             guard let job, envelope.job == jobID, job.stream else { return .goOn }
@@ -294,12 +314,14 @@ public final class ClusterWorker {
 
     // MARK: Computing
 
-    private func startCompute(_ order: TaskOrder, round: UInt64) {
+    private func startCompute(_ task: PreparedTask, shards: [Int], round: UInt64) {
         guard let job else { return }
         pollUntil = .now  // the compute threads need the cores more than the next task does
-        let store = self.store, threads = options.threads, epoch = self.epoch, jobID = self.jobID
+        let store = self.store, threads = options.threads, epoch = self.epoch, jobID = self.jobID, limit = messageLimit
         computeQueue.async {
-            store.compute(order, job: job, jobID: jobID, round: round, epoch: epoch, threads: threads)
+            for (kind, body) in store.compute(task, shards: shards, job: job, threads: threads, messageLimit: limit) {
+                store.emit(epoch: epoch, kind, job: jobID, round: round, body: body)
+            }
         }
     }
 
@@ -323,7 +345,7 @@ public final class ClusterWorker {
         guard let job else { return }
         while let first = waiting.first, first.order.shards.allSatisfy(store.holds) {
             waiting.removeFirst()
-            startCompute(first.order, round: first.round)
+            startCompute(first.task, shards: first.order.shards, round: first.round)
         }
         let needed = waiting.flatMap(\.order.shards).filter { !store.holds($0) }
         for request in streaming.nextRequests(for: needed, plan: job.plan, columns: job.columns) {
@@ -376,7 +398,8 @@ private final class ShardStore: @unchecked Sendable {
     // @unchecked: every field is read and written under `lock`; `output` is used only under `lock`.
     private let lock = NSLock()
     private var rows: [Int: FeatureMatrix] = [:]
-    private var scratch: [Int: ShardScratch] = [:]
+    private var targets: [Int: TargetRows] = [:]
+    let scratch = ScratchStore()
     var epoch: UInt64 {
         get { lock.withLock { _epoch } }
         set { lock.withLock { _epoch = newValue } }
@@ -392,162 +415,59 @@ private final class ShardStore: @unchecked Sendable {
         lock.withLock {
             for shard in shards {
                 rows[shard] = nil
-                scratch[shard] = nil
                 targets[shard] = nil
-                neuralScratch[shard] = nil
             }
         }
+        scratch.release(shards)
     }
 
     func removeAll() {
         lock.withLock {
             rows.removeAll()
-            scratch.removeAll()
             targets.removeAll()
-            neuralScratch.removeAll()
         }
+        scratch.removeAll()
     }
 
-    /// Loads missing shards (shared storage), runs the task on each shard with `threads`
-    /// threads, and hands each outcome to the network thread as it is done.
-    func compute(_ order: TaskOrder, job: JobSpec, jobID: UInt64, round: UInt64, epoch: UInt64, threads: Int) {
-        if NeuralTaskCodec.isNeural(order.task) {
-            computeNeural(order, job: job, threads: threads) { kind, body in
-                self.emit(epoch: epoch, kind, job: jobID, round: round, body: body)
-            }
-            return
-        }
-        let plan = job.plan
-        let task: ShardTask
+    /// Runs a task on `shards` (loading missing ones from shared storage), and returns the
+    /// messages to send: one result per block, or the failure.
+    func compute(_ task: PreparedTask, shards: [Int], job: JobSpec, threads: Int, messageLimit: Int?) -> [(MessageKind, [UInt8])] {
         do {
-            task = try MixtureTaskCodec.decodeTask(order.task, dimension: job.columns)
+            let results = try task.compute(shards, threads, messageLimit, { try self.data(of: $0, job: job) }, scratch)
+            return results.map { (.result, ShardResult(shards: $0.0, outcome: $0.1).body) }
+        } catch let error as FatalJobError {
+            return [(.failure, WorkerFailure(fatal: true, message: error.description).body)]
         } catch {
-            emit(epoch: epoch, .failure, job: jobID, round: round, body: WorkerFailure(fatal: false, message: "cannot read the task: \(error)").body)
-            return
+            // Bad values in the rows would fail on every worker: that stops the job.
+            let fatal = (error as? DatasetError)?.row != nil
+            return [(.failure, WorkerFailure(fatal: fatal, message: "\(error)").body)]
         }
-        let shards = order.shards
-        let failed = FailureFlag()
-        DispatchQueue.concurrentPerform(iterations: min(threads, max(1, shards.count))) { lane in
-            var index = lane
-            while index < shards.count, !failed.isSet {
-                let shard = shards[index]
-                index += min(threads, max(1, shards.count))
-                do {
-                    let matrix = try rowsOf(shard, job: job, plan: plan)
-                    let state = lock.withLock { () -> ShardScratch in
-                        if let existing = scratch[shard] { return existing }
-                        let made = ShardScratch()
-                        scratch[shard] = made
-                        return made
-                    }
-                    let view = ShardView(data: matrix, range: 0..<matrix.rows, firstGlobalRow: plan.ranges[shard].lowerBound)
-                    let outcome = ShardEvaluator.evaluate(task, on: view, scratch: state)
-                    let result = ShardResult(shards: shard..<(shard + 1), outcome: MixtureTaskCodec.encode(outcome))
-                    emit(epoch: epoch, .result, job: jobID, round: round, body: result.body)
-                } catch {
-                    failed.set()
-                    // Bad values in the rows would fail on every worker: that stops the job.
-                    let fatal = (error as? DatasetError)?.row != nil
-                    emit(epoch: epoch, .failure, job: jobID, round: round, body: WorkerFailure(fatal: fatal, message: "\(error)").body)
-                }
+    }
+
+    /// A shard's rows and, for jobs with labels, its targets.
+    private func data(of shard: Int, job: JobSpec) throws -> ShardData {
+        let range = job.plan.ranges[shard]
+        let matrix: FeatureMatrix
+        if let held = lock.withLock({ rows[shard] }) {
+            matrix = held
+        } else {
+            matrix = try job.readRows(range)
+            lock.withLock { rows[shard] = matrix }
+        }
+        var labels: TargetRows?
+        if job.labels != .none {
+            if let held = lock.withLock({ targets[shard] }) {
+                labels = held
+            } else {
+                let loaded = try job.readTargets(range)
+                lock.withLock { targets[shard] = loaded }
+                labels = loaded
             }
         }
+        return ShardData(index: shard, features: matrix, positions: 0..<matrix.rows, firstRow: range.lowerBound, targets: labels)
     }
 
-    private var targets: [Int: TargetRows] = [:]
-    private var neuralScratch: [Int: NeuralScratch] = [:]
-
-    /// A training task: per-shard sums added up over the aligned blocks this worker holds
-    /// whole (one result per block), or per-shard outputs for predictions.
-    /// A training task computed on the calling thread; returns the messages to send.
-    func computeInline(_ order: TaskOrder, job: JobSpec, threads: Int) -> [(MessageKind, [UInt8])] {
-        let messages = MessageList()
-        computeNeural(order, job: job, threads: threads) { messages.append(($0, $1)) }
-        return messages.all
-    }
-
-    private func computeNeural(_ order: TaskOrder, job: JobSpec, threads: Int, deliver: @escaping @Sendable (MessageKind, [UInt8]) -> Void) {
-        let plan = job.plan
-        let task: NeuralTask
-        do {
-            task = try NeuralTaskCodec.decodeTask(order.task, dimension: job.columns, plan: plan)
-        } catch {
-            deliver(.failure, WorkerFailure(fatal: false, message: "cannot read the task: \(error)").body)
-            return
-        }
-        let shards = order.shards
-        let failed = FailureFlag()
-        let leaves = LeafSlots()
-        let lanes = min(threads, max(1, shards.count))
-        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-            var index = lane
-            while index < shards.count, !failed.isSet {
-                let shard = shards[index]
-                index += lanes
-                do {
-                    let matrix = try rowsOf(shard, job: job, plan: plan)
-                    if case let .predict(state) = task {
-                        let data = NeuralShard(features: matrix, targets: .classes([]), index: shard)
-                        let outputs = NeuralShardEvaluator.outputs(state, shard: data)
-                        deliver(.result, ShardResult(shards: shard..<(shard + 1), outcome: NeuralTaskCodec.encode(outputs: outputs)).body)
-                        continue
-                    }
-                    let data = NeuralShard(features: matrix, targets: try targetsOf(shard, job: job, plan: plan), index: shard)
-                    let scratch = lock.withLock { () -> NeuralScratch in
-                        if let existing = neuralScratch[shard] { return existing }
-                        let made = NeuralScratch()
-                        neuralScratch[shard] = made
-                        return made
-                    }
-                    leaves.store(NeuralShardEvaluator.sums(task, shard: data, scratch: scratch), at: shard)
-                } catch {
-                    failed.set()
-                    let fatal = (error as? DatasetError)?.row != nil
-                    deliver(.failure, WorkerFailure(fatal: fatal, message: "\(error)").body)
-                }
-            }
-        }
-        if failed.isSet { return }
-        if case .predict = task { return }
-        var known = leaves.byRange()
-        // EMFLEET_RESULTS_PER_SHARD=1 sends every shard's sums alone (the other design the
-        // benchmark compares); the model is the same either way.
-        let blocks = perShardResults
-            ? shards.sorted().map { $0..<($0 + 1) }
-            : ShardTree.blocks(covering: Set(shards), shards: plan.count)
-        var results: [(Range<Int>, TrainingSums)] = []
-        for block in blocks {
-            guard let value = ShardTree.reduce(block, shards: plan.count, known: &known, add: +=) else { continue }
-            // Diverged weights give every worker the same NaN: a fault of the job, not of this worker.
-            guard value.batch.isFinite else {
-                deliver(.failure, WorkerFailure(fatal: true, message: task.divergence).body)
-                return
-            }
-            results.append((block, value))
-        }
-        for (block, value) in results {
-            deliver(.result, ShardResult(shards: block, outcome: NeuralTaskCodec.encode(value)).body)
-        }
-    }
-
-    private func targetsOf(_ shard: Int, job: JobSpec, plan: ShardPlan) throws -> TargetRows {
-        if let held = lock.withLock({ targets[shard] }) { return held }
-        // Without labels (targets from a mixture, or predictions) placeholders keep the shapes.
-        let loaded = job.labels == .none
-            ? TargetRows.classes(Array(repeating: 0, count: plan.ranges[shard].count))
-            : try job.readTargets(plan.ranges[shard])
-        lock.withLock { targets[shard] = loaded }
-        return loaded
-    }
-
-    private func rowsOf(_ shard: Int, job: JobSpec, plan: ShardPlan) throws -> FeatureMatrix {
-        if let held = lock.withLock({ rows[shard] }) { return held }
-        let matrix = try job.readRows(plan.ranges[shard])
-        lock.withLock { rows[shard] = matrix }
-        return matrix
-    }
-
-    private func emit(epoch: UInt64, _ kind: MessageKind, job: UInt64, round: UInt64, body: [UInt8]) {
+    func emit(epoch: UInt64, _ kind: MessageKind, job: UInt64, round: UInt64, body: [UInt8]) {
         let epochBytes = withUnsafeBytes(of: epoch) { Array($0) }
         lock.withLock {
             try? output?.send([epochBytes, Envelope(kind, job: job, round: round).encoded, body])
@@ -555,47 +475,8 @@ private final class ShardStore: @unchecked Sendable {
     }
 }
 
-/// Whether training results go one shard at a time (see `EMFLEET_RESULTS_PER_SHARD`).
-private let perShardResults = ProcessInfo.processInfo.environment["EMFLEET_RESULTS_PER_SHARD"] == "1"
-
-/// Messages collected from several threads.
-final class MessageList: @unchecked Sendable {
-    // @unchecked: `items` is only touched under `lock`.
-    private let lock = NSLock()
-    private var items: [(MessageKind, [UInt8])] = []
-    func append(_ item: (MessageKind, [UInt8])) { lock.withLock { items.append(item) } }
-    var all: [(MessageKind, [UInt8])] { lock.withLock { items } }
-}
-
-/// Per-shard sums computed by several threads, then read as single-shard blocks.
-final class LeafSlots: @unchecked Sendable {
-    // @unchecked: `values` is only touched under `lock`.
-    private let lock = NSLock()
-    private var values: [Int: TrainingSums] = [:]
-
-    func store(_ sums: TrainingSums, at shard: Int) { lock.withLock { values[shard] = sums } }
-
-    /// Takes the sums out, keyed by single-shard blocks (they are no longer held here, so they can be added in place).
-    func byRange() -> [Range<Int>: TrainingSums] {
-        let taken = lock.withLock { () -> [Int: TrainingSums] in
-            defer { values = [:] }
-            return values
-        }
-        return Dictionary(uniqueKeysWithValues: taken.map { ($0.key..<($0.key + 1), $0.value) })
-    }
-}
-
-/// Set once by any thread when a shard fails, so the others stop early.
-private final class FailureFlag: @unchecked Sendable {
-    // @unchecked: `value` is only touched under `lock`.
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
-}
-
 /// Facts the cluster exchanges about software.
 public enum ClusterInfo {
     /// The emfleet version workers report in their hello.
-    public static let softwareVersion = "0.2.0"
+    public static let softwareVersion = "0.3.0"
 }

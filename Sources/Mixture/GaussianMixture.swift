@@ -1,4 +1,5 @@
 import Datasets
+import Engine
 import Foundation
 import Numerics
 
@@ -105,10 +106,8 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
                 "the data has \(runner.dimension) features but the model was fitted on \(parameters.dimension)")
         }
         let model = try prepared()
-        var sum = 0.0, perRow = [Double]()
-        for case let .scores(total, _, rows) in try runner.run(.score(model: model, output: output)) {
-            sum += total
-            perRow += rows
+        guard case let .scores(sum, _, perRow) = try runner.run(.score(model: model, output: output)) else {
+            throw MixtureError.invalidData("the shards returned no scores")
         }
         return (sum, perRow)
     }

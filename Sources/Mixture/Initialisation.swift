@@ -1,4 +1,5 @@
 import Datasets
+import Engine
 import Foundation
 import Numerics
 
@@ -16,14 +17,10 @@ public struct DataSummary: Codable, Sendable, Equatable {
     /// that large offsets cost no precision.
     public static func compute(_ runner: ShardRunner) throws -> DataSummary {
         let first = try gatherRows([0], from: runner)[0]
-        let outcomes = try runner.run(.columnMoments(shift: first))
-        let d = runner.dimension
-        var count = 0
-        var sums = [Double](repeating: 0, count: d), squares = sums
-        for case let .columnMoments(n, s, q) in outcomes {
-            count += n
-            for j in 0..<d { sums[j] += s[j]; squares[j] += q[j] }
+        guard case let .columnMoments(count, sums, squares) = try runner.run(.columnMoments(shift: first)) else {
+            throw MixtureError.invalidData("the shards returned no column moments")
         }
+        let d = runner.dimension
         let n = Double(count)
         var mean = [Double](repeating: 0, count: d), variance = mean
         for j in 0..<d {
@@ -38,7 +35,7 @@ public struct DataSummary: Codable, Sendable, Equatable {
 /// Fetches rows by global index, in the order asked.
 func gatherRows(_ indices: [Int], from runner: ShardRunner) throws -> [[Double]] {
     var found = [Int: [Double]]()
-    for case let .rows(rows) in try runner.run(.gatherRows(indices: indices)) {
+    if case let .rows(rows) = try runner.run(.gatherRows(indices: indices)) {
         for row in rows { found[row.index] = row.values }
     }
     return try indices.map { index in
@@ -132,17 +129,21 @@ enum Initialisation {
                 targets[shardKeys[shard], default: []].append(local)
                 shardOfTrial.append(shard)
             }
-            let outcomes = try runner.run(.seedingLocate(centers: centers, targets: targets))
-            var locatedPerShard = outcomes.map { outcome -> [(index: Int, values: [Double])] in
-                if case let .located(rows) = outcome { return rows }
-                return []
+            guard case let .located(located) = try runner.run(.seedingLocate(centers: centers, targets: targets)) else {
+                throw MixtureError.invalidData("the shards located no k-means++ candidates")
+            }
+            // Located rows come in shard order, each shard's in the order of its targets.
+            var locatedPerShard = [[(index: Int, values: [Double])]](repeating: [], count: runner.plan.count)
+            var shardOfRow = 0
+            for row in located {
+                while !runner.plan.ranges[shardOfRow].contains(row.index) { shardOfRow += 1 }
+                locatedPerShard[shardOfRow].append(row)
             }
             var candidates = [(index: Int, values: [Double])]()
             for shard in shardOfTrial { candidates.append(locatedPerShard[shard].removeFirst()) }
-            var candidatePotentials = [Double](repeating: 0, count: candidates.count)
-            for case let .potentials(values) in try runner.run(.seedingCandidatePotentials(centers: centers, candidates: candidates.map { $0.values })) {
-                for i in 0..<values.count { candidatePotentials[i] += values[i] }
-            }
+            guard case let .potentials(candidatePotentials) = try runner.run(
+                .seedingCandidatePotentials(centers: centers, candidates: candidates.map { $0.values }))
+            else { throw MixtureError.invalidData("the shards returned no candidate potentials") }
             var best = 0
             for i in 1..<candidatePotentials.count where candidatePotentials[i] < candidatePotentials[best] { best = i }
             indices.append(candidates[best].index)
@@ -152,11 +153,9 @@ enum Initialisation {
         return (indices, centers)
     }
 
-    static func potentialsOf(_ outcomes: [ShardOutcome]) -> [Double] {
-        outcomes.map { outcome in
-            if case let .potential(value) = outcome { return value }
-            return 0
-        }
+    static func potentialsOf(_ outcome: ShardOutcome) -> [Double] {
+        if case let .shardPotentials(values) = outcome { return values }
+        return []
     }
 
     /// Lloyd iterations from `initial` centres (data frame) until the total squared centre
@@ -166,10 +165,8 @@ enum Initialisation {
         var centers = initial.flatMap { row in (0..<d).map { row[$0] - summary.mean[$0] } }
         let tolerance = summary.variance.reduce(0, +) / Double(d) * options.kmeansTolerance
         for _ in 0..<options.kmeansMaxIterations {
-            var sums = [Double](repeating: 0, count: k * d), counts = [Double](repeating: 0, count: k)
-            for case let .lloyd(s, n, _) in try runner.run(.lloyd(centers: centers, clusters: k, anchor: summary.mean)) {
-                for i in 0..<(k * d) { sums[i] += s[i] }
-                for c in 0..<k { counts[c] += n[c] }
+            guard case let .lloyd(sums, counts, _) = try runner.run(.lloyd(centers: centers, clusters: k, anchor: summary.mean)) else {
+                throw MixtureError.invalidData("the shards returned no Lloyd sums")
             }
             var shift = 0.0
             for c in 0..<k where counts[c] > 0 {
@@ -186,14 +183,8 @@ enum Initialisation {
     }
 }
 
-/// Folds shard outcomes that are statistics, in shard order.
-func foldStatistics(_ outcomes: [ShardOutcome]) throws -> MixtureStatistics {
-    let parts = outcomes.compactMap { outcome -> MixtureStatistics? in
-        if case let .statistics(statistics) = outcome { return statistics }
-        return nil
-    }
-    guard parts.count == outcomes.count, let total = MixtureStatistics.fold(parts) else {
-        throw MixtureError.invalidData("a shard returned no statistics")
-    }
+/// The statistics of an outcome that must be statistics.
+func foldStatistics(_ outcome: ShardOutcome) throws -> MixtureStatistics {
+    guard case let .statistics(total) = outcome else { throw MixtureError.invalidData("the shards returned no statistics") }
     return total
 }

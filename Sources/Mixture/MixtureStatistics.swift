@@ -39,7 +39,7 @@ public struct MixtureStatistics: Sendable, Equatable {
         moments = [Double](repeating: 0, count: Self.momentCount(covarianceType, components, dimension))
     }
 
-    static func momentCount(_ type: CovarianceType, _ k: Int, _ d: Int) -> Int {
+    package static func momentCount(_ type: CovarianceType, _ k: Int, _ d: Int) -> Int {
         let layout = FeatureLayout(covarianceType: type, dimension: d)
         return type == .tied ? k * d + layout.quadraticCount : k * layout.count
     }

@@ -43,7 +43,7 @@ public enum ShardEvaluator {
         case let .gatherRows(indices):
             return .rows(gather(shard, indices: indices))
         case let .seedingCommit(centers):
-            return .potential(commitCenters(shard, centers, scratch: scratch))
+            return .shardPotentials([commitCenters(shard, centers, scratch: scratch)])
         case let .seedingLocate(centers, targets):
             _ = commitCenters(shard, centers, scratch: scratch)
             return .located(seedingLocate(shard, targets: targets[shardKey(shard)] ?? [], scratch: scratch))

@@ -1,4 +1,5 @@
 import Datasets
+import Engine
 
 /// One step of a mixture job, evaluated on every shard; the driver folds the per-shard
 /// outcomes in shard order.
@@ -46,27 +47,59 @@ public enum RowOutput: Sendable {
     case logLikelihoods
 }
 
-/// One shard's answer to a `ShardTask`.
+/// The answer to a `ShardTask` of one shard, or of consecutive shards added by the shard tree.
+///
+/// Sums (moments, Lloyd sums, statistics, scores) add up; per-row and per-shard parts
+/// (gathered rows, each shard's k-means++ potential, per-row scores) are concatenated in
+/// shard order.
 public enum ShardOutcome: Sendable {
+    /// Row count, Σ(x − shift) and Σ(x − shift)² per column.
     case columnMoments(count: Int, sums: [Double], squares: [Double])
+    /// Gathered rows, by global index.
     case rows([(index: Int, values: [Double])])
-    case potential(Double)
+    /// Each shard's k-means++ potential, one per shard in shard order.
+    case shardPotentials([Double])
+    /// Rows located by k-means++ targets, in shard order.
     case located([(index: Int, values: [Double])])
+    /// Per candidate, the potential with it added.
     case potentials([Double])
+    /// Lloyd sums, counts and inertia.
     case lloyd(sums: [Double], counts: [Double], inertia: Double)
+    /// Mixture sufficient statistics.
     case statistics(MixtureStatistics)
+    /// Total log-likelihood, rows, and the per-row output in row order.
     case scores(logLikelihoodSum: Double, rows: Int, perRow: [Double])
+
+    /// Adds `right`, the outcome of the shards after this one's.
+    mutating func add(_ right: ShardOutcome) {
+        switch (self, right) {
+        case let (.columnMoments(n, s, q), .columnMoments(n2, s2, q2)):
+            self = .columnMoments(count: n + n2, sums: zip(s, s2).map(+), squares: zip(q, q2).map(+))
+        case let (.rows(a), .rows(b)):
+            self = .rows(a + b)
+        case let (.shardPotentials(a), .shardPotentials(b)):
+            self = .shardPotentials(a + b)
+        case let (.located(a), .located(b)):
+            self = .located(a + b)
+        case let (.potentials(a), .potentials(b)):
+            self = .potentials(zip(a, b).map(+))
+        case let (.lloyd(s, n, i), .lloyd(s2, n2, i2)):
+            self = .lloyd(sums: zip(s, s2).map(+), counts: zip(n, n2).map(+), inertia: i + i2)
+        case (.statistics(var a), let .statistics(b)):
+            self = .columnMoments(count: 0, sums: [], squares: [])  // release `a`'s buffer for the in-place merge
+            a.merge(b)
+            self = .statistics(a)
+        case let (.scores(sum, rows, perRow), .scores(sum2, rows2, perRow2)):
+            self = .scores(logLikelihoodSum: sum + sum2, rows: rows + rows2, perRow: perRow + perRow2)
+        default:
+            preconditionFailure("outcomes of different tasks cannot be added")
+        }
+    }
 }
 
-/// Something that runs a task on every shard of a dataset and returns the outcomes in shard order.
-///
-/// `LocalShards` runs them on threads in this process; the cluster runtime runs them on
-/// worker processes. The mixture algorithms are written against this protocol only.
-public protocol ShardRunner: AnyObject {
-    /// The dataset's shard layout.
-    var plan: ShardPlan { get }
-    /// Number of features per row.
-    var dimension: Int { get }
-    /// Runs `task` on every shard; outcome `i` belongs to shard `i`.
-    func run(_ task: ShardTask) throws -> [ShardOutcome]
+extension ShardRunner {
+    /// Runs a mixture task on every shard; the outcomes come added by the shard tree.
+    public func run(_ task: ShardTask) throws -> ShardOutcome {
+        try run(MixtureJob.self, task)
+    }
 }

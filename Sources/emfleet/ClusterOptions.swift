@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Datasets
+import Engine
 import Foundation
 import Mixture
 
@@ -116,42 +117,35 @@ struct ClusterSettings {
 /// The shards of one job and how to tear them down: in this process, or on workers.
 final class JobShards {
     let runner: ShardRunner
-    /// The runner of a training job (jobs opened with labels).
-    let neuralRunner: NeuralRunner?
     let coordinator: ClusterCoordinator?
     private let fleet: LocalFleet?
     let log: EventLog
 
-    /// Opens the data for a job: loaded here, or described to workers (local or remote).
+    /// Opens the data for a mixture job: loaded here, or described to workers (local or remote).
     convenience init(data: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions) throws {
         try self.init(path: data.data, csv: data.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings)
     }
 
     /// Opens the data file at `path` for a job; with `labels`, for a training job.
     ///
-    /// - Parameter defaultShards: the shard count for a row count when `shards` is nil.
+    /// - Parameters:
+    ///   - defaultShards: the shard count for a row count when `shards` is nil.
+    ///   - messageLimit: the largest message the coordinator accepts, from the jobs it will run
+    ///     over this data (default: the mixture job's).
     init(
         path: String, csv: CSVOptions, shards: Int?, threads: Int?, cluster: ClusterSettings,
-        labels: JobSpec.LabelSource = .none, neural: Bool = false,
-        defaultShards: (Int) -> Int = ShardPlan.defaultShardCount(rows:)
+        labels: JobSpec.LabelSource = .none,
+        defaultShards: (Int) -> Int = ShardPlan.defaultShardCount(rows:),
+        messageLimit: (ShardContext) -> Int = { MixtureJob.messageLimit(largestShard: $0.largestShardRows, columns: $0.dimension) }
     ) throws {
         log = EventLog(format: cluster.logFormat)
         guard cluster.isDistributed else {
             let matrix = try DatasetLoader.load(path: path, csv: csv, finiteOnly: true).features
             let plan = ShardPlan(rows: matrix.rows, shards: shards ?? defaultShards(matrix.rows))
-            let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-            if labels == .none, !neural {
-                runner = LocalShards(data: matrix, plan: plan, threads: threads)
-                neuralRunner = nil
-            } else {
-                var spec = JobSpec(path: path, csv: csv, rows: matrix.rows, columns: matrix.columns, shards: plan.count, fingerprint: "", stream: false)
-                spec.labels = labels
-                // Predictions need no targets: placeholders keep the shapes.
-                let targets = labels == .none ? TargetRows.classes(Array(repeating: 0, count: matrix.rows)) : try spec.readTargets(0..<matrix.rows)
-                let local = LocalNeuralShards(features: matrix, targets: targets, plan: plan, threads: threads)
-                runner = local
-                neuralRunner = local
-            }
+            var spec = JobSpec(path: path, csv: csv, rows: matrix.rows, columns: matrix.columns, shards: plan.count, fingerprint: "", stream: false)
+            spec.labels = labels
+            let targets = labels == .none ? nil : try spec.readTargets(0..<matrix.rows)
+            runner = LocalShards(data: matrix, targets: targets, plan: plan, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
             coordinator = nil
             fleet = nil
             return
@@ -166,6 +160,7 @@ final class JobShards {
         options.minWorkers = cluster.minWorkers
         options.maxWorkers = max(cluster.maxWorkers, cluster.workers ?? 0)
         options.exitWithParent = cluster.exitWithParent
+        options.messageLimit = messageLimit(ShardContext(plan: spec.plan, dimension: spec.columns))
         if let secret = cluster.curveSecret, let authorized = cluster.authorizedKeys {
             options.curve = CurveServerSettings(keys: try CurveKeyPair.readSecret(secret), authorized: try CurveKeyPair.authorizedKeys(authorized))
         }
@@ -189,7 +184,6 @@ final class JobShards {
             if log.format == .text { log.note("coordinator listening on \(endpoint); waiting for \(cluster.minWorkers) worker(s)") }
         }
         runner = coordinator!
-        neuralRunner = labels == .none && !neural ? nil : coordinator!
         coordinator!.onShardDone = { done, total in log.progress(done: done, total: total) }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Datasets
+import Engine
 import Foundation
 import Cluster
 import Mixture

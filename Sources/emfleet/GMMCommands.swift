@@ -1,5 +1,6 @@
 import ArgumentParser
 import Datasets
+import Engine
 import Foundation
 import Cluster
 import Mixture
@@ -381,10 +382,6 @@ enum FitReport {
     }
 }
 
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}
 
 /// Writes a row-major matrix as .npy or CSV, by the path's extension.
 func writeMatrix(_ values: [Double], rows: Int, columns: Int, header: [String], to path: String) throws {

@@ -1,10 +1,12 @@
 import ArgumentParser
 import Cluster
 import Datasets
+import Engine
 import Foundation
 import Mixture
 import Neural
 import Reports
+import Training
 
 extension Activation: ExpressibleByArgument {}
 extension LossFunction: ExpressibleByArgument {}
@@ -207,12 +209,15 @@ extension MLPCommand {
                 if let resumed, resumed.dataFingerprint != fingerprint {
                     throw ValidationError("\(resume!): the checkpoint was written for another version of \(input.data)")
                 }
+                let architecture = NetworkArchitecture(
+                    inputs: shape.columns, hidden: hiddenWidths, outputs: outputs, activation: activation, loss: loss)
                 let job = try JobShards(
                     path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings,
-                    labels: labels, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) })
+                    labels: labels, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
+                    messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: precision, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
-                var validationRunner: NeuralRunner?
+                var validationRunner: ShardRunner?
                 if let validationData {
                     let validationLabels: JobSpec.LabelSource = switch labels {
                     case .values: .values(file: self.validationLabels ?? "")
@@ -223,7 +228,7 @@ extension MLPCommand {
                     guard held.runner.dimension == job.runner.dimension else {
                         throw ValidationError("\(validationData) has \(held.runner.dimension) feature columns; \(input.data) has \(job.runner.dimension)")
                     }
-                    validationRunner = held.neuralRunner
+                    validationRunner = held.runner
                 }
                 let log = job.log
                 let text = log.format == .text && !quiet
@@ -237,7 +242,7 @@ extension MLPCommand {
                 let checkpointPath = checkpoint ?? out + ".checkpoint"
                 InterruptCleanup.noteCheckpoint(checkpointPath)
                 let clock = ContinuousClock.now
-                let trained = try NetworkTrainer(runner: job.neuralRunner!, options: options, outputs: outputs, validation: validationRunner).train(
+                let trained = try NetworkTrainer(runner: job.runner, options: options, outputs: outputs, validation: validationRunner).train(
                     resuming: resumed,
                     checkpoint: { state in
                         var state = state
@@ -311,8 +316,10 @@ extension MLPCommand {
             guard shape.columns == file.architecture.inputs else {
                 throw ValidationError("\(input.data) has \(shape.columns) feature columns but the model was trained on \(file.architecture.inputs)")
             }
+            let architecture = file.architecture
             let job = try JobShards(path: input.data, csv: input.layout.csvOptions, shards: nil, threads: threads,
-                                    cluster: cluster.settings, labels: labels, neural: true)
+                                    cluster: cluster.settings, labels: labels,
+                                    messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
             job.coordinator?.onShardDone = nil
             return (file, NeuralModelState(architecture: file.architecture, parameters: try file.parameters(), standardisation: file.standardisation), job)
         }
@@ -333,7 +340,7 @@ extension MLPCommand {
             try reportingErrors {
                 let (file, state, job) = try applied.open(labels: .none)
                 defer { job.finish() }
-                let outputs = try job.neuralRunner!.outputs(state)
+                let outputs = try job.runner.outputs(state)
                 let width = file.architecture.outputs, rows = outputs.count / width
                 if file.task == "regression" {
                     try writeMatrix(outputs, rows: rows, columns: width, header: ["prediction"], to: out)
@@ -386,7 +393,7 @@ extension MLPCommand {
                 let (_, state, job) = try applied.open(labels: labels)
                 defer { job.finish() }
                 let layout = BatchLayout(plan: job.runner.plan, batchSize: 1, validationFraction: 0, seed: 0)
-                let sums = try job.neuralRunner!.sums(.evaluate(state, layout: layout, part: .all))
+                let sums = try job.runner.trainingSums(.evaluate(state, layout: layout, part: .all))
                 let n = Double(max(sums.batch.rows, 1))
                 var report: [(String, Double)] = [("rows", Double(sums.batch.rows)), ("loss", sums.batch.lossSum / n)]
                 if file.task == "regression" {

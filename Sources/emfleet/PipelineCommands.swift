@@ -1,10 +1,12 @@
 import ArgumentParser
 import Cluster
 import Datasets
+import Engine
 import Foundation
 import Mixture
 import Neural
 import Reports
+import Training
 
 /// `emfleet pipeline …`: a mixture that finds the structure, then a network that learns from it.
 struct PipelineCommand: ParsableCommand {
@@ -140,12 +142,22 @@ extension PipelineCommand {
                     guard classes!.count >= 2 else { throw ValidationError("the labels hold a single class") }
                     labels = .classes(file: labelOptions.labels ?? "", classes: classes!)
                 }
+                let widths = hidden.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                let largestK = counts.max() ?? 1, precision = self.precision
                 let job = try JobShards(
                     path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings,
-                    labels: labels, neural: true, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) })
+                    labels: labels, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
+                    messageLimit: { context in
+                        // The mixture's statistics, or the largest network the pipeline can train (posteriors as inputs).
+                        let network = NetworkArchitecture(
+                            inputs: context.dimension + largestK, hidden: widths.isEmpty ? [1] : widths,
+                            outputs: max(classes?.count ?? 0, largestK), activation: .relu, loss: .softmaxCrossEntropy)
+                        return max(MixtureJob.messageLimit(largestShard: context.largestShardRows, columns: context.dimension),
+                                   TrainingJob.messageLimit(architecture: network, precision: precision, largestShard: context.largestShardRows))
+                    })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
-                let runner = job.neuralRunner!
+                let runner = job.runner
                 let text = job.log.format == .text
 
                 // 1. The mixture.
@@ -264,15 +276,17 @@ extension PipelineCommand {
                 guard shape.columns == features.model.parameters.dimension else {
                     throw ValidationError("\(input.data) has \(shape.columns) feature columns but the pipeline was fitted on \(features.model.parameters.dimension)")
                 }
+                let architecture = file.network.architecture
                 let job = try JobShards(path: input.data, csv: input.layout.csvOptions, shards: nil, threads: threads,
-                                        cluster: cluster.settings, neural: true)
+                                        cluster: cluster.settings,
+                                        messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
                 let network = file.network
                 let state = NeuralModelState(architecture: network.architecture,
                                              parameters: try network.parameters(extraInputs: features.appendPosteriors ? features.model.parameters.components : 0),
                                              standardisation: network.standardisation, mixture: features)
-                let outputs = try job.neuralRunner!.outputs(state)
+                let outputs = try job.runner.outputs(state)
                 let width = network.architecture.outputs, rows = outputs.count / width
                 let names = network.classes ?? (0..<width).map(String.init)
                 if proba {

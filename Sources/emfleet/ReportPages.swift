@@ -1,9 +1,11 @@
 import Cluster
 import Datasets
+import Engine
 import Foundation
 import Mixture
 import Numerics
 import Reports
+import Training
 
 /// The report pages of the job commands (`--report DIR`).
 enum ReportPages {
@@ -26,7 +28,7 @@ enum ReportPages {
     static func sampleRows(_ runner: ShardRunner) throws -> FeatureMatrix {
         let indices = sampleIndices(rows: runner.plan.rows)
         var found = [Int: [Double]]()
-        for case let .rows(rows) in try runner.run(.gatherRows(indices: indices)) {
+        if case let .rows(rows) = try runner.run(.gatherRows(indices: indices)) {
             for row in rows { found[row.index] = row.values }
         }
         return FeatureMatrix(rows: indices.count, columns: runner.dimension, values: indices.flatMap { found[$0] ?? [] })

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Datasets
+import Engine
 import Foundation
 import Mixture
 import Reports

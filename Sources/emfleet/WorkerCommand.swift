@@ -61,7 +61,7 @@ struct WorkerCommand: ParsableCommand {
                 options.curve = CurveClientSettings(keys: try CurveKeyPair.readSecret(curveSecret),
                                                     coordinatorKey: try CurveKeyPair.readPublic(coordinatorKey))
             }
-            let reason = try ClusterWorker(options: options).run()
+            let reason = try ClusterWorker(options: options, jobs: ServedJobs.registry).run()
             // Workers a job command started itself end quietly with it.
             if !exitWithParent { FileHandle.standardError.write(Data("emfleet: worker: \(reason)\n".utf8)) }
         }

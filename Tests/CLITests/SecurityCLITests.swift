@@ -1,6 +1,7 @@
 import Cluster
 import Datasets
 import Messaging
+import Mixture
 import Foundation
 import Testing
 
@@ -175,7 +176,7 @@ extension SecurityCLITests {
                                  secretKey: try ZMQCurve.decode(z85: secret))
         try flood.connect(endpoint)
         // The largest message that fits once CURVE has framed it (its MESSAGE command adds a few dozen bytes).
-        let size = Int(WireProtocol.coordinatorMessageLimit(largestShard: 5000, columns: 4)) - 64
+        let size = MixtureJob.messageLimit(largestShard: 5000, columns: 4) - 64
         let junk = [UInt8](repeating: 0x5A, count: size)
         let start = Date()
         var sent = 0, peak = baseline

@@ -1,4 +1,5 @@
 import Datasets
+import Engine
 import Foundation
 import Mixture
 import Neural
@@ -32,7 +33,7 @@ public struct Standardisation: Codable, Equatable, Sendable {
 /// worker holds a shard: a shard's last `⌊n·F⌋` rows are its validation rows; each epoch its
 /// training rows are shuffled by a generator seeded from (seed, epoch, shard); step `t` takes
 /// the next `b_s` of them, where the global batch is split as evenly as possible over shards.
-package struct BatchLayout: Equatable, Sendable {
+public struct BatchLayout: Equatable, Sendable {
     package var plan: ShardPlan
     package var batchSize: Int
     package var validationFraction: Double
@@ -80,12 +81,12 @@ package struct BatchLayout: Equatable, Sendable {
 }
 
 /// Which rows an evaluation covers.
-package enum RowPart: UInt8, Sendable {
+public enum RowPart: UInt8, Sendable {
     case training = 0, validation = 1, all = 2
 }
 
 /// A task of a training job.
-package enum NeuralTask: Sendable {
+public enum NeuralTask: Sendable {
     /// One minibatch step: gradient sums at `parameters`.
     case step(NeuralModelState, layout: BatchLayout, epoch: Int, step: Int)
     /// Loss and accuracy sums over a part of every shard.
@@ -114,7 +115,7 @@ extension NeuralTask {
 }
 
 /// The network and inputs a task is evaluated with.
-package struct NeuralModelState: Sendable {
+public struct NeuralModelState: Sendable {
     package var architecture: NetworkArchitecture
     package let parameters: [Double]
     package var standardisation: Standardisation
@@ -160,7 +161,7 @@ public struct MixtureFeatures: Sendable {
 }
 
 /// Sums of a training or evaluation task over some rows: they add up over shards.
-package struct TrainingSums: Sendable, Equatable {
+public struct TrainingSums: Sendable, Equatable {
     package var batch: BatchSums
     /// Σ target and Σ target² (regression, for R²).
     package var targetSum = 0.0
@@ -183,21 +184,35 @@ package struct TrainingSums: Sendable, Equatable {
 
 /// One shard's data for a training job, as a worker (or the local runner) holds it.
 package struct NeuralShard {
+    /// The matrix holding the shard's rows at positions `offset..<offset + rows`.
     package var features: FeatureMatrix
+    /// The targets of the shard's rows (local indices).
     package var targets: TargetRows
+    /// The shard's index in the plan.
     package var index: Int
+    /// The position of the shard's first row in `features`.
+    package var offset: Int
+    /// Rows in the shard.
+    package var rows: Int
+
     package init(features: FeatureMatrix, targets: TargetRows, index: Int) {
-        self.features = features; self.targets = targets; self.index = index
+        self.features = features; self.targets = targets; self.index = index; offset = 0; rows = features.rows
+    }
+
+    package init(_ shard: ShardData, targets: TargetRows) {
+        features = shard.features; self.targets = targets; index = shard.index; offset = shard.positions.lowerBound; rows = shard.rows
     }
 }
 
 /// Per-shard state kept between steps: the epoch's row order and a workspace.
-package final class NeuralScratch: @unchecked Sendable {
+public final class NeuralScratch: @unchecked Sendable {
     // @unchecked: used by the one thread that currently computes the shard.
     var epoch = -1
     var order: [Int] = []
     var workspace: NetworkWorkspace<Double>?
     var narrowWorkspace: NetworkWorkspace<Float>?
+    /// Class 0 for every row, for tasks whose targets do not come from labels.
+    var placeholderTargets: TargetRows?
     package init() {}
 }
 
@@ -217,7 +232,7 @@ package enum NeuralShardEvaluator {
             let rows = Array(layout.rows(step: step, shard: shard.index, order: scratch.order))
             return evaluate(rows, shard: shard, state: state, gradient: true, scratch: scratch)
         case let .evaluate(_, layout, part):
-            let training = layout.trainingRows(shard.index), count = shard.features.rows
+            let training = layout.trainingRows(shard.index), count = shard.rows
             let range: Range<Int> = switch part {
             case .training: 0..<training
             case .validation: training..<count
@@ -240,22 +255,25 @@ package enum NeuralShardEvaluator {
     /// Per-row outputs of every row of the shard.
     package static func outputs(_ state: NeuralModelState, shard: NeuralShard) -> [Double] {
         var outputs = [Double]()
-        outputs.reserveCapacity(shard.features.rows * state.architecture.outputs)
+        outputs.reserveCapacity(shard.rows * state.architecture.outputs)
         var start = 0
-        while start < shard.features.rows {
-            let end = min(start + chunk, shard.features.rows)
-            let inputs: [Double] = networkInputs(Array(start..<end), features: shard.features, state: state).inputs
+        while start < shard.rows {
+            let end = min(start + chunk, shard.rows)
+            let inputs: [Double] = networkInputs(Array(start..<end), shard: shard, state: state).inputs
             outputs += Network.predict(architecture: state.architecture, parameters: state.parameters, inputs: inputs, rows: end - start)
             start = end
         }
         return outputs
     }
 
-    /// The network's inputs for some rows: standardised features, then the mixture's
-    /// posteriors when the state appends them; also returns the posteriors (empty without a mixture).
+    /// The network's inputs for some rows (local indices): standardised features, then the
+    /// mixture's posteriors when the state appends them; also returns the posteriors (empty
+    /// without a mixture).
     static func networkInputs<Scalar: NetworkScalar>(
-        _ rows: [Int], features: FeatureMatrix, state: NeuralModelState
+        _ localRows: [Int], shard: NeuralShard, state: NeuralModelState
     ) -> (inputs: [Scalar], posteriors: [Double]) {
+        let features = shard.features
+        let rows = shard.offset == 0 ? localRows : localRows.map { $0 + shard.offset }
         let d = features.columns, width = state.architecture.inputs, k = width - d
         let posteriors = state.mixture.map { mixture in
             mixture.posteriors(FeatureMatrix(rows: rows.count, columns: d, values: rows.flatMap { row in (0..<d).map { features[row: row, column: $0] } }))
@@ -296,7 +314,7 @@ package enum NeuralShardEvaluator {
         _: Scalar.Type, _ rows: [Int], shard: NeuralShard, state: NeuralModelState, gradient: Bool, scratch: NeuralScratch
     ) -> TrainingSums {
         let architecture = state.architecture
-        let (inputs, posteriors): ([Scalar], [Double]) = networkInputs(rows, features: shard.features, state: state)
+        let (inputs, posteriors): ([Scalar], [Double]) = networkInputs(rows, shard: shard, state: state)
         let targets: Targets
         var targetSum = 0.0, targetSquares = 0.0
         if let mixture = state.mixture, mixture.componentTargets {
@@ -341,12 +359,132 @@ package enum NeuralShardEvaluator {
     }
 }
 
-/// The binary form of training tasks (kinds 100 and up, next to the mixture tasks) and outcomes.
-package enum NeuralTaskCodec {
-    package static func isNeural(_ taskBytes: [UInt8]) -> Bool { (taskBytes.first ?? 0) >= 100 }
-    /// The first byte of a minibatch step task.
-    package static let stepTag: UInt8 = 100
+/// What a training task gives: gradient and loss sums, or per-row outputs.
+public enum TrainingResult: Sendable {
+    /// Sums of a step or an evaluation.
+    case sums(TrainingSums)
+    /// Outputs of every row, row-major, in row order.
+    case outputs([Double])
+}
 
+/// Minibatch steps, evaluations and predictions of a network as one shard job.
+public enum TrainingJob: ShardJob {
+    public typealias Task = NeuralTask
+    public typealias Result = TrainingResult
+    public typealias Scratch = NeuralScratch
+
+    /// The job's name on the wire.
+    public static let identifier = "training"
+
+    /// Fresh per-shard state (the epoch's row order and workspaces).
+    public static func makeScratch() -> NeuralScratch { NeuralScratch() }
+
+    /// Evaluates a training task on one shard.
+    public static func evaluate(_ task: NeuralTask, on shard: ShardData, scratch: NeuralScratch) throws -> TrainingResult {
+        let targets: TargetRows
+        if let given = shard.targets {
+            targets = given
+        } else {
+            // Without labels (targets from a mixture, or predictions) placeholders keep the shapes.
+            if scratch.placeholderTargets?.count != shard.rows { scratch.placeholderTargets = .classes(Array(repeating: 0, count: shard.rows)) }
+            targets = scratch.placeholderTargets!
+        }
+        let data = NeuralShard(shard, targets: targets)
+        if case let .predict(state) = task { return .outputs(NeuralShardEvaluator.outputs(state, shard: data)) }
+        return .sums(NeuralShardEvaluator.sums(task, shard: data, scratch: scratch))
+    }
+
+    /// Adds the sums, or appends the outputs, of the next shards.
+    public static func combine(_ left: inout TrainingResult, _ right: TrainingResult) {
+        switch (left, right) {
+        case (.sums(var a), let .sums(b)):
+            left = .outputs([])  // release `a`'s gradient buffer so it is added in place
+            a += b
+            left = .sums(a)
+        case (.outputs(var a), let .outputs(b)):
+            left = .outputs([])
+            a += b
+            left = .outputs(a)
+        default:
+            preconditionFailure("results of different training tasks cannot be added")
+        }
+    }
+
+    /// Diverged weights give every worker the same NaN: a fault of the job, not of a worker.
+    public static func check(_ result: TrainingResult, of task: NeuralTask) throws {
+        switch result {
+        case let .sums(sums): guard sums.batch.isFinite else { throw FatalJobError(task.divergence) }
+        case let .outputs(values): guard VectorMath.allFinite(values) else { throw FatalJobError(task.divergence) }
+        }
+    }
+
+    /// Steps are short and on the critical path.
+    public static func runsInline(_ task: NeuralTask) -> Bool {
+        if case .step = task { return true }
+        return false
+    }
+
+    /// The task's bytes.
+    public static func encode(task: NeuralTask) -> [UInt8] { NeuralTaskCodec.encode(task) }
+
+    /// Decodes a task for data of `context`'s shape.
+    public static func decodeTask(_ bytes: [UInt8], context: ShardContext) throws -> NeuralTask {
+        try NeuralTaskCodec.decodeTask(bytes, dimension: context.dimension, plan: context.plan)
+    }
+
+    /// The result's bytes.
+    public static func encode(result: TrainingResult) -> [UInt8] {
+        switch result {
+        case let .sums(sums): NeuralTaskCodec.encode(sums)
+        case let .outputs(values): NeuralTaskCodec.encode(outputs: values)
+        }
+    }
+
+    /// Decodes the result of `task` over `shards`, checking sizes and that nothing is NaN.
+    public static func decodeResult(_ bytes: [UInt8], of task: NeuralTask, shards: Range<Int>, context: ShardContext) throws -> TrainingResult {
+        let rows = context.rows(in: shards)
+        if case let .predict(state) = task {
+            return .outputs(try NeuralTaskCodec.decodeOutputs(bytes, expected: rows * state.architecture.outputs))
+        }
+        return .sums(try NeuralTaskCodec.decodeSums(bytes, task: task, maxRows: rows))
+    }
+
+    /// The most bytes a result of `task` over `rows` rows can take.
+    public static func largestResultBytes(of task: NeuralTask, rows: Int, context: ShardContext) -> Int {
+        switch task {
+        case let .step(state, _, _, _):
+            (state.precision == .float32 ? 4 : 8) * state.architecture.parameterCount + 128
+        case .evaluate:
+            128
+        case let .predict(state):
+            8 * rows * state.architecture.outputs + 64
+        }
+    }
+
+    /// The message limit a coordinator of training jobs needs for `architecture`: one gradient in
+    /// `precision`, or one shard's outputs, with a floor of 8 MiB.
+    public static func messageLimit(architecture: NetworkArchitecture, precision: NetworkPrecision, largestShard rows: Int) -> Int {
+        let gradient = (precision == .float32 ? 4 : 8) * architecture.parameterCount
+        return max(8 << 20, gradient + 4096, 8 * rows * architecture.outputs + 4096)
+    }
+}
+
+extension ShardRunner {
+    /// The tree sum of a step or evaluation over every shard.
+    package func trainingSums(_ task: NeuralTask) throws -> TrainingSums {
+        guard case let .sums(sums) = try run(TrainingJob.self, task) else { preconditionFailure("a step or evaluation gives sums") }
+        return sums
+    }
+
+    /// Per-row outputs of every row, in row order.
+    package func outputs(_ state: NeuralModelState) throws -> [Double] {
+        guard case let .outputs(values) = try run(TrainingJob.self, .predict(state)) else { preconditionFailure("a prediction gives outputs") }
+        return values
+    }
+}
+
+/// The binary form of training tasks and outcomes.
+package enum NeuralTaskCodec {
     package static func encode(_ task: NeuralTask) -> [UInt8] {
         var w = WireWriter(capacity: 8 * task.state.parameters.count + 256)
         switch task {

@@ -1,4 +1,4 @@
-import Cluster
+import Engine
 import Foundation
 import Numerics
 import Testing

@@ -1,88 +1,9 @@
 import Datasets
-import Dispatch
+import Engine
 import Foundation
 import Mixture
 import Neural
 import Numerics
-
-/// Where the shards of a training job are computed: in this process or on workers.
-///
-/// Sums come back added by the fixed ``ShardTree``, so they have the same bits either way.
-package protocol NeuralRunner: ShardRunner {
-    /// The tree sum of a step or evaluation over every shard.
-    func sums(_ task: NeuralTask) throws -> TrainingSums
-    /// Per-row outputs of every row, in row order.
-    func outputs(_ state: NeuralModelState) throws -> [Double]
-}
-
-/// Training shards held in this process, computed on threads.
-package final class LocalNeuralShards: NeuralRunner, @unchecked Sendable {
-    // @unchecked: each shard's scratch is used by one thread at a time within a call.
-    private let shards: LocalShards
-    private let data: [NeuralShard]
-    private let scratch: [NeuralScratch]
-    private let threads: Int
-    public var plan: ShardPlan { shards.plan }
-    public var dimension: Int { shards.dimension }
-
-    /// Holds `features` and their `targets` cut into `plan`'s shards.
-    package init(features: FeatureMatrix, targets: TargetRows, plan: ShardPlan, threads: Int) {
-        shards = LocalShards(data: features, plan: plan, threads: threads)
-        self.threads = max(1, threads)
-        data = plan.ranges.enumerated().map { index, range in
-            let slice: TargetRows = switch targets {
-            case let .classes(all): .classes(Array(all[range]))
-            case let .values(all): .values(Array(all[range]))
-            }
-            return NeuralShard(features: features.rows(range), targets: slice, index: index)
-        }
-        scratch = plan.ranges.map { _ in NeuralScratch() }
-    }
-
-    public func run(_ task: ShardTask) throws -> [ShardOutcome] { try shards.run(task) }
-
-    package func sums(_ task: NeuralTask) throws -> TrainingSums {
-        let count = data.count
-        let leaves = LeafSlots()
-        let data = self.data, scratch = self.scratch
-        let lanes = min(threads, count)
-        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-            for shard in stride(from: lane, to: count, by: lanes) {
-                leaves.store(NeuralShardEvaluator.sums(task, shard: data[shard], scratch: scratch[shard]), at: shard)
-            }
-        }
-        var known = leaves.byRange()
-        return ShardTree.reduce(0..<ShardTree.width(count), shards: count, known: &known, add: +=)!
-    }
-
-    package func outputs(_ state: NeuralModelState) throws -> [Double] {
-        data.flatMap { NeuralShardEvaluator.outputs(state, shard: $0) }
-    }
-}
-
-extension ClusterCoordinator: NeuralRunner {
-    package func sums(_ task: NeuralTask) throws -> TrainingSums {
-        let bytes = NeuralTaskCodec.encode(task)
-        var known = [Range<Int>: TrainingSums]()
-        let plan = self.plan
-        try runRound(taskBytes: bytes) { range, outcome in
-            let rows = plan.ranges[range.clamped(to: 0..<plan.count)].reduce(0) { $0 + $1.count }
-            known[range] = try NeuralTaskCodec.decodeSums(outcome, task: task, maxRows: rows)
-        }
-        return ShardTree.reduce(0..<ShardTree.width(plan.count), shards: plan.count, known: &known, add: +=)!
-    }
-
-    package func outputs(_ state: NeuralModelState) throws -> [Double] {
-        var parts = [[Double]](repeating: [], count: plan.count)
-        let plan = self.plan, width = state.architecture.outputs
-        try runRound(taskBytes: NeuralTaskCodec.encode(.predict(state))) { range, outcome in
-            guard range.count == 1 else { throw WireError("prediction result: covers \(range.count) shards, not one") }
-            parts[range.lowerBound] = try NeuralTaskCodec.decodeOutputs(outcome, expected: plan.ranges[range.lowerBound].count * width)
-        }
-        return parts.flatMap { $0 }
-    }
-}
-
 
 // MARK: - Training
 
@@ -250,17 +171,25 @@ public struct TrainedNetwork: Sendable, Equatable {
 /// Each step, every shard contributes its next rows (see `BatchLayout`); their gradient sums
 /// are added by the shard tree, divided by the step's row count, and the optimizer updates
 /// the weights here. Nothing depends on how many workers there are.
-package struct NetworkTrainer {
-    package let runner: NeuralRunner
+public struct NetworkTrainer {
+    /// Where the shards are computed: in this process (`LocalShards`) or on workers.
+    public let runner: ShardRunner
     package let options: TrainingOptions
     /// Number of outputs (classes, or 1 for a single regression target / binary CE).
     package let outputs: Int
     /// Separate validation rows (`--validation-data`), evaluated whole after every epoch.
-    package let validation: NeuralRunner?
+    package let validation: ShardRunner?
     /// A fitted mixture feeding the network (posterior inputs, component targets).
     package let mixture: MixtureFeatures?
 
-    package init(runner: NeuralRunner, options: TrainingOptions, outputs: Int, validation: NeuralRunner? = nil, mixture: MixtureFeatures? = nil) {
+    /// Creates a trainer.
+    ///
+    /// - Parameters:
+    ///   - runner: the training rows (with their targets) cut into shards.
+    ///   - outputs: classes, or 1 for one regression target or binary cross-entropy.
+    ///   - validation: separate validation rows, evaluated whole after every epoch.
+    ///   - mixture: a fitted mixture feeding the network.
+    public init(runner: ShardRunner, options: TrainingOptions, outputs: Int, validation: ShardRunner? = nil, mixture: MixtureFeatures? = nil) {
         self.runner = runner
         self.options = options
         self.outputs = outputs
@@ -269,7 +198,7 @@ package struct NetworkTrainer {
     }
 
     /// Trains, calling `checkpoint` after every epoch and `progress` with each epoch's record.
-    package func train(
+    public func train(
         resuming: TrainingCheckpoint? = nil,
         checkpoint: (TrainingCheckpoint) throws -> Void = { _ in },
         progress: (EpochRecord) -> Void = { _ in }
@@ -317,7 +246,7 @@ package struct NetworkTrainer {
                 let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation,
                                              mixture: mixture, precision: options.precision)
                 let task = NeuralTask.step(model, layout: layout, epoch: epoch, step: step)
-                let sums = try runner.sums(task)
+                let sums = try runner.trainingSums(task)
                 guard sums.batch.isFinite else { throw TrainingError(description: task.divergence) }
                 guard sums.batch.rows > 0 else { continue }
                 lossSum += sums.batch.lossSum
@@ -338,7 +267,7 @@ package struct NetworkTrainer {
                 profile.steps += 1
                 profile.updateSeconds += (ContinuousClock.now - updateStart).seconds
                 profile.roundSeconds += (updateStart - stepStart).seconds
-                if let round = (runner as? ClusterCoordinator)?.lastRound {
+                if let round = runner.lastRound {
                     profile.waitSeconds += round.waitSeconds
                     profile.bytes += round.bytesIn + round.bytesOut
                 }
@@ -354,9 +283,9 @@ package struct NetworkTrainer {
                 let validation: TrainingSums
                 if let separate = self.validation {
                     let whole = BatchLayout(plan: separate.plan, batchSize: 1, validationFraction: 0, seed: 0)
-                    validation = try separate.sums(.evaluate(model, layout: whole, part: .all))
+                    validation = try separate.trainingSums(.evaluate(model, layout: whole, part: .all))
                 } else {
-                    validation = try runner.sums(.evaluate(model, layout: layout, part: .validation))
+                    validation = try runner.trainingSums(.evaluate(model, layout: layout, part: .validation))
                 }
                 guard validation.batch.isFinite else {
                     throw TrainingError(description: NeuralTask.evaluate(model, layout: layout, part: .validation).divergence)

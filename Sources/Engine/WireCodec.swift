@@ -12,38 +12,38 @@ public struct WireError: Error, CustomStringConvertible, Equatable, Sendable {
 /// Appends little-endian fields to a byte buffer: the one encoder behind every message.
 ///
 /// Arrays of doubles are copied as raw little-endian bytes (one `memcpy` on x86 and ARM).
-struct WireWriter {
-    private(set) var bytes: [UInt8] = []
+public struct WireWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
 
-    init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
 
-    mutating func u8(_ value: UInt8) { bytes.append(value) }
-    mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
-    mutating func u16(_ value: UInt16) { integer(value) }
-    mutating func u32(_ value: UInt32) { integer(value) }
-    mutating func u64(_ value: UInt64) { integer(value) }
-    mutating func int(_ value: Int) { integer(Int64(value)) }
-    mutating func double(_ value: Double) { integer(value.bitPattern) }
+    public mutating func u8(_ value: UInt8) { bytes.append(value) }
+    public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+    public mutating func u16(_ value: UInt16) { integer(value) }
+    public mutating func u32(_ value: UInt32) { integer(value) }
+    public mutating func u64(_ value: UInt64) { integer(value) }
+    public mutating func int(_ value: Int) { integer(Int64(value)) }
+    public mutating func double(_ value: Double) { integer(value.bitPattern) }
 
-    mutating func integer<T: FixedWidthInteger>(_ value: T) {
+    public mutating func integer<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     /// A UTF-8 string with a u32 length.
-    mutating func string(_ value: String) {
+    public mutating func string(_ value: String) {
         let utf8 = Array(value.utf8)
         u32(UInt32(utf8.count))
         bytes.append(contentsOf: utf8)
     }
 
     /// Raw bytes with a u32 length.
-    mutating func blob(_ value: [UInt8]) {
+    public mutating func blob(_ value: [UInt8]) {
         u32(UInt32(value.count))
         bytes.append(contentsOf: value)
     }
 
     /// Doubles with a u32 count, as raw little-endian bytes.
-    mutating func doubles(_ values: [Double]) {
+    public mutating func doubles(_ values: [Double]) {
         u32(UInt32(values.count))
         values.withUnsafeBytes { raw in
             #if _endian(little)
@@ -55,7 +55,7 @@ struct WireWriter {
     }
 
     /// Floats with a u32 count, as raw little-endian bytes.
-    mutating func floats(_ values: [Float]) {
+    public mutating func floats(_ values: [Float]) {
         u32(UInt32(values.count))
         values.withUnsafeBytes { raw in
             #if _endian(little)
@@ -67,7 +67,7 @@ struct WireWriter {
     }
 
     /// Integers (as u64) with a u32 count.
-    mutating func ints(_ values: [Int]) {
+    public mutating func ints(_ values: [Int]) {
         u32(UInt32(values.count))
         for value in values { int(value) }
     }
@@ -75,18 +75,18 @@ struct WireWriter {
 
 /// Reads the fields `WireWriter` wrote, checking every length against what is left, so a
 /// truncated or forged message is an error, never a crash or a huge allocation.
-struct WireReader {
+public struct WireReader {
     private let bytes: [UInt8]
     private(set) var offset = 0
     /// What is being decoded, for error messages.
-    let context: String
+    public let context: String
 
-    init(_ bytes: [UInt8], context: String) {
+    public init(_ bytes: [UInt8], context: String) {
         self.bytes = bytes
         self.context = context
     }
 
-    var remaining: Int { bytes.count - offset }
+    public var remaining: Int { bytes.count - offset }
 
     private mutating func take(_ count: Int, _ what: String) throws -> Range<Int> {
         guard count >= 0, count <= remaining else {
@@ -96,7 +96,7 @@ struct WireReader {
         return offset..<(offset + count)
     }
 
-    mutating func integer<T: FixedWidthInteger>(_ type: T.Type, _ what: String) throws -> T {
+    public mutating func integer<T: FixedWidthInteger>(_ type: T.Type, _ what: String) throws -> T {
         let range = try take(MemoryLayout<T>.size, what)
         var value = T.zero
         withUnsafeMutableBytes(of: &value) { destination in
@@ -107,12 +107,12 @@ struct WireReader {
         return T(littleEndian: value)
     }
 
-    mutating func u8(_ what: String) throws -> UInt8 { try integer(UInt8.self, what) }
-    mutating func u16(_ what: String) throws -> UInt16 { try integer(UInt16.self, what) }
-    mutating func u32(_ what: String) throws -> UInt32 { try integer(UInt32.self, what) }
-    mutating func u64(_ what: String) throws -> UInt64 { try integer(UInt64.self, what) }
+    public mutating func u8(_ what: String) throws -> UInt8 { try integer(UInt8.self, what) }
+    public mutating func u16(_ what: String) throws -> UInt16 { try integer(UInt16.self, what) }
+    public mutating func u32(_ what: String) throws -> UInt32 { try integer(UInt32.self, what) }
+    public mutating func u64(_ what: String) throws -> UInt64 { try integer(UInt64.self, what) }
 
-    mutating func bool(_ what: String) throws -> Bool {
+    public mutating func bool(_ what: String) throws -> Bool {
         switch try u8(what) {
         case 0: return false
         case 1: return true
@@ -121,7 +121,7 @@ struct WireReader {
     }
 
     /// An Int, refused when outside `range`.
-    mutating func int(_ what: String, in range: ClosedRange<Int> = Int.min...Int.max) throws -> Int {
+    public mutating func int(_ what: String, in range: ClosedRange<Int> = Int.min...Int.max) throws -> Int {
         let value = Int(try integer(Int64.self, what))
         guard range.contains(value) else {
             throw WireError("\(context): \(what) is \(value), outside \(range.lowerBound)...\(range.upperBound)")
@@ -129,9 +129,9 @@ struct WireReader {
         return value
     }
 
-    mutating func double(_ what: String) throws -> Double { Double(bitPattern: try u64(what)) }
+    public mutating func double(_ what: String) throws -> Double { Double(bitPattern: try u64(what)) }
 
-    mutating func string(_ what: String, maxBytes: Int = 1 << 16) throws -> String {
+    public mutating func string(_ what: String, maxBytes: Int = 1 << 16) throws -> String {
         let count = Int(try u32(what))
         guard count <= maxBytes else { throw WireError("\(context): \(what) is \(count) bytes, more than \(maxBytes)") }
         let range = try take(count, what)
@@ -141,18 +141,18 @@ struct WireReader {
         return text
     }
 
-    mutating func blob(_ what: String) throws -> [UInt8] {
+    public mutating func blob(_ what: String) throws -> [UInt8] {
         let count = Int(try u32(what))
         return Array(bytes[try take(count, what)])
     }
 
     /// Doubles with a u32 count; `expected`, when given, is the only count accepted.
-    mutating func doubles(_ what: String, expected: Int? = nil) throws -> [Double] {
+    public mutating func doubles(_ what: String, expected: Int? = nil) throws -> [Double] {
         try rawValues(what, expected: expected) { Double(bitPattern: UInt64(littleEndian: $0.bitPattern)) }
     }
 
     /// Floats with a u32 count; `expected`, when given, is the only count accepted.
-    mutating func floats(_ what: String, expected: Int? = nil) throws -> [Float] {
+    public mutating func floats(_ what: String, expected: Int? = nil) throws -> [Float] {
         try rawValues(what, expected: expected) { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
     }
 
@@ -175,7 +175,7 @@ struct WireReader {
         }
     }
 
-    mutating func ints(_ what: String, in range: ClosedRange<Int> = Int.min...Int.max, maxCount: Int = 1 << 24) throws -> [Int] {
+    public mutating func ints(_ what: String, in range: ClosedRange<Int> = Int.min...Int.max, maxCount: Int = 1 << 24) throws -> [Int] {
         let count = Int(try u32(what))
         guard count <= maxCount, count * 8 <= remaining else {
             throw WireError("\(context): \(what) claims \(count) integers, \(remaining) bytes left")
@@ -184,7 +184,7 @@ struct WireReader {
     }
 
     /// Checks that the whole buffer was read.
-    func finish() throws {
+    public func finish() throws {
         guard remaining == 0 else { throw WireError("\(context): \(remaining) unexpected bytes at the end") }
     }
 }

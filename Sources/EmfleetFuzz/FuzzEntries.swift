@@ -1,40 +1,33 @@
+import Cluster
 import Datasets
+import Engine
 import Mixture
 import Neural
+import Training
 
 /// Entry points for the fuzzers (`scripts/fuzz.sh`): every decoder that reads bytes from the
 /// network, fed arbitrary bytes. Each must throw or succeed, never crash.
-package enum FuzzEntries {
+enum FuzzEntries {
     /// Envelopes and every message body.
-    package static func wire(_ data: [UInt8]) {
-        guard let selector = data.first else { return }
-        let bytes = Array(data.dropFirst())
-        let shards = Int(selector % 7) + 1
-        _ = Envelope.decode(bytes)
-        _ = try? Hello(body: bytes)
-        _ = try? Welcome(body: bytes)
-        _ = try? TaskOrder(body: bytes, shardCount: shards)
-        _ = try? ShardResult(body: bytes, shardCount: shards)
-        _ = try? WorkerFailure(body: bytes)
-        _ = try? RowsRequest(body: bytes, shardCount: shards)
-        _ = try? RowsChunk(body: bytes, shardCount: shards)
-        _ = try? JobSpec(body: bytes)
-        _ = try? TextBody.decode(bytes, "text")
-        _ = try? MixtureStatistics(encoded: bytes)
+    static func wire(_ data: [UInt8]) {
+        WireFuzzing.decodeEveryMessage(data)
+        _ = try? MixtureStatistics(encoded: Array(data.dropFirst()))
     }
 
-    /// Tasks and outcomes of both job kinds, for a few shapes.
-    package static func tasks(_ data: [UInt8]) {
+    /// Tasks and results of every served job, for a few shapes.
+    static func tasks(_ data: [UInt8]) {
         guard let selector = data.first else { return }
         let bytes = Array(data.dropFirst())
         let d = Int(selector % 4) + 1
         let plan = ShardPlan(rows: 100, shards: Int(selector % 5) + 1)
-        if let task = try? MixtureTaskCodec.decodeTask(bytes, dimension: d) {
-            _ = MixtureTaskCodec.encode(task)
+        let context = ShardContext(plan: plan, dimension: d)
+        let block = 0..<1
+        if let task = try? MixtureJob.decodeTask(bytes, context: context) {
+            _ = MixtureJob.encode(task: task)
         }
-        _ = try? NeuralTaskCodec.decodeTask(bytes, dimension: d, plan: plan)
+        _ = try? TrainingJob.decodeTask(bytes, context: context)
         for task in probeTasks(d) {
-            _ = try? MixtureTaskCodec.decodeOutcome(bytes, for: task, shardRows: 20, dimension: d)
+            _ = try? MixtureJob.decodeResult(bytes, of: task, shards: block, context: context)
         }
         if let parameters = try? MixtureParameters(
             covarianceType: .diag, components: 2, dimension: d, weights: [0.5, 0.5],
@@ -47,10 +40,10 @@ package enum FuzzEntries {
                     parameters: [Double](repeating: 0.1, count: d * 3 + 3 + 3 * 2 + 2),
                     standardisation: Standardisation(mean: [Double](repeating: 0, count: d), scale: [Double](repeating: 1, count: d)),
                     precision: precision)
-                _ = try? NeuralTaskCodec.decodeSums(bytes, task: .step(state, layout: layout, epoch: 0, step: 0), maxRows: 100)
+                _ = try? TrainingJob.decodeResult(bytes, of: .step(state, layout: layout, epoch: 0, step: 0), shards: 0..<plan.count, context: context)
+                _ = try? TrainingJob.decodeResult(bytes, of: .predict(state), shards: block, context: context)
             }
-            _ = try? NeuralTaskCodec.decodeOutputs(bytes, expected: 40)
-            _ = try? MixtureTaskCodec.decodeOutcome(bytes, for: .expectation(model: model), shardRows: 20, dimension: d)
+            _ = try? MixtureJob.decodeResult(bytes, of: .expectation(model: model), shards: block, context: context)
         }
     }
 

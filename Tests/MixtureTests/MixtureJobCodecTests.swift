@@ -1,14 +1,19 @@
-import Cluster
 import Datasets
+import Engine
 import Mixture
 import Numerics
 import Testing
 
-/// The wire forms of tasks, outcomes and envelopes: exact round trips, and refusal (never a
+/// The wire forms of mixture tasks and outcomes: exact round trips, and refusal (never a
 /// crash) of anything truncated, forged or out of shape.
-@Suite("Wire codecs")
-struct CodecTests {
+@Suite("Mixture job codecs")
+struct MixtureJobCodecTests {
     static let d = 3
+    /// One shard of 100 rows.
+    static let context = ShardContext(plan: ShardPlan(rows: 100, shards: 1), dimension: 3)
+    static func context(rows: Int, dimension: Int = 3) -> ShardContext {
+        ShardContext(plan: ShardPlan(rows: rows, shards: 1), dimension: dimension)
+    }
     static let parameters = try! MixtureParameters(
         covarianceType: .full, components: 2, dimension: 3, weights: [0.25, 0.75],
         means: [0, 1, 2, -1, 0.5, 3],
@@ -30,9 +35,9 @@ struct CodecTests {
 
     @Test("every task survives its encoding", arguments: 0..<tasks.count)
     func taskRoundTrip(index: Int) throws {
-        let bytes = MixtureTaskCodec.encode(Self.tasks[index])
-        let decoded = try MixtureTaskCodec.decodeTask(bytes, dimension: Self.d)
-        #expect(MixtureTaskCodec.encode(decoded) == bytes)
+        let bytes = MixtureJob.encode(task: Self.tasks[index])
+        let decoded = try MixtureJob.decodeTask(bytes, context: Self.context)
+        #expect(MixtureJob.encode(task: decoded) == bytes)
     }
 
     @Test("every outcome survives its encoding, computed on real rows", arguments: 0..<tasks.count)
@@ -43,19 +48,19 @@ struct CodecTests {
         if case .gatherRows = task { task = .gatherRows(indices: [0, 17, 99]) }
         if case .seedingLocate(let centers, _) = task { task = .seedingLocate(centers: centers, targets: [0: [0.5]]) }
         let outcome = ShardEvaluator.evaluate(task, on: shard, scratch: ShardScratch())
-        let bytes = MixtureTaskCodec.encode(outcome)
-        let decoded = try MixtureTaskCodec.decodeOutcome(bytes, for: task, shardRows: 100, dimension: Self.d)
-        #expect(MixtureTaskCodec.encode(decoded) == bytes)
+        let bytes = MixtureJob.encode(result: outcome)
+        let decoded = try MixtureJob.decodeResult(bytes, of: task, shards: 0..<1, context: Self.context)
+        #expect(MixtureJob.encode(result: decoded) == bytes)
         // Every shorter prefix is refused with an error, never a crash.
         for length in 0..<bytes.count {
             #expect(throws: (any Error).self) {
-                try MixtureTaskCodec.decodeOutcome(Array(bytes[0..<length]), for: task, shardRows: 100, dimension: Self.d)
+                try MixtureJob.decodeResult(Array(bytes[0..<length]), of: task, shards: 0..<1, context: Self.context)
             }
         }
         // The wrong row count for the shard is refused where the outcome states it.
         if case .statistics = outcome {
             #expect(throws: (any Error).self) {
-                try MixtureTaskCodec.decodeOutcome(bytes, for: task, shardRows: 99, dimension: Self.d)
+                try MixtureJob.decodeResult(bytes, of: task, shards: 0..<1, context: Self.context(rows: 99))
             }
         }
     }
@@ -63,18 +68,18 @@ struct CodecTests {
     @Test("truncated and forged tasks are refused")
     func badTasks() {
         for task in Self.tasks {
-            let bytes = MixtureTaskCodec.encode(task)
+            let bytes = MixtureJob.encode(task: task)
             for length in 0..<bytes.count {
-                #expect(throws: (any Error).self) { try MixtureTaskCodec.decodeTask(Array(bytes[0..<length]), dimension: Self.d) }
+                #expect(throws: (any Error).self) { try MixtureJob.decodeTask(Array(bytes[0..<length]), context: Self.context) }
             }
-            #expect(throws: (any Error).self) { try MixtureTaskCodec.decodeTask(bytes + [0], dimension: Self.d) }
+            #expect(throws: (any Error).self) { try MixtureJob.decodeTask(bytes + [0], context: Self.context) }
             if case .gatherRows = task { continue }  // row indices do not depend on the dimension
-            #expect(throws: (any Error).self) { try MixtureTaskCodec.decodeTask(bytes, dimension: Self.d + 1) }
+            #expect(throws: (any Error).self) { try MixtureJob.decodeTask(bytes, context: Self.context(rows: 100, dimension: Self.d + 1)) }
         }
         var generator = SeededGenerator(seed: 3)
         for _ in 0..<2000 {
             let junk = (0..<Int.random(in: 0..<200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            _ = try? MixtureTaskCodec.decodeTask(junk, dimension: Self.d)
+            _ = try? MixtureJob.decodeTask(junk, context: Self.context)
         }
     }
 
@@ -85,29 +90,13 @@ struct CodecTests {
         statistics.rows = 10
         statistics.moments[3] = .nan
         #expect {
-            try MixtureTaskCodec.decodeOutcome(
-                MixtureTaskCodec.encode(.statistics(statistics)), for: task, shardRows: 10, dimension: Self.d)
+            try MixtureJob.decodeResult(
+                MixtureJob.encode(result: .statistics(statistics)), of: task, shards: 0..<1, context: Self.context(rows: 10))
         } throws: { "\($0)".contains("NaN") }
         // A different covariance type than the task's is refused too.
         let tied = MixtureStatistics(covarianceType: .tied, components: 2, dimension: Self.d)
         #expect(throws: (any Error).self) {
-            try MixtureTaskCodec.decodeOutcome(MixtureTaskCodec.encode(.statistics(tied)), for: task, shardRows: 0, dimension: Self.d)
+            try MixtureJob.decodeResult(MixtureJob.encode(result: .statistics(tied)), of: task, shards: 0..<1, context: Self.context(rows: 1))
         }
-    }
-
-    @Test("envelopes: round trip; other versions are told apart from garbage")
-    func envelopes() throws {
-        let envelope = Envelope(.result, job: 7, round: 9)
-        #expect(try Envelope.decode(envelope.encoded).get() == envelope)
-        var other = envelope.encoded
-        other[4] = 99
-        #expect(throws: Envelope.Problem.version(99)) { try Envelope.decode(other).get() }
-        var unknownKind = envelope.encoded
-        unknownKind[6] = 200
-        #expect(throws: Envelope.Problem.kind(200)) { try Envelope.decode(unknownKind).get() }
-        #expect(throws: (any Error).self) { try Envelope.decode(Array(envelope.encoded.dropLast())).get() }
-        var badMagic = envelope.encoded
-        badMagic[0] = 0
-        #expect(throws: (any Error).self) { try Envelope.decode(badMagic).get() }
     }
 }

@@ -1,5 +1,79 @@
 import Datasets
-import Mixture
+import Engine
+
+/// Every mixture computation as one shard job: column moments, row gathering, k-means++
+/// seeding, Lloyd steps, E-step statistics and scoring (see ``ShardTask``).
+public enum MixtureJob: ShardJob {
+    public typealias Task = ShardTask
+    public typealias Result = ShardOutcome
+    public typealias Scratch = ShardScratch
+
+    /// The job's name on the wire.
+    public static let identifier = "mixture"
+
+    /// Fresh k-means++ state for a shard.
+    public static func makeScratch() -> ShardScratch { ShardScratch() }
+
+    /// Evaluates a mixture task on one shard.
+    public static func evaluate(_ task: ShardTask, on shard: ShardData, scratch: ShardScratch) throws -> ShardOutcome {
+        ShardEvaluator.evaluate(
+            task, on: ShardView(data: shard.features, range: shard.positions, firstGlobalRow: shard.firstRow), scratch: scratch)
+    }
+
+    /// Adds the outcome of the next shards.
+    public static func combine(_ left: inout ShardOutcome, _ right: ShardOutcome) { left.add(right) }
+
+    /// The task's bytes.
+    public static func encode(task: ShardTask) -> [UInt8] { MixtureTaskCodec.encode(task) }
+
+    /// Decodes a task for data of `context`'s width.
+    public static func decodeTask(_ bytes: [UInt8], context: ShardContext) throws -> ShardTask {
+        try MixtureTaskCodec.decodeTask(bytes, dimension: context.dimension)
+    }
+
+    /// The outcome's bytes.
+    public static func encode(result: ShardOutcome) -> [UInt8] { MixtureTaskCodec.encode(result) }
+
+    /// Decodes the outcome of `task` over `shards`, checking its shapes and that it holds no NaN.
+    public static func decodeResult(_ bytes: [UInt8], of task: ShardTask, shards: Range<Int>, context: ShardContext) throws -> ShardOutcome {
+        try MixtureTaskCodec.decodeOutcome(
+            bytes, for: task, rows: context.rows(in: shards), shards: shards.clamped(to: 0..<context.plan.count).count,
+            dimension: context.dimension)
+    }
+
+    /// The most bytes an outcome of `task` over `rows` rows can take.
+    public static func largestResultBytes(of task: ShardTask, rows: Int, context: ShardContext) -> Int {
+        let d = context.dimension, row = 12 + 8 * d
+        let body: Int = switch task {
+        case .columnMoments: 16 * d
+        case let .gatherRows(indices): min(indices.count, rows) * row
+        case .seedingCommit: 8 * min(rows, context.plan.count)
+        case let .seedingLocate(_, targets): min(targets.values.reduce(0) { $0 + $1.count }, rows) * row
+        case let .seedingCandidatePotentials(_, candidates): 8 * candidates.count
+        case let .lloyd(_, k, _): 8 * (k * d + k)
+        case let .hardAssignmentStatistics(_, k, _, type), let .randomStatistics(_, k, _, type):
+            8 * (k + MixtureStatistics.momentCount(type, k, d))
+        case let .expectation(model):
+            8 * (model.parameters.components + MixtureStatistics.momentCount(model.parameters.covarianceType, model.parameters.components, d))
+        case let .score(model, output):
+            switch output {
+            case .none: 0
+            case .labels, .logLikelihoods: 8 * rows
+            case .probabilities: 8 * rows * model.parameters.components
+            }
+        }
+        return body + 128
+    }
+
+    /// The message limit a coordinator of mixture jobs over this data needs: the statistics of
+    /// up to 256 components, or one output per row and component of the largest shard for K up to
+    /// 256, with a floor of 8 MiB.
+    public static func messageLimit(largestShard rows: Int, columns: Int) -> Int {
+        let statistics = 256 * (1 + columns * (columns + 1) / 2 + columns) * 8
+        let perRow = rows * 256 * 8
+        return max(8 << 20, statistics + 4096, perRow + 4096)
+    }
+}
 
 /// The binary form of mixture shard tasks and outcomes on the wire, and the checks an
 /// outcome must pass before it is folded.
@@ -9,7 +83,7 @@ import Mixture
 package enum MixtureTaskCodec {
     // MARK: Tasks
 
-    package static func encode(_ task: ShardTask) -> [UInt8] {
+    static func encode(_ task: ShardTask) -> [UInt8] {
         var w = WireWriter(capacity: 256)
         switch task {
         case let .columnMoments(shift):
@@ -39,7 +113,7 @@ package enum MixtureTaskCodec {
     }
 
     /// Decodes a task for data with `dimension` features, refusing any other shape.
-    package static func decodeTask(_ bytes: [UInt8], dimension d: Int) throws -> ShardTask {
+    static func decodeTask(_ bytes: [UInt8], dimension d: Int) throws -> ShardTask {
         var r = WireReader(bytes, context: "task")
         let tag = try r.u8("task kind")
         let task: ShardTask
@@ -91,15 +165,15 @@ package enum MixtureTaskCodec {
 
     // MARK: Outcomes
 
-    package static func encode(_ outcome: ShardOutcome) -> [UInt8] {
+    static func encode(_ outcome: ShardOutcome) -> [UInt8] {
         var w = WireWriter(capacity: 256)
         switch outcome {
         case let .columnMoments(count, sums, squares):
             w.u8(0); w.int(count); w.doubles(sums); w.doubles(squares)
         case let .rows(found):
             w.u8(1); indexedRows(found, &w)
-        case let .potential(value):
-            w.u8(2); w.double(value)
+        case let .shardPotentials(values):
+            w.u8(2); w.doubles(values)
         case let .located(found):
             w.u8(3); indexedRows(found, &w)
         case let .potentials(values):
@@ -114,9 +188,9 @@ package enum MixtureTaskCodec {
         return w.bytes
     }
 
-    /// Decodes the outcome of `task` on a shard of `shardRows` rows and checks it fits the
+    /// Decodes the outcome of `task` on `shards` shards of `n` rows in all and checks it fits the
     /// task's shapes and holds no NaN: a result that fails is treated as a failed worker.
-    package static func decodeOutcome(_ bytes: [UInt8], for task: ShardTask, shardRows n: Int, dimension d: Int) throws -> ShardOutcome {
+    static func decodeOutcome(_ bytes: [UInt8], for task: ShardTask, rows n: Int, shards: Int, dimension d: Int) throws -> ShardOutcome {
         var r = WireReader(bytes, context: "result")
         let tag = try r.u8("result kind")
         let outcome: ShardOutcome
@@ -128,7 +202,7 @@ package enum MixtureTaskCodec {
         case (1, .gatherRows):
             outcome = .rows(try indexedRows(&r, d))
         case (2, .seedingCommit):
-            outcome = .potential(try r.double("potential"))
+            outcome = .shardPotentials(try r.doubles("potentials", expected: shards))
         case (3, .seedingLocate):
             outcome = .located(try indexedRows(&r, d))
         case let (4, .seedingCandidatePotentials(_, candidates)):
@@ -183,7 +257,7 @@ package enum MixtureTaskCodec {
         switch outcome {
         case let .columnMoments(_, sums, squares): finite = (sums + squares).allSatisfy(\.isFinite)
         case let .rows(found), let .located(found): finite = found.allSatisfy { $0.values.allSatisfy(\.isFinite) }
-        case let .potential(value): finite = !value.isNaN
+        case let .shardPotentials(values): finite = values.allSatisfy { !$0.isNaN }
         case let .potentials(values): finite = values.allSatisfy { !$0.isNaN }
         case let .lloyd(sums, counts, _): finite = (sums + counts).allSatisfy(\.isFinite)
         case let .statistics(s): finite = !s.logLikelihoodSum.isNaN && (s.responsibilitySums + s.moments).allSatisfy(\.isFinite)
@@ -233,12 +307,12 @@ package enum MixtureTaskCodec {
         return try (0..<count).map { _ in (try r.int("row index", in: 0...Int.max), try r.doubles("row", expected: d)) }
     }
 
-    static func parameters(_ p: MixtureParameters, _ w: inout WireWriter) {
+    package static func parameters(_ p: MixtureParameters, _ w: inout WireWriter) {
         w.u8(code(p.covarianceType)); w.int(p.components); w.int(p.dimension)
         w.doubles(p.weights); w.doubles(p.means); w.doubles(p.covariances)
     }
 
-    static func parameters(_ r: inout WireReader, _ d: Int) throws -> MixtureParameters {
+    package static func parameters(_ r: inout WireReader, _ d: Int) throws -> MixtureParameters {
         let type = try covariance(&r)
         let k = try r.int("components", in: 1...(1 << 16))
         _ = try r.int("dimension", in: d...d)
@@ -252,7 +326,7 @@ package enum MixtureTaskCodec {
         }
     }
 
-    static func prepare(_ p: MixtureParameters, anchor: [Double]) throws -> PreparedMixture {
+    package static func prepare(_ p: MixtureParameters, anchor: [Double]) throws -> PreparedMixture {
         do {
             return try PreparedMixture(p, anchor: anchor)
         } catch {

@@ -1,4 +1,5 @@
-import Cluster
+import Engine
+import Training
 import Datasets
 import Foundation
 import Neural

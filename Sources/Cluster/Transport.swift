@@ -1,0 +1,143 @@
+import Foundation
+import Messaging
+
+/// What a coordinator's transport delivers.
+public enum TransportEvent: Sendable {
+    /// A message from a peer: its identity frame, then the frames it sent.
+    case message([[UInt8]])
+    /// A connection failed the handshake below the emfleet protocol (garbage bytes, another protocol).
+    case handshakeFailed(address: String, detail: String)
+    /// A CURVE client with a key that is not authorized was refused.
+    case keyRefused(fingerprint: String, address: String)
+}
+
+/// How a coordinator reaches its workers: the seam between the runtime's logic and ZeroMQ.
+///
+/// ``ZMQCoordinatorTransport`` is the real one (a ROUTER socket, its monitor and the ZAP
+/// handler); tests drive the coordinator through an in-memory one with a ``ManualClock``, so
+/// membership, rebalancing and timeouts are checked in milliseconds without sleeping.
+public protocol CoordinatorTransport: AnyObject {
+    /// The endpoint workers connect to.
+    var endpoint: String { get }
+    /// Waits up to `timeout` seconds for traffic, then returns everything that has arrived.
+    func poll(timeout: Double) throws -> [TransportEvent]
+    /// Sends `frames` (the first is the peer's identity); a peer that is gone is found out by its silence.
+    func send(_ frames: [[UInt8]])
+    /// Closes the transport; messages already sent may still leave.
+    func close()
+}
+
+/// A monotonic clock in seconds: the seam through which tests control the runtime's time.
+public protocol RuntimeClock: AnyObject, Sendable {
+    /// Seconds since an arbitrary origin; never decreases.
+    func now() -> Double
+}
+
+/// The machine's monotonic clock.
+public final class SystemClock: RuntimeClock {
+    private let origin = ContinuousClock.now
+
+    /// Creates a clock whose origin is now.
+    public init() {}
+
+    /// Seconds since the clock was made.
+    public func now() -> Double { (ContinuousClock.now - origin).seconds }
+}
+
+/// A clock that moves only when told: for in-process tests of timeouts.
+public final class ManualClock: RuntimeClock, @unchecked Sendable {
+    // @unchecked: `time` is only touched under `lock`.
+    private let lock = NSLock()
+    private var time = 0.0
+
+    /// A clock at time 0.
+    public init() {}
+
+    /// The current simulated time.
+    public func now() -> Double { lock.withLock { time } }
+
+    /// Moves the clock forward by `seconds`.
+    public func advance(by seconds: Double) { lock.withLock { time += max(0, seconds) } }
+}
+
+/// The coordinator's side over ZeroMQ: a ROUTER socket with a message-size limit, a monitor for
+/// failed handshakes and, with CURVE, the ZAP handler that admits only authorized keys.
+public final class ZMQCoordinatorTransport: CoordinatorTransport {
+    private let context: ZMQContext
+    private let socket: ZMQSocket
+    private let monitor: ZMQMonitor
+    private let zap: ZAPHandler?
+    private var refused: [TransportEvent] = []
+    private let requestedEndpoint: String
+
+    /// Binds `endpoint`; workers may connect from now on.
+    ///
+    /// - Parameters:
+    ///   - messageLimit: the largest message accepted (libzmq drops a connection that sends more).
+    ///   - curve: CURVE keys and the authorized worker keys (nil: no encryption).
+    public init(endpoint: String, messageLimit: Int, curve: CurveServerSettings?) throws {
+        requestedEndpoint = endpoint
+        context = try ZMQContext()
+        socket = try ZMQSocket(context: context, type: .router)
+        try socket.setRouterMandatory(true)
+        // Memory one peer can make the coordinator hold is bounded by the queue and message limits
+        // (libzmq assembles a whole message before handing it over): see docs/PROTOCOL.md.
+        try socket.setMaxMessageSize(Int64(messageLimit))
+        try socket.setSendHighWaterMark(0)
+        try socket.setReceiveHighWaterMark(WireProtocol.coordinatorQueuePerPeer)
+        let monitorEndpoint = "inproc://emfleet-coordinator-monitor-\(UUID().uuidString)"
+        try socket.monitor(
+            endpoint: monitorEndpoint, events: [.handshakeFailedNoDetail, .handshakeFailedProtocol, .handshakeFailedAuth])
+        monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
+        if let curve {
+            let handler = try ZAPHandler(context: context, authorized: curve.authorized)
+            zap = handler
+            try socket.setCurveServer(secretKey: try ZMQCurve.decode(z85: curve.keys.secretKey))
+            try socket.setZAPDomain("emfleet")
+        } else {
+            zap = nil
+        }
+        try socket.bind(endpoint)
+        zap?.onRefused = { [weak self] fingerprint, address in
+            self?.refused.append(.keyRefused(fingerprint: fingerprint, address: address))
+        }
+    }
+
+    deinit { close() }
+
+    private var closed = false
+
+    /// The endpoint actually bound (resolves `tcp://…:*`).
+    public var endpoint: String { (try? socket.lastEndpoint) ?? requestedEndpoint }
+
+    /// Waits for the socket or the ZAP handler, serves authentication requests, and returns
+    /// every message and handshake failure that is waiting.
+    public func poll(timeout: Double) throws -> [TransportEvent] {
+        var ready = try ZMQPoll.readable([socket] + (zap.map { [$0.socket] } ?? []), timeoutMilliseconds: Int((timeout * 1000).rounded(.up)))
+        // Every poll, not only when a request waits: delayed refusals fall due on their own.
+        try zap?.serve()
+        ready.removeAll { $0 == 1 }
+        var events = refused
+        refused.removeAll()
+        while let event = try? monitor.next(timeoutMilliseconds: 0) {
+            events.append(.handshakeFailed(address: event.address, detail: "event \(event.value)"))
+        }
+        guard !ready.isEmpty else { return events }
+        while let frames = try socket.tryReceive() { events.append(.message(frames)) }
+        return events
+    }
+
+    /// Sends without blocking; a peer that vanished (EHOSTUNREACH) is found out by its silence.
+    public func send(_ frames: [[UInt8]]) {
+        _ = try? socket.trySend(frames)
+    }
+
+    /// Closes the ZAP handler, the monitor and the socket.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        zap?.close()
+        monitor.close()
+        socket.close()
+    }
+}

@@ -1,0 +1,123 @@
+import Dispatch
+import Foundation
+
+/// Computes a task on the shards a process holds, on threads, and adds their results over
+/// aligned blocks of the ``ShardTree``: the one piece of arithmetic plumbing shared by the
+/// in-process runner and every worker.
+public enum ShardComputation {
+    /// Computes `task` on each shard of `shards` with up to `threads` threads (each thread takes
+    /// whole shards), then adds the results over each of `blocks`.
+    ///
+    /// - Parameters:
+    ///   - blocks: aligned blocks made only of shards in `shards`, in shard order.
+    ///   - data: a shard's rows (called on the computing threads).
+    ///   - scratch: where each shard's scratch state is kept.
+    /// - Returns: each block with its checked result, in the order of `blocks`.
+    /// - Throws: the first error a shard met (the others stop early), or ``ShardJob/check(_:of:)``'s.
+    public static func run<Job: ShardJob>(
+        _ job: Job.Type, _ task: Job.Task, shards: [Int], blocks: [Range<Int>], shardCount: Int, threads: Int,
+        data: (Int) throws -> ShardData, scratch: ScratchStore
+    ) throws -> [(Range<Int>, Job.Result)] {
+        let leaves = Slots<Job.Result>()
+        let failure = FirstError()
+        let lanes = min(max(1, threads), max(1, shards.count))
+        try withoutActuallyEscaping(data) { data in
+            let box = UncheckedBox((data, task))
+            DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                let (data, task) = box.value
+                for index in stride(from: lane, to: shards.count, by: lanes) {
+                    guard !failure.isSet else { return }
+                    let shard = shards[index]
+                    do {
+                        let rows = try data(shard)
+                        let state: Job.Scratch = scratch.scratch(for: Job.self, shard: shard)
+                        leaves.store(try Job.evaluate(task, on: rows, scratch: state), at: shard)
+                    } catch {
+                        failure.set(error)
+                    }
+                }
+            }
+            if let error = failure.error { throw error }
+        }
+        var known = leaves.byBlock()
+        var results = [(Range<Int>, Job.Result)]()
+        results.reserveCapacity(blocks.count)
+        for block in blocks {
+            guard let value = ShardTree.reduce(block, shards: shardCount, known: &known, add: Job.combine) else {
+                preconditionFailure("block \(block) holds a shard that was not computed")
+            }
+            try Job.check(value, of: task)
+            results.append((block, value))
+        }
+        return results
+    }
+}
+
+/// Per-shard scratch state of every job, kept between tasks and dropped with the shard.
+public final class ScratchStore: @unchecked Sendable {
+    // @unchecked: `states` is only touched under `lock`; a shard's scratch object is used by one
+    // thread at a time, since each shard is computed by one thread per task.
+    private let lock = NSLock()
+    private var states: [ObjectIdentifier: [Int: AnyObject]] = [:]
+
+    /// Creates an empty store.
+    public init() {}
+
+    /// The scratch of `shard` for `job`, made on first use.
+    public func scratch<Job: ShardJob>(for job: Job.Type, shard: Int) -> Job.Scratch {
+        lock.withLock {
+            if let existing = states[ObjectIdentifier(job), default: [:]][shard] as? Job.Scratch { return existing }
+            let made = Job.makeScratch()
+            states[ObjectIdentifier(job), default: [:]][shard] = made
+            return made
+        }
+    }
+
+    /// Forgets the scratch of `shards` (they moved to another worker).
+    public func release(_ shards: [Int]) {
+        lock.withLock {
+            for key in states.keys {
+                for shard in shards { states[key]![shard] = nil }
+            }
+        }
+    }
+
+    /// Forgets everything (the job ended).
+    public func removeAll() { lock.withLock { states.removeAll() } }
+}
+
+/// One slot per shard, written by whichever thread computed it.
+final class Slots<Value>: @unchecked Sendable {
+    // @unchecked: `values` is only touched under `lock`.
+    private let lock = NSLock()
+    private var values: [Int: Value] = [:]
+
+    func store(_ value: Value, at shard: Int) { lock.withLock { values[shard] = value } }
+
+    /// Takes the values out, keyed by single-shard blocks (no longer held here, so they can be added in place).
+    func byBlock() -> [Range<Int>: Value] {
+        let taken = lock.withLock { () -> [Int: Value] in
+            defer { values = [:] }
+            return values
+        }
+        return Dictionary(uniqueKeysWithValues: taken.map { ($0.key..<($0.key + 1), $0.value) })
+    }
+}
+
+/// The first error any thread met; the others see it is set and stop.
+final class FirstError: @unchecked Sendable {
+    // @unchecked: `stored` is only touched under `lock`.
+    private let lock = NSLock()
+    private var stored: (any Error)?
+    var isSet: Bool { lock.withLock { stored != nil } }
+    var error: (any Error)? { lock.withLock { stored } }
+    func set(_ error: any Error) { lock.withLock { if stored == nil { stored = error } } }
+}
+
+/// Carries values into `concurrentPerform`'s closure.
+struct UncheckedBox<Value>: @unchecked Sendable {
+    // @unchecked: the values are read-only while the threads run (the task is immutable and the
+    // loader is safe to call from several threads, as `ShardComputation.run` documents).
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
