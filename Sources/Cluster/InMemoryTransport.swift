@@ -1,0 +1,185 @@
+import Datasets
+import Engine
+import Foundation
+
+/// A coordinator transport that lives in memory, with workers simulated in the same process,
+/// on a ``ManualClock``: the embedded counterpart of ``ZMQCoordinatorTransport`` for tests.
+///
+/// `poll(timeout:)` delivers what is due; when nothing is, it moves the clock to the next
+/// message or heartbeat (or by the whole timeout), so a test of a 5-second worker timeout runs
+/// in microseconds and never sleeps.
+package final class InMemoryTransport: CoordinatorTransport {
+    package let clock: ManualClock
+    package private(set) var workers: [SimulatedWorker] = []
+    package let endpoint = "inmemory://coordinator"
+    /// Messages on their way to the coordinator, with the time they arrive.
+    private var inbox: [(time: Double, sequence: Int, frames: [[UInt8]])] = []
+    private var sequence = 0
+
+    package init(clock: ManualClock) { self.clock = clock }
+
+    /// Adds a worker that says hello at once.
+    package func add(_ worker: SimulatedWorker) {
+        workers.append(worker)
+        worker.transport = self
+        worker.nextHeartbeat = clock.now() + worker.heartbeatPeriod
+        worker.say(.hello, body: Hello(host: "sim", pid: workers.count, threads: 1, blasCore: "sim", software: "sim", name: worker.name).body)
+    }
+
+    /// Queues a message from a worker, arriving after `delay` seconds.
+    func deliver(from identity: [UInt8], _ frames: [[UInt8]], delay: Double) {
+        sequence += 1
+        inbox.append((clock.now() + delay, sequence, [identity] + frames))
+        inbox.sort { ($0.time, $0.sequence) < ($1.time, $1.sequence) }
+    }
+
+    package func poll(timeout: Double) throws -> [TransportEvent] {
+        let deadline = clock.now() + timeout
+        while true {
+            let now = clock.now()
+            for worker in workers where worker.sendsHeartbeats && worker.nextHeartbeat <= now {
+                worker.say(.heartbeat, body: nil)
+                worker.nextHeartbeat = now + worker.heartbeatPeriod
+            }
+            var due = [TransportEvent]()
+            while let first = inbox.first, first.time <= now {
+                inbox.removeFirst()
+                due.append(.message(first.frames))
+            }
+            if !due.isEmpty { return due }
+            let nextHeartbeat = workers.filter(\.sendsHeartbeats).map(\.nextHeartbeat).min() ?? .infinity
+            let next = min(inbox.first?.time ?? .infinity, nextHeartbeat)
+            if next > deadline {
+                clock.advance(by: deadline - now)
+                return []
+            }
+            clock.advance(by: max(0, next - now))
+        }
+    }
+
+    package func send(_ frames: [[UInt8]]) {
+        guard let identity = frames.first, let worker = workers.first(where: { $0.identity == identity }) else { return }
+        worker.receive(Array(frames.dropFirst()))
+    }
+
+    package func close() {}
+}
+
+/// A worker simulated in process: it speaks the real protocol and computes the real jobs on
+/// its own copy of the rows, and can be told to go silent, answer late or lie.
+package final class SimulatedWorker {
+    /// How it behaves.
+    package enum Behaviour: Equatable {
+        /// Answers every task after `latency`.
+        case normal
+        /// Says and sends nothing (a process stopped with SIGSTOP, or a cut link).
+        case silent
+        /// Sends results whose numbers are of the wrong shape.
+        case lying
+        /// Computes, but nothing it says arrives before `until` (a process stopped and resumed,
+        /// or a link cut and restored): its results then belong to a past round.
+        case stalled(until: Double)
+    }
+
+    package let name: String
+    package let identity: [UInt8]
+    package var behaviour = Behaviour.normal
+    /// Seconds between a task's arrival and its results' arrival at the coordinator.
+    package var latency = 0.001
+    package var heartbeatPeriod = 0.5
+    /// Tasks received (task orders with at least one shard), for assertions.
+    package private(set) var tasksReceived = 0
+    /// Shards computed, for assertions.
+    package private(set) var shardsComputed = 0
+    /// Times it was welcomed.
+    package private(set) var welcomes = 0
+
+    weak var transport: InMemoryTransport?
+    var nextHeartbeat = 0.0
+    private let data: FeatureMatrix
+    private let jobs: JobRegistry
+    private var job: JobSpec?
+    private var jobID: UInt64 = 0
+    private var held: [Int: FeatureMatrix] = [:]
+    private let scratch = ScratchStore()
+
+    /// A worker that reads its rows from `data` (the whole dataset, as shared storage would).
+    package init(name: String, data: FeatureMatrix, jobs: JobRegistry) {
+        self.name = name
+        identity = Array(name.utf8)
+        self.data = data
+        self.jobs = jobs
+    }
+
+    var sendsHeartbeats: Bool {
+        switch behaviour {
+        case .silent: false
+        case let .stalled(until): (transport?.clock.now() ?? 0) >= until
+        default: true
+        }
+    }
+
+    /// Says hello again (a worker whose process resumed, or that restarted).
+    package func rejoin() {
+        say(.hello, body: Hello(host: "sim", pid: 0, threads: 1, blasCore: "sim", software: "sim", name: name).body)
+    }
+
+    func say(_ kind: MessageKind, body: [UInt8]?, round: UInt64 = 0, delay: Double = 0) {
+        guard behaviour != .silent, let transport else { return }
+        var frames = [Envelope(kind, job: jobID, round: round).encoded]
+        if let body { frames.append(body) }
+        var wait = delay
+        if case let .stalled(until) = behaviour { wait = max(delay, until - transport.clock.now()) }
+        transport.deliver(from: identity, frames, delay: wait)
+    }
+
+    func receive(_ frames: [[UInt8]]) {
+        guard behaviour != .silent, let first = frames.first, let envelope = try? Envelope.decode(first).get() else { return }
+        let body = frames.count > 1 ? frames[1] : []
+        switch envelope.kind {
+        case .welcome:
+            welcomes += 1
+        case .job:
+            guard let spec = try? JobSpec(body: body) else { return }
+            job = spec
+            jobID = envelope.job
+            held.removeAll()
+            scratch.removeAll()
+            say(.ready, body: TextBody.encode(spec.fingerprint))
+        case .task:
+            guard let job, let order = try? TaskOrder(body: body, shardCount: job.shards) else { return }
+            for shard in order.release { held[shard] = nil }
+            scratch.release(order.release)
+            guard !order.shards.isEmpty else { return }
+            tasksReceived += 1
+            shardsComputed += order.shards.count
+            compute(order, job: job, round: envelope.round)
+        case .rejoin:
+            job = nil
+            rejoin()
+        case .jobEnd, .shutdown:
+            job = nil
+        default:
+            break
+        }
+    }
+
+    private func compute(_ order: TaskOrder, job: JobSpec, round: UInt64) {
+        let context = ShardContext(plan: job.plan, dimension: job.columns)
+        do {
+            guard let served = jobs[order.job] else { throw FatalJobError("no job \(order.job)") }
+            let task = try served.prepare(order.task, context: context)
+            let data = self.data
+            let results = try task.compute(order.shards, 1, nil, { shard in
+                let range = job.plan.ranges[shard]
+                return ShardData(index: shard, features: data.rows(range), positions: 0..<range.count, firstRow: range.lowerBound)
+            }, scratch)
+            for (block, bytes) in results {
+                let outcome = behaviour == .lying ? Array(bytes.dropLast(8)) : bytes
+                say(.result, body: ShardResult(shards: block, outcome: outcome).body, round: round, delay: latency)
+            }
+        } catch {
+            say(.failure, body: WorkerFailure(fatal: error is FatalJobError, message: "\(error)").body, round: round, delay: latency)
+        }
+    }
+}
