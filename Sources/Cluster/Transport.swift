@@ -1,5 +1,6 @@
 import Foundation
 import Messaging
+import Numerics
 
 /// What a coordinator's transport delivers.
 public enum TransportEvent: Sendable {
@@ -45,19 +46,17 @@ public final class SystemClock: RuntimeClock {
 }
 
 /// A clock that moves only when told: for in-process tests of timeouts.
-public final class ManualClock: RuntimeClock, @unchecked Sendable {
-    // @unchecked: `time` is only touched under `lock`.
-    private let lock = NSLock()
-    private var time = 0.0
+public final class ManualClock: RuntimeClock {
+    private let time = Locked(0.0)
 
     /// A clock at time 0.
     public init() {}
 
     /// The current simulated time.
-    public func now() -> Double { lock.withLock { time } }
+    public func now() -> Double { time.current }
 
     /// Moves the clock forward by `seconds`.
-    public func advance(by seconds: Double) { lock.withLock { time += max(0, seconds) } }
+    public func advance(by seconds: Double) { time.withLock { $0 += max(0, seconds) } }
 }
 
 /// The coordinator's side over ZeroMQ: a ROUTER socket with a message-size limit, a monitor for

@@ -103,7 +103,7 @@ public final class ClusterWorker {
         try wake.bind(wakeEndpoint)
         hello = Hello(
             host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), threads: options.threads,
-            blasCore: BLAS.coreName, software: ClusterInfo.softwareVersion, name: options.name)
+            blasCore: BLAS.coreName, software: EmfleetVersion.string, name: options.name)
         BLAS.setThreadCount(1)
     }
 
@@ -394,38 +394,44 @@ private struct StreamingState {
 }
 
 /// The shards a worker holds, shared by its network thread and its compute thread.
-private final class ShardStore: @unchecked Sendable {
-    // @unchecked: every field is read and written under `lock`; `output` is used only under `lock`.
-    private let lock = NSLock()
-    private var rows: [Int: FeatureMatrix] = [:]
-    private var targets: [Int: TargetRows] = [:]
-    let scratch = ScratchStore()
-    var epoch: UInt64 {
-        get { lock.withLock { _epoch } }
-        set { lock.withLock { _epoch = newValue } }
+private final class ShardStore: Sendable {
+    private struct Held {
+        var rows: [Int: FeatureMatrix] = [:]
+        var targets: [Int: TargetRows] = [:]
     }
-    private var _epoch: UInt64 = 0
-    var output: ZMQSocket?
 
-    func holds(_ shard: Int) -> Bool { lock.withLock { rows[shard] != nil } }
+    private let held = Locked(Held())
+    let scratch = ScratchStore()
+    private let epochValue = Locked<UInt64>(0)
+    /// The network thread's end of the hand-off socket (set once before computing starts).
+    private let outputSocket = Locked<ZMQSocket?>(nil)
 
-    func insert(_ matrix: FeatureMatrix, shard: Int) { lock.withLock { rows[shard] = matrix } }
+    var epoch: UInt64 {
+        get { epochValue.current }
+        set { epochValue.withLock { $0 = newValue } }
+    }
+
+    var output: ZMQSocket? {
+        get { outputSocket.current }
+        set { outputSocket.withLock { $0 = newValue } }
+    }
+
+    func holds(_ shard: Int) -> Bool { held.withLock { $0.rows[shard] != nil } }
+
+    func insert(_ matrix: FeatureMatrix, shard: Int) { held.withLock { $0.rows[shard] = matrix } }
 
     func release(_ shards: [Int]) {
-        lock.withLock {
+        held.withLock { held in
             for shard in shards {
-                rows[shard] = nil
-                targets[shard] = nil
+                held.rows[shard] = nil
+                held.targets[shard] = nil
             }
         }
         scratch.release(shards)
     }
 
     func removeAll() {
-        lock.withLock {
-            rows.removeAll()
-            targets.removeAll()
-        }
+        held.withLock { $0 = Held() }
         scratch.removeAll()
     }
 
@@ -448,19 +454,19 @@ private final class ShardStore: @unchecked Sendable {
     private func data(of shard: Int, job: JobSpec) throws -> ShardData {
         let range = job.plan.ranges[shard]
         let matrix: FeatureMatrix
-        if let held = lock.withLock({ rows[shard] }) {
-            matrix = held
+        if let rows = held.withLock({ $0.rows[shard] }) {
+            matrix = rows
         } else {
             matrix = try job.readRows(range)
-            lock.withLock { rows[shard] = matrix }
+            held.withLock { $0.rows[shard] = matrix }
         }
         var labels: TargetRows?
         if job.labels != .none {
-            if let held = lock.withLock({ targets[shard] }) {
-                labels = held
+            if let targets = held.withLock({ $0.targets[shard] }) {
+                labels = targets
             } else {
                 let loaded = try job.readTargets(range)
-                lock.withLock { targets[shard] = loaded }
+                held.withLock { $0.targets[shard] = loaded }
                 labels = loaded
             }
         }
@@ -469,14 +475,10 @@ private final class ShardStore: @unchecked Sendable {
 
     func emit(epoch: UInt64, _ kind: MessageKind, job: UInt64, round: UInt64, body: [UInt8]) {
         let epochBytes = withUnsafeBytes(of: epoch) { Array($0) }
-        lock.withLock {
-            try? output?.send([epochBytes, Envelope(kind, job: job, round: round).encoded, body])
+        outputSocket.withLock { socket in
+            _ = try? socket?.send([epochBytes, Envelope(kind, job: job, round: round).encoded, body])
         }
     }
 }
 
-/// Facts the cluster exchanges about software.
-public enum ClusterInfo {
-    /// The emfleet version workers report in their hello.
-    public static let softwareVersion = "0.3.0"
-}
+

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 
 /// How one line of delimited text splits into cells.
 enum CSVSplitMode: Equatable {
@@ -389,17 +390,16 @@ final class CSVRowIndex: @unchecked Sendable {
         return (layout, positions[k], k * Self.stride)
     }
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var cache: [(key: String, index: CSVRowIndex)] = []
+    private static let cache = Locked<[(key: String, index: CSVRowIndex)]>([])
 
     /// The index of the file `scan` reads, built on first use.
     static func of(_ scan: CSVScan) throws -> CSVRowIndex {
         let o = scan.options
         let key = [scan.path, try ReadableFile(path: scan.path).identity(), o.delimiter.map { String($0) } ?? "-", o.header.rawValue,
                    o.columns?.joined(separator: "\u{1}") ?? "-", o.labelColumn ?? "-"].joined(separator: "\u{0}")
-        if let hit = lock.withLock({ cache.first { $0.key == key }?.index }) { return hit }
+        if let hit = cache.withLock({ $0.first { $0.key == key }?.index }) { return hit }
         let index = try CSVRowIndex(scan: scan)
-        lock.withLock {
+        cache.withLock { cache in
             cache.removeAll { $0.key == key }
             cache.append((key, index))
             if cache.count > 4 { cache.removeFirst() }

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 
 /// Features (and optional labels) loaded from any supported file.
 public struct LoadedDataset: Sendable {
@@ -112,16 +113,13 @@ public enum DatasetLoader {
     public static func loadLabels(path: String, header: CSVOptions.Header = .auto) throws -> [String] {
         // Workers read a shared labels file once per shard: keep the last file read while it is unchanged.
         let key = "\(path)\u{0}\(try ReadableFile(path: path).identity())\u{0}\(header.rawValue)"
-        if let hit = LabelCache.lock.withLock({ LabelCache.last?.key == key ? LabelCache.last?.labels : nil }) { return hit }
+        if let hit = labelCache.withLock({ $0?.key == key ? $0?.labels : nil }) { return hit }
         let labels = try readLabels(path: path, header: header)
-        LabelCache.lock.withLock { LabelCache.last = (key, labels) }
+        labelCache.withLock { $0 = (key, labels) }
         return labels
     }
 
-    private enum LabelCache {
-        static let lock = NSLock()
-        nonisolated(unsafe) static var last: (key: String, labels: [String])?
-    }
+    private static let labelCache = Locked<(key: String, labels: [String])?>(nil)
 
     private static func readLabels(path: String, header: CSVOptions.Header) throws -> [String] {
         if case .npy = try DataFileFormat(path: path) {

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Numerics
 
 /// Computes a task on the shards a process holds, on threads, and adds their results over
 /// aligned blocks of the ``ShardTree``: the one piece of arithmetic plumbing shared by the
@@ -18,28 +19,29 @@ public enum ShardComputation {
         _ job: Job.Type, _ task: Job.Task, shards: [Int], blocks: [Range<Int>], shardCount: Int, threads: Int,
         data: (Int) throws -> ShardData, scratch: ScratchStore
     ) throws -> [(Range<Int>, Job.Result)] {
-        let leaves = Slots<Job.Result>()
-        let failure = FirstError()
+        let leaves = Locked<[Int: Job.Result]>([:])
+        let failure = Locked<(any Error)?>(nil)
         let lanes = min(max(1, threads), max(1, shards.count))
         try withoutActuallyEscaping(data) { data in
             let box = UncheckedBox((data, task))
             DispatchQueue.concurrentPerform(iterations: lanes) { lane in
                 let (data, task) = box.value
                 for index in stride(from: lane, to: shards.count, by: lanes) {
-                    guard !failure.isSet else { return }
+                    guard failure.current == nil else { return }
                     let shard = shards[index]
                     do {
                         let rows = try data(shard)
                         let state: Job.Scratch = scratch.scratch(for: Job.self, shard: shard)
-                        leaves.store(try Job.evaluate(task, on: rows, scratch: state), at: shard)
+                        let result = try Job.evaluate(task, on: rows, scratch: state)
+                        leaves.withLock { $0[shard] = result }
                     } catch {
-                        failure.set(error)
+                        failure.withLock { $0 = $0 ?? error }
                     }
                 }
             }
-            if let error = failure.error { throw error }
+            if let error = failure.current { throw error }
         }
-        var known = leaves.byBlock()
+        var known: [Range<Int>: Job.Result] = leaves.takeBlocks()
         var results = [(Range<Int>, Job.Result)]()
         results.reserveCapacity(blocks.count)
         for block in blocks {
@@ -55,17 +57,16 @@ public enum ShardComputation {
 
 /// Per-shard scratch state of every job, kept between tasks and dropped with the shard.
 public final class ScratchStore: @unchecked Sendable {
-    // @unchecked: `states` is only touched under `lock`; a shard's scratch object is used by one
-    // thread at a time, since each shard is computed by one thread per task.
-    private let lock = NSLock()
-    private var states: [ObjectIdentifier: [Int: AnyObject]] = [:]
+    // @unchecked: the scratch objects are not Sendable; each is used by one thread at a time,
+    // since each shard is computed by one thread per task.
+    private let states = Locked<[ObjectIdentifier: [Int: AnyObject]]>([:])
 
     /// Creates an empty store.
     public init() {}
 
     /// The scratch of `shard` for `job`, made on first use.
     public func scratch<Job: ShardJob>(for job: Job.Type, shard: Int) -> Job.Scratch {
-        lock.withLock {
+        states.withLock { states in
             if let existing = states[ObjectIdentifier(job), default: [:]][shard] as? Job.Scratch { return existing }
             let made = Job.makeScratch()
             states[ObjectIdentifier(job), default: [:]][shard] = made
@@ -75,7 +76,7 @@ public final class ScratchStore: @unchecked Sendable {
 
     /// Forgets the scratch of `shards` (they moved to another worker).
     public func release(_ shards: [Int]) {
-        lock.withLock {
+        states.withLock { states in
             for key in states.keys {
                 for shard in shards { states[key]![shard] = nil }
             }
@@ -83,35 +84,18 @@ public final class ScratchStore: @unchecked Sendable {
     }
 
     /// Forgets everything (the job ended).
-    public func removeAll() { lock.withLock { states.removeAll() } }
+    public func removeAll() { states.withLock { $0.removeAll() } }
 }
 
-/// One slot per shard, written by whichever thread computed it.
-final class Slots<Value>: @unchecked Sendable {
-    // @unchecked: `values` is only touched under `lock`.
-    private let lock = NSLock()
-    private var values: [Int: Value] = [:]
-
-    func store(_ value: Value, at shard: Int) { lock.withLock { values[shard] = value } }
-
-    /// Takes the values out, keyed by single-shard blocks (no longer held here, so they can be added in place).
-    func byBlock() -> [Range<Int>: Value] {
-        let taken = lock.withLock { () -> [Int: Value] in
+extension Locked {
+    /// Takes per-shard values out, keyed by single-shard blocks (no longer held here, so they can be added in place).
+    func takeBlocks<Element>() -> [Range<Int>: Element] where Value == [Int: Element] {
+        let taken = withLock { values -> [Int: Element] in
             defer { values = [:] }
             return values
         }
         return Dictionary(uniqueKeysWithValues: taken.map { ($0.key..<($0.key + 1), $0.value) })
     }
-}
-
-/// The first error any thread met; the others see it is set and stop.
-final class FirstError: @unchecked Sendable {
-    // @unchecked: `stored` is only touched under `lock`.
-    private let lock = NSLock()
-    private var stored: (any Error)?
-    var isSet: Bool { lock.withLock { stored != nil } }
-    var error: (any Error)? { lock.withLock { stored } }
-    func set(_ error: any Error) { lock.withLock { if stored == nil { stored = error } } }
 }
 
 /// Carries values into `concurrentPerform`'s closure.

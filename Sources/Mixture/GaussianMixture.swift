@@ -134,13 +134,17 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
 
     /// Bayesian information criterion on `data`: `−2·N·score + p·ln N`.
     public func bic(_ data: FeatureMatrix, threads: Int? = nil) throws -> Double {
-        let n = Double(data.rows)
-        return -2 * (try score(data, threads: threads)) * n + Double(freeParameters) * log(n)
+        try criteria(data, threads: threads).bic
     }
 
     /// Akaike information criterion on `data`: `−2·N·score + 2p`.
     public func aic(_ data: FeatureMatrix, threads: Int? = nil) throws -> Double {
-        -2 * (try score(data, threads: threads)) * Double(data.rows) + 2 * Double(freeParameters)
+        try criteria(data, threads: threads).aic
+    }
+
+    /// BIC and AIC on `data`.
+    public func criteria(_ data: FeatureMatrix, threads: Int? = nil) throws -> InformationCriteria {
+        InformationCriteria(logLikelihoodSum: try evaluate(data, output: .none, threads: threads).sum, rows: data.rows, freeParameters: freeParameters)
     }
 
     /// Free parameters counted by BIC and AIC.

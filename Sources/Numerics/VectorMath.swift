@@ -2,6 +2,18 @@ import CKernels
 
 /// Vectorised element-wise kernels for the E-step's hot loop (implemented in C, see `CKernels`).
 public enum VectorMath {
+    /// The index of the largest value of each row of a row-major matrix `width` wide; the first
+    /// one wins a tie, as numpy's `argmax` (the class a network or a mixture predicts).
+    public static func argmaxOfRows(_ values: [Double], width: Int) -> [Int] {
+        precondition(width >= 1 && values.count % width == 0, "values do not make rows of \(width)")
+        return (0..<(values.count / width)).map { row in
+            let base = row * width
+            var best = 0
+            for c in 1..<width where values[base + c] > values[base + best] { best = c }
+            return best
+        }
+    }
+
     /// Exponents at or below this give exactly zero from `exponentiate`.
     public static let underflowCutoff = -700.0
 

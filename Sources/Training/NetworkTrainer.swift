@@ -298,8 +298,7 @@ public struct NetworkTrainer {
                 } else {
                     record.validationMSE = validation.batch.squaredErrorSum / n
                     record.validationMAE = validation.batch.absoluteErrorSum / n
-                    let total = validation.targetSquares - validation.targetSum * validation.targetSum / n
-                    record.validationR2 = total > 0 ? 1 - validation.batch.squaredErrorSum / total : nil
+                    record.validationR2 = validation.r2
                 }
             }
             if monitored < state.bestLoss {

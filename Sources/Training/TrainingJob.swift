@@ -169,6 +169,14 @@ public struct TrainingSums: Sendable, Equatable {
 
     package init(batch: BatchSums) { self.batch = batch }
 
+    /// The coefficient of determination of these sums' predictions, 1 − SS_res/SS_tot (nil when
+    /// the targets do not vary).
+    public var r2: Double? {
+        let n = Double(max(batch.rows, 1))
+        let total = targetSquares - targetSum * targetSum / n
+        return total > 0 ? 1 - batch.squaredErrorSum / total : nil
+    }
+
     package static func + (a: TrainingSums, b: TrainingSums) -> TrainingSums {
         var sum = a
         sum += b
@@ -319,11 +327,7 @@ package enum NeuralShardEvaluator {
         var targetSum = 0.0, targetSquares = 0.0
         if let mixture = state.mixture, mixture.componentTargets {
             let k = mixture.model.parameters.components
-            targets = .classes(rows.indices.map { r in
-                var best = 0
-                for c in 1..<max(1, k) where posteriors[r * k + c] > posteriors[r * k + best] { best = c }
-                return best
-            })
+            targets = .classes(VectorMath.argmaxOfRows(posteriors, width: max(1, k)))
         } else {
             switch shard.targets {
             case let .classes(all):

@@ -87,8 +87,7 @@ struct DemoCommand: ParsableCommand {
             let matched = table.map { $0.max() ?? 0 }.reduce(0, +)
             print(String(format: "rows whose component matches the generating one (majority mapping): %.2f%%",
                          100 * Double(matched) / Double(samples)))
-            let n = Double(samples)
-            let bic = -2 * scored.sum + Double(model.freeParameters) * log(n)
+            let bic = InformationCriteria(logLikelihoodSum: scored.sum, rows: samples, freeParameters: model.freeParameters).bic
             print(String(format: "BIC on the training rows: %.1f", bic))
         }
     }

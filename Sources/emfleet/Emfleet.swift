@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Messaging
 
 /// The `emfleet` command: a thin front over the library targets.
@@ -12,7 +13,3 @@ struct Emfleet: ParsableCommand {
     )
 }
 
-/// The version string printed by `emfleet --version`.
-enum EmfleetVersion {
-    static let string = "0.2.0"
-}

@@ -282,9 +282,8 @@ extension GMMCommand {
                 let result = try applied.evaluate(.none)
                 let mixture = result.model, rows = result.rows
                 let score = result.sum / Double(rows)
-                let n = Double(rows), p = Double(mixture.freeParameters)
-                let bic = -2 * score * n + p * log(n)
-                let aic = -2 * score * n + 2 * p
+                let criteria = InformationCriteria(logLikelihoodSum: result.sum, rows: rows, freeParameters: mixture.freeParameters)
+                let bic = criteria.bic, aic = criteria.aic
                 if json {
                     let report = ScoreReport(rows: rows, meanLogLikelihood: score, bic: bic, aic: aic,
                                              freeParameters: mixture.freeParameters)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Engine
 import Messaging
 import Numerics
 

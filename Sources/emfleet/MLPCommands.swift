@@ -5,6 +5,7 @@ import Engine
 import Foundation
 import Mixture
 import Neural
+import Numerics
 import Reports
 import Training
 
@@ -41,6 +42,21 @@ struct LabelOptions: ParsableArguments {
     }
 }
 
+/// Hidden layer widths, for `--hidden 128,64`.
+struct LayerWidths: ExpressibleByArgument, CustomStringConvertible {
+    var values: [Int]
+
+    init(_ values: [Int]) { self.values = values }
+
+    init?(argument: String) {
+        let widths = argument.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !widths.isEmpty, widths.allSatisfy({ ($0 ?? 0) >= 1 }) else { return nil }
+        values = widths.map { $0! }
+    }
+
+    var description: String { values.map(String.init).joined(separator: ",") }
+}
+
 /// Class names sorted as numbers when they all are numbers, else as text.
 func sortedClasses(_ labels: [String]) -> [String] {
     let unique = Array(Set(labels))
@@ -58,7 +74,7 @@ extension MLPCommand {
         @OptionGroup var labelOptions: LabelOptions
 
         @Option(name: .long, help: "Hidden layer widths, comma-separated.")
-        var hidden: String = "128,64"
+        var hidden = LayerWidths([128, 64])
 
         @Option(name: .long, help: "Hidden activation: relu, tanh, sigmoid, linear.")
         var activation: Activation = .relu
@@ -153,14 +169,11 @@ extension MLPCommand {
             guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
             if let patience { guard patience >= 1 else { throw ValidationError("--patience must be at least 1") } }
             if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
-            guard !hiddenWidths.isEmpty, hiddenWidths.allSatisfy({ $0 >= 1 }) else {
-                throw ValidationError("--hidden takes positive widths, comma-separated, like 128,64")
-            }
             if cluster.streamData { throw ValidationError("--stream-data is for mixture jobs; training workers read their rows from the file") }
             _ = try LearningRateSchedule.parse(schedule, totalEpochs: epochs)
         }
 
-        var hiddenWidths: [Int] { hidden.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        var hiddenWidths: [Int] { hidden.values }
 
         func run() throws {
             try reportingErrors {
@@ -234,7 +247,7 @@ extension MLPCommand {
                 let text = log.format == .text && !quiet
                 if text {
                     let whereComputed = cluster.workers.map { "\($0) local workers" } ?? cluster.bind.map { "workers at \($0)" } ?? "this process"
-                    print("training \(input.layout.csvOptions.columns?.count ?? job.runner.dimension)-\(hidden.replacingOccurrences(of: ",", with: "-"))-\(outputs) "
+                    print("training \(input.layout.csvOptions.columns?.count ?? job.runner.dimension)-\(hiddenWidths.map(String.init).joined(separator: "-"))-\(outputs) "
                         + "\(activation.rawValue) network (\(loss.rawValue), \(optimizer.rawValue)) on \(shape.rows) rows, "
                         + "\(job.runner.plan.count) shards, \(whereComputed)")
                     print(EpochReport.header(classification: loss != .meanSquaredError, validation: validationSplit > 0 || validationData != nil))
@@ -350,12 +363,7 @@ extension MLPCommand {
                     try writeMatrix(probabilities, rows: rows, columns: names.count, header: names.map { "p_\($0)" }, to: out)
                 } else {
                     let classes = file.classes ?? []
-                    let predicted = (0..<rows).map { r -> Int in
-                        if width == 1 { return outputs[r] >= 0.5 ? 1 : 0 }
-                        var best = 0
-                        for c in 1..<width where outputs[r * width + c] > outputs[r * width + best] { best = c }
-                        return best
-                    }
+                    let predicted = width == 1 ? outputs.map { $0 >= 0.5 ? 1 : 0 } : VectorMath.argmaxOfRows(outputs, width: width)
                     try writeClassLabels(predicted.map { classes[$0] }, to: out)
                 }
                 print("wrote \(proba ? "probabilities" : "predictions") for \(rows) rows to \(out)")
@@ -397,9 +405,8 @@ extension MLPCommand {
                 let n = Double(max(sums.batch.rows, 1))
                 var report: [(String, Double)] = [("rows", Double(sums.batch.rows)), ("loss", sums.batch.lossSum / n)]
                 if file.task == "regression" {
-                    let total = sums.targetSquares - sums.targetSum * sums.targetSum / n
                     report += [("mse", sums.batch.squaredErrorSum / n), ("mae", sums.batch.absoluteErrorSum / n),
-                               ("r2", total > 0 ? 1 - sums.batch.squaredErrorSum / total : .nan)]
+                               ("r2", sums.r2 ?? .nan)]
                 } else {
                     report.append(("accuracy", Double(sums.batch.correct) / n))
                 }

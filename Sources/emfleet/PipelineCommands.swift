@@ -5,6 +5,7 @@ import Engine
 import Foundation
 import Mixture
 import Neural
+import Numerics
 import Reports
 import Training
 
@@ -17,52 +18,6 @@ struct PipelineCommand: ParsableCommand {
     )
 }
 
-/// The pipeline file: both models and how they are joined.
-struct PipelineFile: Codable {
-    static let formatName = "emfleet.pipeline"
-    var format = PipelineFile.formatName
-    var version = 1
-    /// "components" (the network predicts the mixture's component) or "labels".
-    var targets: String
-    /// Whether the mixture's posteriors are appended to the network's inputs.
-    var posteriorsAsInputs: Bool
-    var mixture: MixtureModelFile.Document
-    var network: NetworkModelFile
-    /// Held-out figures: agreement with the mixture, or accuracy with and without the posteriors.
-    var heldOut: [String: Double]
-
-    enum CodingKeys: String, CodingKey {
-        case format, version, targets, mixture, network
-        case posteriorsAsInputs = "posteriors_as_inputs"
-        case heldOut = "held_out"
-    }
-
-    static func read(_ path: String) throws -> PipelineFile {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read the file (does it exist?)") }
-        let file: PipelineFile
-        do {
-            file = try JSONDecoder().decode(PipelineFile.self, from: data)
-        } catch {
-            throw ValidationError("\(path): not an emfleet pipeline file (\(error.localizedDescription))")
-        }
-        guard file.format == formatName, file.version == 1 else {
-            throw ValidationError("\(path): format \(file.format) version \(file.version), expected \(formatName) version 1")
-        }
-        do {
-            let mixture = try file.mixture.model()
-            _ = try file.network.parameters(extraInputs: file.posteriorsAsInputs ? mixture.parameters.components : 0)
-        } catch {
-            throw ValidationError("\(path): \(error)")
-        }
-        return file
-    }
-
-    /// The mixture's part in the network, prepared as in training.
-    func features() throws -> MixtureFeatures {
-        MixtureFeatures(model: try mixture.model().prepared(), appendPosteriors: posteriorsAsInputs, componentTargets: targets == "components")
-    }
-}
-
 extension PipelineCommand {
     struct Fit: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -73,16 +28,16 @@ extension PipelineCommand {
         @OptionGroup var labelOptions: LabelOptions
 
         @Option(name: [.short, .long], help: ArgumentHelp("Components: K, or LOW...HIGH to choose by BIC as `gmm select` does.", valueName: "range"))
-        var components: String
+        var components: ComponentCounts
 
         @Option(name: .long, help: "Covariance type of the mixture.")
         var covariance: CovarianceType = .full
 
         @Option(name: .long, help: "The criterion for a range of components: bic or aic.")
-        var criterion: Criterion = .bic
+        var criterion: InformationCriterion = .bic
 
         @Option(name: .long, help: "Hidden layer widths of the network, comma-separated.")
-        var hidden: String = "16,8"
+        var hidden = LayerWidths([16, 8])
 
         @Option(name: .long, help: "Hidden activation.")
         var activation: Activation = .relu
@@ -120,7 +75,6 @@ extension PipelineCommand {
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
         func validate() throws {
-            _ = try parseComponentCounts(components)
             guard epochs >= 1, batchSize >= 1, lr > 0 else { throw ValidationError("--epochs and --batch-size must be at least 1, --lr positive") }
             guard validationSplit > 0, validationSplit < 1 else { throw ValidationError("--validation-split must be in (0, 1): the held-out rows measure the network") }
             if cluster.streamData { throw ValidationError("--stream-data is for mixture jobs") }
@@ -128,7 +82,7 @@ extension PipelineCommand {
 
         func run() throws {
             try reportingErrors {
-                let counts = try parseComponentCounts(components)
+                let counts = components.values
                 let labelled = labelOptions.labels != nil || input.layout.labelColumn != nil
                 var classes: [String]? = nil
                 var labels = JobSpec.LabelSource.none
@@ -142,7 +96,7 @@ extension PipelineCommand {
                     guard classes!.count >= 2 else { throw ValidationError("the labels hold a single class") }
                     labels = .classes(file: labelOptions.labels ?? "", classes: classes!)
                 }
-                let widths = hidden.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                let widths = hidden.values
                 let largestK = counts.max() ?? 1, precision = self.precision
                 let job = try JobShards(
                     path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings,
@@ -150,7 +104,7 @@ extension PipelineCommand {
                     messageLimit: { context in
                         // The mixture's statistics, or the largest network the pipeline can train (posteriors as inputs).
                         let network = NetworkArchitecture(
-                            inputs: context.dimension + largestK, hidden: widths.isEmpty ? [1] : widths,
+                            inputs: context.dimension + largestK, hidden: widths,
                             outputs: max(classes?.count ?? 0, largestK), activation: .relu, loss: .softmaxCrossEntropy)
                         return max(MixtureJob.messageLimit(largestShard: context.largestShardRows, columns: context.dimension),
                                    TrainingJob.messageLimit(architecture: network, precision: precision, largestShard: context.largestShardRows))
@@ -161,7 +115,7 @@ extension PipelineCommand {
                 let text = job.log.format == .text
 
                 // 1. The mixture.
-                var selectionRows = [CandidateRow]()
+                var selectionRows = [SelectionCandidate]()
                 var mixtureOptions = FitOptions(components: counts[0])
                 mixtureOptions.covarianceType = covariance
                 mixtureOptions.seed = seed
@@ -170,7 +124,7 @@ extension PipelineCommand {
                     mixture = try MixtureFitter(runner: runner, options: mixtureOptions).fit()
                 } else {
                     if text { print("choosing the number of components by \(criterion.rawValue.uppercased())"); print(GMMCommand.Select.header) }
-                    mixture = try MixtureSweep.run(runner, counts: counts, types: [covariance], options: mixtureOptions, criterion: criterion) { row in
+                    mixture = try ModelSelection.run(runner, counts: counts, types: [covariance], options: mixtureOptions, criterion: criterion) { row in
                         selectionRows.append(row)
                         if text { print(GMMCommand.Select.line(row)) }
                         job.log.json("candidate", [("components", row.components), ("bic", row.bic), ("aic", row.aic)])
@@ -190,8 +144,7 @@ extension PipelineCommand {
 
                 // 2. The network.
                 var options = TrainingOptions()
-                options.hidden = hidden.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-                guard !options.hidden.isEmpty, options.hidden.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--hidden takes widths like 16,8") }
+                options.hidden = widths
                 options.activation = activation
                 options.learningRate = lr
                 options.batchSize = batchSize
@@ -207,7 +160,7 @@ extension PipelineCommand {
                                                ("validation_accuracy", record.validationAccuracy ?? .nan)])
                     })
                 }
-                let file: PipelineFile
+                let file: PipelineModelFile
                 if let classes {
                     let features = MixtureFeatures(model: prepared, appendPosteriors: true, componentTargets: false)
                     let with = try train(features, outputs: classes.count, title: "network on the features and the \(k) posteriors:")
@@ -219,7 +172,7 @@ extension PipelineCommand {
                     }
                     ReportPages.addTraining(with, title: "network with the posteriors", to: &page)
                     ReportPages.addTraining(without, title: "network without them", to: &page)
-                    file = PipelineFile(
+                    file = PipelineModelFile(
                         targets: "labels", posteriorsAsInputs: true, mixture: .init(mixture),
                         network: NetworkModelFile(with, classes: classes),
                         heldOut: ["accuracy_with_posteriors": accuracyWith, "accuracy_without_posteriors": accuracyWithout])
@@ -229,14 +182,12 @@ extension PipelineCommand {
                     let agreement = network.history[network.bestEpoch - 1].validationAccuracy ?? .nan
                     if text { print(String(format: "held-out agreement of the network with the mixture: %.2f%%", 100 * agreement)) }
                     ReportPages.addTraining(network, title: "network learning the component", to: &page)
-                    file = PipelineFile(
+                    file = PipelineModelFile(
                         targets: "components", posteriorsAsInputs: false, mixture: .init(mixture),
                         network: NetworkModelFile(network, classes: (0..<k).map(String.init)),
                         heldOut: ["agreement_with_mixture": agreement])
                 }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(file).write(to: URL(fileURLWithPath: out), options: .atomic)
+                try file.write(to: out)
                 if let report {
                     page.addText("Held out: " + file.heldOut.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f%%", $0.key, 100 * $0.value) }.joined(separator: "; "))
                     if !selectionRows.isEmpty { ReportPages.addSelection(selectionRows, to: &page) }
@@ -270,7 +221,7 @@ extension PipelineCommand {
 
         func run() throws {
             try reportingErrors {
-                let file = try PipelineFile.read(model)
+                let file = try PipelineModelFile.read(from: model)
                 let features = try file.features()
                 let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
                 guard shape.columns == features.model.parameters.dimension else {
@@ -292,11 +243,7 @@ extension PipelineCommand {
                 if proba {
                     try writeMatrix(outputs, rows: rows, columns: width, header: names.map { "p_\($0)" }, to: out)
                 } else {
-                    let predicted = (0..<rows).map { r -> String in
-                        var best = 0
-                        for c in 1..<width where outputs[r * width + c] > outputs[r * width + best] { best = c }
-                        return names[best]
-                    }
+                    let predicted = VectorMath.argmaxOfRows(outputs, width: width).map { names[$0] }
                     try writeClassLabels(predicted, to: out)
                 }
                 print("wrote \(proba ? "probabilities" : "predictions") for \(rows) rows to \(out)")

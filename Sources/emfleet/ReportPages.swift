@@ -71,7 +71,7 @@ enum ReportPages {
     }
 
     /// BIC and AIC against K, one series per covariance type.
-    static func addSelection(_ rows: [CandidateRow], to report: inout Report) {
+    static func addSelection(_ rows: [SelectionCandidate], to report: inout Report) {
         let types = Array(Set(rows.map(\.covariance))).sorted()
         var series = [Report.Series]()
         for type in types {

@@ -6,77 +6,27 @@ import Foundation
 import Mixture
 import Reports
 
-/// Which information criterion picks the model.
-enum Criterion: String, ExpressibleByArgument, CaseIterable {
-    case bic, aic
+extension InformationCriterion: ExpressibleByArgument {}
+
+extension ComponentCounts: ExpressibleByArgument {
+    /// Parses `--components` values: K, LOW...HIGH, or a list like 2,4,8.
+    public init?(argument: String) { self.init(parsing: argument) }
 }
 
-/// Parses component counts: "5", "1...20" (or "1..20", "1-20"), or a list "2,4,8".
-func parseComponentCounts(_ text: String) throws -> [Int] {
-    let trimmed = text.trimmingCharacters(in: .whitespaces)
-    for separator in ["...", "..", "-"] where trimmed.contains(separator) {
-        let parts = trimmed.components(separatedBy: separator)
-        guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low >= 1, high >= low else {
-            throw ValidationError("--components takes K, LOW...HIGH or a list like 2,4,8 (positive, LOW ≤ HIGH), not '\(text)'")
-        }
-        return Array(low...high)
-    }
-    let values = trimmed.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 }) else {
-        throw ValidationError("--components takes K, LOW...HIGH or a list like 2,4,8 (positive), not '\(text)'")
-    }
-    return values.map { $0! }
-}
+/// A comma-separated list of covariance types, for `--covariance full,diag`.
+struct CovarianceTypes: ExpressibleByArgument, CustomStringConvertible {
+    var values: [CovarianceType]
 
-/// One candidate of a sweep, as the table shows it.
-struct CandidateRow: Codable {
-    var components: Int
-    var covariance: String
-    var meanLogLikelihood: Double
-    var bic: Double
-    var aic: Double
-    var iterations: Int
-    var converged: Bool
-    var seconds: Double
+    init(_ values: [CovarianceType]) { self.values = values }
 
-    enum CodingKeys: String, CodingKey {
-        case components, covariance, bic, aic, iterations, converged, seconds
-        case meanLogLikelihood = "mean_log_likelihood"
+    init?(argument: String) {
+        let names = argument.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let types = names.compactMap(CovarianceType.init(rawValue:))
+        guard !types.isEmpty, types.count == names.count else { return nil }
+        values = types
     }
-}
 
-/// A sweep over component counts and covariance types on one runner.
-enum MixtureSweep {
-    /// Fits every candidate with `options` (its components and covariance type replaced), scores
-    /// each final model on the data, and returns the best by `criterion` and every row.
-    static func run(
-        _ runner: ShardRunner, counts: [Int], types: [CovarianceType], options: FitOptions, criterion: Criterion,
-        onCandidate: (CandidateRow) -> Void
-    ) throws -> (best: GaussianMixture, rows: [CandidateRow]) {
-        var rows = [CandidateRow]()
-        var best: (model: GaussianMixture, score: Double)?
-        let n = Double(runner.plan.rows)
-        for type in types {
-            for k in counts {
-                var candidate = options
-                candidate.components = k
-                candidate.covarianceType = type
-                let clock = ContinuousClock.now
-                let model = try MixtureFitter(runner: runner, options: candidate).fit()
-                let mean = try model.evaluate(on: runner, output: .none).sum / n
-                let p = Double(model.freeParameters)
-                let row = CandidateRow(
-                    components: k, covariance: type.rawValue, meanLogLikelihood: mean,
-                    bic: -2 * mean * n + p * log(n), aic: -2 * mean * n + 2 * p,
-                    iterations: model.iterations, converged: model.converged, seconds: (ContinuousClock.now - clock).seconds)
-                rows.append(row)
-                let score = criterion == .bic ? row.bic : row.aic
-                if best == nil || score < best!.score { best = (model, score) }
-                onCandidate(row)
-            }
-        }
-        return (best!.model, rows)
-    }
+    var description: String { values.map(\.rawValue).joined(separator: ",") }
 }
 
 extension GMMCommand {
@@ -94,13 +44,13 @@ extension GMMCommand {
         @OptionGroup var input: DataOptions
 
         @Option(name: [.short, .long], help: ArgumentHelp("Component counts: K, LOW...HIGH, or a list like 2,4,8.", valueName: "range"))
-        var components: String
+        var components: ComponentCounts
 
         @Option(name: .long, help: "Covariance types, comma-separated (full, tied, diag, spherical).")
-        var covariance: String = "full"
+        var covariance = CovarianceTypes([.full])
 
         @Option(name: .long, help: "The criterion that picks the best model: bic or aic.")
-        var criterion: Criterion = .bic
+        var criterion: InformationCriterion = .bic
 
         @OptionGroup var em: EMOptions
 
@@ -121,16 +71,9 @@ extension GMMCommand {
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
-        var covarianceTypes: [CovarianceType] {
-            covariance.split(separator: ",").compactMap { CovarianceType(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
-        }
+        var covarianceTypes: [CovarianceType] { covariance.values }
 
         func validate() throws {
-            _ = try parseComponentCounts(components)
-            let names = covariance.split(separator: ",")
-            guard !names.isEmpty, covarianceTypes.count == names.count else {
-                throw ValidationError("--covariance takes a comma-separated list of full, tied, diag, spherical, not '\(covariance)'")
-            }
             if let table, !(table.hasSuffix(".csv") || table.hasSuffix(".json")) {
                 throw ValidationError("--table writes .csv or .json, not '\(table)'")
             }
@@ -138,7 +81,7 @@ extension GMMCommand {
 
         func run() throws {
             try reportingErrors {
-                let counts = try parseComponentCounts(components)
+                let counts = components.values
                 let job = try JobShards(data: input, shards: shards, threads: threads, cluster: cluster)
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
@@ -154,7 +97,7 @@ extension GMMCommand {
                     print(Self.header)
                 }
                 let base = em.fitOptions(components: 1)
-                let (chosen, rows) = try MixtureSweep.run(
+                let (chosen, rows) = try ModelSelection.run(
                     runner, counts: counts, types: covarianceTypes, options: base, criterion: criterion
                 ) { row in
                     events.json("candidate", [
@@ -184,13 +127,13 @@ extension GMMCommand {
         static let header = [("K", 4), ("covariance", 10), ("mean log-likelihood", 20), ("BIC", 16), ("AIC", 16), ("iter", 5), ("converged", 9), ("seconds", 8)]
             .map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " ")
 
-        static func line(_ row: CandidateRow) -> String {
+        static func line(_ row: SelectionCandidate) -> String {
             String(format: "%4d %10@ %20.10f %16.4f %16.4f %5d %9@ %8.2f",
                    row.components, row.covariance.padding(toLength: 10, withPad: " ", startingAt: 0) as NSString,
                    row.meanLogLikelihood, row.bic, row.aic, row.iterations, (row.converged ? "     true" : "    false") as NSString, row.seconds)
         }
 
-        static func write(_ rows: [CandidateRow], to path: String) throws {
+        static func write(_ rows: [SelectionCandidate], to path: String) throws {
             if path.hasSuffix(".json") {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
