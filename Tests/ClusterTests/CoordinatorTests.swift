@@ -171,6 +171,51 @@ struct CoordinatorTests {
     }
 }
 
+/// A job the runtime has never heard of: the first row index and row count of every shard,
+/// concatenated. Registering it is all a worker needs.
+enum ShardOrigins: ShardJob {
+    static let identifier = "test.shard-origins"
+    static func evaluate(_ task: Bool, on shard: ShardData, scratch: NoScratch) throws -> [Int] { [shard.firstRow, shard.rows] }
+    static func combine(_ left: inout [Int], _ right: [Int]) { left += right }
+    static func encode(task: Bool) -> [UInt8] { [task ? 1 : 0] }
+    static func decodeTask(_ bytes: [UInt8], context: ShardContext) throws -> Bool { bytes == [1] }
+    static func encode(result: [Int]) -> [UInt8] {
+        var w = WireWriter()
+        w.ints(result)
+        return w.bytes
+    }
+    static func decodeResult(_ bytes: [UInt8], of task: Bool, shards: Range<Int>, context: ShardContext) throws -> [Int] {
+        var r = WireReader(bytes, context: "origins")
+        let values = try r.ints("origins", maxCount: 2 * shards.count)
+        try r.finish()
+        return values
+    }
+    static func largestResultBytes(of task: Bool, rows: Int, context: ShardContext) -> Int { 16 * context.plan.count + 8 }
+}
+
+extension CoordinatorTests {
+    @Test("a job defined outside the runtime runs on it once registered, with results in shard order")
+    func newJobNeedsNoRuntimeChange() throws {
+        let clock = ManualClock()
+        let transport = InMemoryTransport(clock: clock)
+        var options = CoordinatorOptions(endpoint: transport.endpoint)
+        options.minWorkers = 3
+        let spec = JobSpec(path: "in-memory", csv: CSVOptions(), rows: Self.data.rows, columns: Self.data.columns, shards: Self.shards,
+                           fingerprint: "fingerprint", stream: false)
+        let coordinator = try ClusterCoordinator(options: options, spec: spec, transport: transport, clock: clock) { _ in }
+        var jobs = JobRegistry()
+        jobs.register(ShardOrigins.self)
+        for name in ["a", "b", "c"] { transport.add(SimulatedWorker(name: name, data: Self.data, jobs: jobs)) }
+        let origins = try coordinator.run(ShardOrigins.self, true)
+        let expected = ShardPlan(rows: Self.data.rows, shards: Self.shards).ranges.flatMap { [$0.lowerBound, $0.count] }
+        #expect(origins == expected)
+        #expect(try LocalShards(data: Self.data, plan: spec.plan, threads: 2).run(ShardOrigins.self, true) == expected)
+        // A worker that does not serve a job says so, and the round goes on without it.
+        let (mixtureOnly, _, _) = try Self.coordinator(workers: ["m"], waitWorkers: 1)
+        #expect(throws: ClusterError.self) { try mixtureOnly.run(ShardOrigins.self, true) }
+    }
+}
+
 /// Collects cluster events from the coordinator.
 final class EventRecorder: @unchecked Sendable {
     // @unchecked: tests record from the thread that runs the coordinator only.
