@@ -8,7 +8,16 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 emfleet="${EMFLEET:-$root/.build/release/emfleet}"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+launcher=""
+# On a failure, the launcher still running stops its coordinator and workers before the files go.
+cleanup() {
+    if [[ -n $launcher ]] && kill -0 "$launcher" 2>/dev/null; then
+        kill -TERM "$launcher" 2>/dev/null || true
+        wait "$launcher" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
 
 "$emfleet" data generate --samples 30000 --features 4 --components 3 --seed 4 --out "$work/d.npy" >/dev/null
 fit=(gmm fit --data "$work/d.npy" --components 3 --seed 2 --quiet)
@@ -31,26 +40,53 @@ done
 echo "check-launchers: launch-local.sh --curve (CURVE run keys) gives the same model; all 3 worker keys joined; the keys are gone"
 
 # A launcher killed with SIGKILL runs no clean-up: its coordinator and workers (--exit-with-parent)
-# notice their parent is gone and stop by themselves, the coordinator naming why.
+# notice their parent is gone and stop by themselves, the coordinator naming why. The fit cannot
+# end by itself however fast the CPU (--tol 0: EM's change is never below 0; a million iterations),
+# and the launcher is killed only once there is evidence that the job runs: the checkpoint the
+# coordinator writes after each M-step with both workers joined.
 EMFLEET="$emfleet" "$root/scripts/launch-local.sh" 2 gmm fit --data "$work/d.npy" --components 3 --max-iter 1000000 --tol 0 \
     --out "$work/long.json" >"$work/long.log" 2>&1 &
 launcher=$!
-for _ in $(seq 100); do
-    grep -q "worker 2 joined" "$work/long.log" && break
+for _ in $(seq 300); do
+    [[ -s $work/long.json.checkpoint ]] && grep -q "worker 2 joined" "$work/long.log" && break
+    kill -0 "$launcher" 2>/dev/null || break
     sleep 0.1
 done
-children=$(pgrep -P "$launcher" -d ' ' emfleet || true)
-[[ -n $children ]] || { cat "$work/long.log" >&2; echo "check-launchers: found no emfleet under launch-local.sh" >&2; exit 1; }
-kill -9 "$launcher"
+if ! kill -0 "$launcher" 2>/dev/null || [[ ! -s $work/long.json.checkpoint ]]; then
+    cat "$work/long.log" >&2
+    echo "check-launchers: the never-ending fit under launch-local.sh was not running with 2 workers within 30 s" >&2
+    exit 1
+fi
+# Its emfleet children by executable: a re-executed emfleet (BLASKernel) is named "exe", and the
+# launcher's other children are the shells that prefix the workers' output.
+binary=$(readlink -f "$emfleet")
+children=()
+for pid in $(pgrep -P "$launcher" || true); do
+    [[ $(readlink -f "/proc/$pid/exe" 2>/dev/null) == "$binary" ]] && children+=("$pid")
+done
+if ((${#children[@]} != 3)); then
+    ps -o pid,ppid,comm,args --ppid "$launcher" >&2 || true
+    echo "check-launchers: expected a coordinator and 2 workers under launch-local.sh, found ${#children[@]} emfleet processes" >&2
+    exit 1
+fi
+# (Quietly: bash would report the killed job.)
+{ kill -9 "$launcher"; wait "$launcher"; } 2>/dev/null || true
+launcher=""
+alive=()
 for _ in $(seq 50); do
-    alive=$(for pid in $children; do if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi; done)
-    [[ -z $alive ]] && break
+    alive=()
+    for pid in "${children[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    ((${#alive[@]} == 0)) && break
     sleep 0.1
 done
-[[ -z $alive ]] || { kill -9 $alive; echo "check-launchers: after SIGKILL of launch-local.sh, pids $alive were still running 5 s later" >&2; exit 1; }
+if ((${#alive[@]})); then
+    kill -9 "${alive[@]}"
+    echo "check-launchers: after SIGKILL of launch-local.sh, pids ${alive[*]} were still running 5 s later" >&2
+    exit 1
+fi
 grep -q "the process that started this coordinator has exited" "$work/long.log" \
     || { cat "$work/long.log" >&2; echo "check-launchers: the orphaned coordinator did not say why it stopped" >&2; exit 1; }
-echo "check-launchers: after SIGKILL of launch-local.sh its coordinator and $(($(wc -w <<<"$children") - 1)) workers stopped by themselves within 5 s"
+echo "check-launchers: after SIGKILL of launch-local.sh its coordinator and 2 workers stopped by themselves within 5 s"
 
 EMFLEET="$emfleet" "$root/scripts/check-ssh-launch.sh"
 

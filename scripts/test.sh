@@ -10,6 +10,17 @@ echo "== swift build (release)"
 swift build -c release
 echo "== swift test (release)"
 swift build -c release --build-tests
+# The binary re-executes itself with a better OpenBLAS kernel on CPUs OpenBLAS does not recognise
+# (Sources/Numerics/BLASKernel.swift); the test process cannot. Give the whole run the kernel the
+# binary chose, so the in-process arithmetic runs it too (the harness passes the test process's
+# kernel to every emfleet it starts either way, for the comparisons made bit for bit).
+if [[ -z ${OPENBLAS_CORETYPE:-} ]]; then
+    chosen=$(.build/release/emfleet info --json | sed -n 's/.*"openblas_coretype_env": "\([^"]*\)".*/\1/p')
+    if [[ -n $chosen && $chosen != - ]]; then
+        export OPENBLAS_CORETYPE=$chosen
+        echo "OPENBLAS_CORETYPE=$chosen for the tests and checks (the kernel emfleet chose for this CPU)"
+    fi
+fi
 EMFLEET_BIN="$PWD/.build/release/emfleet" swift test -c release --skip-build
 
 echo "== Python checks"

@@ -10,7 +10,7 @@ import Foundation
 /// with that variable set from the instruction sets the CPU does report.
 public enum BLASKernel {
     /// Kernels OpenBLAS falls back to when it does not recognise the CPU.
-    static let fallbackKernels: Set<String> = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "unknown"]
+    public static let fallbackKernels: Set<String> = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "unknown"]
 
     /// The kernel family the CPU's reported instruction sets support best, if any beats the fallback.
     public static func bestKernelForThisCPU() -> String? {

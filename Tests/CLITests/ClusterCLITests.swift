@@ -82,7 +82,11 @@ struct ClusterCLITests {
             (events([line]).first?["iteration"] as? Int).map { $0 >= iteration } ?? false
         }
         #expect(started != nil, "the fit never reached iteration \(iteration)")
-        let pids = events(fit.finishedLinesSoFar()).filter { $0["event"] as? String == "worker_joined" }.compactMap { ($0["pid"] as? Int).map(Int32.init) }
+        let log = events(fit.finishedLinesSoFar())
+        // What the callers do next needs a fit still under way; say so if it already ended.
+        try #require(fit.process.isRunning && !log.contains { $0["event"] as? String == "done" },
+                     "the fit ended before the test could act on it")
+        let pids = log.filter { $0["event"] as? String == "worker_joined" }.compactMap { ($0["pid"] as? Int).map(Int32.init) }
         #expect(pids.count == 2)
         return (fit, pids)
     }
@@ -145,7 +149,9 @@ struct ClusterCLITests {
     @Test func interruptLeavesNoProcessBehind() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.cleanUp() }
-        let (fit, pids) = try startLongFit(scratch, after: 2)
+        // A fit that cannot end by itself (--tol 0 and a million iterations; the last --max-iter
+        // counts), so the interrupt finds it running however fast the CPU.
+        let (fit, pids) = try startLongFit(scratch, after: 2, extra: ["--max-iter", "1000000"])
         kill(fit.pid, SIGINT)
         let result = fit.finish()
         #expect(result.status == 128 + SIGINT || result.status == 130, "status \(result.status)")

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 import Testing
 
 /// Locates and runs the real `emfleet` binary for end-to-end tests.
@@ -6,6 +7,26 @@ import Testing
 /// The binary is looked up in `EMFLEET_BIN`, then beside the test bundle (SwiftPM puts
 /// both in the same build folder). A missing binary fails the test rather than skipping it.
 enum EmfleetBinary {
+    /// The environment every `emfleet` started by the tests runs in: this process's, with
+    /// `OPENBLAS_CORETYPE` naming the OpenBLAS kernel this process runs.
+    ///
+    /// Tests compare the binary's numbers with numbers computed here, bit for bit. OpenBLAS
+    /// picks its kernel from the CPU when it loads, and on a CPU it does not recognise the
+    /// binary re-executes itself with a better one (`BLASKernel`), which this process cannot
+    /// do: without the variable the two can run different kernels and differ in the last bits.
+    /// With it set, the binary skips its re-execution and OpenBLAS loads the named kernel
+    /// (OpenBLAS matches the name without regard to case; a name it cannot force, such as
+    /// 0.3.21's "Cooperlake", makes it choose by instruction sets, which gives that kernel
+    /// again on the CPU that chose it). `BLASKernelCLITests` checks that the binary runs it.
+    ///
+    /// - Parameter overrides: variables to set, or to remove where the value is nil.
+    static func environment(_ overrides: [String: String?] = [:]) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENBLAS_CORETYPE"] = BLAS.coreName
+        for (name, value) in overrides { environment[name] = value }
+        return environment
+    }
+
     struct Result {
         var status: Int32
         var stdout: String
@@ -39,11 +60,12 @@ enum EmfleetBinary {
         }
     }
 
-    /// Runs `emfleet` with `arguments` and waits for it to exit.
-    static func run(_ arguments: [String], timeout: TimeInterval = 300) throws -> Result {
+    /// Runs `emfleet` with `arguments` in ``environment(_:)`` and waits for it to exit.
+    static func run(_ arguments: [String], environment overrides: [String: String?] = [:], timeout: TimeInterval = 300) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try path())
         process.arguments = arguments
+        process.environment = environment(overrides)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -122,9 +122,11 @@ struct MLPCLITests {
                                         "--workers", "2", "--worker-timeout", "1", "--log-format", "json"] + long)
         let joined = try #require(train.waitForLine { $0.contains("\"worker_joined\"") })
         let pid = try #require(events([joined]).first?["pid"] as? Int)
+        // Killed as soon as the first epoch is reported, with 29 to go: every later step needs
+        // this worker's part, so training cannot end without declaring it lost. (A fixed pause
+        // here, meant to land mid-epoch, could outlast the whole training on a fast CPU.)
         let epoch = train.waitForLine { $0.contains("\"event\":\"epoch\"") }
-        #expect(epoch != nil)
-        usleep(20_000)  // into the next epoch
+        try #require(epoch != nil && train.process.isRunning, "training did not report an epoch, or ended already")
         kill(Int32(pid), SIGKILL)
         let result = train.finish()
         #expect(result.status == 0, "\(result.stderr)")

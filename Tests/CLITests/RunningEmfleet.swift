@@ -13,6 +13,8 @@ final class RunningEmfleet: @unchecked Sendable {
     init(_ arguments: [String], directory: String? = nil) throws {
         process.executableURL = URL(fileURLWithPath: try EmfleetBinary.path())
         process.arguments = arguments
+        // The test process's BLAS kernel, as for `EmfleetBinary.run`.
+        process.environment = EmfleetBinary.environment()
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

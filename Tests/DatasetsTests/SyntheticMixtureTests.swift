@@ -67,5 +67,16 @@ struct SyntheticMixtureTests {
             -3.5074397147709817, -1.781700310722473,
         ])
         #expect(labels == [0, 0, 0])
+        // And a draw whose rows come from several components.
+        let (mixed, mixedLabels) = SyntheticMixture.generate(samples: 6, features: 2, components: 3, seed: 9)
+        #expect(mixed.doubles() == [
+            0.17064479733091842, 0.2666217611402737,
+            0.35443998269087906, 0.5807866792391223,
+            11.109341778372356, -0.40411074964782234,
+            1.1063888421523638, 1.5840880290388983,
+            -0.44945592301030834, 1.1917300630926517,
+            2.486562915792894, 0.35307136315452214,
+        ])
+        #expect(mixedLabels == [1, 1, 2, 1, 1, 1])
     }
 }

@@ -255,26 +255,35 @@ struct SocketTests {
     }
 
     @Test("context shutdown wakes a thread blocked in receive with ETERM")
-    func shutdownWakesReceive() async throws {
+    func shutdownWakesReceive() throws {
         let context = try ZMQContext()
-        let code: Int32? = await withCheckedContinuation { continuation in
-            let thread = Thread {
-                do {
-                    let pull = try ZMQSocket(context: context, type: .pull)
-                    try pull.bind("inproc://shutdown")
-                    _ = try pull.receive()
-                    continuation.resume(returning: nil)
-                } catch let error as ZMQError {
-                    continuation.resume(returning: error.code)
-                } catch {
-                    continuation.resume(returning: nil)
-                }
+        // Also on a failed requirement below, so the thread does not stay blocked.
+        defer { context.shutdown() }
+        let probe = ReceiveProbe()
+        let thread = Thread {
+            do {
+                let pull = try ZMQSocket(context: context, type: .pull)
+                defer { pull.close() }
+                try pull.bind("inproc://shutdown")
+                probe.set(.receiving)
+                _ = try pull.receive()
+                probe.set(.returned(code: nil))
+            } catch let error as ZMQError {
+                probe.set(.returned(code: error.code))
+            } catch {
+                probe.set(.returned(code: -1))
             }
-            thread.start()
-            Thread.sleep(forTimeInterval: 0.05)
-            context.shutdown()
         }
-        #expect(code == ETERM)
+        thread.start()
+        // A socket made or bound after the shutdown fails with ETERM too: the thread must be in
+        // receive, and still there with nothing to receive, before the shutdown proves anything.
+        let reached = probe.wait(timeout: 10) { $0 != .starting }
+        try #require(reached == .receiving, "the thread did not get to receive: \(reached)")
+        Thread.sleep(forTimeInterval: 0.2)
+        try #require(probe.stage == .receiving, "receive returned with nothing sent: \(probe.stage)")
+        context.shutdown()
+        let woken = probe.wait(timeout: 5) { $0 != .receiving }
+        #expect(woken == .returned(code: ETERM), "5 s after the shutdown: \(woken)")
     }
 
     @Test("the library version is 4.x")
@@ -367,5 +376,42 @@ struct ErrorTests {
         #expect(ZMQError(code: EINTR, operation: "x").isInterrupted)
         #expect(error == ZMQError(code: EAGAIN, operation: "zmq_msg_recv"))
         #expect(error != ZMQError(code: EAGAIN, operation: "zmq_send"))
+    }
+}
+
+/// How far the receiving thread of `shutdownWakesReceive` got, behind one lock.
+private final class ReceiveProbe: @unchecked Sendable {
+    // @unchecked: `current` is only touched under `condition`.
+    enum Stage: Equatable, Sendable {
+        case starting
+        /// About to call `receive`.
+        case receiving
+        /// `receive` returned: nil for a message, else the error code it threw.
+        case returned(code: Int32?)
+    }
+
+    private let condition = NSCondition()
+    private var current = Stage.starting
+
+    var stage: Stage {
+        condition.lock()
+        defer { condition.unlock() }
+        return current
+    }
+
+    func set(_ stage: Stage) {
+        condition.lock()
+        current = stage
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits until `predicate` holds for the stage, or `timeout` seconds; returns the stage then.
+    func wait(timeout: TimeInterval, until predicate: (Stage) -> Bool) -> Stage {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while !predicate(current), condition.wait(until: deadline) {}
+        return current
     }
 }

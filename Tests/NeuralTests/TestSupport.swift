@@ -113,11 +113,3 @@ func maximumRelativeDifference(_ a: [Double], _ b: [Double], floor: Double = 1e-
     for i in a.indices { worst = max(worst, abs(a[i] - b[i]) / max(abs(a[i]), abs(b[i]), floor)) }
     return worst
 }
-
-/// Seconds elapsed while running `body`.
-func seconds(_ body: () -> Void) -> Double {
-    let start = ContinuousClock.now
-    body()
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-}

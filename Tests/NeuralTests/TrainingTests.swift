@@ -70,25 +70,4 @@ struct TrainingTests {
         let tanhNetwork = NetworkArchitecture(inputs: 200, hidden: [], outputs: 100, activation: .tanh, loss: .meanSquaredError)
         #expect(tanhNetwork.initialParameters(seed: 1) == glorot)
     }
-
-    @Test("a 128-row batch of a 32-128-64-10 ReLU network runs at BLAS speed (under 10 ms even on a busy machine)")
-    func speed() {
-        let architecture = NetworkArchitecture(inputs: 32, hidden: [128, 64], outputs: 10, activation: .relu, loss: .softmaxCrossEntropy)
-        let parameters = architecture.initialParameters(seed: 1)
-        let inputs = normals(128 * 32, seed: 2)
-        var generator = SeededGenerator(seed: 3)
-        let labels = (0..<128).map { _ in generator.nextInt(below: 10) }
-        let workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: 128)
-        var best = Double.infinity, checksum = 0.0
-        for _ in 0..<100 {
-            best = min(best, seconds {
-                checksum += Network.batchSums(architecture: architecture, parameters: parameters, inputs: inputs, rows: 128,
-                                              targets: .classes(labels), gradient: true, workspace: workspace).lossSum
-            })
-        }
-        print("batchSums 32-128-64-10 relu cross-entropy, 128 rows, with gradient: best of 100 \(best * 1e6) µs (OpenBLAS \(BLAS.coreName))")
-        #expect(checksum.isFinite)
-        // A loose bound (the machine may be shared): per-row loops would be ten times slower.
-        #expect(best < 0.01)
-    }
 }
