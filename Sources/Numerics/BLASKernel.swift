@@ -36,7 +36,10 @@ public enum BLASKernel {
         let arguments = CommandLine.arguments
         var cArguments = arguments.map { strdup($0) }
         cArguments.append(nil)
-        execv("/proc/self/exe", &cArguments)
+        // The resolved path, not /proc/self/exe itself: the process keeps its name ("emfleet",
+        // not "exe") for ps, pgrep and the launch scripts.
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
+        execv(path, &cArguments)
         // execv returned: it failed. Carry on with the slow kernels rather than stop.
         for pointer in cArguments { free(pointer) }
     }
