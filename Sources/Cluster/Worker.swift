@@ -159,6 +159,8 @@ public final class ClusterWorker {
     }
 
     private enum Next { case goOn, stop }
+    /// How long the last task computed on the network thread took.
+    private var lastInlineSeconds = 0.0
     /// Until when the loop polls without sleeping (see `WorkerOptions.pollAfterStepMicroseconds`).
     private var pollUntil = ContinuousClock.now
 
@@ -242,13 +244,17 @@ public final class ClusterWorker {
             if job.stream {
                 waiting.append((envelope.round, order, task))
                 try requestMissingRows()
-            } else if task.inline {
+            } else if task.inline, lastInlineSeconds < Double(heartbeatMilliseconds) / 1000 / 10 {
                 // A short task on the critical path (a training step): computed here, without the
-                // hand-offs to and from the compute thread (after any earlier task ends).
+                // hand-offs to and from the compute thread (after any earlier task ends). One that
+                // turned out long (a wide network) goes to the compute thread from then on, so that
+                // heartbeats keep flowing while it runs.
                 computeQueue.sync {}
+                let start = ContinuousClock.now
                 for (kind, body) in store.compute(task, shards: order.shards, job: job, threads: options.threads, messageLimit: messageLimit) {
                     try send(kind, body: body, job: jobID, round: envelope.round)
                 }
+                lastInlineSeconds = (ContinuousClock.now - start).seconds
                 pollUntil = ContinuousClock.now + .microseconds(options.pollAfterStepMicroseconds)
             } else {
                 startCompute(task, shards: order.shards, round: envelope.round)
@@ -304,6 +310,7 @@ public final class ClusterWorker {
     }
 
     private func dropJob() {
+        lastInlineSeconds = 0
         epoch &+= 1
         store.epoch = epoch
         store.removeAll()
