@@ -45,6 +45,27 @@ struct MLPCLITests {
         #expect(try bytes(out) == (try fixture.reference()))
     }
 
+    /// 8-1500-1500-4 has 2.27 million weights: one single-precision gradient (9.1 MB) is larger than
+    /// the 8 MiB floor of the coordinator's message limit, which the job raises for it.
+    @Test func aNetworkWhoseGradientExceedsTheMessageFloorTrainsOnWorkers() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let data = scratch.path("x.npy"), labels = scratch.path("y.npy")
+        let made = try EmfleetBinary.run(["data", "generate", "--samples", "512", "--features", "8", "--components", "4",
+                                          "--seed", "5", "--out", data, "--labels", labels])
+        #expect(made.status == 0, "\(made.stderr)")
+        var models: [Data] = []
+        for cluster in [["--threads", "1"], ["--workers", "2"]] {
+            let out = scratch.path("wide\(models.count).json")
+            let result = try EmfleetBinary.run(["mlp", "train", "--data", data, "--labels", labels, "--out", out, "--hidden", "1500,1500",
+                                                "--epochs", "1", "--batch-size", "256", "--shards", "2", "--quiet"] + cluster, timeout: 120)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(!result.stderr.contains("lost"), "\(result.stderr)")
+            models.append(try bytes(out))
+        }
+        #expect(models[0] == models[1])
+    }
+
     @Test func doublePrecisionIsAlsoByteIdenticalAcrossWorkersAndDiffersFromSingle() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.cleanUp() }
