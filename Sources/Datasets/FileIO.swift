@@ -115,8 +115,10 @@ private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count
 
 /// Writes a file atomically: into a temporary file in the same folder, renamed over the
 /// target only when everything was written, so a failed write never leaves a corrupt file.
-final class AtomicFileWriter {
-    let path: String
+///
+/// Package API: the model and checkpoint writers of the other library targets use it too.
+package final class AtomicFileWriter {
+    package let path: String
     private let temporaryPath: String
     private var descriptor: Int32
     private var buffer: [UInt8] = []
@@ -150,14 +152,14 @@ final class AtomicFileWriter {
     }
 
     /// Runs `body` with a writer for `path`, then publishes the file; on any error nothing is left behind.
-    static func write(to path: String, _ body: (AtomicFileWriter) throws -> Void) throws {
+    package static func write(to path: String, _ body: (AtomicFileWriter) throws -> Void) throws {
         let writer = try AtomicFileWriter(path: path)
         try body(writer)
         try writer.commit()
     }
 
     /// Appends raw bytes.
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws {
         if buffer.count + bytes.count > Self.bufferLimit { try flush() }
         if bytes.count >= Self.bufferLimit {
             try writeToDescriptor(bytes)
@@ -167,12 +169,12 @@ final class AtomicFileWriter {
     }
 
     /// Appends bytes.
-    func write(_ bytes: [UInt8]) throws {
+    package func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
     }
 
     /// Appends the UTF-8 bytes of `text`.
-    func write(_ text: String) throws {
+    package func write(_ text: String) throws {
         var text = text
         try text.withUTF8 { try write(UnsafeRawBufferPointer($0)) }
     }
