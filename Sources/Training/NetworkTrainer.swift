@@ -197,9 +197,19 @@ public struct NetworkTrainer {
         self.mixture = mixture
     }
 
-    /// Trains, calling `checkpoint` after every epoch and `progress` with each epoch's record.
+    /// Trains until `options.epochs` or, with `options.patience`, until the monitored loss has
+    /// not improved for that many epochs in a row.
+    ///
+    /// - Parameters:
+    ///   - resuming: a checkpoint of an earlier run of this training; the result is bit-identical
+    ///     to an uninterrupted run.
+    ///   - checkpointEvery: when `checkpoint` is called: after epochs as this schedule says, and
+    ///     always after the last epoch.
+    ///   - checkpoint: called with everything needed to continue; its time counts in the epoch's seconds.
+    ///   - progress: called with each epoch's record.
     public func train(
         resuming: TrainingCheckpoint? = nil,
+        checkpointEvery: CheckpointSchedule = .every(1),
         checkpoint: (TrainingCheckpoint) throws -> Void = { _ in },
         progress: (EpochRecord) -> Void = { _ in }
     ) throws -> TrainedNetwork {
@@ -235,7 +245,12 @@ public struct NetworkTrainer {
         }
         let architecture = state.architecture
         let classification = options.loss != .meanSquaredError
-        while state.nextEpoch < options.epochs, options.patience.map({ state.epochsWithoutImprovement < $0 }) ?? true {
+        let options = self.options
+        func goesOn(_ state: TrainingCheckpoint) -> Bool {
+            state.nextEpoch < options.epochs && (options.patience.map { state.epochsWithoutImprovement < $0 } ?? true)
+        }
+        var timer = CheckpointTimer(checkpointEvery)
+        while goesOn(state) {
             let epoch = state.nextEpoch
             let clock = ContinuousClock.now
             let rate = options.schedule.rate(base: options.learningRate, epoch: epoch)
@@ -310,13 +325,15 @@ public struct NetworkTrainer {
             } else {
                 state.epochsWithoutImprovement += 1
             }
-            let seconds = (ContinuousClock.now - clock).seconds
-            record.seconds = seconds
-            record.samplesPerSecond = Double(rows) / max(seconds, 1e-9)
             record.profile = profile
             state.history.append(record)
             state.nextEpoch += 1
-            try checkpoint(state)
+            try timer.writeIfDue(completed: state.nextEpoch, last: !goesOn(state)) { try checkpoint(state) }
+            // The epoch's time includes its checkpoint.
+            let seconds = (ContinuousClock.now - clock).seconds
+            record.seconds = seconds
+            record.samplesPerSecond = Double(rows) / max(seconds, 1e-9)
+            state.history[state.history.count - 1] = record
             progress(record)
         }
         return TrainedNetwork(

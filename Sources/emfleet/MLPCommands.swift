@@ -129,8 +129,11 @@ extension MLPCommand {
         @Option(name: [.short, .long], help: "Where to write the model (JSON).")
         var out: String
 
-        @Option(name: .long, help: ArgumentHelp("Checkpoint written after every epoch (default: OUT.checkpoint; removed on success).", valueName: "file"))
+        @Option(name: .long, help: ArgumentHelp("Checkpoint written as --checkpoint-every says (default: OUT.checkpoint; removed on success).", valueName: "file"))
         var checkpoint: String?
+
+        @Option(name: .long, help: checkpointEveryHelp("epoch"))
+        var checkpointEvery: CheckpointSchedule = .auto
 
         @Option(name: .long, help: ArgumentHelp("Continue the training saved in this checkpoint; the model is the one an uninterrupted run gives.", valueName: "file"))
         var resume: String?
@@ -244,12 +247,11 @@ extension MLPCommand {
                 let clock = ContinuousClock.now
                 let trained = try NetworkTrainer(runner: job.runner, options: options, outputs: outputs, validation: validationRunner).train(
                     resuming: resumed,
+                    checkpointEvery: checkpointEvery,
                     checkpoint: { state in
                         var state = state
                         state.dataFingerprint = fingerprint
-                        let encoder = JSONEncoder()
-                        encoder.outputFormatting = [.sortedKeys]
-                        try encoder.encode(state).write(to: URL(fileURLWithPath: checkpointPath), options: .atomic)
+                        try state.write(to: checkpointPath)
                     },
                     progress: { record in
                         var fields: [(String, Any)] = [("epoch", record.epoch), ("loss", record.loss), ("seconds", record.seconds),
@@ -287,14 +289,7 @@ extension MLPCommand {
         }
 
         static func readCheckpoint(_ path: String) throws -> TrainingCheckpoint {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("\(path): cannot read the checkpoint (does it exist?)")
-            }
-            do {
-                return try JSONDecoder().decode(TrainingCheckpoint.self, from: data)
-            } catch {
-                throw ValidationError("\(path): not an emfleet training checkpoint (\(error.localizedDescription))")
-            }
+            try TrainingCheckpoint.read(from: path)
         }
     }
 
