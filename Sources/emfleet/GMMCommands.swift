@@ -160,6 +160,9 @@ extension GMMCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
+                try OutputLocation.checkFile(checkpoint ?? out + ".checkpoint", option: "--checkpoint")
+                if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 var options = em.fitOptions(components: components)
                 options.covarianceType = covariance
                 let initial = try initModel.map { try MixtureModelFile.read(from: $0).parameters }
@@ -258,6 +261,7 @@ extension GMMCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
                 let result = try applied.evaluate(proba ? .probabilities : .labels)
                 let k = result.model.parameters.components
                 if proba {
@@ -329,6 +333,8 @@ extension GMMCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
+                if let labels { try OutputLocation.checkFile(labels, option: "--labels") }
                 let mixture = try MixtureModelFile.read(from: model)
                 let drawn = try mixture.sample(count: count, seed: seed)
                 try writeMatrix(drawn.features.doubles(), rows: count, columns: drawn.features.columns,

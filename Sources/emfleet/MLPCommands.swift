@@ -173,6 +173,9 @@ extension MLPCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
+                try OutputLocation.checkFile(checkpoint ?? out + ".checkpoint", option: "--checkpoint")
+                if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 var options = TrainingOptions()
                 options.hidden = hiddenWidths
                 options.activation = activation
@@ -339,6 +342,7 @@ extension MLPCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
                 let (file, state, job) = try applied.open(labels: .none)
                 defer { job.finish() }
                 let outputs = try job.runner.outputs(state)

@@ -131,6 +131,8 @@ extension PipelineCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
+                if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
                 let counts = try components.map(parseComponentCounts) ?? Array(1...max(1, min(Self.untunedComponents, shape.rows)))
                 let batchSize = self.batchSize ?? TrainingOptions.untunedBatchSize(rows: shape.rows)
@@ -274,6 +276,7 @@ extension PipelineCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
                 let file = try PipelineFile.read(model)
                 let features = try file.features()
                 let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
