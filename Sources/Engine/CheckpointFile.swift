@@ -11,7 +11,7 @@ import Foundation
 /// | 4 + n | the format's name (`u32` length, UTF-8), e.g. `emfleet.mlp.checkpoint` |
 /// | 4 | the format's version |
 /// | 8 | the payload's length in bytes |
-/// | 8 | the payload's FNV-1a 64-bit hash |
+/// | 8 | the payload's hash (``hash(_:)``) |
 /// | … | the payload, written with ``WireWriter`` (doubles as their bit patterns) |
 ///
 /// A file is published by atomic rename, so a reader sees the old checkpoint or the new one,
@@ -39,7 +39,7 @@ public enum CheckpointFile {
         header.string(format)
         header.u32(version)
         header.u64(UInt64(payload.count))
-        header.u64(fnv1a(payload))
+        header.u64(hash(payload))
         try AtomicFileWriter.write(to: path) { file in
             try file.write(header.bytes)
             try file.write(payload)
@@ -76,7 +76,7 @@ public enum CheckpointFile {
                     file: path, message: "\(reason): the header announces \(length) bytes of state, \(header.remaining) follow it")
             }
             let payload = Array(bytes[(bytes.count - header.remaining)...])
-            guard fnv1a(payload) == hash else {
+            guard Self.hash(payload) == hash else {
                 throw CheckpointFileError(file: path, message: "damaged: its contents do not match the hash in its header")
             }
             return payload
@@ -109,11 +109,19 @@ public enum CheckpointFile {
         return CheckpointFileError(file: path, message: "damaged checkpoint: \(text)")
     }
 
-    /// FNV-1a, 64 bits: cheap (about a millisecond a megabyte) and enough to catch a damaged file.
-    static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+    /// FNV-1a's 64-bit offset and prime applied to the 8-byte little-endian words of `bytes`,
+    /// then to the bytes after the last whole word.
+    ///
+    /// Each step is a bijection of the running hash, so any one damaged word changes the result;
+    /// taking words rather than bytes makes it about eight times cheaper than byte-wise FNV-1a
+    /// (a tenth of a millisecond for the 0.4 MB of a small network's checkpoint).
+    public static func hash(_ bytes: [UInt8]) -> UInt64 {
+        let prime: UInt64 = 0x0000_0100_0000_01B3
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        bytes.withUnsafeBufferPointer { buffer in
-            for byte in buffer { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        bytes.withUnsafeBytes { raw in
+            let words = raw.count / 8
+            for i in 0..<words { hash = (hash ^ UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) &* prime }
+            for byte in raw[(8 * words)...] { hash = (hash ^ UInt64(byte)) &* prime }
         }
         return hash
     }
