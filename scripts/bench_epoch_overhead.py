@@ -7,7 +7,7 @@ with the training rows' mean and deviation, written as .npy. emfleet trains a 30
 network with Adam, batch 256, for exactly 200 epochs (--epochs 200, so no early stop) in one
 process; scikit-learn trains MLPClassifier((128, 64), batch_size=256, max_iter=200) on the same
 rows in the same run (it may stop before 200 epochs by its own rule; its per-epoch time is
-given too). Each is repeated (--repeats) and the medians reported: the process's wall time, the
+given too), with one BLAS thread. Each is repeated (--repeats) and the medians reported: the process's wall time, the
 sum of the seconds on emfleet's epoch lines (which include writing checkpoints), the time per
 epoch, and the held-out accuracy.
 """
@@ -21,7 +21,12 @@ import tempfile
 import time
 import warnings
 
-import numpy as np
+# One BLAS thread, as emfleet uses per shard: numpy's OpenBLAS spinning on several threads of a
+# shared machine made scikit-learn 10 times slower and its timings meaningless.
+for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
+
+import numpy as np  # noqa: E402
 
 
 def breast_cancer(directory):

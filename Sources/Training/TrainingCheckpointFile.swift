@@ -8,7 +8,7 @@ import Neural
 /// read as model files read them), then every number of the state as its bit pattern: the
 /// standardisation, the weights, the optimizer's moments and step, the history, the best weights
 /// so far and the early-stopping counter. Writing the checkpoint of a 30-128-64-2 network
-/// (four copies of its 12,354 parameters) takes well under a millisecond, against about 50 ms
+/// (four copies of its 12,354 parameters) takes about a millisecond, against 50 to 70 ms
 /// for the JSON that earlier versions wrote; those JSON checkpoints are still read.
 extension TrainingCheckpoint {
     /// The version of the binary layout.
