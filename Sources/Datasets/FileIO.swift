@@ -115,8 +115,10 @@ private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count
 
 /// Writes a file atomically: into a temporary file in the same folder, renamed over the
 /// target only when everything was written, so a failed write never leaves a corrupt file.
-final class AtomicFileWriter {
-    let path: String
+///
+/// Package API: the model and checkpoint writers of the other library targets use it too.
+package final class AtomicFileWriter {
+    package let path: String
     private let temporaryPath: String
     private var descriptor: Int32
     private var buffer: [UInt8] = []
@@ -150,14 +152,14 @@ final class AtomicFileWriter {
     }
 
     /// Runs `body` with a writer for `path`, then publishes the file; on any error nothing is left behind.
-    static func write(to path: String, _ body: (AtomicFileWriter) throws -> Void) throws {
+    package static func write(to path: String, _ body: (AtomicFileWriter) throws -> Void) throws {
         let writer = try AtomicFileWriter(path: path)
         try body(writer)
         try writer.commit()
     }
 
     /// Appends raw bytes.
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws {
         if buffer.count + bytes.count > Self.bufferLimit { try flush() }
         if bytes.count >= Self.bufferLimit {
             try writeToDescriptor(bytes)
@@ -167,12 +169,12 @@ final class AtomicFileWriter {
     }
 
     /// Appends bytes.
-    func write(_ bytes: [UInt8]) throws {
+    package func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
     }
 
     /// Appends the UTF-8 bytes of `text`.
-    func write(_ text: String) throws {
+    package func write(_ text: String) throws {
         var text = text
         try text.withUTF8 { try write(UnsafeRawBufferPointer($0)) }
     }
@@ -210,5 +212,82 @@ final class AtomicFileWriter {
             unlink(temporaryPath)
             throw POSIXFile.error(path, "replace the file", code: code)
         }
+    }
+}
+
+/// Checks, before a command does any work, that it will be able to write its outputs.
+///
+/// A job that would fail only when it first writes (a checkpoint after its first M-step, the
+/// model at its end) fails at once instead, naming the path and the option:
+///
+/// ```
+/// /no/such/m.json: cannot write --out: the folder /no/such does not exist
+/// ```
+public enum OutputLocation {
+    /// Throws unless a file can be created at `path`: its folder exists, is a folder and takes
+    /// new files, and `path` itself is not a folder.
+    ///
+    /// - Parameter option: the option that named the path, for the message (`--out`).
+    /// - Throws: `DatasetError` naming `path`.
+    public static func checkFile(_ path: String, option: String) throws {
+        func refuse(_ reason: String) -> DatasetError { DatasetError(file: path, message: "cannot write \(option): \(reason)") }
+        guard !path.isEmpty else { throw DatasetError(file: path, message: "\(option) is empty; give a file name") }
+        if path.hasSuffix("/") || kind(of: path) == .folder { throw refuse("it is a folder; give a file name") }
+        let folder = folderOf(path)
+        switch kind(of: folder) {
+        case .missing: throw refuse("the folder \(folder) does not exist")
+        case .other: throw refuse("\(folder) is not a folder")
+        case .folder: try probe(folder, refuse)
+        }
+    }
+
+    /// Throws unless `path` is a folder that takes new files, or can be made as one (its nearest
+    /// existing ancestor is a folder that takes new files).
+    ///
+    /// - Throws: `DatasetError` naming `path`.
+    public static func checkFolder(_ path: String, option: String) throws {
+        func refuse(_ reason: String) -> DatasetError { DatasetError(file: path, message: "cannot write \(option): \(reason)") }
+        guard !path.isEmpty else { throw DatasetError(file: path, message: "\(option) is empty; give a folder") }
+        var existing = path
+        while kind(of: existing) == .missing {
+            let parent = folderOf(existing)
+            if parent == existing { break }
+            existing = parent
+        }
+        switch kind(of: existing) {
+        case .folder: try probe(existing, refuse)
+        case .other: throw refuse(existing == path ? "it is a file, not a folder" : "\(existing) is not a folder")
+        case .missing: throw refuse("no folder of it exists")
+        }
+    }
+
+    private enum Kind { case missing, folder, other }
+
+    private static func kind(of path: String) -> Kind {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return errno == ENOTDIR ? .other : .missing }
+        return (info.st_mode & S_IFMT) == S_IFDIR ? .folder : .other
+    }
+
+    /// The folder holding `path`: "." for a bare name, "/" at the root.
+    private static func folderOf(_ path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+    }
+
+    /// Creates and removes a file in `folder`: the only test that sees permissions, read-only
+    /// file systems and quotas as the writer will.
+    private static func probe(_ folder: String, _ refuse: (String) -> DatasetError) throws {
+        let name = "\(folder)/.emfleet-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var fd: Int32
+        repeat { fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0o600) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else {
+            let code = errno
+            throw refuse("the folder \(folder) does not take new files (\(code == EROFS ? "read-only file system" : POSIXFile.reason(code)))")
+        }
+        close(fd)
+        unlink(name)
     }
 }

@@ -46,13 +46,18 @@ public struct MixtureFitter {
     /// - Parameters:
     ///   - resuming: a checkpoint of an earlier run of this fit to continue from; the result is
     ///     bit-identical to an uninterrupted run.
-    ///   - checkpoint: called after every M-step with everything needed to continue.
+    ///   - checkpointEvery: when `checkpoint` is called: after M-steps as this schedule says
+    ///     (counting a start's iterations), and always after the last M-step of each start.
+    ///   - checkpoint: called with everything needed to continue; its time counts in the
+    ///     iteration's seconds.
     ///   - progress: called after every EM iteration.
     public func fit(
         resuming: FitCheckpoint? = nil,
+        checkpointEvery: CheckpointSchedule = .every(1),
         checkpoint: (FitCheckpoint) throws -> Void = { _ in },
         progress: (FitProgress) -> Void = { _ in }
     ) throws -> GaussianMixture {
+        var timer = CheckpointTimer(checkpointEvery)
         try validate()
         if let resuming { try check(resuming) }
         let summary = try resuming?.summary ?? DataSummary.compute(runner)
@@ -70,7 +75,7 @@ public struct MixtureFitter {
                     options: options, rows: summary.rows, shards: runner.plan.count, summary: summary,
                     start: start, parameters: initial, history: [], finished: false, converged: false, best: best)
             }
-            let result = try runEM(state, checkpoint: checkpoint, progress: progress)
+            let result = try runEM(state, timer: &timer, checkpoint: checkpoint, progress: progress)
             if best == nil || result.lowerBound > best!.lowerBound { best = result }
             if options.initialParameters != nil { break }
         }
@@ -94,7 +99,8 @@ public struct MixtureFitter {
     }
 
     func runEM(
-        _ initial: FitCheckpoint, checkpoint: (FitCheckpoint) throws -> Void, progress: (FitProgress) -> Void
+        _ initial: FitCheckpoint, timer: inout CheckpointTimer, checkpoint: (FitCheckpoint) throws -> Void,
+        progress: (FitProgress) -> Void
     ) throws -> GaussianMixture {
         var state = initial
         let summary = state.summary
@@ -115,7 +121,7 @@ public struct MixtureFitter {
             state.history.append(lowerBound)
             state.converged = abs(change) < options.tolerance
             state.finished = state.converged || state.history.count >= options.maxIterations
-            try checkpoint(state)
+            try timer.writeIfDue(completed: state.history.count, last: state.finished) { try checkpoint(state) }
             let elapsed = ContinuousClock.now - clock
             progress(FitProgress(
                 start: state.start, iteration: state.history.count, logLikelihood: lowerBound, change: change,
@@ -130,8 +136,9 @@ public struct MixtureFitter {
 
 /// Everything needed to continue a fit bit-identically after the M-step it was taken at.
 ///
-/// Written after every M-step by the `gmm fit` command (atomically, as JSON, whose doubles
-/// round-trip exactly) and read back by `--resume`.
+/// Written after M-steps by the `gmm fit` command (atomically, in the binary form of
+/// `FitCheckpointFile.swift`, every double as its bit pattern; see `--checkpoint-every`) and
+/// read back by `--resume`.
 public struct FitCheckpoint: Codable, Sendable, Equatable {
     /// The value of ``format``.
     public static let format = "emfleet.gaussian-mixture.checkpoint"

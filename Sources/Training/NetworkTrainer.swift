@@ -33,23 +33,52 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var weightDecay = 0.0
     /// Fraction of each shard's rows held out for validation.
     public var validationFraction = 0.0
-    /// Stop after this many epochs without improvement of the monitored loss (validation loss when there is a validation split).
+    /// Stop after this many consecutive epochs without improvement of the monitored loss
+    /// (validation loss when there is a validation split, else the training loss).
     public var patience: Int?
+    /// How much an epoch must lower the best monitored loss so far to count as an improvement
+    /// for `patience` (0: any decrease). scikit-learn's `tol`: with 1e-4 and a patience of 10,
+    /// training stops once 10 epochs in a row failed to beat the best loss by 1e-4.
+    public var tolerance = 0.0
     /// The precision of the forward and backward passes (weights and optimizer stay `Double`).
     public var precision = NetworkPrecision.float32
 
     /// Default options.
     public init() {}
 
+    // MARK: Training until the loss stops improving (scikit-learn's MLPClassifier defaults)
+
+    /// The most epochs when none are asked for (scikit-learn's `max_iter`).
+    public static let untunedEpochs = 200
+    /// Epochs in a row without improvement that end an untuned training (scikit-learn's `n_iter_no_change`).
+    public static let untunedPatience = 10
+    /// The improvement an epoch must make to count (scikit-learn's `tol`).
+    public static let untunedTolerance = 1e-4
+    /// The largest batch when none is asked for.
+    public static let untunedBatchLimit = 256
+
+    /// The batch size when none is asked for: min(256, rows), as scikit-learn's min(200, n).
+    public static func untunedBatchSize(rows: Int) -> Int { max(1, min(untunedBatchLimit, rows)) }
+
+    /// Sets the epochs and the stopping rule: `epochs` when given (stopping earlier only with
+    /// `patience`), else until the monitored loss has not improved by 1e-4 for 10 epochs in a
+    /// row, at most 200 epochs.
+    public mutating func setStopping(epochs: Int?, patience: Int?, tolerance: Double?) {
+        self.epochs = epochs ?? Self.untunedEpochs
+        self.patience = patience ?? (epochs == nil ? Self.untunedPatience : nil)
+        self.tolerance = tolerance ?? (epochs == nil ? Self.untunedTolerance : 0)
+    }
+
     enum CodingKeys: String, CodingKey {
-        case hidden, activation, loss, initialisation, optimizer, schedule, epochs, seed, patience, precision
+        case hidden, activation, loss, initialisation, optimizer, schedule, epochs, seed, patience, precision, tolerance
         case learningRate = "learning_rate"
         case batchSize = "batch_size"
         case weightDecay = "weight_decay"
         case validationFraction = "validation_fraction"
     }
 
-    /// Reads options; files written before `precision` existed were trained in `float64`.
+    /// Reads options; files written before `precision` existed were trained in `float64`, and
+    /// before `tolerance` existed with a tolerance of 0.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         hidden = try c.decode([Int].self, forKey: .hidden)
@@ -65,6 +94,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         weightDecay = try c.decode(Double.self, forKey: .weightDecay)
         validationFraction = try c.decode(Double.self, forKey: .validationFraction)
         patience = try c.decodeIfPresent(Int.self, forKey: .patience)
+        tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance) ?? 0
         precision = try c.decodeIfPresent(NetworkPrecision.self, forKey: .precision) ?? .float64
     }
 }
@@ -197,9 +227,19 @@ public struct NetworkTrainer {
         self.mixture = mixture
     }
 
-    /// Trains, calling `checkpoint` after every epoch and `progress` with each epoch's record.
+    /// Trains until `options.epochs` or, with `options.patience`, until the monitored loss has
+    /// not improved by at least `options.tolerance` for that many epochs in a row.
+    ///
+    /// - Parameters:
+    ///   - resuming: a checkpoint of an earlier run of this training; the result is bit-identical
+    ///     to an uninterrupted run.
+    ///   - checkpointEvery: when `checkpoint` is called: after epochs as this schedule says, and
+    ///     always after the last epoch.
+    ///   - checkpoint: called with everything needed to continue; its time counts in the epoch's seconds.
+    ///   - progress: called with each epoch's record.
     public func train(
         resuming: TrainingCheckpoint? = nil,
+        checkpointEvery: CheckpointSchedule = .every(1),
         checkpoint: (TrainingCheckpoint) throws -> Void = { _ in },
         progress: (EpochRecord) -> Void = { _ in }
     ) throws -> TrainedNetwork {
@@ -235,7 +275,12 @@ public struct NetworkTrainer {
         }
         let architecture = state.architecture
         let classification = options.loss != .meanSquaredError
-        while state.nextEpoch < options.epochs, options.patience.map({ state.epochsWithoutImprovement < $0 }) ?? true {
+        let options = self.options
+        func goesOn(_ state: TrainingCheckpoint) -> Bool {
+            state.nextEpoch < options.epochs && (options.patience.map { state.epochsWithoutImprovement < $0 } ?? true)
+        }
+        var timer = CheckpointTimer(checkpointEvery)
+        while goesOn(state) {
             let epoch = state.nextEpoch
             let clock = ContinuousClock.now
             let rate = options.schedule.rate(base: options.learningRate, epoch: epoch)
@@ -301,21 +346,24 @@ public struct NetworkTrainer {
                     record.validationR2 = validation.r2
                 }
             }
-            if monitored < state.bestLoss {
+            let previousBest = state.bestLoss
+            if monitored < previousBest {
                 state.bestLoss = monitored
                 state.bestParameters = state.parameters
                 state.bestEpoch = epoch + 1
-                state.epochsWithoutImprovement = 0
-            } else {
-                state.epochsWithoutImprovement += 1
             }
-            let seconds = (ContinuousClock.now - clock).seconds
-            record.seconds = seconds
-            record.samplesPerSecond = Double(rows) / max(seconds, 1e-9)
+            // scikit-learn's rule: an epoch improves when it beats the best so far by at least tol.
+            let improved = options.tolerance > 0 ? monitored <= previousBest - options.tolerance : monitored < previousBest
+            state.epochsWithoutImprovement = improved ? 0 : state.epochsWithoutImprovement + 1
             record.profile = profile
             state.history.append(record)
             state.nextEpoch += 1
-            try checkpoint(state)
+            try timer.writeIfDue(completed: state.nextEpoch, last: !goesOn(state)) { try checkpoint(state) }
+            // The epoch's time includes its checkpoint.
+            let seconds = (ContinuousClock.now - clock).seconds
+            record.seconds = seconds
+            record.samplesPerSecond = Double(rows) / max(seconds, 1e-9)
+            state.history[state.history.count - 1] = record
             progress(record)
         }
         return TrainedNetwork(

@@ -31,8 +31,10 @@ private func report(_ error: any Error) throws -> Never {
     let text: String
     if let error = error as? DatasetError {
         text = error.description
-    } else if error is CocoaError {
-        text = error.localizedDescription
+    } else if let error = error as? CocoaError {
+        // Foundation's messages do not say which file; its error knows.
+        let path = error.filePath ?? error.url?.path
+        text = path.map { "\($0): \(error.localizedDescription)" } ?? error.localizedDescription
     } else {
         text = String(describing: error)
     }
@@ -153,6 +155,8 @@ extension DataCommand {
             try reportingErrors {
                 let outFormat = try DataFileFormat(path: out)
                 let labelsFormat = try labels.map { try DataFileFormat(path: $0) }
+                try OutputLocation.checkFile(out, option: "--out")
+                if let labels { try OutputLocation.checkFile(labels, option: "--labels") }
                 let features = self.features ?? 2, components = self.components ?? 4
                 let (generated, componentLabels) = preset != nil
                     ? SyntheticMixture.seedExample(samples: samples, seed: seed)
@@ -263,6 +267,8 @@ extension DataCommand {
             try reportingErrors {
                 let outFormat = try DataFileFormat(path: output)
                 let labelsFormat = try labelsOut.map { try DataFileFormat(path: $0) }
+                try OutputLocation.checkFile(output, option: "the output")
+                if let labelsOut { try OutputLocation.checkFile(labelsOut, option: "--labels-out") }
                 // Standardising needs finite values; a plain conversion carries NaN through.
                 let loaded = try DatasetLoader.load(path: input, csv: data.csvOptions, finiteOnly: standardise)
                 var features = loaded.features

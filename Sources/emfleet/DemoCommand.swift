@@ -51,6 +51,7 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if let out { try OutputLocation.checkFile(out, option: "--out") }
             print("generating \(samples) rows × \(features) features from \(components) Gaussian components (seed \(seed))")
             let generated = SyntheticMixture.generate(samples: samples, features: features, components: components, seed: seed)
             var template = Array("\(FileManager.default.temporaryDirectory.path)/emfleet-demo-XXXXXX".utf8CString)

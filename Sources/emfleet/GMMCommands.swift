@@ -8,6 +8,18 @@ import Reports
 
 extension CovarianceType: ExpressibleByArgument {}
 extension InitialisationMethod: ExpressibleByArgument {}
+extension CheckpointSchedule: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+/// The help of `--checkpoint-every`, for `mlp train` and `gmm fit`.
+func checkpointEveryHelp(_ unit: String) -> ArgumentHelp {
+    ArgumentHelp(
+        "When to write the checkpoint: N (every N \(unit)s), a time such as 30s or 5m, or auto: after the first \(unit), "
+            + "then whenever 50 times what the last write took has passed (checkpoints cost at most about 2% of the time). "
+            + "The last \(unit) is always followed by one.",
+        valueName: "N|Ts|auto")
+}
 
 /// `emfleet gmm …`: fit, apply and sample Gaussian mixtures.
 struct GMMCommand: ParsableCommand {
@@ -131,8 +143,11 @@ extension GMMCommand {
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
-        @Option(name: .long, help: ArgumentHelp("Checkpoint written after every M-step (default: OUT.checkpoint; removed on success).", valueName: "file"))
+        @Option(name: .long, help: ArgumentHelp("Checkpoint written after M-steps as --checkpoint-every says (default: OUT.checkpoint; removed on success).", valueName: "file"))
         var checkpoint: String?
+
+        @Option(name: .long, help: checkpointEveryHelp("EM iteration"))
+        var checkpointEvery: CheckpointSchedule = .auto
 
         @Option(name: .long, help: ArgumentHelp("Continue the fit saved in this checkpoint; the model is the one an uninterrupted run gives.", valueName: "file"))
         var resume: String?
@@ -145,6 +160,9 @@ extension GMMCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
+                try OutputLocation.checkFile(checkpoint ?? out + ".checkpoint", option: "--checkpoint")
+                if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 var options = em.fitOptions(components: components)
                 options.covarianceType = covariance
                 let initial = try initModel.map { try MixtureModelFile.read(from: $0).parameters }
@@ -183,10 +201,11 @@ extension GMMCommand {
                 let clock = ContinuousClock.now
                 let model = try MixtureFitter(runner: runner, options: options).fit(
                     resuming: resumed,
+                    checkpointEvery: checkpointEvery,
                     checkpoint: { state in
                         var state = state
                         state.dataFingerprint = fingerprint
-                        try Self.write(state, to: checkpointPath)
+                        try state.write(to: checkpointPath)
                     },
                     progress: { step in
                         let workers = job.liveWorkers
@@ -224,20 +243,7 @@ extension GMMCommand {
         }
 
         static func readCheckpoint(_ path: String) throws -> FitCheckpoint {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ClusterError("\(path): cannot read the checkpoint (does it exist?)")
-            }
-            do {
-                return try JSONDecoder().decode(FitCheckpoint.self, from: data)
-            } catch {
-                throw ClusterError("\(path): not an emfleet fit checkpoint (\(error.localizedDescription))")
-            }
-        }
-
-        static func write(_ state: FitCheckpoint, to path: String) throws {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            try encoder.encode(state).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try FitCheckpoint.read(from: path)
         }
     }
 
@@ -255,6 +261,7 @@ extension GMMCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
                 let result = try applied.evaluate(proba ? .probabilities : .labels)
                 let k = result.model.parameters.components
                 if proba {
@@ -325,6 +332,8 @@ extension GMMCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
+                if let labels { try OutputLocation.checkFile(labels, option: "--labels") }
                 let mixture = try MixtureModelFile.read(from: model)
                 let drawn = try mixture.sample(count: count, seed: seed)
                 try writeMatrix(drawn.features.doubles(), rows: count, columns: drawn.features.columns,

@@ -112,11 +112,13 @@ extension MLPCommand {
         @Option(name: .long, help: "Learning-rate schedule: constant, step:EPOCHS:FACTOR, cosine[:MIN_FRACTION].")
         var schedule: String = "constant"
 
-        @Option(name: .long, help: "Global minibatch size.")
-        var batchSize: Int = 256
+        @Option(name: .long, help: "Global minibatch size (default: min(256, rows)).")
+        var batchSize: Int?
 
-        @Option(name: .long, help: "Most epochs.")
-        var epochs: Int = 10
+        @Option(name: .long, help: ArgumentHelp(
+            "Epochs to run (stopping earlier only with --patience). Default: until the monitored loss stops improving, as scikit-learn's "
+                + "MLPClassifier does: 10 epochs in a row that do not lower the best loss by --tol 1e-4 end it, at most 200 epochs."))
+        var epochs: Int?
 
         @Option(name: .long, help: "Seed of the weights and the data order.")
         var seed: UInt64 = 0
@@ -133,8 +135,11 @@ extension MLPCommand {
         @Option(name: .long, help: "Precision of the forward and backward passes: float32 (default, as in Keras) or float64; weights, optimizer and model file are always float64.")
         var precision: NetworkPrecision = .float32
 
-        @Option(name: .long, help: "Stop after this many epochs without improvement (of the validation loss when there is a split); the best weights are kept.")
+        @Option(name: .long, help: "Stop after this many epochs in a row without improvement (of the validation loss when there is a split, else the training loss); the best weights are kept (default: 10 without --epochs, else none).")
         var patience: Int?
+
+        @Option(name: .long, help: "How much an epoch must lower the best loss to count as an improvement for --patience (default: 1e-4 without --epochs, else 0: any decrease).")
+        var tol: Double?
 
         @Option(name: .long, help: "Shards (default: one per 8192 rows, at most one per 32 rows of a minibatch).")
         var shards: Int?
@@ -145,8 +150,11 @@ extension MLPCommand {
         @Option(name: [.short, .long], help: "Where to write the model (JSON).")
         var out: String
 
-        @Option(name: .long, help: ArgumentHelp("Checkpoint written after every epoch (default: OUT.checkpoint; removed on success).", valueName: "file"))
+        @Option(name: .long, help: ArgumentHelp("Checkpoint written as --checkpoint-every says (default: OUT.checkpoint; removed on success).", valueName: "file"))
         var checkpoint: String?
+
+        @Option(name: .long, help: checkpointEveryHelp("epoch"))
+        var checkpointEvery: CheckpointSchedule = .auto
 
         @Option(name: .long, help: ArgumentHelp("Continue the training saved in this checkpoint; the model is the one an uninterrupted run gives.", valueName: "file"))
         var resume: String?
@@ -160,8 +168,9 @@ extension MLPCommand {
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
         func validate() throws {
-            guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-            guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+            if let batchSize { guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") } }
+            if let epochs { guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") } }
+            if let tol { guard tol >= 0 else { throw ValidationError("--tol must not be negative") } }
             guard lr > 0 else { throw ValidationError("--lr must be positive") }
             guard (0..<1).contains(validationSplit) else { throw ValidationError("--validation-split must be in [0, 1)") }
             if validationData != nil, validationSplit > 0 { throw ValidationError("give --validation-split or --validation-data, not both") }
@@ -170,13 +179,16 @@ extension MLPCommand {
             if let patience { guard patience >= 1 else { throw ValidationError("--patience must be at least 1") } }
             if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
             if cluster.streamData { throw ValidationError("--stream-data is for mixture jobs; training workers read their rows from the file") }
-            _ = try LearningRateSchedule.parse(schedule, totalEpochs: epochs)
+            _ = try LearningRateSchedule.parse(schedule, totalEpochs: epochs ?? TrainingOptions.untunedEpochs)
         }
 
         var hiddenWidths: [Int] { hidden.values }
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
+                try OutputLocation.checkFile(checkpoint ?? out + ".checkpoint", option: "--checkpoint")
+                if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 var options = TrainingOptions()
                 options.hidden = hiddenWidths
                 options.activation = activation
@@ -185,17 +197,17 @@ extension MLPCommand {
                 options.optimizer = OptimizerSettings(
                     kind: optimizer, momentum: momentum, nesterov: nesterov, beta1: beta1, beta2: beta2, epsilon: epsilon)
                 options.learningRate = lr
-                options.schedule = try LearningRateSchedule.parse(schedule, totalEpochs: epochs)
-                options.batchSize = batchSize
-                options.epochs = epochs
+                options.setStopping(epochs: epochs, patience: patience, tolerance: tol)
+                options.schedule = try LearningRateSchedule.parse(schedule, totalEpochs: options.epochs)
                 options.seed = seed
                 options.weightDecay = weightDecay
                 options.validationFraction = validationSplit
-                options.patience = patience
                 options.precision = precision
 
                 let texts = try labelOptions.read(data: input)
                 let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
+                let batchSize = self.batchSize ?? TrainingOptions.untunedBatchSize(rows: shape.rows)
+                options.batchSize = batchSize
                 guard texts.count == shape.rows else {
                     throw ValidationError("\(labelOptions.labels ?? input.data): \(texts.count) labels for \(shape.rows) rows of \(input.data)")
                 }
@@ -257,12 +269,11 @@ extension MLPCommand {
                 let clock = ContinuousClock.now
                 let trained = try NetworkTrainer(runner: job.runner, options: options, outputs: outputs, validation: validationRunner).train(
                     resuming: resumed,
+                    checkpointEvery: checkpointEvery,
                     checkpoint: { state in
                         var state = state
                         state.dataFingerprint = fingerprint
-                        let encoder = JSONEncoder()
-                        encoder.outputFormatting = [.sortedKeys]
-                        try encoder.encode(state).write(to: URL(fileURLWithPath: checkpointPath), options: .atomic)
+                        try state.write(to: checkpointPath)
                     },
                     progress: { record in
                         var fields: [(String, Any)] = [("epoch", record.epoch), ("loss", record.loss), ("seconds", record.seconds),
@@ -300,14 +311,7 @@ extension MLPCommand {
         }
 
         static func readCheckpoint(_ path: String) throws -> TrainingCheckpoint {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("\(path): cannot read the checkpoint (does it exist?)")
-            }
-            do {
-                return try JSONDecoder().decode(TrainingCheckpoint.self, from: data)
-            } catch {
-                throw ValidationError("\(path): not an emfleet training checkpoint (\(error.localizedDescription))")
-            }
+            try TrainingCheckpoint.read(from: path)
         }
     }
 
@@ -351,6 +355,7 @@ extension MLPCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
                 let (file, state, job) = try applied.open(labels: .none)
                 defer { job.finish() }
                 let outputs = try job.runner.outputs(state)

@@ -27,8 +27,8 @@ extension PipelineCommand {
         @OptionGroup var input: DataOptions
         @OptionGroup var labelOptions: LabelOptions
 
-        @Option(name: [.short, .long], help: ArgumentHelp("Components: K, or LOW...HIGH to choose by BIC as `gmm select` does.", valueName: "range"))
-        var components: ComponentCounts
+        @Option(name: [.short, .long], help: ArgumentHelp("Components: K, or LOW...HIGH to choose by BIC as `gmm select` does (default: 1...10, at most one per row).", valueName: "range"))
+        var components: ComponentCounts?
 
         @Option(name: .long, help: "Covariance type of the mixture.")
         var covariance: CovarianceType = .full
@@ -42,11 +42,11 @@ extension PipelineCommand {
         @Option(name: .long, help: "Hidden activation.")
         var activation: Activation = .relu
 
-        @Option(name: .long, help: "Epochs.")
-        var epochs: Int = 10
+        @Option(name: .long, help: "Epochs (default: until the held-out loss has not improved by 1e-4 for 10 epochs in a row, at most 200, as mlp train without --epochs).")
+        var epochs: Int?
 
-        @Option(name: .long, help: "Minibatch size.")
-        var batchSize: Int = 32
+        @Option(name: .long, help: "Minibatch size (default: min(256, rows)).")
+        var batchSize: Int?
 
         @Option(name: .long, help: "Adam's learning rate.")
         var lr: Double = 0.001
@@ -74,21 +74,27 @@ extension PipelineCommand {
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
+        /// The largest number of components tried when `--components` is not given.
+        static let untunedComponents = 10
+
         func validate() throws {
-            guard epochs >= 1, batchSize >= 1, lr > 0 else { throw ValidationError("--epochs and --batch-size must be at least 1, --lr positive") }
+            guard (epochs ?? 1) >= 1, (batchSize ?? 1) >= 1, lr > 0 else { throw ValidationError("--epochs and --batch-size must be at least 1, --lr positive") }
             guard validationSplit > 0, validationSplit < 1 else { throw ValidationError("--validation-split must be in (0, 1): the held-out rows measure the network") }
             if cluster.streamData { throw ValidationError("--stream-data is for mixture jobs") }
         }
 
         func run() throws {
             try reportingErrors {
-                let counts = components.values
+                try OutputLocation.checkFile(out, option: "--out")
+                if let report { try OutputLocation.checkFolder(report, option: "--report") }
+                let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
+                let counts = components?.values ?? Array(1...max(1, min(Self.untunedComponents, shape.rows)))
+                let batchSize = self.batchSize ?? TrainingOptions.untunedBatchSize(rows: shape.rows)
                 let labelled = labelOptions.labels != nil || input.layout.labelColumn != nil
                 var classes: [String]? = nil
                 var labels = JobSpec.LabelSource.none
                 if labelled {
                     let texts = try labelOptions.read(data: input)
-                    let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
                     guard texts.count == shape.rows else {
                         throw ValidationError("\(labelOptions.labels ?? input.data): \(texts.count) labels for \(shape.rows) rows")
                     }
@@ -148,7 +154,7 @@ extension PipelineCommand {
                 options.activation = activation
                 options.learningRate = lr
                 options.batchSize = batchSize
-                options.epochs = epochs
+                options.setStopping(epochs: epochs, patience: nil, tolerance: nil)
                 options.seed = seed
                 options.validationFraction = validationSplit
                 options.precision = precision
@@ -221,6 +227,7 @@ extension PipelineCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
                 let file = try PipelineModelFile.read(from: model)
                 let features = try file.features()
                 let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)

@@ -81,6 +81,9 @@ extension GMMCommand {
 
         func run() throws {
             try reportingErrors {
+                try OutputLocation.checkFile(out, option: "--out")
+                if let table { try OutputLocation.checkFile(table, option: "--table") }
+                if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 let counts = components.values
                 let job = try JobShards(data: input, shards: shards, threads: threads, cluster: cluster)
                 defer { job.finish() }
