@@ -12,15 +12,6 @@ extension CheckpointSchedule: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }
 
-/// The help of `--checkpoint-every`, for `mlp train` and `gmm fit`.
-func checkpointEveryHelp(_ unit: String) -> ArgumentHelp {
-    ArgumentHelp(
-        "When to write the checkpoint: N (every N \(unit)s), a time such as 30s or 5m, or auto: after the first \(unit), "
-            + "then whenever 50 times what the last write took has passed (checkpoints cost at most about 2% of the time). "
-            + "The last \(unit) is always followed by one.",
-        valueName: "N|Ts|auto")
-}
-
 /// `emfleet gmm …`: fit, apply and sample Gaussian mixtures.
 struct GMMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,8 +41,9 @@ struct AppliedModelOptions: ParsableArguments {
 
     @OptionGroup var input: DataOptions
 
-    @Option(name: .long, help: "Threads (default: all cores). Never changes the result.")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
+
+    var threads: Int? { threading.threads }
 
     @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
@@ -126,36 +118,24 @@ extension GMMCommand {
         @Option(name: .long, help: "Start from this model file instead of initialising.")
         var initModel: String?
 
-        @Option(name: .long, help: "Shards to cut the rows into (default: one per 8192 rows, at most 1024).")
-        var shards: Int?
-
-        @Option(name: .long, help: "Threads (default: all cores). Never changes the result.")
-        var threads: Int?
-
-        @Option(name: [.short, .long], help: "Where to write the model (JSON).")
-        var out: String
-
-        @Flag(name: .long, help: "Print only the summary.")
-        var quiet = false
-
-        @Option(name: .long, help: ArgumentHelp("Write an HTML report (charts of the fit) to DIR/index.html.", valueName: "dir"))
-        var report: String?
+        @OptionGroup var compute: ComputeOptions
+        @OptionGroup var output: ModelOutputOptions
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
-        @Option(name: .long, help: ArgumentHelp("Checkpoint written after M-steps as --checkpoint-every says (default: OUT.checkpoint; removed on success).", valueName: "file"))
-        var checkpoint: String?
+        @OptionGroup var checkpoints: CheckpointOptions
 
-        @Option(name: .long, help: checkpointEveryHelp("EM iteration"))
-        var checkpointEvery: CheckpointSchedule = .auto
-
-        @Option(name: .long, help: ArgumentHelp("Continue the fit saved in this checkpoint; the model is the one an uninterrupted run gives.", valueName: "file"))
-        var resume: String?
+        var shards: Int? { compute.shards }
+        var threads: Int? { compute.threads }
+        var out: String { output.out }
+        var report: String? { output.report }
+        var quiet: Bool { output.quiet }
+        var checkpoint: String? { checkpoints.checkpoint }
+        var checkpointEvery: CheckpointSchedule { checkpoints.checkpointEvery }
+        var resume: String? { checkpoints.resume }
 
         func validate() throws {
             guard components >= 1 else { throw ValidationError("--components must be at least 1") }
-            if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
-            if let threads { guard threads >= 1 else { throw ValidationError("--threads must be at least 1") } }
         }
 
         func run() throws {

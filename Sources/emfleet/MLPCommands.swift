@@ -141,29 +141,18 @@ extension MLPCommand {
         @Option(name: .long, help: "How much an epoch must lower the best loss to count as an improvement for --patience (default: 1e-4 without --epochs, else 0: any decrease).")
         var tol: Double?
 
-        @Option(name: .long, help: "Shards (default: one per 8192 rows, at most one per 32 rows of a minibatch).")
-        var shards: Int?
+        @OptionGroup var compute: ComputeOptions
+        @OptionGroup var output: ModelOutputOptions
+        @OptionGroup var checkpoints: CheckpointOptions
 
-        @Option(name: .long, help: "Threads in this process when no workers are used (default: all cores).")
-        var threads: Int?
-
-        @Option(name: [.short, .long], help: "Where to write the model (JSON).")
-        var out: String
-
-        @Option(name: .long, help: ArgumentHelp("Checkpoint written as --checkpoint-every says (default: OUT.checkpoint; removed on success).", valueName: "file"))
-        var checkpoint: String?
-
-        @Option(name: .long, help: checkpointEveryHelp("epoch"))
-        var checkpointEvery: CheckpointSchedule = .auto
-
-        @Option(name: .long, help: ArgumentHelp("Continue the training saved in this checkpoint; the model is the one an uninterrupted run gives.", valueName: "file"))
-        var resume: String?
-
-        @Flag(name: .long, help: "Print only the summary.")
-        var quiet = false
-
-        @Option(name: .long, help: ArgumentHelp("Write an HTML report (loss and accuracy per epoch) to DIR/index.html.", valueName: "dir"))
-        var report: String?
+        var shards: Int? { compute.shards }
+        var threads: Int? { compute.threads }
+        var out: String { output.out }
+        var report: String? { output.report }
+        var quiet: Bool { output.quiet }
+        var checkpoint: String? { checkpoints.checkpoint }
+        var checkpointEvery: CheckpointSchedule { checkpoints.checkpointEvery }
+        var resume: String? { checkpoints.resume }
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
@@ -322,8 +311,9 @@ extension MLPCommand {
 
         @OptionGroup var input: DataOptions
 
-        @Option(name: .long, help: "Threads (default: all cores).")
-        var threads: Int?
+        @OptionGroup var threading: ThreadOptions
+
+        var threads: Int? { threading.threads }
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 

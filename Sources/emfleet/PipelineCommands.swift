@@ -60,17 +60,13 @@ extension PipelineCommand {
         @Option(name: .long, help: "Precision of the network's passes: float32 (default) or float64.")
         var precision: NetworkPrecision = .float32
 
-        @Option(name: .long, help: "Shards (default: one per 8192 rows, at most one per 32 rows of a minibatch).")
-        var shards: Int?
+        @OptionGroup var compute: ComputeOptions
+        @OptionGroup var output: ModelOutputOptions
 
-        @Option(name: .long, help: "Threads in this process when no workers are used.")
-        var threads: Int?
-
-        @Option(name: [.short, .long], help: "Where to write the pipeline (JSON).")
-        var out: String
-
-        @Option(name: .long, help: ArgumentHelp("Write an HTML report (the mixture and the network's curves) to DIR/index.html.", valueName: "dir"))
-        var report: String?
+        var shards: Int? { compute.shards }
+        var threads: Int? { compute.threads }
+        var out: String { output.out }
+        var report: String? { output.report }
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
@@ -118,7 +114,7 @@ extension PipelineCommand {
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
                 let runner = job.runner
-                let text = job.log.format == .text
+                let summary = job.log.format == .text, text = summary && !output.quiet
 
                 // 1. The mixture.
                 var selectionRows = [SelectionCandidate]()
@@ -173,7 +169,7 @@ extension PipelineCommand {
                     let without = try train(nil, outputs: classes.count, title: "the same network on the features alone:")
                     let accuracyWith = with.history[with.bestEpoch - 1].validationAccuracy ?? .nan
                     let accuracyWithout = without.history[without.bestEpoch - 1].validationAccuracy ?? .nan
-                    if text {
+                    if summary {
                         print(String(format: "held-out accuracy: %.2f%% with the posteriors, %.2f%% without", 100 * accuracyWith, 100 * accuracyWithout))
                     }
                     ReportPages.addTraining(with, title: "network with the posteriors", to: &page)
@@ -186,7 +182,7 @@ extension PipelineCommand {
                     let features = MixtureFeatures(model: prepared, appendPosteriors: false, componentTargets: true)
                     let network = try train(features, outputs: k, title: "network learning the mixture's component:")
                     let agreement = network.history[network.bestEpoch - 1].validationAccuracy ?? .nan
-                    if text { print(String(format: "held-out agreement of the network with the mixture: %.2f%%", 100 * agreement)) }
+                    if summary { print(String(format: "held-out agreement of the network with the mixture: %.2f%%", 100 * agreement)) }
                     ReportPages.addTraining(network, title: "network learning the component", to: &page)
                     file = PipelineModelFile(
                         targets: "components", posteriorsAsInputs: false, mixture: .init(mixture),
@@ -201,7 +197,7 @@ extension PipelineCommand {
                     try page.write(to: report)
                 }
                 job.log.json("done", [("out", out)])
-                if text { print("pipeline written to \(out)") }
+                if summary { print("pipeline written to \(out)") }
             }
         }
     }
@@ -220,8 +216,9 @@ extension PipelineCommand {
         @Flag(name: .long, help: "Write probabilities instead of labels.")
         var proba = false
 
-        @Option(name: .long, help: "Threads in this process when no workers are used.")
-        var threads: Int?
+        @OptionGroup var threading: ThreadOptions
+
+        var threads: Int? { threading.threads }
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 

@@ -54,20 +54,17 @@ extension GMMCommand {
 
         @OptionGroup var em: EMOptions
 
-        @Option(name: .long, help: "Shards (default: one per 8192 rows, at most 1024).")
-        var shards: Int?
+        @OptionGroup var compute: ComputeOptions
+        @OptionGroup var output: ModelOutputOptions
 
-        @Option(name: .long, help: "Threads in this process when no workers are used (default: all cores).")
-        var threads: Int?
-
-        @Option(name: [.short, .long], help: "Where to write the best model (JSON).")
-        var out: String
+        var shards: Int? { compute.shards }
+        var threads: Int? { compute.threads }
+        var out: String { output.out }
+        var report: String? { output.report }
 
         @Option(name: .long, help: ArgumentHelp("Also write the table of candidates here (.csv or .json).", valueName: "file"))
         var table: String?
 
-        @Option(name: .long, help: ArgumentHelp("Write an HTML report (BIC/AIC against K, the best model) to DIR/index.html.", valueName: "dir"))
-        var report: String?
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
@@ -93,7 +90,7 @@ extension GMMCommand {
                     throw ValidationError("the data has \(runner.plan.rows) rows, fewer than the \(counts.max() ?? 0) components asked for")
                 }
                 _ = largest
-                let text = events.format == .text
+                let summary = events.format == .text, text = summary && !output.quiet
                 if text {
                     print("selecting among \(counts.count * covarianceTypes.count) candidates on \(runner.plan.rows) rows × \(runner.dimension) features "
                         + "(\(runner.plan.count) shards) by \(criterion.rawValue.uppercased())")
@@ -120,7 +117,7 @@ extension GMMCommand {
                 }
                 let k = chosen.parameters.components, type = chosen.parameters.covarianceType.rawValue
                 events.json("done", [("components", k), ("covariance", type), ("criterion", criterion.rawValue), ("out", out)])
-                if text {
+                if summary {
                     print("best by \(criterion.rawValue.uppercased()): \(k) \(type) components; model written to \(out)"
                         + (table.map { ", table to \($0)" } ?? ""))
                 }
