@@ -88,6 +88,31 @@ public enum CheckpointFile {
     /// Whether `bytes` start with the checkpoint magic.
     public static func isCheckpoint(_ bytes: [UInt8]) -> Bool { bytes.starts(with: magic) }
 
+    /// Reads a checkpoint of `format` at `path`: the binary form, or the JSON form earlier
+    /// emfleet versions wrote (a file starting with `{`), whose `format` field `jsonFormat` reads.
+    ///
+    /// - Parameters:
+    ///   - kind: what the checkpoint is, for messages ("fit", "training").
+    ///   - decode: builds the state from a verified binary payload.
+    /// - Throws: ``CheckpointFileError`` naming `path`.
+    public static func read<State: Decodable>(
+        _ type: State.Type, from path: String, format: String, version: UInt32, kind: String,
+        jsonFormat: (State) -> String, decode: ([UInt8]) throws -> State
+    ) throws -> State {
+        let bytes = try contents(of: path)
+        if !isCheckpoint(bytes), bytes.first(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }) == UInt8(ascii: "{") {
+            let state: State
+            do {
+                state = try JSONDecoder().decode(State.self, from: Data(bytes))
+            } catch {
+                throw CheckpointFileError(file: path, message: "not an emfleet \(kind) checkpoint (\(error.localizedDescription))")
+            }
+            guard jsonFormat(state) == format else { throw CheckpointFileError(file: path, message: "is an \(jsonFormat(state)) file, not an \(format)") }
+            return state
+        }
+        return try decode(read(from: path, format: format, version: version))
+    }
+
     /// The whole file, or an error naming it.
     public static func contents(of path: String) throws -> [UInt8] {
         var isDirectory: ObjCBool = false

@@ -121,17 +121,8 @@ extension FitCheckpoint {
     /// - Throws: ``CheckpointFileError`` naming `path` when it is missing, not a fit checkpoint,
     ///   of another version, truncated or damaged.
     public static func read(from path: String) throws -> FitCheckpoint {
-        let bytes = try CheckpointFile.contents(of: path)
-        if !CheckpointFile.isCheckpoint(bytes), bytes.first(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }) == UInt8(ascii: "{") {
-            let state: FitCheckpoint
-            do {
-                state = try JSONDecoder().decode(FitCheckpoint.self, from: Data(bytes))
-            } catch {
-                throw CheckpointFileError(file: path, message: "not an emfleet fit checkpoint (\(error.localizedDescription))")
-            }
-            guard state.format == format else { throw CheckpointFileError(file: path, message: "is an \(state.format) file, not an \(format)") }
-            return state
+        try CheckpointFile.read(FitCheckpoint.self, from: path, format: format, version: version, kind: "fit", jsonFormat: \.format) {
+            try FitCheckpoint(payload: $0, file: path)
         }
-        return try FitCheckpoint(payload: CheckpointFile.read(from: path, format: format, version: version), file: path)
     }
 }

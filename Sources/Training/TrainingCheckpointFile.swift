@@ -110,18 +110,9 @@ extension TrainingCheckpoint {
     /// - Throws: ``CheckpointFileError`` naming `path` when it is missing, not a training
     ///   checkpoint, of another version, truncated or damaged.
     public static func read(from path: String) throws -> TrainingCheckpoint {
-        let bytes = try CheckpointFile.contents(of: path)
-        if !CheckpointFile.isCheckpoint(bytes), bytes.first(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }) == UInt8(ascii: "{") {
-            let state: TrainingCheckpoint
-            do {
-                state = try JSONDecoder().decode(TrainingCheckpoint.self, from: Data(bytes))
-            } catch {
-                throw CheckpointFileError(file: path, message: "not an emfleet training checkpoint (\(error.localizedDescription))")
-            }
-            guard state.format == format else { throw CheckpointFileError(file: path, message: "is an \(state.format) file, not an \(format)") }
-            return state
+        try CheckpointFile.read(TrainingCheckpoint.self, from: path, format: format, version: version, kind: "training", jsonFormat: \.format) {
+            try TrainingCheckpoint(payload: $0, file: path)
         }
-        return try TrainingCheckpoint(payload: CheckpointFile.read(from: path, format: format, version: version), file: path)
     }
 }
 
