@@ -5,6 +5,15 @@ import PackageDescription
 /// index in them is derived from validated shapes.
 let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
 
+/// libzmq.pc's Requires.private pulls in krb5-gssapi's `-isystem /usr/include/mit-krb5`, which
+/// SwiftPM drops with a "prohibited flag(s)" warning on every build. On Linux zmq.h is in the
+/// default include path and the modulemap's `link "zmq"` is all the linker needs.
+#if os(Linux)
+let zeroMQPkgConfig: String? = nil
+#else
+let zeroMQPkgConfig: String? = "libzmq"
+#endif
+
 let package = Package(
     name: "emfleet",
     platforms: [.macOS(.v14)],
@@ -27,7 +36,7 @@ let package = Package(
         ),
         .systemLibrary(
             name: "CZeroMQ",
-            pkgConfig: "libzmq",
+            pkgConfig: zeroMQPkgConfig,
             providers: [.apt(["libzmq3-dev"])]
         ),
 
