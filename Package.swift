@@ -41,10 +41,7 @@ let package = Package(
         ),
 
         // Element-wise hot loops in C, built for several instruction sets (not public API).
-        .target(
-            name: "CKernels",
-            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
-        ),
+        .target(name: "CKernels"),
 
         // MARK: - Libraries
         .target(name: "Numerics", dependencies: ["CLAPACK", "CKernels"], swiftSettings: fastMath),
