@@ -1,9 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Hot numeric loops are compiled without bounds checks in release builds; every
-/// index in them is derived from validated shapes.
-let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// No target sets unsafeFlags: SwiftPM refuses a product built with them when the package is a
+// versioned dependency of another package (scripts/check-external-package.sh checks this).
+// Release builds are -O with whole-module optimisation already; the hot loops work on buffer
+// pointers, and CKernels sets its floating-point rules in its source (see kernels.c).
 
 /// libzmq.pc's Requires.private pulls in krb5-gssapi's `-isystem /usr/include/mit-krb5`, which
 /// SwiftPM drops with a "prohibited flag(s)" warning on every build. On Linux zmq.h is in the
@@ -44,13 +45,13 @@ let package = Package(
         .target(name: "CKernels"),
 
         // MARK: - Libraries
-        .target(name: "Numerics", dependencies: ["CLAPACK", "CKernels"], swiftSettings: fastMath),
-        .target(name: "Datasets", dependencies: ["Numerics"], swiftSettings: fastMath),
-        .target(name: "Mixture", dependencies: ["Numerics", "Datasets"], swiftSettings: fastMath),
-        .target(name: "Neural", dependencies: ["Numerics", "CKernels"], swiftSettings: fastMath),
+        .target(name: "Numerics", dependencies: ["CLAPACK", "CKernels"]),
+        .target(name: "Datasets", dependencies: ["Numerics"]),
+        .target(name: "Mixture", dependencies: ["Numerics", "Datasets"]),
+        .target(name: "Neural", dependencies: ["Numerics", "CKernels"]),
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
         .target(name: "Reports", dependencies: ["Mixture"]),
-        .target(name: "Cluster", dependencies: ["Messaging", "Mixture", "Neural", "Datasets", "Numerics"], swiftSettings: fastMath),
+        .target(name: "Cluster", dependencies: ["Messaging", "Mixture", "Neural", "Datasets", "Numerics"]),
 
         // MARK: - Command-line front
         .executableTarget(
