@@ -1,9 +1,19 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Hot numeric loops are compiled without bounds checks in release builds; every
-/// index in them is derived from validated shapes.
-let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// No target sets unsafeFlags: SwiftPM refuses a product built with them when the package is a
+// versioned dependency of another package (scripts/check-external-package.sh checks this).
+// Release builds are -O with whole-module optimisation already; the hot loops work on buffer
+// pointers, and CKernels sets its floating-point rules in its source (see kernels.c).
+
+/// libzmq.pc's Requires.private pulls in krb5-gssapi's `-isystem /usr/include/mit-krb5`, which
+/// SwiftPM drops with a "prohibited flag(s)" warning on every build. On Linux zmq.h is in the
+/// default include path and the modulemap's `link "zmq"` is all the linker needs.
+#if os(Linux)
+let zeroMQPkgConfig: String? = nil
+#else
+let zeroMQPkgConfig: String? = "libzmq"
+#endif
 
 let package = Package(
     name: "emfleet",
@@ -30,29 +40,26 @@ let package = Package(
         ),
         .systemLibrary(
             name: "CZeroMQ",
-            pkgConfig: "libzmq",
+            pkgConfig: zeroMQPkgConfig,
             providers: [.apt(["libzmq3-dev"])]
         ),
 
         // Element-wise hot loops in C, built for several instruction sets (not public API).
-        .target(
-            name: "CKernels",
-            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
-        ),
+        .target(name: "CKernels"),
 
         // MARK: - Libraries
-        .target(name: "Numerics", dependencies: ["CLAPACK", "CKernels"], swiftSettings: fastMath),
-        .target(name: "Datasets", dependencies: ["Numerics"], swiftSettings: fastMath),
+        .target(name: "Numerics", dependencies: ["CLAPACK", "CKernels"]),
+        .target(name: "Datasets", dependencies: ["Numerics"]),
         // The job protocol, the shard tree, the byte codec and the in-process runner: what every job and the runtime share.
-        .target(name: "Engine", dependencies: ["Datasets", "Numerics"], swiftSettings: fastMath),
+        .target(name: "Engine", dependencies: ["Datasets", "Numerics"]),
         // Models and their shard jobs.
-        .target(name: "Mixture", dependencies: ["Engine", "Numerics", "Datasets"], swiftSettings: fastMath),
-        .target(name: "Neural", dependencies: ["Numerics", "CKernels"], swiftSettings: fastMath),
-        .target(name: "Training", dependencies: ["Engine", "Neural", "Mixture", "Datasets", "Numerics"], swiftSettings: fastMath),
+        .target(name: "Mixture", dependencies: ["Engine", "Numerics", "Datasets"]),
+        .target(name: "Neural", dependencies: ["Numerics", "CKernels"]),
+        .target(name: "Training", dependencies: ["Engine", "Neural", "Mixture", "Datasets", "Numerics"]),
         .target(name: "Reports", dependencies: ["Mixture"]),
         // The distributed runtime: knows jobs only through Engine's protocol.
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
-        .target(name: "Cluster", dependencies: ["Engine", "Messaging", "Datasets", "Numerics"], swiftSettings: fastMath),
+        .target(name: "Cluster", dependencies: ["Engine", "Messaging", "Datasets", "Numerics"]),
 
         // MARK: - Command-line front
         .executableTarget(

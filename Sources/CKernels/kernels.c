@@ -1,5 +1,14 @@
-// Compiled with -ffp-contract=off (see Package.swift): every instruction-set clone computes
-// the same operations in the same order, so results do not depend on which clone runs.
+// No floating-point contraction in this file: a multiply and an add are never fused into one
+// FMA (clang's default contraction fuses them in the avx512f clones of the exponential and the
+// Adam step, and cannot in the default clone), so every instruction-set clone computes the same
+// operations in the same order and results do not depend on which clone runs. The pragma does
+// what the build flag -ffp-contract=off did (clang gives the same object code), and unlike a
+// flag in Package.swift it still holds when another package builds this one as a dependency.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off") // GCC ignores the standard pragma below.
+#else
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include "emfleet_kernels.h"
 #include <stdint.h>
 #include <string.h>
@@ -66,7 +75,7 @@ void emfleet_expand_quadratic(const double *restrict x, long rows, long d, int c
 }
 
 // One Adam step over n parameters with the gradient scaled by `scale` first. The operations and
-// their order are those of the scalar definition (no contraction: -ffp-contract=off), and IEEE
+// their order are those of the scalar definition (no contraction: FP_CONTRACT OFF above), and IEEE
 // division and square root are correctly rounded in every width, so the bits do not depend on
 // the instruction set.
 EMFLEET_CLONES

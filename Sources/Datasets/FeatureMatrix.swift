@@ -168,26 +168,22 @@ public struct FeatureMatrix: Sendable, Equatable {
         let start = range.lowerBound * columns
         let count = range.count * columns
         guard count > 0 else { return }
+        // One pointer per row, so the inner loop has no index arithmetic to check for
+        // overflow and vectorises (the bounds were checked above).
         shift.withUnsafeBufferPointer { shift in
             switch storage {
             case .float32(let values):
                 values.withUnsafeBufferPointer { source in
-                    var offset = 0
-                    while offset < count {
-                        for j in 0..<columns {
-                            destination[offset + j] = Double(source[start + offset + j]) - shift[j]
-                        }
-                        offset += columns
+                    for r in 0..<range.count {
+                        let from = source.baseAddress! + (start + r * columns), to = destination + r * columns
+                        for j in 0..<columns { to[j] = Double(from[j]) - shift[j] }
                     }
                 }
             case .float64(let values):
                 values.withUnsafeBufferPointer { source in
-                    var offset = 0
-                    while offset < count {
-                        for j in 0..<columns {
-                            destination[offset + j] = source[start + offset + j] - shift[j]
-                        }
-                        offset += columns
+                    for r in 0..<range.count {
+                        let from = source.baseAddress! + (start + r * columns), to = destination + r * columns
+                        for j in 0..<columns { to[j] = from[j] - shift[j] }
                     }
                 }
             }
