@@ -17,14 +17,14 @@ func fuzzOne(_ bytes: [UInt8]) {
     case "wire": FuzzEntries.wire(bytes)
     case "tasks": FuzzEntries.tasks(bytes)
     case "npy":
-        FileManager.default.createFile(atPath: scratchFile + ".npy", contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: scratchFile + ".npy", contents: Data(bytes))
         if let reader = try? NPYReader(path: scratchFile + ".npy") {
             _ = try? reader.readAll()
             _ = try? reader.readIntegerLabels()
             _ = try? reader.readRows(0..<min(reader.rows, 3))
         }
     case "csv":
-        FileManager.default.createFile(atPath: scratchFile + ".csv", contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: scratchFile + ".csv", contents: Data(bytes))
         _ = try? CSVReader.read(path: scratchFile + ".csv")
         _ = try? CSVReader.read(path: scratchFile + ".csv", options: CSVOptions(header: .present, columns: ["1", "a"], labelColumn: "0"), rows: 1..<4)
         _ = try? DatasetLoader.loadLabels(path: scratchFile + ".csv")

@@ -23,7 +23,7 @@ import Datasets
 /// }
 /// let rows = try runner.run(RowCount.self, ())
 /// ```
-public protocol ShardJob {
+public protocol ShardJob: SendableMetatype {
     /// What the coordinator asks of every shard.
     associatedtype Task: Sendable
     /// A shard's answer, or the sum of the answers of consecutive shards.
