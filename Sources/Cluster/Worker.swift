@@ -159,8 +159,8 @@ public final class ClusterWorker {
     }
 
     private enum Next { case goOn, stop }
-    /// How long the last task computed on the network thread took.
-    private var lastInlineSeconds = 0.0
+    /// How long the last task that may run on the network thread took (see `ShardJob.runsInline`).
+    private let inlineSeconds = Locked(0.0)
     /// Until when the loop polls without sleeping (see `WorkerOptions.pollAfterStepMicroseconds`).
     private var pollUntil = ContinuousClock.now
 
@@ -244,17 +244,18 @@ public final class ClusterWorker {
             if job.stream {
                 waiting.append((envelope.round, order, task))
                 try requestMissingRows()
-            } else if task.inline, lastInlineSeconds < Double(heartbeatMilliseconds) / 1000 / 10 {
+            } else if task.inline, inlineSeconds.current < Double(heartbeatMilliseconds) / 1000 / 2 {
                 // A short task on the critical path (a training step): computed here, without the
-                // hand-offs to and from the compute thread (after any earlier task ends). One that
-                // turned out long (a wide network) goes to the compute thread from then on, so that
-                // heartbeats keep flowing while it runs.
+                // hand-offs to and from the compute thread (after any earlier task ends). While such
+                // tasks take longer than half a heartbeat period (a wide network) they go to the
+                // compute thread, so that heartbeats keep flowing; each one's time is measured on
+                // either path, so a single slow step does not move the next ones.
                 computeQueue.sync {}
                 let start = ContinuousClock.now
                 for (kind, body) in store.compute(task, shards: order.shards, job: job, threads: options.threads, messageLimit: messageLimit) {
                     try send(kind, body: body, job: jobID, round: envelope.round)
                 }
-                lastInlineSeconds = (ContinuousClock.now - start).seconds
+                inlineSeconds.withLock { $0 = (ContinuousClock.now - start).seconds }
                 pollUntil = ContinuousClock.now + .microseconds(options.pollAfterStepMicroseconds)
             } else {
                 startCompute(task, shards: order.shards, round: envelope.round)
@@ -310,7 +311,7 @@ public final class ClusterWorker {
     }
 
     private func dropJob() {
-        lastInlineSeconds = 0
+        inlineSeconds.withLock { $0 = 0 }
         epoch &+= 1
         store.epoch = epoch
         store.removeAll()
@@ -325,10 +326,13 @@ public final class ClusterWorker {
         guard let job else { return }
         pollUntil = .now  // the compute threads need the cores more than the next task does
         let store = self.store, threads = options.threads, epoch = self.epoch, jobID = self.jobID, limit = messageLimit
+        let inlineSeconds = self.inlineSeconds
         computeQueue.async {
+            let start = ContinuousClock.now
             for (kind, body) in store.compute(task, shards: shards, job: job, threads: threads, messageLimit: limit) {
                 store.emit(epoch: epoch, kind, job: jobID, round: round, body: body)
             }
+            if task.inline { inlineSeconds.withLock { $0 = (ContinuousClock.now - start).seconds } }
         }
     }
 
