@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and runs examples/external-package, a package that depends on emfleet by version
-# (`.package(url: "https://github.com/emfleet/emfleet", from: "0.2.0")`), against a clone of
+# (`.package(url: "https://github.com/emfleet/emfleet", from: "0.3.0")`), against a clone of
 # this repository tagged with emfleet's version. SwiftPM refuses a versioned dependency whose
 # products use unsafe build flags, so this fails if any library target sets unsafeFlags.
 # Offline: the URL is mirrored to the local clone; swift-argument-parser resolves as usual.
@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 revision=$(git rev-parse --verify "${1:-HEAD}^{commit}")
-version=$(git show "$revision:Sources/emfleet/Emfleet.swift" | sed -n 's/.*static let string = "\([0-9.]*\)".*/\1/p')
-[ -n "$version" ] || { echo "check-external-package: no version string in Sources/emfleet/Emfleet.swift at $revision" >&2; exit 1; }
+version=$(git show "$revision:Sources/Engine/Version.swift" | sed -n 's/.*static let string = "\([0-9.]*\)".*/\1/p')
+[ -n "$version" ] || { echo "check-external-package: no version string in Sources/Engine/Version.swift at $revision" >&2; exit 1; }
 if [ -n "$(git status --porcelain -- Package.swift Sources)" ]; then
     echo "check-external-package: note: uncommitted changes under Package.swift or Sources/ are not part of the check" >&2
 fi

@@ -9,7 +9,7 @@ let package = Package(
     name: "external-package",
     platforms: [.macOS(.v14)],
     dependencies: [
-        .package(url: "https://github.com/emfleet/emfleet", from: "0.2.0"),
+        .package(url: "https://github.com/emfleet/emfleet", from: "0.3.0"),
     ],
     targets: [
         .executableTarget(
