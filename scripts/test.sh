@@ -37,6 +37,8 @@ echo "== fuzz corpus replay"
 for target in wire tasks npy csv; do
     EMFLEET_FUZZ_TARGET=$target .build/release/emfleet-fuzz --replay docs/fuzz/corpus/$target/* docs/fuzz/seeds/$target/*
 done
+echo "== emfleet as a versioned dependency of another package"
+scripts/check-external-package.sh
 echo "== examples/seed"
 examples/seed/run.sh "$(mktemp -d)" | tail -4
 echo "== all tests passed"
