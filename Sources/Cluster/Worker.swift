@@ -306,7 +306,15 @@ public final class ClusterWorker {
     private func send(_ kind: MessageKind, body: [UInt8]?, job: UInt64 = 0, round: UInt64 = 0) throws {
         var frames = [Envelope(kind, job: job, round: round).encoded]
         if let body { frames.append(body) }
-        try socket.send(frames)
+        switch kind {
+        case .hello, .heartbeat:
+            // A DEALER with no connection (a handshake refused, the coordinator not up yet) would
+            // block here; these are repeated anyway, so one that cannot be queued now is dropped,
+            // and the loop goes on to notice the refusal or the silence.
+            guard try socket.trySend(frames) else { return }
+        default:
+            try socket.send(frames)
+        }
         lastSent = .now
     }
 
