@@ -116,8 +116,12 @@ public struct MixtureStatistics: Sendable, Equatable {
         guard bytes.count == expected else {
             throw MixtureError.invalidData("statistics message: \(bytes.count) bytes, expected \(expected) for K=\(k), D=\(d)")
         }
+        // A row count beyond Int's range is refused, not trapped on (it comes from the bytes too).
+        guard let rowCount = Int(exactly: readLittleEndian(UInt64.self, bytes, at: 16)) else {
+            throw MixtureError.invalidData("statistics message: implausible row count")
+        }
         self.init(covarianceType: type, components: k, dimension: d)
-        rows = Int(readLittleEndian(UInt64.self, bytes, at: 16))
+        rows = rowCount
         logLikelihoodSum = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: 24))
         readDoubles(bytes, at: 32, into: &responsibilitySums)
         readDoubles(bytes, at: 32 + 8 * k, into: &moments)

@@ -99,4 +99,11 @@ struct MixtureJobCodecTests {
             try MixtureJob.decodeResult(MixtureJob.encode(result: .statistics(tied)), of: task, shards: 0..<1, context: Self.context(rows: 1))
         }
     }
+
+    @Test("a statistics message whose row count does not fit an Int is refused, not trapped on")
+    func hugeRowCountIsRefused() throws {
+        var bytes = MixtureStatistics(covarianceType: .diag, components: 2, dimension: Self.d).encoded()
+        for i in 16..<24 { bytes[i] = 0xFF }
+        #expect(throws: MixtureError.self) { try MixtureStatistics(encoded: bytes) }
+    }
 }
