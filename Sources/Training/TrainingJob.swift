@@ -230,7 +230,6 @@ package enum NeuralShardEvaluator {
 
     package static func sums(_ task: NeuralTask, shard: NeuralShard, scratch: NeuralScratch) -> TrainingSums {
         let state = task.state
-        let architecture = state.architecture
         switch task {
         case let .step(_, layout, epoch, step):
             if scratch.epoch != epoch {
@@ -253,7 +252,6 @@ package enum NeuralShardEvaluator {
                 total = total + evaluate(Array(start..<end), shard: shard, state: state, gradient: false, scratch: scratch)
                 start = end
             }
-            _ = architecture
             return total
         case .predict:
             preconditionFailure("predict returns outputs, not sums")
@@ -281,18 +279,20 @@ package enum NeuralShardEvaluator {
         _ localRows: [Int], shard: NeuralShard, state: NeuralModelState
     ) -> (inputs: [Scalar], posteriors: [Double]) {
         let features = shard.features
-        let rows = shard.offset == 0 ? localRows : localRows.map { $0 + shard.offset }
+        let offset = shard.offset, rows = localRows
         let d = features.columns, width = state.architecture.inputs, k = width - d
         let posteriors = state.mixture.map { mixture in
-            mixture.posteriors(FeatureMatrix(rows: rows.count, columns: d, values: rows.flatMap { row in (0..<d).map { features[row: row, column: $0] } }))
+            mixture.posteriors(FeatureMatrix(rows: rows.count, columns: d,
+                                             values: rows.flatMap { row in (0..<d).map { features[row: row + offset, column: $0] } }))
         } ?? []
         let inputs = [Scalar](unsafeUninitializedCapacity: rows.count * width) { buffer, count in
             state.standardisation.mean.withUnsafeBufferPointer { mean in
                 state.standardisation.scale.withUnsafeBufferPointer { scale in
                     func standardise<Value>(_ values: [Value], _ widen: (Value) -> Double) {
                         values.withUnsafeBufferPointer { all in
+                            let first = all.baseAddress! + offset * d
                             for (i, row) in rows.enumerated() {
-                                let source = all.baseAddress! + row * d, target = buffer.baseAddress! + i * width
+                                let source = first + row * d, target = buffer.baseAddress! + i * width
                                 for j in 0..<d { target[j] = Scalar((widen(source[j]) - mean[j]) * scale[j]) }
                             }
                         }
@@ -400,17 +400,20 @@ public enum TrainingJob: ShardJob {
 
     /// Adds the sums, or appends the outputs, of the next shards.
     public static func combine(_ left: inout TrainingResult, _ right: TrainingResult) {
-        switch (left, right) {
-        case (.sums(var a), let .sums(b)):
-            left = .outputs([])  // release `a`'s gradient buffer so it is added in place
+        // `left` is taken apart before the addition, so that its buffers are uniquely referenced
+        // and added to in place (a `switch (left, right)` keeps a second reference alive and
+        // makes every addition copy the gradient first).
+        let taken = left
+        left = .outputs([])
+        switch right {
+        case let .sums(b):
+            guard case var .sums(a) = consume taken else { preconditionFailure("results of different training tasks cannot be added") }
             a += b
             left = .sums(a)
-        case (.outputs(var a), let .outputs(b)):
-            left = .outputs([])
+        case let .outputs(b):
+            guard case var .outputs(a) = consume taken else { preconditionFailure("results of different training tasks cannot be added") }
             a += b
             left = .outputs(a)
-        default:
-            preconditionFailure("results of different training tasks cannot be added")
         }
     }
 
