@@ -89,113 +89,64 @@ struct ClusterOptions: ParsableArguments {
 
     /// The options as plain values.
     var settings: ClusterSettings {
-        ClusterSettings(
-            workers: workers, bind: bind, minWorkers: minWorkers, workerTimeout: workerTimeout, waitWorkers: waitWorkers,
-            streamData: streamData, workerThreads: workerThreads, logFormat: logFormat,
-            curveSecret: curveSecret, authorizedKeys: authorizedKeys, maxWorkers: maxWorkers, exitWithParent: exitWithParent)
+        var settings = ClusterSettings()
+        settings.workers = workers
+        settings.bind = bind
+        settings.minWorkers = minWorkers
+        settings.workerTimeout = workerTimeout
+        settings.waitWorkers = waitWorkers
+        settings.streamData = streamData
+        settings.workerThreads = workerThreads
+        settings.curveSecret = curveSecret
+        settings.authorizedKeys = authorizedKeys
+        settings.maxWorkers = maxWorkers
+        settings.exitWithParent = exitWithParent
+        return settings
     }
 }
 
-/// Where a job's shards are computed, as plain values (see ``ClusterOptions``).
-struct ClusterSettings {
-    var workers: Int?
-    var bind: String?
-    var minWorkers = 1
-    var workerTimeout = 5.0
-    var waitWorkers = 60.0
-    var streamData = false
-    var workerThreads: Int?
-    var logFormat = LogFormat.text
-    var curveSecret: String?
-    var authorizedKeys: String?
-    var maxWorkers = 1024
-    var exitWithParent = false
-
-    var isDistributed: Bool { workers != nil || bind != nil }
-}
-
-/// The shards of one job and how to tear them down: in this process, or on workers.
-final class JobShards {
-    let runner: ShardRunner
-    let coordinator: ClusterCoordinator?
-    private let fleet: LocalFleet?
+/// A job's shards (opened by the `Cluster` library) with the log its events print to.
+final class OpenedJob {
+    let shards: JobShards
     let log: EventLog
 
     /// Opens the data for a mixture job: loaded here, or described to workers (local or remote).
     convenience init(data: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions) throws {
-        try self.init(path: data.data, csv: data.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings)
+        try self.init(path: data.data, csv: data.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings,
+                      logFormat: cluster.logFormat)
     }
 
-    /// Opens the data file at `path` for a job; with `labels`, for a training job.
-    ///
-    /// - Parameters:
-    ///   - defaultShards: the shard count for a row count when `shards` is nil.
-    ///   - messageLimit: the largest message the coordinator accepts, from the jobs it will run
-    ///     over this data (default: the mixture job's).
+    /// Opens the data file at `path` for a job (see ``JobShards``), printing its events to a log
+    /// in `logFormat`; `messageLimit` defaults to the mixture job's.
     init(
-        path: String, csv: CSVOptions, shards: Int?, threads: Int?, cluster: ClusterSettings,
+        path: String, csv: CSVOptions, shards: Int?, threads: Int?, cluster: ClusterSettings, logFormat: LogFormat = .text,
         labels: JobSpec.LabelSource = .none,
         defaultShards: (Int) -> Int = ShardPlan.defaultShardCount(rows:),
         messageLimit: (ShardContext) -> Int = { MixtureJob.messageLimit(largestShard: $0.largestShardRows, columns: $0.dimension) }
     ) throws {
-        log = EventLog(format: cluster.logFormat)
-        guard cluster.isDistributed else {
-            let matrix = try DatasetLoader.load(path: path, csv: csv, finiteOnly: true).features
-            let plan = ShardPlan(rows: matrix.rows, shards: shards ?? defaultShards(matrix.rows))
-            var spec = JobSpec(path: path, csv: csv, rows: matrix.rows, columns: matrix.columns, shards: plan.count, fingerprint: "", stream: false)
-            spec.labels = labels
-            let targets = labels == .none ? nil : try spec.readTargets(0..<matrix.rows)
-            runner = LocalShards(data: matrix, targets: targets, plan: plan, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
-            coordinator = nil
-            fleet = nil
-            return
+        let log = EventLog(format: logFormat)
+        self.log = log
+        self.shards = try JobShards(
+            path: path, csv: csv, shards: shards, threads: threads, cluster: cluster, labels: labels, defaultShards: defaultShards,
+            messageLimit: messageLimit, workerExecutable: CommandLine.executablePath) { log.cluster($0) }
+        if let coordinator = self.shards.coordinator {
+            if cluster.workers == nil {
+                let endpoint = coordinator.boundEndpoint
+                log.json("listening", [("endpoint", endpoint)])
+                if log.format == .text { log.note("coordinator listening on \(endpoint); waiting for \(cluster.minWorkers) worker(s)") }
+            }
+            coordinator.onShardDone = { done, total in log.progress(done: done, total: total) }
         }
-        var spec = try JobSpec.describe(path: path, csv: csv, shards: shards, stream: cluster.streamData)
-        if shards == nil { spec.shards = defaultShards(spec.rows) }
-        spec.labels = labels
-        var options = CoordinatorOptions(endpoint: cluster.bind ?? "")
-        options.workerTimeout = cluster.workerTimeout
-        options.waitWorkers = cluster.waitWorkers
-        options.streamData = cluster.streamData
-        options.minWorkers = cluster.minWorkers
-        options.maxWorkers = max(cluster.maxWorkers, cluster.workers ?? 0)
-        options.exitWithParent = cluster.exitWithParent
-        options.messageLimit = messageLimit(ShardContext(plan: spec.plan, dimension: spec.columns))
-        if let secret = cluster.curveSecret, let authorized = cluster.authorizedKeys {
-            options.curve = CurveServerSettings(keys: try CurveKeyPair.readSecret(secret), authorized: try CurveKeyPair.authorizedKeys(authorized))
-        }
-        let log = self.log
-        if let count = cluster.workers {
-            let fleet = try LocalFleet()
-            options.endpoint = fleet.endpoint
-            options.minWorkers = count
-            let coordinator = try ClusterCoordinator(options: options, spec: spec) { log.cluster($0) }
-            let cores = ProcessInfo.processInfo.activeProcessorCount
-            try fleet.start(
-                count: count, threads: cluster.workerThreads ?? max(1, cores / count),
-                executable: CommandLine.executablePath)
-            self.fleet = fleet
-            self.coordinator = coordinator
-        } else {
-            self.coordinator = try ClusterCoordinator(options: options, spec: spec) { log.cluster($0) }
-            self.fleet = nil
-            let endpoint = self.coordinator!.boundEndpoint
-            log.json("listening", [("endpoint", endpoint)])
-            if log.format == .text { log.note("coordinator listening on \(endpoint); waiting for \(cluster.minWorkers) worker(s)") }
-        }
-        runner = coordinator!
-        coordinator!.onShardDone = { done, total in log.progress(done: done, total: total) }
     }
 
-    /// Ends the job on the workers, stops local ones and closes the socket.
-    func finish() {
-        coordinator?.endJob()
-        if fleet != nil { coordinator?.shutdownWorkers() }
-        fleet?.stop()
-    }
-
+    /// Runs tasks on the shards.
+    var runner: ShardRunner { shards.runner }
+    /// The coordinator when the shards are on workers.
+    var coordinator: ClusterCoordinator? { shards.coordinator }
     /// Live workers, or nil in process.
-    var liveWorkers: Int? { coordinator?.liveWorkers }
+    var liveWorkers: Int? { shards.liveWorkers }
+    /// Ends the job on the workers, stops local ones and closes the socket.
+    func finish() { shards.finish() }
 }
 
 extension CommandLine {

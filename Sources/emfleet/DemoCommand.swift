@@ -63,7 +63,7 @@ struct DemoCommand: ParsableCommand {
 
             var cluster = ClusterSettings()
             cluster.workers = workers > 0 ? workers : nil
-            let job = try JobShards(path: path, csv: CSVOptions(), shards: nil, threads: threads, cluster: cluster)
+            let job = try OpenedJob(path: path, csv: CSVOptions(), shards: nil, threads: threads, cluster: cluster)
             defer { job.finish() }
             var options = FitOptions(components: components)
             options.covarianceType = covariance

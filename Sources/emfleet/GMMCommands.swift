@@ -50,7 +50,7 @@ struct AppliedModelOptions: ParsableArguments {
     /// Reads the model, opens the data (here or on workers) and scores every row.
     func evaluate(_ output: RowOutput) throws -> (model: GaussianMixture, rows: Int, sum: Double, perRow: [Double]) {
         let mixture = try MixtureModelFile.read(from: model)
-        let job = try JobShards(data: input, shards: nil, threads: threads, cluster: cluster)
+        let job = try OpenedJob(data: input, shards: nil, threads: threads, cluster: cluster)
         defer { job.finish() }
         let result = try mixture.evaluate(on: job.runner, output: output)
         return (mixture, job.runner.plan.rows, result.sum, result.perRow)
@@ -151,7 +151,7 @@ extension GMMCommand {
                 if let resumed, let resume, resumed.dataFingerprint != fingerprint {
                     throw ClusterError("\(resume): the checkpoint was written for another version of \(input.data) (fingerprint \(resumed.dataFingerprint ?? "none"), now \(fingerprint))")
                 }
-                let job = try JobShards(data: input, shards: shards, threads: threads, cluster: cluster)
+                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster)
                 defer { job.finish() }
                 let runner = job.runner
                 if let initial, let initModel {

@@ -225,8 +225,8 @@ extension MLPCommand {
                 }
                 let architecture = NetworkArchitecture(
                     inputs: shape.columns, hidden: hiddenWidths, outputs: outputs, activation: activation, loss: loss)
-                let job = try JobShards(
-                    path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings,
+                let job = try OpenedJob(
+                    path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat,
                     labels: labels, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
                     messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: precision, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
@@ -237,7 +237,7 @@ extension MLPCommand {
                     case .values: .values(file: self.validationLabels ?? "")
                     default: .classes(file: self.validationLabels ?? "", classes: classes ?? [])
                     }
-                    let held = try JobShards(path: validationData, csv: input.layout.csvOptions, shards: 1, threads: threads,
+                    let held = try OpenedJob(path: validationData, csv: input.layout.csvOptions, shards: 1, threads: threads,
                                              cluster: ClusterSettings(), labels: validationLabels)
                     guard held.runner.dimension == job.runner.dimension else {
                         throw ValidationError("\(validationData) has \(held.runner.dimension) feature columns; \(input.data) has \(job.runner.dimension)")
@@ -317,14 +317,14 @@ extension MLPCommand {
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
-        func open(labels: JobSpec.LabelSource) throws -> (NetworkModelFile, NeuralModelState, JobShards) {
+        func open(labels: JobSpec.LabelSource) throws -> (NetworkModelFile, NeuralModelState, OpenedJob) {
             let file = try NetworkModelFile.read(from: model)
             let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
             guard shape.columns == file.architecture.inputs else {
                 throw ValidationError("\(input.data) has \(shape.columns) feature columns but the model was trained on \(file.architecture.inputs)")
             }
             let architecture = file.architecture
-            let job = try JobShards(path: input.data, csv: input.layout.csvOptions, shards: nil, threads: threads,
+            let job = try OpenedJob(path: input.data, csv: input.layout.csvOptions, shards: nil, threads: threads,
                                     cluster: cluster.settings, labels: labels,
                                     messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
             job.coordinator?.onShardDone = nil

@@ -100,8 +100,8 @@ extension PipelineCommand {
                 }
                 let widths = hidden.values
                 let largestK = counts.max() ?? 1, precision = self.precision
-                let job = try JobShards(
-                    path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings,
+                let job = try OpenedJob(
+                    path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat,
                     labels: labels, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
                     messageLimit: { context in
                         // The mixture's statistics, or the largest network the pipeline can train (posteriors as inputs).
@@ -232,8 +232,8 @@ extension PipelineCommand {
                     throw ValidationError("\(input.data) has \(shape.columns) feature columns but the pipeline was fitted on \(features.model.parameters.dimension)")
                 }
                 let architecture = file.network.architecture
-                let job = try JobShards(path: input.data, csv: input.layout.csvOptions, shards: nil, threads: threads,
-                                        cluster: cluster.settings,
+                let job = try OpenedJob(path: input.data, csv: input.layout.csvOptions, shards: nil, threads: threads,
+                                        cluster: cluster.settings, logFormat: cluster.logFormat,
                                         messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil

@@ -82,7 +82,7 @@ extension GMMCommand {
                 if let table { try OutputLocation.checkFile(table, option: "--table") }
                 if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 let counts = components.values
-                let job = try JobShards(data: input, shards: shards, threads: threads, cluster: cluster)
+                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster)
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
                 let runner = job.runner, events = job.log
