@@ -9,6 +9,7 @@ enum ServedJobs {
         var jobs = JobRegistry()
         jobs.register(MixtureJob.self)
         jobs.register(TrainingJob.self)
+        jobs.register(KMeansJob.self)
         return jobs
     }
 }

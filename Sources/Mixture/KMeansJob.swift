@@ -1,0 +1,438 @@
+import Datasets
+import Engine
+import Numerics
+
+/// What a k-means assignment returns per row.
+public enum KMeansRowOutput: UInt8, Sendable {
+    /// Nothing per row: the inertia only.
+    case none = 0
+    /// The nearest centre's index.
+    case labels = 1
+    /// The Euclidean distance to every centre (K per row), as scikit-learn's `transform`.
+    case distances = 2
+}
+
+/// One step of a k-means fit, evaluated on every shard. Centres are K×D, row-major, about
+/// `anchor` (the data mean, as scikit-learn centres the data before Lloyd's algorithm).
+public enum KMeansTask: Sendable, Equatable {
+    /// One Lloyd iteration: each row's nearest of `centers`; per-cluster sums and weights of
+    /// its rows, the inertia, and (with `previous`, the centres of the iteration before) how many
+    /// rows changed cluster.
+    case step(centers: [Double], previous: [Double]?, clusters: Int, anchor: [Double])
+    /// The `count` rows farthest from their nearest of `centers` (for relocating empty clusters).
+    case farthest(centers: [Double], clusters: Int, anchor: [Double], count: Int)
+    /// Each row's nearest of `centers`: the exact inertia and, as asked, per-row output.
+    case assign(centers: [Double], clusters: Int, anchor: [Double], output: KMeansRowOutput)
+
+    var clusters: Int {
+        switch self {
+        case let .step(_, _, k, _), let .farthest(_, k, _, _), let .assign(_, k, _, _): k
+        }
+    }
+}
+
+/// A row far from its nearest centre.
+public struct DistantRow: Sendable, Equatable {
+    /// The squared distance to its nearest centre, computed term by term.
+    public var distance: Double
+    /// The row's global index.
+    public var index: Int
+    /// Its nearest centre.
+    public var label: Int
+    /// The row, about the anchor.
+    public var values: [Double]
+
+    /// Orders rows farthest first, ties by row index, so the choice depends on no shard layout.
+    static func isFarther(_ a: DistantRow, _ b: DistantRow) -> Bool {
+        a.distance != b.distance ? a.distance > b.distance : a.index < b.index
+    }
+}
+
+/// The answer to a ``KMeansTask`` from one shard, or consecutive shards added by the shard tree.
+public enum KMeansResult: Sendable, Equatable {
+    /// Per-cluster sums of rows (about the anchor, K×D) and weights, inertia (from the distance
+    /// products), rows, and rows whose cluster changed since `previous` (all rows without it).
+    case step(sums: [Double], weights: [Double], inertia: Double, rows: Int, changed: Int)
+    /// The farthest rows, farthest first, at most the task's `count`.
+    case farthest([DistantRow])
+    /// Σ‖x − c_label‖² computed term by term, rows, and the per-row output in row order.
+    case assignment(inertia: Double, rows: Int, perRow: [Double])
+}
+
+/// Per-shard state: the labels of the last step and the centres they were computed with, so
+/// the next step counts changed labels without a second distance product. A shard that moves
+/// to another worker recomputes them from the task's `previous` centres, with the same bits.
+public final class KMeansScratch: @unchecked Sendable {
+    // @unchecked: used by the one thread that currently computes the shard.
+    var centers: [Double] = []
+    var labels: [Int32] = []
+    init() {}
+}
+
+/// k-means (Lloyd's algorithm, scikit-learn's `KMeans(algorithm="lloyd")`) as one shard job.
+public enum KMeansJob: ShardJob {
+    public typealias Task = KMeansTask
+    public typealias Result = KMeansResult
+    public typealias Scratch = KMeansScratch
+
+    /// The job's name on the wire.
+    public static let identifier = "kmeans"
+
+    /// Rows per distance product: large enough for BLAS to run at speed, small enough to stay in cache.
+    static let chunkRows = 2048
+
+    /// Fresh per-shard state.
+    public static func makeScratch() -> KMeansScratch { KMeansScratch() }
+
+    /// Evaluates a k-means task on one shard.
+    public static func evaluate(_ task: KMeansTask, on shard: ShardData, scratch: KMeansScratch) throws -> KMeansResult {
+        switch task {
+        case let .step(centers, previous, k, anchor):
+            return step(shard, centers: centers, previous: previous, clusters: k, anchor: anchor, scratch: scratch)
+        case let .farthest(centers, k, anchor, count):
+            return farthest(shard, centers: centers, clusters: k, anchor: anchor, count: count)
+        case let .assign(centers, k, anchor, output):
+            return assign(shard, centers: centers, clusters: k, anchor: anchor, output: output)
+        }
+    }
+
+    /// Adds the result of the next shards: sums add, farthest rows merge, per-row parts concatenate.
+    public static func combine(_ left: inout KMeansResult, _ right: KMeansResult) {
+        let taken = left
+        left = .farthest([])
+        switch (consume taken, right) {
+        case (.step(var sums, var weights, let inertia, let rows, let changed), let .step(s2, w2, i2, r2, c2)):
+            precondition(sums.count == s2.count && weights.count == w2.count, "k-means sums of different shapes")
+            for i in sums.indices { sums[i] += s2[i] }
+            for i in weights.indices { weights[i] += w2[i] }
+            left = .step(sums: sums, weights: weights, inertia: inertia + i2, rows: rows + r2, changed: changed + c2)
+        case let (.farthest(a), .farthest(b)):
+            // Both lists hold at most `count` rows; the merge keeps that many.
+            left = .farthest(Array((a + b).sorted(by: DistantRow.isFarther).prefix(max(a.count, b.count))))
+        case (.assignment(let inertia, let rows, var perRow), let .assignment(i2, r2, p2)):
+            perRow += p2
+            left = .assignment(inertia: inertia + i2, rows: rows + r2, perRow: perRow)
+        default:
+            preconditionFailure("results of different k-means tasks cannot be added")
+        }
+    }
+
+    /// The task's bytes.
+    public static func encode(task: KMeansTask) -> [UInt8] {
+        var w = WireWriter(capacity: 256)
+        switch task {
+        case let .step(centers, previous, k, anchor):
+            w.u8(0); w.int(k); w.doubles(anchor); w.doubles(centers)
+            w.bool(previous != nil)
+            if let previous { w.doubles(previous) }
+        case let .farthest(centers, k, anchor, count):
+            w.u8(1); w.int(k); w.doubles(anchor); w.doubles(centers); w.int(count)
+        case let .assign(centers, k, anchor, output):
+            w.u8(2); w.int(k); w.doubles(anchor); w.doubles(centers); w.u8(output.rawValue)
+        }
+        return w.bytes
+    }
+
+    /// Decodes a task for data of `context`'s width, refusing any other shape or a non-finite centre.
+    public static func decodeTask(_ bytes: [UInt8], context: ShardContext) throws -> KMeansTask {
+        var r = WireReader(bytes, context: "k-means task")
+        let d = context.dimension
+        let tag = try r.u8("task kind")
+        let k = try r.int("clusters", in: 1...(1 << 20))
+        let anchor = try r.doubles("anchor", expected: d)
+        let centers = try r.doubles("centres", expected: k * d)
+        guard VectorMath.allFinite(anchor), VectorMath.allFinite(centers) else { throw WireError("k-means task: centres hold NaN or infinite numbers") }
+        let task: KMeansTask
+        switch tag {
+        case 0:
+            let previous = try r.bool("previous present") ? try r.doubles("previous centres", expected: k * d) : nil
+            if let previous, !VectorMath.allFinite(previous) { throw WireError("k-means task: centres hold NaN or infinite numbers") }
+            task = .step(centers: centers, previous: previous, clusters: k, anchor: anchor)
+        case 1:
+            task = .farthest(centers: centers, clusters: k, anchor: anchor, count: try r.int("count", in: 1...k))
+        case 2:
+            let code = try r.u8("row output")
+            guard let output = KMeansRowOutput(rawValue: code) else { throw WireError("k-means task: unknown row output \(code)") }
+            task = .assign(centers: centers, clusters: k, anchor: anchor, output: output)
+        default:
+            throw WireError("k-means task: unknown kind \(tag)")
+        }
+        try r.finish()
+        return task
+    }
+
+    /// The result's bytes.
+    public static func encode(result: KMeansResult) -> [UInt8] {
+        var w = WireWriter(capacity: 256)
+        switch result {
+        case let .step(sums, weights, inertia, rows, changed):
+            w.u8(0); w.doubles(sums); w.doubles(weights); w.double(inertia); w.int(rows); w.int(changed)
+        case let .farthest(distant):
+            w.u8(1); w.u32(UInt32(distant.count))
+            for row in distant { w.double(row.distance); w.int(row.index); w.int(row.label); w.doubles(row.values) }
+        case let .assignment(inertia, rows, perRow):
+            w.u8(2); w.double(inertia); w.int(rows); w.doubles(perRow)
+        }
+        return w.bytes
+    }
+
+    /// Decodes the result of `task` over `shards`, checking its shapes, ranges and finiteness.
+    public static func decodeResult(_ bytes: [UInt8], of task: KMeansTask, shards: Range<Int>, context: ShardContext) throws -> KMeansResult {
+        var r = WireReader(bytes, context: "k-means result")
+        let d = context.dimension, k = task.clusters, rows = context.rows(in: shards)
+        let tag = try r.u8("result kind")
+        let result: KMeansResult
+        switch (tag, task) {
+        case (0, .step):
+            let sums = try r.doubles("sums", expected: k * d)
+            let weights = try r.doubles("weights", expected: k)
+            let inertia = try r.double("inertia")
+            let counted = try r.int("rows", in: rows...rows)
+            let changed = try r.int("changed rows", in: 0...rows)
+            guard VectorMath.allFinite(sums), VectorMath.allFinite(weights), inertia.isFinite, inertia >= 0,
+                  weights.allSatisfy({ $0 >= 0 })
+            else { throw WireError("k-means result: sums or weights are negative, NaN or infinite") }
+            result = .step(sums: sums, weights: weights, inertia: inertia, rows: counted, changed: changed)
+        case let (1, .farthest(_, _, _, count)):
+            let n = Int(try r.u32("rows"))
+            guard n <= min(count, rows) else { throw WireError("k-means result: \(n) far rows, at most \(min(count, rows)) asked") }
+            let held = context.plan.ranges[shards.clamped(to: 0..<context.plan.count)]
+            let first = held.first?.lowerBound ?? 0, last = held.last?.upperBound ?? 0
+            var distant = [DistantRow]()
+            for _ in 0..<n {
+                let distance = try r.double("distance")
+                let index = try r.int("row index", in: first...max(first, last - 1))
+                let label = try r.int("label", in: 0...(k - 1))
+                let values = try r.doubles("row", expected: d)
+                guard distance.isFinite, distance >= 0, VectorMath.allFinite(values) else {
+                    throw WireError("k-means result: a far row holds NaN or infinite numbers")
+                }
+                distant.append(DistantRow(distance: distance, index: index, label: label, values: values))
+            }
+            result = .farthest(distant)
+        case let (2, .assign(_, _, _, output)):
+            let inertia = try r.double("inertia")
+            let counted = try r.int("rows", in: rows...rows)
+            let width = switch output { case .none: 0; case .labels: 1; case .distances: k }
+            let perRow = try r.doubles("per-row output", expected: rows * width)
+            guard inertia.isFinite, inertia >= 0, VectorMath.allFinite(perRow) else {
+                throw WireError("k-means result: inertia or distances are negative, NaN or infinite")
+            }
+            if output == .labels, !perRow.allSatisfy({ $0 >= 0 && $0 < Double(k) && $0.rounded() == $0 }) {
+                throw WireError("k-means result: a label is outside 0..<\(k)")
+            }
+            result = .assignment(inertia: inertia, rows: counted, perRow: perRow)
+        default:
+            throw WireError("k-means result: kind \(tag) does not answer this task")
+        }
+        try r.finish()
+        return result
+    }
+
+    /// The most bytes a result of `task` over `rows` rows can take.
+    public static func largestResultBytes(of task: KMeansTask, rows: Int, context: ShardContext) -> Int {
+        let d = context.dimension
+        let body: Int = switch task {
+        case let .step(_, _, k, _): 8 * (k * d + k) + 64
+        case let .farthest(_, _, _, count): min(count, rows) * (32 + 8 * d)
+        case let .assign(_, k, _, output):
+            switch output {
+            case .none: 0
+            case .labels: 8 * rows
+            case .distances: 8 * rows * k
+            }
+        }
+        return body + 128
+    }
+
+    /// The message limit a coordinator of k-means jobs over this data needs: the sums of up to
+    /// 4,096 clusters, or the distances of the largest shard's rows to up to 256 centres; at least 8 MiB.
+    public static func messageLimit(largestShard rows: Int, columns: Int) -> Int {
+        max(8 << 20, 4096 * (columns + 1) * 8 + 4096, rows * 256 * 8 + 4096)
+    }
+
+    // MARK: - Arithmetic
+
+    /// Buffers for one chunk of rows: the rows about the anchor and their distance products.
+    private struct Chunk {
+        let rows: UnsafeMutablePointer<Double>
+        let products: UnsafeMutablePointer<Double>
+        let norms: [Double]
+        let labels: UnsafeMutablePointer<Int32>
+        let nearest: UnsafeMutablePointer<Double>
+
+        init(dimension d: Int, clusters k: Int, centers: [Double]) {
+            rows = .allocate(capacity: KMeansJob.chunkRows * d)
+            products = .allocate(capacity: KMeansJob.chunkRows * k)
+            labels = .allocate(capacity: KMeansJob.chunkRows)
+            nearest = .allocate(capacity: KMeansJob.chunkRows)
+            norms = KMeansJob.squaredNorms(centers, clusters: k, dimension: d)
+        }
+
+        func release() {
+            rows.deallocate(); products.deallocate(); labels.deallocate(); nearest.deallocate()
+        }
+    }
+
+    static func squaredNorms(_ centers: [Double], clusters k: Int, dimension d: Int) -> [Double] {
+        (0..<k).map { c in
+            var sum = 0.0
+            for j in 0..<d { sum += centers[c * d + j] * centers[c * d + j] }
+            return sum
+        }
+    }
+
+    /// Labels the chunk's `n` rows with their nearest centre by ‖c‖² − 2x·c (first minimum wins,
+    /// as in scikit-learn) and writes ‖x − c‖² from the same product (clamped at 0) to `nearest`.
+    private static func label(_ chunk: Chunk, rows n: Int, centers: [Double], clusters k: Int, dimension d: Int) {
+        centers.withUnsafeBufferPointer { c in
+            BLAS.gemm(transposeA: false, transposeB: true, m: n, n: k, k: d, alpha: -2,
+                      a: chunk.rows, lda: d, b: c.baseAddress!, ldb: d, beta: 0, c: chunk.products, ldc: k)
+        }
+        chunk.norms.withUnsafeBufferPointer { norms in
+            for r in 0..<n {
+                let row = chunk.products + r * k
+                var best = 0
+                var bestDistance = row[0] + norms[0]
+                for c in 1..<max(1, k) {
+                    let distance = row[c] + norms[c]
+                    if distance < bestDistance { bestDistance = distance; best = c }
+                }
+                let x = chunk.rows + r * d
+                var norm = 0.0
+                for j in 0..<d { norm += x[j] * x[j] }
+                chunk.labels[r] = Int32(best)
+                chunk.nearest[r] = max(0, bestDistance + norm)
+            }
+        }
+    }
+
+    /// The squared distance of a row to a centre, term by term.
+    @inline(__always)
+    private static func exactDistance(_ x: UnsafePointer<Double>, _ centers: UnsafePointer<Double>, label: Int, dimension d: Int) -> Double {
+        let center = centers + label * d
+        var sum = 0.0
+        for j in 0..<d {
+            let difference = x[j] - center[j]
+            sum += difference * difference
+        }
+        return sum
+    }
+
+    static func step(
+        _ shard: ShardData, centers: [Double], previous: [Double]?, clusters k: Int, anchor: [Double], scratch: KMeansScratch
+    ) -> KMeansResult {
+        let d = shard.features.columns
+        var sums = [Double](repeating: 0, count: k * d), weights = [Double](repeating: 0, count: k)
+        var inertia = 0.0, changed = 0
+        let cached = previous != nil && scratch.centers == previous! && scratch.labels.count == shard.rows
+        var labels = [Int32](repeating: 0, count: shard.rows)
+        let chunk = Chunk(dimension: d, clusters: k, centers: centers)
+        let before = previous.map { Chunk(dimension: d, clusters: k, centers: $0) }
+        defer { chunk.release(); before?.release() }
+        sums.withUnsafeMutableBufferPointer { sums in
+            weights.withUnsafeMutableBufferPointer { weights in
+                labels.withUnsafeMutableBufferPointer { labels in
+                    scratch.labels.withUnsafeBufferPointer { old in
+                        var start = 0
+                        while start < shard.rows {
+                            let n = min(chunkRows, shard.rows - start)
+                            let positions = (shard.positions.lowerBound + start)..<(shard.positions.lowerBound + start + n)
+                            shard.features.copyRows(positions, subtracting: anchor, into: chunk.rows)
+                            label(chunk, rows: n, centers: centers, clusters: k, dimension: d)
+                            if let before, let previous, !cached {
+                                before.rows.update(from: chunk.rows, count: n * d)
+                                label(before, rows: n, centers: previous, clusters: k, dimension: d)
+                            }
+                            for r in 0..<n {
+                                let c = Int(chunk.labels[r])
+                                labels[start + r] = chunk.labels[r]
+                                if previous != nil {
+                                    let was = cached ? old[start + r] : before!.labels[r]
+                                    if was != chunk.labels[r] { changed += 1 }
+                                } else {
+                                    changed += 1
+                                }
+                                weights[c] += 1
+                                inertia += chunk.nearest[r]
+                                let x = chunk.rows + r * d, sum = sums.baseAddress! + c * d
+                                for j in 0..<d { sum[j] += x[j] }
+                            }
+                            start += n
+                        }
+                    }
+                }
+            }
+        }
+        scratch.centers = centers
+        scratch.labels = labels
+        return .step(sums: sums, weights: weights, inertia: inertia, rows: shard.rows, changed: changed)
+    }
+
+    static func farthest(_ shard: ShardData, centers: [Double], clusters k: Int, anchor: [Double], count: Int) -> KMeansResult {
+        let d = shard.features.columns
+        var kept = [DistantRow]()
+        let chunk = Chunk(dimension: d, clusters: k, centers: centers)
+        defer { chunk.release() }
+        centers.withUnsafeBufferPointer { c in
+            var start = 0
+            while start < shard.rows {
+                let n = min(chunkRows, shard.rows - start)
+                let positions = (shard.positions.lowerBound + start)..<(shard.positions.lowerBound + start + n)
+                shard.features.copyRows(positions, subtracting: anchor, into: chunk.rows)
+                label(chunk, rows: n, centers: centers, clusters: k, dimension: d)
+                for r in 0..<n {
+                    let x = chunk.rows + r * d
+                    let label = Int(chunk.labels[r])
+                    let row = DistantRow(distance: exactDistance(x, c.baseAddress!, label: label, dimension: d),
+                                         index: shard.firstRow + start + r, label: label, values: [])
+                    if kept.count < count || DistantRow.isFarther(row, kept[kept.count - 1]) {
+                        var withValues = row
+                        withValues.values = Array(UnsafeBufferPointer(start: x, count: d))
+                        let place = kept.firstIndex { DistantRow.isFarther(withValues, $0) } ?? kept.count
+                        kept.insert(withValues, at: place)
+                        if kept.count > count { kept.removeLast() }
+                    }
+                }
+                start += n
+            }
+        }
+        return .farthest(kept)
+    }
+
+    static func assign(_ shard: ShardData, centers: [Double], clusters k: Int, anchor: [Double], output: KMeansRowOutput) -> KMeansResult {
+        let d = shard.features.columns
+        let width = switch output { case .none: 0; case .labels: 1; case .distances: k }
+        var perRow = [Double](repeating: 0, count: shard.rows * width)
+        var inertia = 0.0
+        let chunk = Chunk(dimension: d, clusters: k, centers: centers)
+        defer { chunk.release() }
+        centers.withUnsafeBufferPointer { c in
+            perRow.withUnsafeMutableBufferPointer { out in
+                var start = 0
+                while start < shard.rows {
+                    let n = min(chunkRows, shard.rows - start)
+                    let positions = (shard.positions.lowerBound + start)..<(shard.positions.lowerBound + start + n)
+                    shard.features.copyRows(positions, subtracting: anchor, into: chunk.rows)
+                    label(chunk, rows: n, centers: centers, clusters: k, dimension: d)
+                    for r in 0..<n {
+                        let x = chunk.rows + r * d
+                        let label = Int(chunk.labels[r])
+                        inertia += exactDistance(x, c.baseAddress!, label: label, dimension: d)
+                        switch output {
+                        case .none: break
+                        case .labels: out[start + r] = Double(label)
+                        case .distances:
+                            var norm = 0.0
+                            for j in 0..<d { norm += x[j] * x[j] }
+                            let row = chunk.products + r * k, target = out.baseAddress! + (start + r) * k
+                            for j in 0..<k { target[j] = (max(0, row[j] + chunk.norms[j] + norm)).squareRoot() }
+                        }
+                    }
+                    start += n
+                }
+            }
+        }
+        return .assignment(inertia: inertia, rows: shard.rows, perRow: perRow)
+    }
+}
