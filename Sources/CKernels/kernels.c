@@ -14,6 +14,12 @@
 #include <string.h>
 #include <math.h>
 
+#if defined(__clang__)
+#define EMFLEET_NO_VECTORIZE _Pragma("clang loop vectorize(disable)")
+#else
+#define EMFLEET_NO_VECTORIZE
+#endif
+
 #if defined(__x86_64__) && defined(__linux__)
 #define EMFLEET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -128,3 +134,105 @@ EMFLEET_NETWORK_KERNELS(float, f32)
 
 EMFLEET_ALL_FINITE(double, uint64_t, 0x7ff0000000000000ull, f64)
 EMFLEET_ALL_FINITE(float, uint32_t, 0x7f800000u, f32)
+
+enum { KMEANS_BLOCK = 8 };
+
+EMFLEET_CLONES
+double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const double *restrict anchor,
+                              const double *restrict centers, const double *restrict norms, long k,
+                              double *restrict transposed, double *restrict best, int32_t *restrict labels,
+                              double *restrict sums, double *restrict weights) {
+    double total = 0.0;
+    for (long start = 0; start < n; start += KMEANS_BLOCK) {
+        const long m = n - start < KMEANS_BLOCK ? n - start : KMEANS_BLOCK;
+        // The block's rows about the anchor, one feature per line of KMEANS_BLOCK lanes, so that
+        // every product below runs across rows: each lane computes exactly the sequence a
+        // one-row loop would, whatever the vector width of the clone.
+        // The rows a few blocks ahead are fetched now: the block's loads then hit the cache.
+        if (start + 5 * KMEANS_BLOCK <= n) {
+            const char *ahead = (const char *)(x + (start + 4 * KMEANS_BLOCK) * d);
+            for (long byte = 0; byte < KMEANS_BLOCK * d * (long)sizeof(double); byte += 64) __builtin_prefetch(ahead + byte);
+        }
+        // Plain loads and stores: vectorised, this transposition becomes scatters, which cost more.
+        for (long r = 0; r < KMEANS_BLOCK; r++) {
+            const double *restrict row = x + (start + r) * d;
+            if (r < m) {
+                EMFLEET_NO_VECTORIZE
+                for (long j = 0; j < d; j++) transposed[j * KMEANS_BLOCK + r] = row[j] - anchor[j];
+            } else {
+                EMFLEET_NO_VECTORIZE
+                for (long j = 0; j < d; j++) transposed[j * KMEANS_BLOCK + r] = 0.0;
+            }
+        }
+        double least[KMEANS_BLOCK];
+        int32_t label[KMEANS_BLOCK];
+        for (long r = 0; r < KMEANS_BLOCK; r++) { least[r] = INFINITY; label[r] = 0; }
+        long c = 0;
+        // Four centres at a time: four independent chains of additions keep the units busy.
+        for (; c + 4 <= k; c += 4) {
+            double dot[4][KMEANS_BLOCK];
+            for (int q = 0; q < 4; q++)
+                for (long r = 0; r < KMEANS_BLOCK; r++) dot[q][r] = 0.0;
+            const double *restrict c0 = centers + c * d;
+            for (long j = 0; j < d; j++) {
+                const double *restrict xj = transposed + j * KMEANS_BLOCK;
+                const double w0 = c0[j], w1 = c0[d + j], w2 = c0[2 * d + j], w3 = c0[3 * d + j];
+                for (long r = 0; r < KMEANS_BLOCK; r++) {
+                    dot[0][r] += w0 * xj[r];
+                    dot[1][r] += w1 * xj[r];
+                    dot[2][r] += w2 * xj[r];
+                    dot[3][r] += w3 * xj[r];
+                }
+            }
+            for (int q = 0; q < 4; q++) {
+                const double norm = norms[c + q];
+                const int32_t centre = (int32_t)(c + q);
+                for (long r = 0; r < KMEANS_BLOCK; r++) {
+                    double score = norm + -2.0 * dot[q][r];
+                    int better = score < least[r];
+                    least[r] = better ? score : least[r];
+                    label[r] = better ? centre : label[r];
+                }
+            }
+        }
+        for (; c < k; c++) {
+            double dot[KMEANS_BLOCK];
+            for (long r = 0; r < KMEANS_BLOCK; r++) dot[r] = 0.0;
+            const double *restrict cc = centers + c * d;
+            for (long j = 0; j < d; j++) {
+                const double w = cc[j];
+                for (long r = 0; r < KMEANS_BLOCK; r++) dot[r] += w * transposed[j * KMEANS_BLOCK + r];
+            }
+            for (long r = 0; r < KMEANS_BLOCK; r++) {
+                double score = norms[c] + -2.0 * dot[r];
+                int better = score < least[r];
+                least[r] = better ? score : least[r];
+                label[r] = better ? (int32_t)c : label[r];
+            }
+        }
+        for (long r = 0; r < m; r++) {
+            best[start + r] = least[r];
+            labels[start + r] = label[r];
+            total += least[r];
+            if (sums) {
+                double *restrict sum = sums + (long)label[r] * d;
+                for (long j = 0; j < d; j++) sum[j] += transposed[j * KMEANS_BLOCK + r];
+                weights[label[r]] += 1.0;
+            }
+        }
+    }
+    return total;
+}
+
+double emfleet_squared_distance_sum(const double *restrict x, long n, long d, const double *restrict anchor) {
+    double total = 0.0;
+    for (long r = 0; r < n; r++) {
+        double norm = 0.0;
+        for (long j = 0; j < d; j++) {
+            double value = x[r * d + j] - anchor[j];
+            norm += value * value;
+        }
+        total += norm;
+    }
+    return total;
+}

@@ -1,3 +1,4 @@
+import CKernels
 import Datasets
 import Engine
 import Numerics
@@ -66,6 +67,11 @@ public final class KMeansScratch: @unchecked Sendable {
     // @unchecked: used by the one thread that currently computes the shard.
     var centers: [Double] = []
     var labels: [Int32] = []
+    /// A label buffer of the right length to reuse.
+    var spare: [Int32] = []
+    /// Σ‖x − a‖² over the shard's rows for the anchor `spreadAnchor`.
+    var spread = 0.0
+    var spreadAnchor: [Double] = []
     init() {}
 }
 
@@ -253,70 +259,123 @@ public enum KMeansJob: ShardJob {
 
     // MARK: - Arithmetic
 
-    /// Buffers for one chunk of rows: the rows about the anchor and their distance products.
-    private struct Chunk {
-        let rows: UnsafeMutablePointer<Double>
-        let products: UnsafeMutablePointer<Double>
+    /// What every pass over a shard's rows shares: the centres about the anchor, and buffers for one chunk.
+    ///
+    /// The nearest centre is the first least score ‖c′‖² − 2(x − a)·c′ (c′ the centre about the
+    /// anchor a), so ‖x − c‖² = ‖x − a‖² + that score; `emfleet_kmeans_nearest` computes it in
+    /// blocks of rows, with the same bits on every instruction set and CPU (no BLAS kernel choice).
+    private final class Pass {
+        let dimension: Int
+        let clusters: Int
+        let anchor: [Double]
+        let centers: [Double]
+        /// ‖c′‖² per centre.
         let norms: [Double]
+        /// Rows of the chunk when they must be converted (float32 storage).
+        let converted: UnsafeMutablePointer<Double>
+        /// Kernel scratch: one block of rows, transposed.
+        let transposed: UnsafeMutablePointer<Double>
+        /// One row about the anchor.
+        let centred: UnsafeMutablePointer<Double>
+        /// Per chunk row: its least score, and its label.
+        let best: UnsafeMutablePointer<Double>
         let labels: UnsafeMutablePointer<Int32>
-        let nearest: UnsafeMutablePointer<Double>
 
-        init(dimension d: Int, clusters k: Int, centers: [Double]) {
-            rows = .allocate(capacity: KMeansJob.chunkRows * d)
-            products = .allocate(capacity: KMeansJob.chunkRows * k)
-            labels = .allocate(capacity: KMeansJob.chunkRows)
-            nearest = .allocate(capacity: KMeansJob.chunkRows)
-            norms = KMeansJob.squaredNorms(centers, clusters: k, dimension: d)
-        }
-
-        func release() {
-            rows.deallocate(); products.deallocate(); labels.deallocate(); nearest.deallocate()
-        }
-    }
-
-    static func squaredNorms(_ centers: [Double], clusters k: Int, dimension d: Int) -> [Double] {
-        (0..<k).map { c in
-            var sum = 0.0
-            for j in 0..<d { sum += centers[c * d + j] * centers[c * d + j] }
-            return sum
-        }
-    }
-
-    /// Labels the chunk's `n` rows with their nearest centre by ‖c‖² − 2x·c (first minimum wins,
-    /// as in scikit-learn) and writes ‖x − c‖² from the same product (clamped at 0) to `nearest`.
-    private static func label(_ chunk: Chunk, rows n: Int, centers: [Double], clusters k: Int, dimension d: Int) {
-        centers.withUnsafeBufferPointer { c in
-            BLAS.gemm(transposeA: false, transposeB: true, m: n, n: k, k: d, alpha: -2,
-                      a: chunk.rows, lda: d, b: c.baseAddress!, ldb: d, beta: 0, c: chunk.products, ldc: k)
-        }
-        chunk.norms.withUnsafeBufferPointer { norms in
-            for r in 0..<n {
-                let row = chunk.products + r * k
-                var best = 0
-                var bestDistance = row[0] + norms[0]
-                for c in 1..<max(1, k) {
-                    let distance = row[c] + norms[c]
-                    if distance < bestDistance { bestDistance = distance; best = c }
-                }
-                let x = chunk.rows + r * d
+        init(dimension d: Int, clusters k: Int, centers: [Double], anchor: [Double]) {
+            dimension = d
+            clusters = k
+            self.anchor = anchor
+            self.centers = centers
+            norms = (0..<k).map { c in
                 var norm = 0.0
-                for j in 0..<d { norm += x[j] * x[j] }
-                chunk.labels[r] = Int32(best)
-                chunk.nearest[r] = max(0, bestDistance + norm)
+                for j in 0..<d { norm += centers[c * d + j] * centers[c * d + j] }
+                return norm
+            }
+            converted = .allocate(capacity: KMeansJob.chunkRows * d)
+            transposed = .allocate(capacity: 8 * d)
+            centred = .allocate(capacity: d)
+            best = .allocate(capacity: KMeansJob.chunkRows)
+            labels = .allocate(capacity: KMeansJob.chunkRows)
+        }
+
+        deinit {
+            converted.deallocate(); transposed.deallocate(); centred.deallocate(); best.deallocate(); labels.deallocate()
+        }
+
+        /// Runs `body(first local row, rows, the rows as doubles)` on each chunk of the shard's
+        /// rows, after labelling them (and, with `sums`, adding them to their clusters); `total`
+        /// receives the sum of the least scores.
+        func forEachChunk(
+            _ shard: ShardData, labelling: Bool = true, sums: UnsafeMutablePointer<Double>? = nil,
+            weights: UnsafeMutablePointer<Double>? = nil, total: UnsafeMutablePointer<Double>? = nil,
+            _ body: (Int, Int, UnsafePointer<Double>) -> Void = { _, _, _ in }
+        ) {
+            let d = dimension
+            var start = 0
+            while start < shard.rows {
+                let n = min(KMeansJob.chunkRows, shard.rows - start)
+                let first = shard.positions.lowerBound + start
+                func run(_ rows: UnsafePointer<Double>) {
+                    if labelling {
+                        let scores = anchor.withUnsafeBufferPointer { a in
+                            centers.withUnsafeBufferPointer { c in
+                                norms.withUnsafeBufferPointer { norms in
+                                    emfleet_kmeans_nearest(rows, n, d, a.baseAddress!, c.baseAddress!, norms.baseAddress!, clusters,
+                                                           transposed, best, labels, sums, weights)
+                                }
+                            }
+                        }
+                        total?.pointee += scores
+                    }
+                    body(start, n, rows)
+                }
+                switch shard.features.storage {
+                case let .float64(values):
+                    values.withUnsafeBufferPointer { run($0.baseAddress! + first * d) }
+                case .float32:
+                    shard.features.copyRows(first..<(first + n), into: converted)
+                    run(converted)
+                }
+                start += n
             }
         }
-    }
 
-    /// The squared distance of a row to a centre, term by term.
-    @inline(__always)
-    private static func exactDistance(_ x: UnsafePointer<Double>, _ centers: UnsafePointer<Double>, label: Int, dimension d: Int) -> Double {
-        let center = centers + label * d
-        var sum = 0.0
-        for j in 0..<d {
-            let difference = x[j] - center[j]
-            sum += difference * difference
+        /// Σ‖x − a‖² over the shard's rows, in row order.
+        func squaredDistanceSum(_ shard: ShardData) -> Double {
+            var total = 0.0
+            anchor.withUnsafeBufferPointer { a in
+                forEachChunk(shard, labelling: false) { _, n, rows in total += emfleet_squared_distance_sum(rows, n, dimension, a.baseAddress!) }
+            }
+            return total
         }
-        return sum
+
+        /// Writes `x − a` to `centred` and returns ‖x − a‖².
+        @inline(__always)
+        func centre(_ x: UnsafePointer<Double>) -> Double {
+            var norm = 0.0
+            anchor.withUnsafeBufferPointer { a in
+                for j in 0..<dimension {
+                    let value = x[j] - a[j]
+                    centred[j] = value
+                    norm += value * value
+                }
+            }
+            return norm
+        }
+
+        /// ‖(x − a) − c′‖² term by term, for the row last given to ``centre(_:)``.
+        @inline(__always)
+        func exactDistance(toCenter label: Int) -> Double {
+            var sum = 0.0
+            centers.withUnsafeBufferPointer { c in
+                let center = c.baseAddress! + label * dimension
+                for j in 0..<dimension {
+                    let difference = centred[j] - center[j]
+                    sum += difference * difference
+                }
+            }
+            return sum
+        }
     }
 
     static func step(
@@ -325,111 +384,92 @@ public enum KMeansJob: ShardJob {
         let d = shard.features.columns
         var sums = [Double](repeating: 0, count: k * d), weights = [Double](repeating: 0, count: k)
         var inertia = 0.0, changed = 0
-        let cached = previous != nil && scratch.centers == previous! && scratch.labels.count == shard.rows
-        var labels = [Int32](repeating: 0, count: shard.rows)
-        let chunk = Chunk(dimension: d, clusters: k, centers: centers)
-        let before = previous.map { Chunk(dimension: d, clusters: k, centers: $0) }
-        defer { chunk.release(); before?.release() }
+        // Labels under `previous`: the cached ones when they were computed with it, else recomputed.
+        var before: [Int32]? = nil
+        if let previous {
+            if scratch.centers == previous && scratch.labels.count == shard.rows {
+                before = scratch.labels
+            } else {
+                var recomputed = [Int32](repeating: 0, count: shard.rows)
+                let pass = Pass(dimension: d, clusters: k, centers: previous, anchor: anchor)
+                recomputed.withUnsafeMutableBufferPointer { out in
+                    pass.forEachChunk(shard) { start, n, _ in (out.baseAddress! + start).update(from: pass.labels, count: n) }
+                }
+                before = recomputed
+            }
+        }
+        // The label buffer of two steps ago is reused rather than allocated again.
+        var labels = scratch.spare.count == shard.rows ? scratch.spare : [Int32](repeating: 0, count: shard.rows)
+        scratch.spare = []
+        let pass = Pass(dimension: d, clusters: k, centers: centers, anchor: anchor)
+        // The inertia is Σ‖x − a‖² (fixed for the fit, so kept) plus the nearest scores.
+        if scratch.spreadAnchor != anchor {
+            scratch.spread = pass.squaredDistanceSum(shard)
+            scratch.spreadAnchor = anchor
+        }
+        var scores = 0.0
         sums.withUnsafeMutableBufferPointer { sums in
             weights.withUnsafeMutableBufferPointer { weights in
                 labels.withUnsafeMutableBufferPointer { labels in
-                    scratch.labels.withUnsafeBufferPointer { old in
-                        var start = 0
-                        while start < shard.rows {
-                            let n = min(chunkRows, shard.rows - start)
-                            let positions = (shard.positions.lowerBound + start)..<(shard.positions.lowerBound + start + n)
-                            shard.features.copyRows(positions, subtracting: anchor, into: chunk.rows)
-                            label(chunk, rows: n, centers: centers, clusters: k, dimension: d)
-                            if let before, let previous, !cached {
-                                before.rows.update(from: chunk.rows, count: n * d)
-                                label(before, rows: n, centers: previous, clusters: k, dimension: d)
-                            }
-                            for r in 0..<n {
-                                let c = Int(chunk.labels[r])
-                                labels[start + r] = chunk.labels[r]
-                                if previous != nil {
-                                    let was = cached ? old[start + r] : before!.labels[r]
-                                    if was != chunk.labels[r] { changed += 1 }
-                                } else {
-                                    changed += 1
-                                }
-                                weights[c] += 1
-                                inertia += chunk.nearest[r]
-                                let x = chunk.rows + r * d, sum = sums.baseAddress! + c * d
-                                for j in 0..<d { sum[j] += x[j] }
-                            }
-                            start += n
-                        }
+                    pass.forEachChunk(shard, sums: sums.baseAddress!, weights: weights.baseAddress!, total: &scores) { start, n, _ in
+                        (labels.baseAddress! + start).update(from: pass.labels, count: n)
                     }
                 }
             }
         }
+        inertia = max(0, scratch.spread + scores)
+        if let before {
+            labels.withUnsafeBufferPointer { now in
+                before.withUnsafeBufferPointer { was in
+                    for r in 0..<shard.rows where now[r] != was[r] { changed += 1 }
+                }
+            }
+        } else {
+            changed = shard.rows
+        }
+        scratch.spare = before ?? []
         scratch.centers = centers
         scratch.labels = labels
         return .step(sums: sums, weights: weights, inertia: inertia, rows: shard.rows, changed: changed)
     }
 
     static func farthest(_ shard: ShardData, centers: [Double], clusters k: Int, anchor: [Double], count: Int) -> KMeansResult {
-        let d = shard.features.columns
         var kept = [DistantRow]()
-        let chunk = Chunk(dimension: d, clusters: k, centers: centers)
-        defer { chunk.release() }
-        centers.withUnsafeBufferPointer { c in
-            var start = 0
-            while start < shard.rows {
-                let n = min(chunkRows, shard.rows - start)
-                let positions = (shard.positions.lowerBound + start)..<(shard.positions.lowerBound + start + n)
-                shard.features.copyRows(positions, subtracting: anchor, into: chunk.rows)
-                label(chunk, rows: n, centers: centers, clusters: k, dimension: d)
-                for r in 0..<n {
-                    let x = chunk.rows + r * d
-                    let label = Int(chunk.labels[r])
-                    let row = DistantRow(distance: exactDistance(x, c.baseAddress!, label: label, dimension: d),
-                                         index: shard.firstRow + start + r, label: label, values: [])
-                    if kept.count < count || DistantRow.isFarther(row, kept[kept.count - 1]) {
-                        var withValues = row
-                        withValues.values = Array(UnsafeBufferPointer(start: x, count: d))
-                        let place = kept.firstIndex { DistantRow.isFarther(withValues, $0) } ?? kept.count
-                        kept.insert(withValues, at: place)
-                        if kept.count > count { kept.removeLast() }
-                    }
-                }
-                start += n
+        let pass = Pass(dimension: shard.features.columns, clusters: k, centers: centers, anchor: anchor)
+        pass.forEachChunk(shard) { start, n, rows in
+            for r in 0..<n {
+                _ = pass.centre(rows + r * pass.dimension)
+                let label = Int(pass.labels[r])
+                let row = DistantRow(distance: pass.exactDistance(toCenter: label), index: shard.firstRow + start + r, label: label, values: [])
+                guard kept.count < count || DistantRow.isFarther(row, kept[kept.count - 1]) else { continue }
+                var withValues = row
+                withValues.values = Array(UnsafeBufferPointer(start: pass.centred, count: pass.dimension))
+                let place = kept.firstIndex { DistantRow.isFarther(withValues, $0) } ?? kept.count
+                kept.insert(withValues, at: place)
+                if kept.count > count { kept.removeLast() }
             }
         }
         return .farthest(kept)
     }
 
     static func assign(_ shard: ShardData, centers: [Double], clusters k: Int, anchor: [Double], output: KMeansRowOutput) -> KMeansResult {
-        let d = shard.features.columns
         let width = switch output { case .none: 0; case .labels: 1; case .distances: k }
         var perRow = [Double](repeating: 0, count: shard.rows * width)
         var inertia = 0.0
-        let chunk = Chunk(dimension: d, clusters: k, centers: centers)
-        defer { chunk.release() }
-        centers.withUnsafeBufferPointer { c in
-            perRow.withUnsafeMutableBufferPointer { out in
-                var start = 0
-                while start < shard.rows {
-                    let n = min(chunkRows, shard.rows - start)
-                    let positions = (shard.positions.lowerBound + start)..<(shard.positions.lowerBound + start + n)
-                    shard.features.copyRows(positions, subtracting: anchor, into: chunk.rows)
-                    label(chunk, rows: n, centers: centers, clusters: k, dimension: d)
-                    for r in 0..<n {
-                        let x = chunk.rows + r * d
-                        let label = Int(chunk.labels[r])
-                        inertia += exactDistance(x, c.baseAddress!, label: label, dimension: d)
-                        switch output {
-                        case .none: break
-                        case .labels: out[start + r] = Double(label)
-                        case .distances:
-                            var norm = 0.0
-                            for j in 0..<d { norm += x[j] * x[j] }
-                            let row = chunk.products + r * k, target = out.baseAddress! + (start + r) * k
-                            for j in 0..<k { target[j] = (max(0, row[j] + chunk.norms[j] + norm)).squareRoot() }
-                        }
+        let pass = Pass(dimension: shard.features.columns, clusters: k, centers: centers, anchor: anchor)
+        perRow.withUnsafeMutableBufferPointer { out in
+            pass.forEachChunk(shard) { start, n, rows in
+                for r in 0..<n {
+                    _ = pass.centre(rows + r * pass.dimension)
+                    let label = Int(pass.labels[r])
+                    inertia += pass.exactDistance(toCenter: label)
+                    switch output {
+                    case .none: break
+                    case .labels: out[start + r] = Double(label)
+                    case .distances:
+                        let target = out.baseAddress! + (start + r) * k
+                        for c in 0..<k { target[c] = pass.exactDistance(toCenter: c).squareRoot() }
                     }
-                    start += n
                 }
             }
         }

@@ -3,6 +3,8 @@
 #ifndef EMFLEET_KERNELS_H
 #define EMFLEET_KERNELS_H
 
+#include <stdint.h>
+
 /// Replaces each of the n values by its exponential (about one ulp for inputs in (-700, 700]);
 /// inputs at or below -700 give exactly 0.
 void emfleet_exp_inplace(double *values, long n);
@@ -30,5 +32,17 @@ void emfleet_column_sums_f32(const float *m, long rows, long columns, float *out
 /// 1 when none of the n values is NaN or infinite, else 0.
 int emfleet_all_finite_f64(const double *values, long n);
 int emfleet_all_finite_f32(const float *values, long n);
+
+/// k-means: for n rows of x (d values each), about `anchor`, the nearest of k centres (k rows of
+/// d values about the anchor, with squared norms `norms`) by the least score
+/// norms[c] - 2 (x - anchor)·centers[c], the first centre on ties. Writes each row's score to
+/// best and its centre to labels; when `sums` is not NULL, adds x - anchor to its centre's row of
+/// sums and 1 to weights[label]. Returns the sum of the scores in row order. `transposed` is
+/// scratch space of 8 * d values.
+double emfleet_kmeans_nearest(const double *x, long n, long d, const double *anchor, const double *centers, const double *norms,
+                              long k, double *transposed, double *best, int32_t *labels, double *sums, double *weights);
+
+/// The sum over n rows of x (d values each), in row order, of |x - anchor|^2.
+double emfleet_squared_distance_sum(const double *x, long n, long d, const double *anchor);
 
 #endif
