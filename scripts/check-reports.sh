@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Renders a report of each kind (gmm fit, gmm select, mlp train, pipeline fit) in headless Chromium
+# Renders a report of each kind (gmm fit, gmm select, mlp train, pipeline fit, kmeans fit) in headless Chromium
 # and checks the rendered page: the charts are there, the log-likelihood chart has a point per EM
 # iteration, the BIC chart a point per candidate K. Fails (does not skip) without Chromium.
 # Usage: scripts/check-reports.sh [--screenshot FILE]    (FILE: a PNG of the gmm fit report)
@@ -21,8 +21,9 @@ render() {  # render DIR: the DOM Chromium builds from DIR/index.html
 "$emfleet" mlp train --data "$work/x.npy" --labels "$work/y.npy" --hidden 8 --epochs 7 --validation-split 0.2 --quiet \
     --out "$work/mlp.json" --report "$work/mlp" >/dev/null
 "$emfleet" pipeline fit --data "$work/x.npy" --components 2...4 --epochs 5 --out "$work/pipeline.json" --report "$work/pipeline" >/dev/null
+"$emfleet" kmeans fit --data "$work/x.npy" -k 4 --tol 0 --max-iter 6 --quiet --out "$work/kmeans.json" --report "$work/kmeans" --workers 2 >/dev/null 2>&1
 
-for kind in fit select mlp pipeline; do render "$work/$kind" > "$work/$kind.dom"; done
+for kind in fit select mlp pipeline kmeans; do render "$work/$kind" > "$work/$kind.dom"; done
 
 python3 - "$work" <<'PY'
 import json, re, sys
@@ -53,6 +54,12 @@ check(count(mlp, r'class="point loss"') == 7 and count(mlp, r'class="point val-l
 pipeline = open(f"{work}/pipeline.dom").read()
 check(all(f'id="{i}"' in pipeline for i in ["criteria", "log-likelihood", "projection", "loss"]), "pipeline report: selection, mixture and network charts rendered")
 check(count(pipeline, r'class="point bic"') == 3, "pipeline report: 3 BIC points (K = 2..4)")
+
+kmeans = open(f"{work}/kmeans.dom").read()
+centres = json.load(open(f"{work}/kmeans.json"))
+check('id="inertia"' in kmeans and 'id="projection"' in kmeans, "kmeans fit report: inertia and projection charts rendered")
+check(count(kmeans, r'class="point inertia"') == centres["n_iter"], f"kmeans fit report: {centres['n_iter']} inertia points, one per iteration")
+check(count(kmeans, r'<ellipse class="ellipse') == 4, "kmeans fit report: one mark per centre")
 sys.exit(1 if failures else 0)
 PY
 
