@@ -110,4 +110,29 @@ struct KMeansCLITests {
             #expect(!FileManager.default.fileExists(atPath: scratch.path("m.json")))
         }
     }
+
+    @Test("a fit whose coordinator is killed (kill -9) resumes from its checkpoint to the uninterrupted model's bytes")
+    func killedFitResumes() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let data = try generate(scratch, rows: 30_000)
+        // Thirty random runs: the fit is still under way when the second starts, however fast the CPU.
+        let arguments = ["kmeans", "fit", "--data", data, "-k", "5", "--init", "random", "--n-init", "30", "--seed", "8",
+                         "--checkpoint-every", "1", "--quiet"]
+        let reference = try EmfleetBinary.run(arguments + ["--out", scratch.path("reference.json")])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let fit = try RunningEmfleet(arguments + ["--out", scratch.path("m.json"), "--workers", "2", "--log-format", "json"])
+        let second = fit.waitForLine { $0.contains("\"event\":\"iteration\"") && $0.contains("\"run\":2,") }
+        #expect(second != nil)
+        try #require(fit.process.isRunning, "the fit ended before the test could kill it")
+        kill(fit.pid, SIGKILL)
+        _ = fit.finish()
+        let checkpoint = scratch.path("m.json.checkpoint")
+        #expect(FileManager.default.fileExists(atPath: checkpoint))
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("m.json")))
+        let resumed = try EmfleetBinary.run(arguments + ["--out", scratch.path("m.json"), "--workers", "2", "--resume", checkpoint])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try bytes(scratch.path("m.json")) == bytes(scratch.path("reference.json")))
+        #expect(!FileManager.default.fileExists(atPath: checkpoint))
+    }
 }
