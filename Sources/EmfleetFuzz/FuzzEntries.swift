@@ -26,6 +26,15 @@ enum FuzzEntries {
             _ = MixtureJob.encode(task: task)
         }
         _ = try? TrainingJob.decodeTask(bytes, context: context)
+        if let task = try? KMeansJob.decodeTask(bytes, context: context) {
+            _ = KMeansJob.encode(task: task)
+        }
+        let centres = [Double](repeating: 0, count: 2 * d), anchor = [Double](repeating: 0, count: d)
+        for task: KMeansTask in [.step(centers: centres, previous: centres, clusters: 2, anchor: anchor),
+                                 .farthest(centers: centres, clusters: 2, anchor: anchor, count: 2),
+                                 .assign(centers: centres, clusters: 2, anchor: anchor, output: .distances)] {
+            _ = try? KMeansJob.decodeResult(bytes, of: task, shards: 0..<plan.count, context: context)
+        }
         for task in probeTasks(d) {
             _ = try? MixtureJob.decodeResult(bytes, of: task, shards: block, context: context)
         }
