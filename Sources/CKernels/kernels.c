@@ -135,25 +135,31 @@ EMFLEET_NETWORK_KERNELS(float, f32)
 EMFLEET_ALL_FINITE(double, uint64_t, 0x7ff0000000000000ull, f64)
 EMFLEET_ALL_FINITE(float, uint32_t, 0x7f800000u, f32)
 
+// Eight rows as the lanes of one vector (GCC/Clang vector extensions: element-wise operations,
+// lowered to one AVX-512 register, two AVX2 ones or four SSE2 ones, with the same results).
+typedef double emfleet_rows8 __attribute__((vector_size(64), aligned(8)));  // the scratch is only 8-byte aligned
+typedef long long emfleet_mask8 __attribute__((vector_size(64)));
 enum { KMEANS_BLOCK = 8 };
+
+// A macro, not a function: a vector argument's ABI would differ between the clones.
+#define EMFLEET_SELECT8(mask, yes, no) ((emfleet_rows8)(((emfleet_mask8)(yes) & (mask)) | ((emfleet_mask8)(no) & ~(mask))))
 
 EMFLEET_CLONES
 double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const double *restrict anchor,
                               const double *restrict centers, const double *restrict norms, long k,
                               double *restrict transposed, double *restrict best, int32_t *restrict labels,
                               double *restrict sums, double *restrict weights) {
+    emfleet_rows8 *restrict lanes = (emfleet_rows8 *)transposed;
     double total = 0.0;
     for (long start = 0; start < n; start += KMEANS_BLOCK) {
         const long m = n - start < KMEANS_BLOCK ? n - start : KMEANS_BLOCK;
-        // The block's rows about the anchor, one feature per line of KMEANS_BLOCK lanes, so that
-        // every product below runs across rows: each lane computes exactly the sequence a
-        // one-row loop would, whatever the vector width of the clone.
         // The rows a few blocks ahead are fetched now: the block's loads then hit the cache.
         if (start + 5 * KMEANS_BLOCK <= n) {
             const char *ahead = (const char *)(x + (start + 4 * KMEANS_BLOCK) * d);
             for (long byte = 0; byte < KMEANS_BLOCK * d * (long)sizeof(double); byte += 64) __builtin_prefetch(ahead + byte);
         }
-        // Plain loads and stores: vectorised, this transposition becomes scatters, which cost more.
+        // The block's rows about the anchor, one feature per vector of eight rows: each lane
+        // then computes exactly the sequence a one-row loop would.
         for (long r = 0; r < KMEANS_BLOCK; r++) {
             const double *restrict row = x + (start + r) * d;
             if (r < m) {
@@ -164,60 +170,47 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
                 for (long j = 0; j < d; j++) transposed[j * KMEANS_BLOCK + r] = 0.0;
             }
         }
-        double least[KMEANS_BLOCK];
-        int32_t label[KMEANS_BLOCK];
-        for (long r = 0; r < KMEANS_BLOCK; r++) { least[r] = INFINITY; label[r] = 0; }
+        emfleet_rows8 least;
+        emfleet_mask8 label;
+        for (int r = 0; r < KMEANS_BLOCK; r++) { least[r] = INFINITY; label[r] = 0; }
         long c = 0;
         // Four centres at a time: four independent chains of additions keep the units busy.
         for (; c + 4 <= k; c += 4) {
-            double dot[4][KMEANS_BLOCK];
-            for (int q = 0; q < 4; q++)
-                for (long r = 0; r < KMEANS_BLOCK; r++) dot[q][r] = 0.0;
+            emfleet_rows8 dot0 = {0}, dot1 = {0}, dot2 = {0}, dot3 = {0};
             const double *restrict c0 = centers + c * d;
             for (long j = 0; j < d; j++) {
-                const double *restrict xj = transposed + j * KMEANS_BLOCK;
-                const double w0 = c0[j], w1 = c0[d + j], w2 = c0[2 * d + j], w3 = c0[3 * d + j];
-                for (long r = 0; r < KMEANS_BLOCK; r++) {
-                    dot[0][r] += w0 * xj[r];
-                    dot[1][r] += w1 * xj[r];
-                    dot[2][r] += w2 * xj[r];
-                    dot[3][r] += w3 * xj[r];
-                }
+                const emfleet_rows8 xj = lanes[j];
+                dot0 += c0[j] * xj;
+                dot1 += c0[d + j] * xj;
+                dot2 += c0[2 * d + j] * xj;
+                dot3 += c0[3 * d + j] * xj;
             }
+            const emfleet_rows8 dots[4] = {dot0, dot1, dot2, dot3};
             for (int q = 0; q < 4; q++) {
-                const double norm = norms[c + q];
-                const int32_t centre = (int32_t)(c + q);
-                for (long r = 0; r < KMEANS_BLOCK; r++) {
-                    double score = norm + -2.0 * dot[q][r];
-                    int better = score < least[r];
-                    least[r] = better ? score : least[r];
-                    label[r] = better ? centre : label[r];
-                }
+                emfleet_rows8 score = norms[c + q] + -2.0 * dots[q];
+                emfleet_mask8 better = score < least;
+                least = EMFLEET_SELECT8(better, score, least);
+                label = (better & (long long)(c + q)) | (label & ~better);
             }
         }
         for (; c < k; c++) {
-            double dot[KMEANS_BLOCK];
-            for (long r = 0; r < KMEANS_BLOCK; r++) dot[r] = 0.0;
+            emfleet_rows8 dot = {0};
             const double *restrict cc = centers + c * d;
-            for (long j = 0; j < d; j++) {
-                const double w = cc[j];
-                for (long r = 0; r < KMEANS_BLOCK; r++) dot[r] += w * transposed[j * KMEANS_BLOCK + r];
-            }
-            for (long r = 0; r < KMEANS_BLOCK; r++) {
-                double score = norms[c] + -2.0 * dot[r];
-                int better = score < least[r];
-                least[r] = better ? score : least[r];
-                label[r] = better ? (int32_t)c : label[r];
-            }
+            for (long j = 0; j < d; j++) dot += cc[j] * lanes[j];
+            emfleet_rows8 score = norms[c] + -2.0 * dot;
+            emfleet_mask8 better = score < least;
+            least = EMFLEET_SELECT8(better, score, least);
+            label = (better & (long long)c) | (label & ~better);
         }
         for (long r = 0; r < m; r++) {
+            const int32_t centre = (int32_t)label[r];
             best[start + r] = least[r];
-            labels[start + r] = label[r];
+            labels[start + r] = centre;
             total += least[r];
             if (sums) {
-                double *restrict sum = sums + (long)label[r] * d;
+                double *restrict sum = sums + (long)centre * d;
                 for (long j = 0; j < d; j++) sum[j] += transposed[j * KMEANS_BLOCK + r];
-                weights[label[r]] += 1.0;
+                weights[centre] += 1.0;
             }
         }
     }
