@@ -79,11 +79,7 @@ public struct VariationalMixtureFitter {
             throw MixtureError.invalidData("--mean-prior has \(mean.count) numbers; the data has \(d) features")
         }
         if let covariance = variational.covariancePrior {
-            let expected = options.covarianceType.covarianceCount(components: 1, dimension: d)
-            guard covariance.count == expected else {
-                throw MixtureError.invalidData(
-                    "--covariance-prior has \(covariance.count) numbers; a \(options.covarianceType.rawValue) covariance in \(d) dimensions needs \(expected)")
-            }
+            try VariationalPrior.checkCovariance(covariance, covarianceType: options.covarianceType, dimension: d)
         }
         if let nu = variational.degreesOfFreedomPrior, !(nu > Double(d - 1)) {
             throw MixtureError.invalidData("--degrees-of-freedom-prior must be greater than \(d - 1), the feature count less one (got \(nu))")

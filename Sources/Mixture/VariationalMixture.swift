@@ -86,15 +86,31 @@ public struct VariationalPrior: Codable, Sendable, Equatable {
         guard degreesOfFreedom > Double(d - 1), degreesOfFreedom.isFinite else {
             throw MixtureError.invalidData("--degrees-of-freedom-prior must be greater than \(d - 1), the feature count less one (got \(degreesOfFreedom))")
         }
+        try Self.checkCovariance(covariance, covarianceType: covarianceType, dimension: d)
+        self.weightPriorType = weightPriorType
+        self.weightConcentration = weightConcentration
+        self.meanPrecision = meanPrecision
+        self.mean = mean
+        self.degreesOfFreedom = degreesOfFreedom
+        self.covariance = covariance
+    }
+}
+
+extension VariationalPrior {
+    /// Checks a covariance prior as scikit-learn does: its size, and that it is symmetric positive
+    /// definite (full, tied) or positive (diag, spherical).
+    ///
+    /// - Throws: `MixtureError.invalidData` naming `--covariance-prior`.
+    public static func checkCovariance(_ covariance: [Double], covarianceType: CovarianceType, dimension d: Int) throws {
         let expected = covarianceType.covarianceCount(components: 1, dimension: d)
         guard covariance.count == expected else {
             throw MixtureError.invalidData(
-                "--covariance-prior needs \(expected) numbers for a \(covarianceType.rawValue) covariance in \(d) dimensions (got \(covariance.count))")
+                "--covariance-prior has \(covariance.count) numbers; a \(covarianceType.rawValue) covariance in \(d) dimensions needs \(expected)")
         }
         switch covarianceType {
         case .full, .tied:
             let symmetric = (0..<d).allSatisfy { i in (0..<d).allSatisfy { j in covariance[i * d + j] == covariance[j * d + i] } }
-            guard symmetric, (try? Cholesky.lowerFactor(of: covariance, order: d)) != nil else {
+            guard symmetric, covariance.allSatisfy(\.isFinite), (try? Cholesky.lowerFactor(of: covariance, order: d)) != nil else {
                 throw MixtureError.invalidData("--covariance-prior must be a symmetric positive-definite \(d)×\(d) matrix")
             }
         case .diag, .spherical:
@@ -102,12 +118,6 @@ public struct VariationalPrior: Codable, Sendable, Equatable {
                 throw MixtureError.invalidData("--covariance-prior must be positive")
             }
         }
-        self.weightPriorType = weightPriorType
-        self.weightConcentration = weightConcentration
-        self.meanPrecision = meanPrecision
-        self.mean = mean
-        self.degreesOfFreedom = degreesOfFreedom
-        self.covariance = covariance
     }
 }
 
