@@ -38,7 +38,8 @@ enum ReportPages {
     static func addMixture(_ model: GaussianMixture, runner: ShardRunner, to report: inout Report) throws {
         let history = model.logLikelihoodHistory
         report.addLineChart(
-            id: "log-likelihood", title: "Mean log-likelihood per EM iteration", xLabel: "iteration", yLabel: "mean log-likelihood",
+            id: "log-likelihood", title: model.variational == nil ? "Mean log-likelihood per EM iteration" : "Evidence lower bound per iteration",
+            xLabel: "iteration", yLabel: model.variational == nil ? "mean log-likelihood" : "lower bound",
             series: [.init(name: "log-likelihood", pointClass: "ll", points: history.enumerated().map { (Double($0.offset + 1), $0.element) })])
         let sample = try sampleRows(runner)
         let labels = try model.predict(sample)
