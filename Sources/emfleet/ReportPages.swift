@@ -49,12 +49,15 @@ enum ReportPages {
             let p = plane.project(values[(r * d)..<((r + 1) * d)])
             return (p.x, p.y, labels[r])
         }
+        // A variational fit draws only its effective components: the others sit on the prior with no rows.
+        let effective = model.variational.map { VariationalFit.effectiveThreshold(components: $0.posterior.components) }
+        let ellipses = plane.ellipses(of: model.parameters).filter { model.parameters.weights[$0.group] >= effective ?? 0 }
         report.addScatter(
             id: "projection",
             title: "The data on its first two principal components (\(sample.rows) of \(runner.plan.rows) rows), coloured by component, with 2-σ ellipses",
             xLabel: String(format: "PC1 (%.0f%% of the variance)", 100 * plane.explained.0),
             yLabel: String(format: "PC2 (%.0f%%)", 100 * plane.explained.1),
-            points: points, ellipses: plane.ellipses(of: model.parameters), groupName: "component")
+            points: points, ellipses: ellipses, groupName: "component")
         let p = model.parameters
         report.addTable(
             title: "Parameters (\(p.components) \(p.covarianceType.rawValue) components, \(p.dimension) features)",

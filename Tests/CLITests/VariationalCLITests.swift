@@ -32,6 +32,7 @@ struct VariationalCLITests {
         let page = String(decoding: try bytes(scratch.path("report/index.html")), as: UTF8.self)
         #expect(page.components(separatedBy: "<rect class=\"bar\"").count - 1 == 10)
         #expect(page.contains("class=\"threshold\"") && page.contains("Evidence lower bound per iteration"))
+        #expect(page.components(separatedBy: "<ellipse class=\"ellipse").count - 1 == 2)  // the effective components only
 
         let matrix = try DatasetLoader.load(path: Self.faithful).features
         let predict = try EmfleetBinary.run(["gmm", "predict", "--model", model, "--data", Self.faithful, "--out", scratch.path("p.csv"), "--proba"])
