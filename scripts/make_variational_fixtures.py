@@ -7,7 +7,7 @@ both weight prior types, from a fixed start: the one-hot labels of scikit-learn'
 (random_state 0) are the initial responsibilities, and the case records the variational
 parameters right after `_initialize` from them (the start emfleet is given), then what
 `BayesianGaussianMixture.fit` computes from that start with tol=0 for a fixed number of
-iterations: the lower bound per iteration and the final weight_concentration_, mean_precision_,
+iterations (and KMeans' centres, whose nearest-centre labels are that start): the lower bound per iteration and the final weight_concentration_, mean_precision_,
 means_, degrees_of_freedom_, covariances_ and weights_, and on the training rows
 predict_proba (every fifth row), predict and score_samples.
 
@@ -40,7 +40,10 @@ def posterior(bgm):
 
 
 def case(data_name, X, k, cov_type, prior_type):
-    labels = KMeans(n_clusters=k, n_init=1, random_state=0).fit(X).labels_
+    kmeans = KMeans(n_clusters=k, n_init=1, random_state=0).fit(X)
+    labels = kmeans.labels_
+    # scikit-learn's labels are the nearest of its final centres, so the centres give the same start.
+    assert np.array_equal(labels, np.argmin(((X[:, None, :] - kmeans.cluster_centers_[None]) ** 2).sum(2), 1))
     resp = np.zeros((len(X), k))
     resp[np.arange(len(X)), labels] = 1
     settings = dict(n_components=k, covariance_type=cov_type, weight_concentration_prior_type=prior_type, tol=0.0,
@@ -69,6 +72,7 @@ def case(data_name, X, k, cov_type, prior_type):
             "degrees_of_freedom_prior": float(bgm.degrees_of_freedom_prior_),
             "covariance_prior": np.atleast_1d(cov_prior).tolist(),
         },
+        "kmeans_centers": kmeans.cluster_centers_.tolist(),
         "init": posterior(start),
         "expected": dict(posterior(bgm), **{
             "weights": bgm.weights_.tolist(),

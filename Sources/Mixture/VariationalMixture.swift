@@ -183,10 +183,18 @@ public struct VariationalPosterior: Codable, Sendable, Equatable {
 
     // MARK: - The update
 
-    /// The variational update from an E-step's statistics (scikit-learn's `_m_step`): the
-    /// Gaussian estimates `n_k`, `x̄_k`, `S_k` (with `regularization` on `S_k`'s diagonal), then
-    /// `_estimate_weights`, `_estimate_means` and `_estimate_wishart_*` term by term.
-    static func update(
+    /// The variational update from an E-step's statistics (scikit-learn's `_m_step`, or its
+    /// `_initialize` from starting responsibilities): the Gaussian estimates `n_k`, `x̄_k`, `S_k`
+    /// (with `regularization` on `S_k`'s diagonal), then `_estimate_weights`, `_estimate_means` and
+    /// `_estimate_wishart_*` term by term.
+    ///
+    /// - Parameters:
+    ///   - statistics: sums over the rows' responsibilities, taken about `anchor`.
+    ///   - anchor: the point the statistics' moments are taken about (the data mean in a fit).
+    ///   - prior: the resolved priors.
+    ///   - regularization: `reg_covar`.
+    /// - Throws: `MixtureError.invalidModel` when the result is not finite.
+    public static func update(
         from statistics: MixtureStatistics, anchor: [Double], prior: VariationalPrior, regularization: Double
     ) throws -> VariationalPosterior {
         let k = statistics.components, d = statistics.dimension, type = statistics.covarianceType

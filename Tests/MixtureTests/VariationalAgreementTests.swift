@@ -44,6 +44,7 @@ struct VariationalCase: Decodable {
     var reg_covar: Double
     var iterations: Int
     var prior: Prior
+    var kmeans_centers: [[Double]]
     var `init`: Posterior
     var expected: Expected
 
@@ -129,6 +130,29 @@ struct VariationalAgreementTests {
             values: stride(from: 0, to: data.rows, by: 5).flatMap { data.rows($0..<($0 + 1)).doubles() })
         #expect(relativeDifference(try model.predictProbabilities(everyFifth), expected.predict_proba_every_fifth_row.flatMap { $0 })
             < Self.tolerance)
+    }
+
+    @Test("the start from scikit-learn's k-means labels, computed on the shards, is scikit-learn's initial posterior",
+          arguments: VariationalCase.names)
+    func startMatchesReference(name: String) throws {
+        let (reference, data) = try VariationalCase.load(name)
+        let runner = LocalShards(data: data, plan: ShardPlan(rows: data.rows, shards: 3), threads: 2)
+        let fitter = VariationalMixtureFitter(runner: runner, options: reference.options, variational: VariationalOptions(weightPriorType: reference.priorType))
+        let summary = try DataSummary.compute(runner)
+        let d = data.columns, k = reference.n_components
+        // The nearest of KMeans' final centres gives each row scikit-learn's label: one-hot responsibilities.
+        let centers = reference.kmeans_centers.flatMap { row in (0..<d).map { row[$0] - summary.mean[$0] } }
+        guard case let .statistics(statistics) = try runner.run(.hardAssignmentStatistics(
+            centers: centers, clusters: k, anchor: summary.mean, covarianceType: reference.covarianceType))
+        else { Issue.record("no statistics"); return }
+        let start = try VariationalPosterior.update(
+            from: statistics, anchor: summary.mean, prior: try fitter.resolvePrior(summary: summary), regularization: reference.reg_covar)
+        let expected = try reference.start(dimension: d)
+        #expect(relativeDifference(start.weightConcentration, expected.weightConcentration) < Self.tolerance)
+        #expect(relativeDifference(start.meanPrecision, expected.meanPrecision) < Self.tolerance)
+        #expect(relativeDifference(start.means, expected.means) < Self.tolerance)
+        #expect(relativeDifference(start.degreesOfFreedom, expected.degreesOfFreedom) < Self.tolerance)
+        #expect(relativeDifference(start.covariances, expected.covariances) < Self.tolerance)
     }
 
     @Test("the comparison can fail: a slightly different mean precision prior is caught")
