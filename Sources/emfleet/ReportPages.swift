@@ -40,7 +40,7 @@ enum ReportPages {
         report.addLineChart(
             id: "log-likelihood", title: model.variational == nil ? "Mean log-likelihood per EM iteration" : "Evidence lower bound per iteration",
             xLabel: "iteration", yLabel: model.variational == nil ? "mean log-likelihood" : "lower bound",
-            series: [.init(name: "log-likelihood", pointClass: "ll", points: history.enumerated().map { (Double($0.offset + 1), $0.element) })])
+            series: [.init(name: model.variational == nil ? "log-likelihood" : "lower bound", pointClass: "ll", points: history.enumerated().map { (Double($0.offset + 1), $0.element) })])
         let sample = try sampleRows(runner)
         let labels = try model.predict(sample)
         let values = sample.doubles(), d = sample.columns
