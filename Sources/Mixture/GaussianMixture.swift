@@ -26,6 +26,9 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
     public var options: FitOptions?
     /// Rows and shards the model was fitted on.
     public var training: TrainingFacts?
+    /// The variational posterior and its priors when the model was fitted by variational
+    /// Bayes (`parameters` are then its expected weights, means and `covariances_`); nil for EM.
+    public var variational: VariationalFit?
 
     /// Rows, shards and the kept start of a fit.
     public struct TrainingFacts: Codable, Sendable, Equatable {
@@ -51,6 +54,7 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
         lowerBound = -.infinity
         options = nil
         training = nil
+        variational = nil
     }
 
     init(parameters: MixtureParameters, converged: Bool, iterations: Int, history: [Double], options: FitOptions, training: TrainingFacts) {
@@ -61,6 +65,7 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
         self.lowerBound = history.last ?? -.infinity
         self.options = options
         self.training = training
+        variational = nil
     }
 
     // MARK: - Fitting
@@ -85,8 +90,16 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
 
     // MARK: - Applying the model
 
-    /// The model prepared for evaluation.
-    public func prepared() throws -> PreparedMixture { try PreparedMixture(parameters) }
+    /// The model prepared for evaluation: the mixture itself, or for a variational model the
+    /// posterior's E-step mixture (as scikit-learn's `predict` and `score_samples` use).
+    public func prepared() throws -> PreparedMixture { try preparedWithNormalizer().model }
+
+    /// The prepared model and what to add to each row's log-likelihood under it (0 for EM;
+    /// the log-normaliser of the variational log-weights).
+    func preparedWithNormalizer() throws -> (model: PreparedMixture, logNormalizer: Double) {
+        if let variational { return try variational.posterior.expectationMixture() }
+        return (try PreparedMixture(parameters), 0)
+    }
 
     func evaluate(_ data: FeatureMatrix, output: RowOutput, threads: Int?) throws -> (sum: Double, perRow: [Double]) {
         guard data.rows > 0 else { throw MixtureError.invalidData("the data has no rows") }
@@ -105,11 +118,12 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
             throw MixtureError.invalidData(
                 "the data has \(runner.dimension) features but the model was fitted on \(parameters.dimension)")
         }
-        let model = try prepared()
-        guard case let .scores(sum, _, perRow) = try runner.run(.score(model: model, output: output)) else {
+        let (model, logNormalizer) = try preparedWithNormalizer()
+        guard case let .scores(sum, rows, perRow) = try runner.run(.score(model: model, output: output)) else {
             throw MixtureError.invalidData("the shards returned no scores")
         }
-        return (sum, perRow)
+        guard logNormalizer != 0 else { return (sum, perRow) }
+        return (sum + Double(rows) * logNormalizer, output == .logLikelihoods ? perRow.map { $0 + logNormalizer } : perRow)
     }
 
     /// The most probable component of each row.

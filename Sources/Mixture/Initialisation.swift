@@ -46,36 +46,46 @@ func gatherRows(_ indices: [Int], from runner: ShardRunner) throws -> [[Double]]
 
 /// scikit-learn's initialisations, written over shards so the same code runs in-process and on workers.
 enum Initialisation {
-    /// The starting parameters for one EM run.
+    /// The starting parameters for one EM run: one M-step on ``statistics(_:summary:options:seed:)``.
     static func parameters(
         _ runner: ShardRunner, summary: DataSummary, options: FitOptions, seed: UInt64
     ) throws -> MixtureParameters {
+        try MaximizationStep.parameters(
+            from: statistics(runner, summary: summary, options: options, seed: seed), anchor: summary.mean,
+            regularization: options.regularization)
+    }
+
+    /// The starting responsibilities' statistics (scikit-learn's initial `resp`), about the data mean.
+    ///
+    /// `kmeans`: one-hot k-means labels; `random`: uniform draws normalised per row; `k-means++`
+    /// and `random-from-data`: each component holds exactly its one seed point (statistics over
+    /// those K rows only, so an M-step's weights are taken over K, then renormalised, as scikit-learn's are).
+    static func statistics(
+        _ runner: ShardRunner, summary: DataSummary, options: FitOptions, seed: UInt64
+    ) throws -> MixtureStatistics {
         let k = options.components
         let anchor = summary.mean
         switch options.initialisation {
         case .kmeans:
             let seeds = try kmeansPlusPlus(runner, clusters: k, seed: seed)
             let centers = try lloyd(runner, initial: seeds.rows, summary: summary, options: options)
-            let statistics = try foldStatistics(runner.run(.hardAssignmentStatistics(
+            return try foldStatistics(runner.run(.hardAssignmentStatistics(
                 centers: centers, clusters: k, anchor: anchor, covarianceType: options.covarianceType)))
-            return try MaximizationStep.parameters(from: statistics, anchor: anchor, regularization: options.regularization)
         case .kmeansPlusPlus:
             let seeds = try kmeansPlusPlus(runner, clusters: k, seed: seed)
-            return try parametersFromPoints(seeds.rows, summary: summary, options: options)
+            return pointStatistics(seeds.rows, summary: summary, options: options)
         case .randomFromData:
             var generator = SeededGenerator(seed: seed, stream: 2)
             let indices = sampleWithoutReplacement(count: k, from: summary.rows, using: &generator)
-            return try parametersFromPoints(gatherRows(indices, from: runner), summary: summary, options: options)
+            return pointStatistics(try gatherRows(indices, from: runner), summary: summary, options: options)
         case .random:
-            let statistics = try foldStatistics(runner.run(.randomStatistics(
+            return try foldStatistics(runner.run(.randomStatistics(
                 seed: seed, components: k, anchor: anchor, covarianceType: options.covarianceType)))
-            return try MaximizationStep.parameters(from: statistics, anchor: anchor, regularization: options.regularization)
         }
     }
 
-    /// One M-step on responsibilities that give each component exactly one point, with the
-    /// weights taken over the whole dataset as scikit-learn does, then renormalised.
-    static func parametersFromPoints(_ points: [[Double]], summary: DataSummary, options: FitOptions) throws -> MixtureParameters {
+    /// Statistics of responsibilities that give each component exactly one point.
+    static func pointStatistics(_ points: [[Double]], summary: DataSummary, options: FitOptions) -> MixtureStatistics {
         let k = points.count, d = summary.mean.count
         let matrix = FeatureMatrix(rows: k, columns: d, values: points.flatMap { $0 })
         let workspace = ChunkWorkspace(dimension: d, components: k, covarianceType: options.covarianceType)
@@ -86,7 +96,7 @@ enum Initialisation {
             labels.withUnsafeBufferPointer { workspace.setOneHot($0.baseAddress!, rowCount: chunk.count) }
             workspace.accumulate(rowCount: chunk.count, into: &statistics)
         }
-        return try MaximizationStep.parameters(from: statistics, anchor: summary.mean, regularization: options.regularization)
+        return statistics
     }
 
     /// Floyd's algorithm: `count` distinct indices below `population`, in draw order.

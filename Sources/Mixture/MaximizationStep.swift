@@ -14,12 +14,27 @@ enum MaximizationStep {
     static func parameters(
         from statistics: MixtureStatistics, anchor: [Double], regularization: Double
     ) throws -> MixtureParameters {
+        let k = statistics.components
+        let rows = Double(statistics.rows)
+        guard rows > 0 else { throw MixtureError.invalidData("no rows to fit") }
+        let estimates = gaussianEstimates(from: statistics, anchor: anchor, regularization: regularization)
+        var weights = estimates.counts.map { $0 / rows }
+        let weightSum = weights.reduce(0, +)
+        for c in 0..<k { weights[c] /= weightSum }
+        return try MixtureParameters(
+            covarianceType: statistics.covarianceType, components: k, dimension: statistics.dimension, weights: weights,
+            means: estimates.means, covariances: estimates.covariances)
+    }
+
+    /// scikit-learn's `_estimate_gaussian_parameters`: the floored counts `n_k`, the means (in
+    /// the data's frame and about the anchor) and the covariances with `regularization` added.
+    /// EM's M-step and the variational update both start from these.
+    static func gaussianEstimates(
+        from statistics: MixtureStatistics, anchor: [Double], regularization: Double
+    ) -> GaussianEstimates {
         let k = statistics.components, d = statistics.dimension
         let type = statistics.covarianceType
         let layout = FeatureLayout(covarianceType: type, dimension: d)
-        let rows = Double(statistics.rows)
-        guard rows > 0 else { throw MixtureError.invalidData("no rows to fit") }
-        var weights = [Double](repeating: 0, count: k)
         var means = [Double](repeating: 0, count: k * d)
         var covariances = [Double](repeating: 0, count: type.covarianceCount(components: k, dimension: d))
         let moments = statistics.moments
@@ -30,7 +45,6 @@ enum MaximizationStep {
             let responsibility = statistics.responsibilitySums[c]
             let count = responsibility + responsibilityFloor
             counts[c] = count
-            weights[c] = count / rows
             let linearOffset = type == .tied ? c * d : c * layout.count + layout.quadraticCount
             for j in 0..<d {
                 let shifted = moments[linearOffset + j] / count
@@ -79,9 +93,18 @@ enum MaximizationStep {
                 }
             }
         }
-        let weightSum = weights.reduce(0, +)
-        for c in 0..<k { weights[c] /= weightSum }
-        return try MixtureParameters(
-            covarianceType: type, components: k, dimension: d, weights: weights, means: means, covariances: covariances)
+        return GaussianEstimates(counts: counts, means: means, shiftedMeans: shiftedMeans, covariances: covariances)
     }
+}
+
+/// The Gaussian estimates of one set of statistics (see ``MaximizationStep/gaussianEstimates(from:anchor:regularization:)``).
+struct GaussianEstimates {
+    /// `n_k`: responsibility sums plus the `10·ε` floor, K values.
+    var counts: [Double]
+    /// Component means in the data's frame, K×D.
+    var means: [Double]
+    /// Component means less the anchor, K×D.
+    var shiftedMeans: [Double]
+    /// Covariances with the regularisation added, in the covariance type's layout.
+    var covariances: [Double]
 }

@@ -7,8 +7,10 @@ import Foundation
 public enum MixtureModelFile {
     /// The value of the file's `format` field.
     public static let format = "emfleet.gaussian-mixture"
-    /// The current format version.
+    /// The current format version of Gaussian mixtures fitted by EM.
     public static let version = 1
+    /// The format version of variational mixtures (version 1 and the `variational` object).
+    public static let variationalVersion = 2
 
     /// The model as JSON bytes: sorted keys, one value per line, the same bytes for the same model.
     public static func encode(_ model: GaussianMixture) throws -> Data {
@@ -81,9 +83,10 @@ public enum MixtureModelFile {
         var logLikelihoodHistory: [Double]
         var options: FitOptions?
         var training: GaussianMixture.TrainingFacts?
+        var variational: VariationalDocument?
 
         enum CodingKeys: String, CodingKey {
-            case format, version, kind, weights, means, covariances, converged, options, training
+            case format, version, kind, weights, means, covariances, converged, options, training, variational
             case covarianceType = "covariance_type"
             case nComponents = "n_components"
             case nFeatures = "n_features"
@@ -97,8 +100,8 @@ public enum MixtureModelFile {
             let p = model.parameters
             let d = p.dimension
             format = MixtureModelFile.format
-            version = MixtureModelFile.version
-            kind = "gaussian-mixture"
+            version = model.variational == nil ? MixtureModelFile.version : MixtureModelFile.variationalVersion
+            kind = model.variational == nil ? "gaussian-mixture" : "bayesian-gaussian-mixture"
             covarianceType = p.covarianceType
             nComponents = p.components
             nFeatures = d
@@ -122,6 +125,7 @@ public enum MixtureModelFile {
             logLikelihoodHistory = model.logLikelihoodHistory
             options = model.options
             training = model.training
+            variational = model.variational.map(VariationalDocument.init)
         }
 
         /// The model, checked (a `ModelFileError` without a file name when something is wrong).
@@ -129,8 +133,16 @@ public enum MixtureModelFile {
             guard format == MixtureModelFile.format else {
                 throw ModelFileError(file: "", message: "format is \"\(format)\", expected \"\(MixtureModelFile.format)\"")
             }
-            guard version == MixtureModelFile.version else {
-                throw ModelFileError(file: "", message: "format version \(version) is not supported (this emfleet reads version \(MixtureModelFile.version))")
+            guard version == MixtureModelFile.version || version == MixtureModelFile.variationalVersion else {
+                throw ModelFileError(
+                    file: "",
+                    message: "format version \(version) is not supported (this emfleet reads versions \(MixtureModelFile.version) and \(MixtureModelFile.variationalVersion))")
+            }
+            guard (version == MixtureModelFile.variationalVersion) == (variational != nil) else {
+                throw ModelFileError(
+                    file: "", message: version == MixtureModelFile.variationalVersion
+                        ? "missing field \"variational\" (a version-2 file holds a variational mixture)"
+                        : "a variational mixture must be a version-\(MixtureModelFile.variationalVersion) file")
             }
             let k = nComponents, d = nFeatures
             guard means.count == k, means.allSatisfy({ $0.count == d }) else {
@@ -159,19 +171,23 @@ public enum MixtureModelFile {
             model.lowerBound = lowerBound ?? -.infinity
             model.options = options
             model.training = training
+            model.variational = try variational?.fit(
+                covarianceType: covarianceType, components: k, dimension: d, means: parameters.means, covariances: parameters.covariances)
             return model
         }
     }
 
     /// Covariances as nested arrays of the depth their shape needs.
     enum CovarianceValues: Codable {
+        case number(Double)
         case vector([Double])
         case matrix([[Double]])
         case matrices([[[Double]]])
 
         init(from decoder: Decoder) throws {
             let container = try decoder.singleValueContainer()
-            if let value = try? container.decode([Double].self) { self = .vector(value) }
+            if let value = try? container.decode(Double.self) { self = .number(value) }
+            else if let value = try? container.decode([Double].self) { self = .vector(value) }
             else if let value = try? container.decode([[Double]].self) { self = .matrix(value) }
             else { self = .matrices(try container.decode([[[Double]]].self)) }
         }
@@ -179,6 +195,7 @@ public enum MixtureModelFile {
         func encode(to encoder: Encoder) throws {
             var container = encoder.singleValueContainer()
             switch self {
+            case let .number(v): try container.encode(v)
             case let .vector(v): try container.encode(v)
             case let .matrix(m): try container.encode(m)
             case let .matrices(m): try container.encode(m)

@@ -91,6 +91,32 @@ public struct Report {
         sections.append("<h2>\(escape(title))</h2>\n\(svg)")
     }
 
+    /// A bar chart of labelled values from zero, each bar a `<rect class="bar">`, with an optional
+    /// dashed horizontal line at `threshold` (`<line class="threshold">`).
+    public mutating func addBarChart(id: String, title: String, xLabel: String, yLabel: String, bars: [(label: String, value: Double)],
+                                     threshold: Double? = nil) {
+        let values = bars.map(\.value).filter(\.isFinite)
+        guard !values.isEmpty else { return }
+        let top = max(values.max() ?? 1, threshold ?? 0)
+        // Bars stand at 0, 1, …, n − 1, so the whole-number ticks name them.
+        let frame = Frame(xs: [-0.5, Double(bars.count) - 0.5], ys: [0, top > 0 ? top : 1], wholeX: true)
+        var svg = frame.open(id: id, xLabel: xLabel, yLabel: yLabel)
+        let width = min(0.6 * frame.xScale, 60)
+        for (index, bar) in bars.enumerated() where bar.value.isFinite {
+            let centre = Double(index)
+            let height = max(0, bar.value) * frame.yScale
+            svg += "<rect class=\"bar\" x=\"\(format(Double(Frame.margin) + (centre - frame.xMin) * frame.xScale - width / 2))\" "
+                + "y=\"\(frame.y(max(0, bar.value)))\" width=\"\(format(width))\" height=\"\(format(height))\" fill=\"\(Self.colour(index))\">"
+                + "<title>\(escape(bar.label)): \(format(bar.value))</title></rect>"
+        }
+        if let threshold {
+            svg += "<line class=\"threshold\" x1=\"\(Frame.margin)\" x2=\"\(Frame.width - Frame.margin)\" y1=\"\(frame.y(threshold))\" "
+                + "y2=\"\(frame.y(threshold))\" stroke=\"#d62728\" stroke-dasharray=\"6 4\"/>"
+        }
+        svg += "</svg>"
+        sections.append("<h2>\(escape(title))</h2>\n\(svg)")
+    }
+
     /// A table.
     public mutating func addTable(title: String, header: [String], rows: [[String]]) {
         var html = "<h2>\(escape(title))</h2>\n<table><thead><tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>"
@@ -141,8 +167,9 @@ struct Frame {
     /// Whether the x values are whole numbers (iterations, epochs, K): ticks are then whole too.
     let wholeX: Bool
 
-    init(xs: [Double], ys: [Double]) {
-        wholeX = xs.allSatisfy { $0 == $0.rounded() }
+    /// A frame around `xs` and `ys`; `wholeX` asks for whole-number x ticks (default: when every x is whole).
+    init(xs: [Double], ys: [Double], wholeX: Bool? = nil) {
+        self.wholeX = wholeX ?? xs.allSatisfy { $0 == $0.rounded() }
         func padded(_ values: [Double]) -> (Double, Double) {
             let low = values.min() ?? 0, high = values.max() ?? 1
             let span = high - low

@@ -118,6 +118,8 @@ extension GMMCommand {
         @Option(name: .long, help: "Start from this model file instead of initialising.")
         var initModel: String?
 
+        @OptionGroup(title: "Variational Bayes") var variational: VariationalArguments
+
         @OptionGroup var compute: ComputeOptions
         @OptionGroup var output: ModelOutputOptions
 
@@ -136,6 +138,9 @@ extension GMMCommand {
 
         func validate() throws {
             guard components >= 1 else { throw ValidationError("--components must be at least 1") }
+            if variational.variational != nil, initModel != nil {
+                throw ValidationError("--init-model starts EM; a --variational fit starts from its --init")
+            }
         }
 
         func run() throws {
@@ -146,10 +151,12 @@ extension GMMCommand {
                 var options = em.fitOptions(components: components)
                 options.covarianceType = covariance
                 let initial = try initModel.map { try MixtureModelFile.read(from: $0).parameters }
-                let resumed = try resume.map(Self.readCheckpoint)
+                let priors = try variational.options()
+                let resumed = priors == nil ? try resume.map(Self.readCheckpoint) : nil
+                let resumedVariational = priors != nil ? try resume.map(VariationalCheckpoint.read) : nil
                 let fingerprint = try DataFingerprint.of(path: input.data)
-                if let resumed, let resume, resumed.dataFingerprint != fingerprint {
-                    throw ClusterError("\(resume): the checkpoint was written for another version of \(input.data) (fingerprint \(resumed.dataFingerprint ?? "none"), now \(fingerprint))")
+                if let saved = resumed.map(\.dataFingerprint) ?? resumedVariational.map(\.dataFingerprint), let resume, saved != fingerprint {
+                    throw ClusterError("\(resume): the checkpoint was written for another version of \(input.data) (fingerprint \(saved ?? "none"), now \(fingerprint))")
                 }
                 let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster)
                 defer { job.finish() }
@@ -171,23 +178,19 @@ extension GMMCommand {
                 let whereComputed = cluster.workers.map { "\($0) local workers" }
                     ?? cluster.bind.map { "workers at \($0)" }
                     ?? "\(threads ?? ProcessInfo.processInfo.activeProcessorCount) threads"
+                let variationalFitter = priors.map { VariationalMixtureFitter(runner: runner, options: options, variational: $0) }
+                // Priors that do not fit the data are refused before any work.
+                try variationalFitter?.validate()
                 if text {
-                    print("fitting \(components) \(covariance.rawValue) components to \(runner.plan.rows) rows × \(runner.dimension) features "
+                    let method = variational.variational.map { " by variational Bayes (\($0.rawValue) prior)" } ?? ""
+                    print("fitting \(components) \(covariance.rawValue) components\(method) to \(runner.plan.rows) rows × \(runner.dimension) features "
                         + "(\(runner.plan.count) shards, \(whereComputed))")
-                    print(FitReport.header + (job.coordinator != nil ? "  workers" : ""))
+                    print((priors == nil ? FitReport.header : VariationalReport.header) + (job.coordinator != nil ? "  workers" : ""))
                 }
                 let checkpointPath = checkpoint ?? out + ".checkpoint"
                 InterruptCleanup.noteCheckpoint(checkpointPath)
                 let clock = ContinuousClock.now
-                let model = try MixtureFitter(runner: runner, options: options).fit(
-                    resuming: resumed,
-                    checkpointEvery: checkpointEvery,
-                    checkpoint: { state in
-                        var state = state
-                        state.dataFingerprint = fingerprint
-                        try state.write(to: checkpointPath)
-                    },
-                    progress: { step in
+                let progress: (FitProgress) -> Void = { step in
                         let workers = job.liveWorkers
                         var fields: [(String, Any)] = [
                             ("start", step.start + 1), ("iteration", step.iteration), ("log_likelihood", step.logLikelihood),
@@ -203,13 +206,36 @@ extension GMMCommand {
                         guard text else { return }
                         print(FitReport.iterationLine(step) + (workers.map { String(format: " %8d", $0) } ?? ""))
                         fflush(nil)
-                    })
+                    }
+                let model: GaussianMixture
+                if let variationalFitter {
+                    model = try variationalFitter.fit(
+                        resuming: resumedVariational, checkpointEvery: checkpointEvery,
+                        checkpoint: { state in
+                            var state = state
+                            state.dataFingerprint = fingerprint
+                            try state.write(to: checkpointPath)
+                        },
+                        progress: progress)
+                } else {
+                    model = try MixtureFitter(runner: runner, options: options).fit(
+                        resuming: resumed,
+                        checkpointEvery: checkpointEvery,
+                        checkpoint: { state in
+                            var state = state
+                            state.dataFingerprint = fingerprint
+                            try state.write(to: checkpointPath)
+                        },
+                        progress: progress)
+                }
                 try MixtureModelFile.write(model, to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
                 if let report {
                     var page = Report(title: "emfleet gmm fit: \(components) \(covariance.rawValue) components on \(URL(fileURLWithPath: input.data).lastPathComponent)")
-                    page.addText(String(format: "%@ after %d iterations; final mean log-likelihood %.8f.",
-                                        model.converged ? "Converged" : "Did not converge", model.iterations, model.lowerBound))
+                    page.addText(String(format: "%@ after %d iterations; final %@ %.8f.",
+                                        model.converged ? "Converged" : "Did not converge", model.iterations,
+                                        model.variational == nil ? "mean log-likelihood" : "lower bound", model.lowerBound))
+                    ReportPages.addVariational(model, to: &page)
                     try ReportPages.addMixture(model, runner: runner, to: &page)
                     try page.write(to: report)
                 }
@@ -217,8 +243,10 @@ extension GMMCommand {
                 log.json("done", [
                     ("converged", model.converged), ("iterations", model.iterations), ("lower_bound", model.lowerBound),
                     ("seconds", seconds), ("out", out), ("dropped_messages", job.coordinator?.droppedMessages ?? 0),
-                ])
-                if log.format == .text { print(FitReport.summary(model, seconds: seconds, out: out)) }
+                ] + (model.variational.map { [("effective_components", $0.effectiveComponents as Any)] } ?? []))
+                if log.format == .text {
+                    print(model.variational == nil ? FitReport.summary(model, seconds: seconds, out: out) : VariationalReport.summary(model, seconds: seconds, out: out))
+                }
             }
         }
 

@@ -38,8 +38,9 @@ enum ReportPages {
     static func addMixture(_ model: GaussianMixture, runner: ShardRunner, to report: inout Report) throws {
         let history = model.logLikelihoodHistory
         report.addLineChart(
-            id: "log-likelihood", title: "Mean log-likelihood per EM iteration", xLabel: "iteration", yLabel: "mean log-likelihood",
-            series: [.init(name: "log-likelihood", pointClass: "ll", points: history.enumerated().map { (Double($0.offset + 1), $0.element) })])
+            id: "log-likelihood", title: model.variational == nil ? "Mean log-likelihood per EM iteration" : "Evidence lower bound per iteration",
+            xLabel: "iteration", yLabel: model.variational == nil ? "mean log-likelihood" : "lower bound",
+            series: [.init(name: model.variational == nil ? "log-likelihood" : "lower bound", pointClass: "ll", points: history.enumerated().map { (Double($0.offset + 1), $0.element) })])
         let sample = try sampleRows(runner)
         let labels = try model.predict(sample)
         let values = sample.doubles(), d = sample.columns
@@ -48,12 +49,15 @@ enum ReportPages {
             let p = plane.project(values[(r * d)..<((r + 1) * d)])
             return (p.x, p.y, labels[r])
         }
+        // A variational fit draws only its effective components: the others sit on the prior with no rows.
+        let effective = model.variational.map { VariationalFit.effectiveThreshold(components: $0.posterior.components) }
+        let ellipses = plane.ellipses(of: model.parameters).filter { model.parameters.weights[$0.group] >= effective ?? 0 }
         report.addScatter(
             id: "projection",
             title: "The data on its first two principal components (\(sample.rows) of \(runner.plan.rows) rows), coloured by component, with 2-σ ellipses",
             xLabel: String(format: "PC1 (%.0f%% of the variance)", 100 * plane.explained.0),
             yLabel: String(format: "PC2 (%.0f%%)", 100 * plane.explained.1),
-            points: points, ellipses: plane.ellipses(of: model.parameters), groupName: "component")
+            points: points, ellipses: ellipses, groupName: "component")
         let p = model.parameters
         report.addTable(
             title: "Parameters (\(p.components) \(p.covarianceType.rawValue) components, \(p.dimension) features)",
