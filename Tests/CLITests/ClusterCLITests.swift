@@ -296,8 +296,9 @@ struct ClusterCLITests {
         #expect(lied > 0)
         #expect(result.status == 0, "\(result.stderr)")
         let lost = events(result.lines).first { $0["event"] as? String == "worker_lost" }
-        #expect((lost?["label"] as? String ?? "").contains("liar"))
-        #expect((lost?["reason"] as? String ?? "").contains("bad result"), "\(String(describing: lost))")
+        let label = lost?["label"] as? String ?? "", reason = lost?["reason"] as? String ?? ""
+        #expect(label.contains("liar"))
+        #expect(reason.contains("bad result"), "\(String(describing: lost))")
         #expect(try bytes(scratch.path("m.json")) == (try fixture.reference("small")))
     }
 
