@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Renders a report of each kind (gmm fit, gmm select, mlp train, pipeline fit, kmeans fit) in headless Chromium
+# Renders a report of each kind (gmm fit, variational gmm fit, gmm select, mlp train, pipeline fit, kmeans fit) in headless Chromium
 # and checks the rendered page: the charts are there, the log-likelihood chart has a point per EM
 # iteration, the BIC chart a point per candidate K. Fails (does not skip) without Chromium.
 # Usage: scripts/check-reports.sh [--screenshot FILE]    (FILE: a PNG of the gmm fit report)
@@ -21,9 +21,10 @@ render() {  # render DIR: the DOM Chromium builds from DIR/index.html
 "$emfleet" mlp train --data "$work/x.npy" --labels "$work/y.npy" --hidden 8 --epochs 7 --validation-split 0.2 --quiet \
     --out "$work/mlp.json" --report "$work/mlp" >/dev/null
 "$emfleet" pipeline fit --data "$work/x.npy" --components 2...4 --epochs 5 --out "$work/pipeline.json" --report "$work/pipeline" >/dev/null
+"$emfleet" gmm fit --data "$work/x.npy" --components 6 --variational dirichlet-process --seed 1 --quiet --out "$work/vb.json" --report "$work/vb" >/dev/null 2>&1
 "$emfleet" kmeans fit --data "$work/x.npy" -k 4 --tol 0 --max-iter 6 --quiet --out "$work/kmeans.json" --report "$work/kmeans" --workers 2 >/dev/null 2>&1
 
-for kind in fit select mlp pipeline kmeans; do render "$work/$kind" > "$work/$kind.dom"; done
+for kind in fit select mlp pipeline kmeans vb; do render "$work/$kind" > "$work/$kind.dom"; done
 
 python3 - "$work" <<'PY'
 import json, re, sys
@@ -54,6 +55,10 @@ check(count(mlp, r'class="point loss"') == 7 and count(mlp, r'class="point val-l
 pipeline = open(f"{work}/pipeline.dom").read()
 check(all(f'id="{i}"' in pipeline for i in ["criteria", "log-likelihood", "projection", "loss"]), "pipeline report: selection, mixture and network charts rendered")
 check(count(pipeline, r'class="point bic"') == 3, "pipeline report: 3 BIC points (K = 2..4)")
+
+vb = open(f"{work}/vb.dom").read()
+check('id="weights"' in vb and 'id="projection"' in vb, "variational gmm fit report: weights and projection charts rendered")
+check(count(vb, r'<rect class="bar"') == 6 and count(vb, r'class="threshold"') == 1, "variational gmm fit report: 6 weight bars and the threshold line")
 
 kmeans = open(f"{work}/kmeans.dom").read()
 centres = json.load(open(f"{work}/kmeans.json"))
