@@ -88,7 +88,7 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
     /// The model prepared for evaluation.
     public func prepared() throws -> PreparedMixture { try PreparedMixture(parameters) }
 
-    func evaluate(_ data: FeatureMatrix, output: RowOutput, threads: Int?) throws -> (sum: Double, perRow: [Double]) {
+    func evaluate(_ data: FeatureMatrix, output: RowOutput, threads: Int?) throws -> (sum: Double, perRow: [Double], weight: Double) {
         guard data.rows > 0 else { throw MixtureError.invalidData("the data has no rows") }
         let runner = LocalShards(
             data: data, plan: ShardPlan(rows: data.rows, shards: ShardPlan.defaultShardCount(rows: data.rows)),
@@ -96,20 +96,21 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
         return try evaluate(on: runner, output: output)
     }
 
-    /// Scores every shard of `runner`: the total log-likelihood and the per-row `output`
-    /// (labels as whole numbers, K probabilities per row, or log-likelihoods), in row order.
+    /// Scores every shard of `runner`: the total log-likelihood (Σ w log p with sample weights),
+    /// the total weight (the row count without weights) and the per-row `output` (labels as
+    /// whole numbers, K probabilities per row, or log-likelihoods, never weighted), in row order.
     ///
     /// - Throws: `MixtureError` when the data's feature count differs from the model's.
-    public func evaluate(on runner: ShardRunner, output: RowOutput) throws -> (sum: Double, perRow: [Double]) {
+    public func evaluate(on runner: ShardRunner, output: RowOutput) throws -> (sum: Double, perRow: [Double], weight: Double) {
         guard runner.dimension == parameters.dimension else {
             throw MixtureError.invalidData(
                 "the data has \(runner.dimension) features but the model was fitted on \(parameters.dimension)")
         }
         let model = try prepared()
-        guard case let .scores(sum, _, perRow) = try runner.run(.score(model: model, output: output)) else {
+        guard case let .scores(sum, _, weight, perRow) = try runner.run(.score(model: model, output: output)) else {
             throw MixtureError.invalidData("the shards returned no scores")
         }
-        return (sum, perRow)
+        return (sum, perRow, weight)
     }
 
     /// The most probable component of each row.

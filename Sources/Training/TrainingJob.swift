@@ -154,7 +154,7 @@ public struct MixtureFeatures: Sendable {
     /// Posterior probabilities (rows × K) of raw rows.
     func posteriors(_ rows: FeatureMatrix) -> [Double] {
         let view = ShardView(data: rows, range: 0..<rows.rows, firstGlobalRow: 0)
-        guard case let .scores(_, _, perRow) = ShardEvaluator.evaluate(.score(model: model, output: .probabilities), on: view, scratch: ShardScratch())
+        guard case let .scores(_, _, _, perRow) = ShardEvaluator.evaluate(.score(model: model, output: .probabilities), on: view, scratch: ShardScratch())
         else { return [] }
         return perRow
     }
