@@ -149,4 +149,60 @@ struct SampleWeightCLITests {
         let unweighted = try EmfleetBinary.run(common + ["--resume", checkpoint, "--out", scratch.path("plain.json")])
         #expect(unweighted.status != 0)
     }
+
+    /// A small labelled dataset and integer weights 0 to 3.
+    private func labelled(_ scratch: ScratchDirectory, rows: Int = 2000) throws -> (data: String, labels: String, weights: String, values: [Double]) {
+        let data = scratch.path("x.npy"), labels = scratch.path("y.npy")
+        let result = try EmfleetBinary.run(["data", "generate", "--samples", "\(rows)", "--features", "4", "--components", "3",
+                                            "--seed", "2", "--out", data, "--labels", labels])
+        #expect(result.status == 0, "\(result.stderr)")
+        var generator = SeededGenerator(seed: 5)
+        let values = (0..<rows).map { _ in Double(generator.nextInt(below: 4)) }
+        let weights = scratch.path("w.txt")
+        try values.map { String(Int($0)) }.joined(separator: "\n").write(toFile: weights, atomically: true, encoding: .utf8)
+        return (data, labels, weights, values)
+    }
+
+    @Test("mlp train --sample-weight: the same model bytes in one process and on 2 workers; mlp evaluate reports weighted metrics")
+    func mlpTrainOnWorkers() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let (data, labels, weights, values) = try labelled(scratch)
+        let common = ["mlp", "train", "--data", data, "--labels", labels, "--sample-weight", weights, "--hidden", "8", "--epochs", "3",
+                      "--batch-size", "128", "--validation-split", "0.1", "--seed", "1", "--quiet"]
+        let local = try EmfleetBinary.run(common + ["--out", scratch.path("local.json")])
+        #expect(local.status == 0, "\(local.stderr)")
+        let workers = try EmfleetBinary.run(common + ["--workers", "2", "--out", scratch.path("workers.json")])
+        #expect(workers.status == 0, "\(workers.stderr)")
+        #expect(try bytes(scratch.path("local.json")) == (try bytes(scratch.path("workers.json"))))
+
+        let evaluate = ["mlp", "evaluate", "--model", scratch.path("local.json"), "--data", data, "--labels", labels, "--json"]
+        let weighted = try EmfleetBinary.run(evaluate + ["--sample-weight", weights])
+        #expect(weighted.status == 0, "\(weighted.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(weighted.stdout.utf8)) as? [String: Any]
+        #expect(report?["total_weight"] as? Double == values.reduce(0, +))
+        // The weighted accuracy is that of the rows repeated by their weights.
+        let predict = try EmfleetBinary.run(["mlp", "predict", "--model", scratch.path("local.json"), "--data", data, "--out", scratch.path("p.csv")])
+        #expect(predict.status == 0, "\(predict.stderr)")
+        let predicted = try DatasetLoader.loadLabels(path: scratch.path("p.csv")), truth = try DatasetLoader.loadLabels(path: labels)
+        let right = zip(zip(predicted, truth), values).map { $0.0 == $0.1 ? $1 : 0 }.reduce(0, +)
+        let accuracy = try #require(report?["accuracy"] as? Double)
+        #expect(abs(accuracy - right / values.reduce(0, +)) < 1e-12)
+        let plain = try EmfleetBinary.run(evaluate)
+        #expect(plain.status == 0 && !plain.stdout.contains("total_weight"))
+    }
+
+    @Test("pipeline fit takes --sample-weight, the same model bytes in one process and on 2 workers")
+    func pipelineFitOnWorkers() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let (data, labels, weights, _) = try labelled(scratch, rows: 1200)
+        let common = ["pipeline", "fit", "--data", data, "--labels", labels, "--sample-weight", weights, "--components", "3",
+                      "--hidden", "8", "--epochs", "2", "--batch-size", "128", "--seed", "1", "--quiet"]
+        let local = try EmfleetBinary.run(common + ["--out", scratch.path("local.json")])
+        #expect(local.status == 0, "\(local.stderr)")
+        let workers = try EmfleetBinary.run(common + ["--workers", "2", "--out", scratch.path("workers.json")])
+        #expect(workers.status == 0, "\(workers.stderr)")
+        #expect(try bytes(scratch.path("local.json")) == (try bytes(scratch.path("workers.json"))))
+    }
 }
