@@ -46,6 +46,25 @@ struct SampleWeightCLITests {
         #expect(try bytes(scratch.path("local.json")) != (try bytes(scratch.path("plain.json"))))
     }
 
+    @Test("gmm select --sample-weight: the same choice and model bytes in one process and on 2 workers")
+    func gmmSelectOnWorkers() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let (data, weights, _) = try generate(scratch, rows: 1500)
+        let common = ["gmm", "select", "--data", data, "--sample-weight", weights, "--components", "1...4", "--seed", "2", "--quiet"]
+        let local = try EmfleetBinary.run(common + ["--out", scratch.path("local.json"), "--table", scratch.path("local.csv")])
+        #expect(local.status == 0, "\(local.stderr)")
+        let workers = try EmfleetBinary.run(common + ["--workers", "2", "--out", scratch.path("workers.json"), "--table", scratch.path("workers.csv")])
+        #expect(workers.status == 0, "\(workers.stderr)")
+        #expect(try bytes(scratch.path("local.json")) == (try bytes(scratch.path("workers.json"))))
+        let table = try CSVReader.read(path: scratch.path("local.csv"), options: CSVOptions(columns: ["bic"]))
+        let plain = try EmfleetBinary.run(["gmm", "select", "--data", data, "--components", "1...4", "--seed", "2", "--quiet",
+                                           "--out", scratch.path("plain.json"), "--table", scratch.path("plain.csv")])
+        #expect(plain.status == 0)
+        let plainTable = try CSVReader.read(path: scratch.path("plain.csv"), options: CSVOptions(columns: ["bic"]))
+        #expect(table.features.doubles() != plainTable.features.doubles())
+    }
+
     @Test("gmm score --sample-weight reports Σ w log p / Σ w and the total weight")
     func gmmScoreWeighted() throws {
         let scratch = try ScratchDirectory()
