@@ -437,8 +437,9 @@ public final class ClusterCoordinator: ShardRunner {
             case .ready:
                 guard envelope.job == jobID else { return }
                 let fingerprint = try TextBody.decode(body, "fingerprint")
-                if !spec.stream, fingerprint != spec.fingerprint {
-                    let reason = "\(peer.hello.host) sees a different \(spec.path) (fingerprint \(fingerprint), coordinator \(spec.fingerprint))"
+                if !spec.stream, fingerprint != spec.expectedFingerprint {
+                    let files = spec.weightFile.map { "\(spec.path) or \($0)" } ?? spec.path
+                    let reason = "\(peer.hello.host) sees a different \(files) (fingerprint \(fingerprint), coordinator \(spec.expectedFingerprint))"
                     sendRaw(identity, .refuse, body: TextBody.encode(reason))
                     onEvent(.workerRefused(label: peer.label, reason: reason))
                     peers[id] = nil
@@ -487,7 +488,8 @@ public final class ClusterCoordinator: ShardRunner {
                 }
                 let start = range.lowerBound + request.offset
                 let rows = try spec.readRows(start..<(start + request.count))
-                send(peer, .rows, body: RowsChunk(shard: request.shard, offset: request.offset, values: rows.doubles()).body)
+                let weights = spec.hasWeights ? try spec.readWeights(start..<(start + request.count)) : []
+                send(peer, .rows, body: RowsChunk(shard: request.shard, offset: request.offset, values: rows.doubles(), weights: weights).body)
             default:
                 drop("\(envelope.kind) is not for the coordinator")
             }

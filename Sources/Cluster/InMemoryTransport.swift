@@ -97,17 +97,20 @@ package final class SimulatedWorker {
     weak var transport: InMemoryTransport?
     var nextHeartbeat = 0.0
     private let data: FeatureMatrix
+    private let weights: [Double]?
     private let jobs: JobRegistry
     private var job: JobSpec?
     private var jobID: UInt64 = 0
     private var held: [Int: FeatureMatrix] = [:]
     private let scratch = ScratchStore()
 
-    /// A worker that reads its rows from `data` (the whole dataset, as shared storage would).
-    package init(name: String, data: FeatureMatrix, jobs: JobRegistry) {
+    /// A worker that reads its rows (and their `weights`) from `data` (the whole dataset, as
+    /// shared storage would).
+    package init(name: String, data: FeatureMatrix, weights: [Double]? = nil, jobs: JobRegistry) {
         self.name = name
         identity = Array(name.utf8)
         self.data = data
+        self.weights = weights
         self.jobs = jobs
     }
 
@@ -145,7 +148,7 @@ package final class SimulatedWorker {
             jobID = envelope.job
             held.removeAll()
             scratch.removeAll()
-            say(.ready, body: TextBody.encode(spec.fingerprint))
+            say(.ready, body: TextBody.encode(spec.expectedFingerprint))
         case .task:
             guard let job, let order = try? TaskOrder(body: body, shardCount: job.shards) else { return }
             for shard in order.release { held[shard] = nil }
@@ -169,10 +172,11 @@ package final class SimulatedWorker {
         do {
             guard let served = jobs[order.job] else { throw FatalJobError("no job \(order.job)") }
             let task = try served.prepare(order.task, context: context)
-            let data = self.data
+            let data = self.data, weights = self.weights
             let results = try task.compute(order.shards, 1, nil, { shard in
                 let range = job.plan.ranges[shard]
-                return ShardData(index: shard, features: data.rows(range), positions: 0..<range.count, firstRow: range.lowerBound)
+                return ShardData(index: shard, features: data.rows(range), positions: 0..<range.count, firstRow: range.lowerBound,
+                                 weights: weights.map { Array($0[range]) })
             }, scratch)
             for (block, bytes) in results {
                 let outcome = behaviour == .lying ? Array(bytes.dropLast(8)) : bytes

@@ -24,6 +24,11 @@ public struct JobSpec: Sendable {
     public var stream: Bool
     /// Where each row's label comes from, for training jobs.
     public var labels: LabelSource = .none
+    /// The sample-weight file (a 1-D `.npy` or one-column text file, one weight per row), as
+    /// every host sees it; nil with no weights or when they are ``CSVOptions/weightColumn`` of the data.
+    public var weightFile: String?
+    /// The weight file's fingerprint as the coordinator sees it (empty without a weight file).
+    public var weightFingerprint = ""
 
     /// Where labels come from and what they mean.
     public enum LabelSource: Sendable, Equatable {
@@ -55,6 +60,48 @@ public struct JobSpec: Sendable {
 
     /// The shard layout.
     public var plan: ShardPlan { ShardPlan(rows: rows, shards: shards) }
+
+    /// Whether rows carry sample weights (a weight file or a weight column of the data).
+    public var hasWeights: Bool { weightFile != nil || csv.weightColumn != nil }
+
+    /// Names the weight file of the job and takes its fingerprint.
+    public mutating func setWeightFile(_ file: String?) throws {
+        weightFile = file
+        weightFingerprint = try file.map(DataFingerprint.of(path:)) ?? ""
+    }
+
+    /// What a worker that sees the same files answers in `ready`: the data file's fingerprint,
+    /// then the weight file's.
+    public var expectedFingerprint: String {
+        weightFile == nil ? fingerprint : fingerprint + " " + weightFingerprint
+    }
+
+    /// The fingerprints of the job's files as this host sees them (compare with ``expectedFingerprint``).
+    public func localFingerprint() throws -> String {
+        let data = try DataFingerprint.of(path: path)
+        return try weightFile.map { data + " " + (try DataFingerprint.of(path: $0)) } ?? data
+    }
+
+    /// The sample weights of the rows of `range`, checked to be finite and non-negative, from the
+    /// weight file (which must have one weight per row) or the data's weight column.
+    public func readWeights(_ range: Range<Int>) throws -> [Double] {
+        if let weightFile {
+            let all = try SampleWeights.read(path: weightFile)
+            try SampleWeights.check(all.count, file: weightFile, rows: rows, dataFile: path)
+            return Array(all[range])
+        }
+        guard csv.weightColumn != nil else { throw DatasetError(file: path, message: "this job has no sample weights") }
+        return try SampleWeights.read(columnOf: path, csv: csv, rows: range)
+    }
+
+    /// Every row's sample weight, checked as ``readWeights(_:)`` does and for a positive total;
+    /// nil without weights. Run before a job starts, so a bad weight stops it before any work.
+    public func checkedWeights() throws -> [Double]? {
+        guard hasWeights else { return nil }
+        let weights = try readWeights(0..<rows)
+        try SampleWeights.checkTotal(weights, file: weightFile ?? "\(path) (column \"\(csv.weightColumn ?? "")\")")
+        return weights
+    }
 
     /// Reads the rows of `range` from the file and checks they are finite.
     public func readRows(_ range: Range<Int>) throws -> FeatureMatrix {
@@ -131,6 +178,9 @@ public struct JobSpec: Sendable {
         case let .values(file):
             w.u8(2); w.string(file)
         }
+        w.bool(csv.weightColumn != nil); w.string(csv.weightColumn ?? "")
+        w.bool(weightFile != nil); w.string(weightFile ?? "")
+        w.string(weightFingerprint)
         return w.bytes
     }
 
@@ -167,6 +217,13 @@ public struct JobSpec: Sendable {
         case let other:
             throw WireError("job: unknown label kind \(other)")
         }
+        let hasWeightColumn = try r.bool("weight column present")
+        let weightColumn = try r.string("weight column", maxBytes: 1024)
+        csv.weightColumn = hasWeightColumn ? weightColumn : nil
+        let hasWeightFile = try r.bool("weight file present")
+        let file = try r.string("weight file", maxBytes: 4096)
+        weightFile = hasWeightFile ? file : nil
+        weightFingerprint = try r.string("weight fingerprint", maxBytes: 128)
         try r.finish()
     }
 }

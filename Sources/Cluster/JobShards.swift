@@ -63,6 +63,9 @@ public final class JobShards {
     ///   - threads: threads in process (nil: every core).
     ///   - cluster: where to compute.
     ///   - labels: the targets a training job reads beside the data.
+    ///   - weights: the sample-weight file (one weight per row); `csv`'s weight column names
+    ///     weights inside the data instead. Every weight is read and checked here first (count,
+    ///     sign, finiteness, a positive total); jobs see them as ``ShardData/weights``.
     ///   - defaultShards: the shard count for a row count when `shards` is nil.
     ///   - messageLimit: the largest message the coordinator accepts, from the jobs it will run
     ///     over this data (`ShardJob.largestResultBytes` of their tasks).
@@ -74,6 +77,7 @@ public final class JobShards {
     public init(
         path: String, csv: CSVOptions, shards: Int?, threads: Int?, cluster: ClusterSettings,
         labels: JobSpec.LabelSource = .none,
+        weights weightFile: String? = nil,
         defaultShards: (Int) -> Int = ShardPlan.defaultShardCount(rows:),
         messageLimit: (ShardContext) -> Int,
         workerExecutable: String,
@@ -84,8 +88,11 @@ public final class JobShards {
             let plan = ShardPlan(rows: matrix.rows, shards: shards ?? defaultShards(matrix.rows))
             var spec = JobSpec(path: path, csv: csv, rows: matrix.rows, columns: matrix.columns, shards: plan.count, fingerprint: "", stream: false)
             spec.labels = labels
+            spec.weightFile = weightFile
+            let weights = try spec.checkedWeights()
             let targets = labels == .none ? nil : try spec.readTargets(0..<matrix.rows)
-            runner = LocalShards(data: matrix, targets: targets, plan: plan, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            runner = LocalShards(
+                data: matrix, targets: targets, weights: weights, plan: plan, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
             coordinator = nil
             fleet = nil
             return
@@ -93,6 +100,8 @@ public final class JobShards {
         var spec = try JobSpec.describe(path: path, csv: csv, shards: shards, stream: cluster.streamData)
         if shards == nil { spec.shards = defaultShards(spec.rows) }
         spec.labels = labels
+        try spec.setWeightFile(weightFile)
+        _ = try spec.checkedWeights()
         var options = CoordinatorOptions(endpoint: cluster.bind ?? "")
         options.workerTimeout = cluster.workerTimeout
         options.waitWorkers = cluster.waitWorkers

@@ -1,13 +1,13 @@
 import Engine
 import Foundation
 
-/// The emfleet wire protocol, version 3 (see docs/PROTOCOL.md).
+/// The emfleet wire protocol, version 4 (see docs/PROTOCOL.md).
 ///
 /// Every message is a ZeroMQ multipart message whose first frame is a 24-byte ``Envelope``
 /// and whose second frame, when present, is the body encoded with `WireWriter`.
 public enum WireProtocol {
     /// The protocol version this build speaks; a peer with another is refused.
-    public static let version: UInt16 = 3
+    public static let version: UInt16 = 4
     /// The first four bytes of every envelope.
     static let magic: [UInt8] = Array("EMFL".utf8)
     /// Largest message a worker accepts (`ZMQ_MAXMSGSIZE`): tasks and streamed rows stay far below.
@@ -268,22 +268,28 @@ struct RowsRequest {
     }
 }
 
-/// `--stream-data`: rows of a shard, as float64 row-major.
+/// `--stream-data`: rows of a shard, as float64 row-major, and their sample weights (none when
+/// the job has no weights).
 struct RowsChunk {
     var shard: Int
     var offset: Int
     var values: [Double]
+    var weights: [Double] = []
     var body: [UInt8] {
-        var w = WireWriter(capacity: 8 * values.count + 32)
-        w.int(shard); w.int(offset); w.doubles(values)
+        var w = WireWriter(capacity: 8 * (values.count + weights.count) + 40)
+        w.int(shard); w.int(offset); w.doubles(values); w.doubles(weights)
         return w.bytes
     }
-    init(shard: Int, offset: Int, values: [Double]) { self.shard = shard; self.offset = offset; self.values = values }
+    init(shard: Int, offset: Int, values: [Double], weights: [Double] = []) {
+        self.shard = shard; self.offset = offset; self.values = values; self.weights = weights
+    }
     init(body: [UInt8], shardCount: Int) throws {
         var r = WireReader(body, context: "rows")
         shard = try r.int("shard", in: 0...(shardCount - 1))
         offset = try r.int("offset", in: 0...Int(Int32.max))
         values = try r.doubles("values")
+        weights = try r.doubles("weights")
+        guard weights.allSatisfy({ $0.isFinite && $0 >= 0 }) else { throw WireError("rows: a weight is negative or not finite") }
         try r.finish()
     }
 }

@@ -218,7 +218,7 @@ public final class ClusterWorker {
                 try send(.ready, body: TextBody.encode(""), job: jobID)
             } else {
                 do {
-                    let fingerprint = try DataFingerprint.of(path: spec.path)
+                    let fingerprint = try spec.localFingerprint()
                     job = spec
                     try send(.ready, body: TextBody.encode(fingerprint), job: jobID)
                 } catch {
@@ -263,7 +263,7 @@ public final class ClusterWorker {
         case .rows:
             guard let job, envelope.job == jobID, job.stream else { return .goOn }
             let chunk = try RowsChunk(body: body, shardCount: job.shards)
-            streaming.receive(chunk, plan: job.plan, columns: job.columns, store: store)
+            streaming.receive(chunk, plan: job.plan, columns: job.columns, weighted: job.hasWeights, store: store)
             try requestMissingRows()
         case .jobEnd:
             if envelope.job == jobID {
@@ -377,8 +377,9 @@ public final class ClusterWorker {
 private struct StreamingState {
     static let window = 4
     static let chunkBytes = 4 << 20
-    /// Partially received shards: their values so far.
+    /// Partially received shards: their values and weights so far.
     var partial: [Int: [Double]] = [:]
+    var partialWeights: [Int: [Double]] = [:]
     /// Next row offset to request per shard.
     var nextOffset: [Int: Int] = [:]
     var inFlight = 0
@@ -400,13 +401,18 @@ private struct StreamingState {
         return requests
     }
 
-    mutating func receive(_ chunk: RowsChunk, plan: ShardPlan, columns: Int, store: ShardStore) {
+    mutating func receive(_ chunk: RowsChunk, plan: ShardPlan, columns: Int, weighted: Bool, store: ShardStore) {
         inFlight = max(0, inFlight - 1)
         let count = plan.ranges[chunk.shard].count
-        guard chunk.values.count % columns == 0, chunk.offset * columns == partial[chunk.shard, default: []].count else { return }
+        guard chunk.values.count % columns == 0, chunk.offset * columns == partial[chunk.shard, default: []].count,
+              chunk.weights.count == (weighted ? chunk.values.count / columns : 0)
+        else { return }
         partial[chunk.shard, default: []].append(contentsOf: chunk.values)
+        if weighted { partialWeights[chunk.shard, default: []].append(contentsOf: chunk.weights) }
         if partial[chunk.shard]!.count == count * columns {
-            store.insert(FeatureMatrix(rows: count, columns: columns, values: partial.removeValue(forKey: chunk.shard)!), shard: chunk.shard)
+            store.insert(
+                FeatureMatrix(rows: count, columns: columns, values: partial.removeValue(forKey: chunk.shard)!),
+                weights: partialWeights.removeValue(forKey: chunk.shard), shard: chunk.shard)
             nextOffset[chunk.shard] = nil
         }
     }
@@ -417,6 +423,7 @@ private final class ShardStore: Sendable {
     private struct Held {
         var rows: [Int: FeatureMatrix] = [:]
         var targets: [Int: TargetRows] = [:]
+        var weights: [Int: [Double]] = [:]
     }
 
     private let held = Locked(Held())
@@ -437,13 +444,19 @@ private final class ShardStore: Sendable {
 
     func holds(_ shard: Int) -> Bool { held.withLock { $0.rows[shard] != nil } }
 
-    func insert(_ matrix: FeatureMatrix, shard: Int) { held.withLock { $0.rows[shard] = matrix } }
+    func insert(_ matrix: FeatureMatrix, weights: [Double]?, shard: Int) {
+        held.withLock {
+            $0.rows[shard] = matrix
+            $0.weights[shard] = weights
+        }
+    }
 
     func release(_ shards: [Int]) {
         held.withLock { held in
             for shard in shards {
                 held.rows[shard] = nil
                 held.targets[shard] = nil
+                held.weights[shard] = nil
             }
         }
         scratch.release(shards)
@@ -469,7 +482,7 @@ private final class ShardStore: Sendable {
         }
     }
 
-    /// A shard's rows and, for jobs with labels, its targets.
+    /// A shard's rows and, for jobs with labels, its targets; for data with weights, its weights.
     private func data(of shard: Int, job: JobSpec) throws -> ShardData {
         let range = job.plan.ranges[shard]
         let matrix: FeatureMatrix
@@ -489,7 +502,18 @@ private final class ShardStore: Sendable {
                 labels = loaded
             }
         }
-        return ShardData(index: shard, features: matrix, positions: 0..<matrix.rows, firstRow: range.lowerBound, targets: labels)
+        var weights: [Double]?
+        if job.hasWeights {
+            if let held = held.withLock({ $0.weights[shard] }) {
+                weights = held
+            } else {
+                let loaded = try job.readWeights(range)
+                held.withLock { $0.weights[shard] = loaded }
+                weights = loaded
+            }
+        }
+        return ShardData(
+            index: shard, features: matrix, positions: 0..<matrix.rows, firstRow: range.lowerBound, targets: labels, weights: weights)
     }
 
     func emit(epoch: UInt64, _ kind: MessageKind, job: UInt64, round: UInt64, body: [UInt8]) {

@@ -21,13 +21,19 @@ public struct CSVOptions: Sendable {
     public var columns: [String]?
     /// The label column, by header name or 0-based index; never read as a feature.
     public var labelColumn: String?
+    /// The sample-weight column, by header name or 0-based index; never read as a feature
+    /// (``SampleWeights/read(column:of:csv:rows:)`` reads it).
+    public var weightColumn: String?
 
     /// Creates options; the defaults detect the delimiter and header and read every column as a feature.
-    public init(delimiter: Character? = nil, header: Header = .auto, columns: [String]? = nil, labelColumn: String? = nil) {
+    public init(
+        delimiter: Character? = nil, header: Header = .auto, columns: [String]? = nil, labelColumn: String? = nil, weightColumn: String? = nil
+    ) {
         self.delimiter = delimiter
         self.header = header
         self.columns = columns
         self.labelColumn = labelColumn
+        self.weightColumn = weightColumn
     }
 }
 

@@ -318,17 +318,24 @@ struct CSVScan {
 
     private func resolveLayout(mode: CSVSplitMode, header: [String]?, cellCount: Int, lineNumber: Int) throws -> CSVLayout {
         let labelIndex = try options.labelColumn.map { try resolveColumn($0, header: header, cellCount: cellCount) }
+        let weightIndex = try options.weightColumn.map { try resolveColumn($0, header: header, cellCount: cellCount) }
+        if let weightIndex, weightIndex == labelIndex {
+            throw DatasetError(file: path, message: "column \(describe(weightIndex, header)) is both the label column and the weight column")
+        }
         var features: [Int]
         if let requested = options.columns {
             features = try requested.map { try resolveColumn($0, header: header, cellCount: cellCount) }
             if let labelIndex, features.contains(labelIndex) {
                 throw DatasetError(file: path, message: "column \(describe(labelIndex, header)) is both a feature column and the label column")
             }
+            if let weightIndex, features.contains(weightIndex) {
+                throw DatasetError(file: path, message: "column \(describe(weightIndex, header)) is both a feature column and the weight column")
+            }
             if let duplicate = firstDuplicate(features) {
                 throw DatasetError(file: path, message: "column \(describe(duplicate, header)) is selected twice")
             }
         } else {
-            features = Array(0..<cellCount).filter { $0 != labelIndex }
+            features = Array(0..<cellCount).filter { $0 != labelIndex && $0 != weightIndex }
         }
         guard !features.isEmpty else {
             throw DatasetError(file: path, message: "no feature columns are left to read")
@@ -396,7 +403,8 @@ final class CSVRowIndex: @unchecked Sendable {
     static func of(_ scan: CSVScan) throws -> CSVRowIndex {
         let o = scan.options
         let key = [scan.path, try ReadableFile(path: scan.path).identity(), o.delimiter.map { String($0) } ?? "-", o.header.rawValue,
-                   o.columns?.joined(separator: "\u{1}") ?? "-", o.labelColumn ?? "-"].joined(separator: "\u{0}")
+                   o.columns?.joined(separator: "\u{1}") ?? "-", o.labelColumn ?? "-",
+                   o.weightColumn ?? "-"].joined(separator: "\u{0}")
         if let hit = cache.withLock({ $0.first { $0.key == key }?.index }) { return hit }
         let index = try CSVRowIndex(scan: scan)
         cache.withLock { cache in

@@ -168,9 +168,16 @@ public enum DatasetLoader {
             return index
         }
         let label = try options.labelColumn.map(resolve)
-        let features = try options.columns?.map(resolve) ?? Array(0..<reader.columns).filter { $0 != label }
+        let weight = try options.weightColumn.map(resolve)
+        if let weight, weight == label {
+            throw DatasetError(file: reader.path, message: "column \(weight) is both the label column and the weight column")
+        }
+        let features = try options.columns?.map(resolve) ?? Array(0..<reader.columns).filter { $0 != label && $0 != weight }
         if let label, features.contains(label) {
             throw DatasetError(file: reader.path, message: "column \(label) is both a feature column and the label column")
+        }
+        if let weight, features.contains(weight) {
+            throw DatasetError(file: reader.path, message: "column \(weight) is both a feature column and the weight column")
         }
         if Set(features).count != features.count {
             throw DatasetError(file: reader.path, message: "a column is selected twice")

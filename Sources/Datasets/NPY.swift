@@ -146,6 +146,32 @@ public struct NPYReader: Sendable {
         }
     }
 
+    /// Reads a 1-D (or one-column) array of any supported dtype as doubles, such as sample weights.
+    ///
+    /// - Throws: ``DatasetError`` for a multi-column array or a file that changed size since
+    ///   the header was read.
+    public func readVector() throws -> [Double] {
+        guard columns == 1 else {
+            throw DatasetError(file: path, message: "has shape \(NPYHeader.describeShape(shape)); expected a 1-D array (one value per row)")
+        }
+        switch elementType {
+        case .integer:
+            return try readIntegerLabels().map(Double.init)
+        case .float32, .float64:
+            let file = try openUnchanged()
+            let width = elementType.byteWidth
+            var bytes = [UInt8](repeating: 0, count: rows * width)
+            try bytes.withUnsafeMutableBytes { try file.readExactly(into: $0, at: dataOffset) }
+            return bytes.withUnsafeBytes { raw in
+                (0..<rows).map { i in
+                    width == 4
+                        ? Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
+                        : Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))
+                }
+            }
+        }
+    }
+
     /// Opens the file again and checks that its size is the one the header was read from.
     private func openUnchanged() throws -> ReadableFile {
         let file = try ReadableFile(path: path)
@@ -179,6 +205,15 @@ public enum NPYWriter {
         try AtomicFileWriter.write(to: path) { out in
             try out.write(header)
             try writeLittleEndian(values.map { Int64($0) }, to: out)
+        }
+    }
+
+    /// Writes `values` as a 1-D `'<f8'` array (sample weights, regression targets).
+    public static func writeVector(_ values: [Double], to path: String) throws {
+        let header = NPYHeader.encode(descr: "<f8", shape: [values.count])
+        try AtomicFileWriter.write(to: path) { out in
+            try out.write(header)
+            try writeLittleEndian(values, to: out)
         }
     }
 

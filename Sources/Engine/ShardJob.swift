@@ -129,14 +129,22 @@ public struct ShardData: Sendable {
     /// The targets of the shard's rows (`targets[i]` belongs to position `positions.lowerBound + i`),
     /// when the job has labels.
     public var targets: TargetRows?
+    /// The sample weights of the shard's rows (`weights[i]` belongs to position
+    /// `positions.lowerBound + i`; finite, non-negative), when the data has weights; nil means
+    /// every row counts once, and a job must then give the bits it gives without weights.
+    public var weights: [Double]?
 
     /// Creates a shard's data.
-    public init(index: Int, features: FeatureMatrix, positions: Range<Int>, firstRow: Int, targets: TargetRows? = nil) {
+    public init(
+        index: Int, features: FeatureMatrix, positions: Range<Int>, firstRow: Int, targets: TargetRows? = nil, weights: [Double]? = nil
+    ) {
+        precondition(weights.map { $0.count == positions.count } ?? true, "one weight per row of the shard")
         self.index = index
         self.features = features
         self.positions = positions
         self.firstRow = firstRow
         self.targets = targets
+        self.weights = weights
     }
 
     /// Rows in the shard.

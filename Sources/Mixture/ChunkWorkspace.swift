@@ -76,9 +76,12 @@ final class ChunkWorkspace {
         }
     }
 
-    /// Turns `scores` into responsibilities; returns Σ over rows of log Σ_k exp(score).
+    /// Turns `scores` into responsibilities; returns Σ over rows of log Σ_k exp(score), each
+    /// row's term times its weight when `weights` are given.
     /// Writes each row's log-normaliser into `rowLogLikelihoods` when given.
-    func normalizeScores(rowCount n: Int, rowLogLikelihoods: UnsafeMutablePointer<Double>? = nil) -> Double {
+    func normalizeScores(
+        rowCount n: Int, weights: UnsafePointer<Double>? = nil, rowLogLikelihoods: UnsafeMutablePointer<Double>? = nil
+    ) -> Double {
         let k = components
         // First pass: each row's maximum, and the shifted scores.
         for r in 0..<n {
@@ -99,16 +102,30 @@ final class ChunkWorkspace {
             let logNormalizer = rowMaxima[r] + log(sum)
             let inverse = 1 / sum
             for c in 0..<k { out[c] *= inverse }
-            total += logNormalizer
+            if let weights { total += weights[r] * logNormalizer } else { total += logNormalizer }
             rowLogLikelihoods?[r] = logNormalizer
         }
         return total
     }
 
     /// Adds the loaded chunk's features, weighted by `responsibilities`, into `statistics`.
-    func accumulate(rowCount n: Int, into statistics: inout MixtureStatistics) {
+    ///
+    /// With sample `weights` (one per loaded row), each row's responsibilities are first
+    /// multiplied by its weight (in place), and the weights count the rows; without, every
+    /// row counts once and no multiplication happens.
+    func accumulate(rowCount n: Int, weights: UnsafePointer<Double>? = nil, into statistics: inout MixtureStatistics) {
         let k = components, m = layout.count, d = dimension
         statistics.rows += n
+        if let weights {
+            for r in 0..<n {
+                let w = weights[r]
+                let row = responsibilities + r * k
+                for c in 0..<k { row[c] *= w }
+                statistics.weightTotal += w
+            }
+        } else {
+            statistics.weightTotal += Double(n)
+        }
         statistics.responsibilitySums.withUnsafeMutableBufferPointer { sums in
             for r in 0..<n {
                 let row = responsibilities + r * k
@@ -124,7 +141,7 @@ final class ChunkWorkspace {
                     beta: 1, c: base, ldc: d)
                 BLAS.gemm(
                     transposeA: true, transposeB: false, m: 1, n: layout.quadraticCount, k: n, alpha: 1,
-                    a: ones, lda: 1, b: features, ldb: m,
+                    a: weights ?? UnsafePointer(ones), lda: 1, b: features, ldb: m,
                     beta: 1, c: base + k * d, ldc: layout.quadraticCount)
             } else {
                 BLAS.gemm(

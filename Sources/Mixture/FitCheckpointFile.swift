@@ -5,7 +5,8 @@ import Foundation
 ///
 /// The payload holds the fit's options as one JSON document (as the model file writes them),
 /// then every number as its bit pattern: the data summary, the start in progress with its
-/// parameters and history, and the best earlier start. JSON checkpoints of earlier versions
+/// parameters and history, the best earlier start, the data fingerprint and, for a fit with
+/// sample weights only, the weights' total. JSON checkpoints of earlier versions
 /// are still read.
 extension FitCheckpoint {
     /// The version of the binary layout.
@@ -45,6 +46,8 @@ extension FitCheckpoint {
         }
         writer.bool(dataFingerprint != nil)
         if let dataFingerprint { writer.string(dataFingerprint) }
+        // Only a fit with sample weights adds their total, so unweighted checkpoints keep their bytes.
+        if let weightTotal = summary.weightTotal { writer.double(weightTotal) }
         return writer.bytes
     }
 
@@ -82,6 +85,7 @@ extension FitCheckpoint {
                 best = nil
             }
             dataFingerprint = try reader.bool("fingerprint present") ? try reader.string("fingerprint") : nil
+            if reader.remaining > 0 { summary.weightTotal = try reader.double("weight total") }
             try reader.finish()
         } catch {
             throw CheckpointFile.damaged(file, error)

@@ -101,7 +101,7 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
         return (try PreparedMixture(parameters), 0)
     }
 
-    func evaluate(_ data: FeatureMatrix, output: RowOutput, threads: Int?) throws -> (sum: Double, perRow: [Double]) {
+    func evaluate(_ data: FeatureMatrix, output: RowOutput, threads: Int?) throws -> (sum: Double, perRow: [Double], weight: Double) {
         guard data.rows > 0 else { throw MixtureError.invalidData("the data has no rows") }
         let runner = LocalShards(
             data: data, plan: ShardPlan(rows: data.rows, shards: ShardPlan.defaultShardCount(rows: data.rows)),
@@ -109,21 +109,23 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
         return try evaluate(on: runner, output: output)
     }
 
-    /// Scores every shard of `runner`: the total log-likelihood and the per-row `output`
-    /// (labels as whole numbers, K probabilities per row, or log-likelihoods), in row order.
+    /// Scores every shard of `runner`: the total log-likelihood (Σ w log p with sample weights),
+    /// the total weight (the row count without weights) and the per-row `output` (labels as
+    /// whole numbers, K probabilities per row, or log-likelihoods, never weighted), in row order.
     ///
     /// - Throws: `MixtureError` when the data's feature count differs from the model's.
-    public func evaluate(on runner: ShardRunner, output: RowOutput) throws -> (sum: Double, perRow: [Double]) {
+    public func evaluate(on runner: ShardRunner, output: RowOutput) throws -> (sum: Double, perRow: [Double], weight: Double) {
         guard runner.dimension == parameters.dimension else {
             throw MixtureError.invalidData(
                 "the data has \(runner.dimension) features but the model was fitted on \(parameters.dimension)")
         }
         let (model, logNormalizer) = try preparedWithNormalizer()
-        guard case let .scores(sum, rows, perRow) = try runner.run(.score(model: model, output: output)) else {
+        guard case let .scores(sum, _, weight, perRow) = try runner.run(.score(model: model, output: output)) else {
             throw MixtureError.invalidData("the shards returned no scores")
         }
-        guard logNormalizer != 0 else { return (sum, perRow) }
-        return (sum + Double(rows) * logNormalizer, output == .logLikelihoods ? perRow.map { $0 + logNormalizer } : perRow)
+        guard logNormalizer != 0 else { return (sum, perRow, weight) }
+        // The variational log-normaliser is added to every row's log-likelihood (weighted by its row's weight).
+        return (sum + weight * logNormalizer, output == .logLikelihoods ? perRow.map { $0 + logNormalizer } : perRow, weight)
     }
 
     /// The most probable component of each row.

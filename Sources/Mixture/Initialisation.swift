@@ -12,23 +12,30 @@ public struct DataSummary: Codable, Sendable, Equatable {
     public var mean: [Double]
     /// The column variances (population).
     public var variance: [Double]
+    /// Σ of the sample weights, or nil when rows carry no weights (mean and variance are then
+    /// the weighted ones).
+    public var weightTotal: Double? = nil
+
+    /// What each row counts for in all: Σ w, or the row count.
+    public var totalWeight: Double { weightTotal ?? Double(rows) }
 
     /// Computes the summary in one pass over `runner`'s shards, shifting by the first row so
     /// that large offsets cost no precision.
     public static func compute(_ runner: ShardRunner) throws -> DataSummary {
         let first = try gatherRows([0], from: runner)[0]
-        guard case let .columnMoments(count, sums, squares) = try runner.run(.columnMoments(shift: first)) else {
+        guard case let .columnMoments(count, weight, sums, squares) = try runner.run(.columnMoments(shift: first)) else {
             throw MixtureError.invalidData("the shards returned no column moments")
         }
         let d = runner.dimension
-        let n = Double(count)
+        let n = weight ?? Double(count)
+        guard n > 0 else { throw MixtureError.invalidData("every sample weight is zero") }
         var mean = [Double](repeating: 0, count: d), variance = mean
         for j in 0..<d {
             let shiftedMean = sums[j] / n
             mean[j] = first[j] + shiftedMean
             variance[j] = max(0, squares[j] / n - shiftedMean * shiftedMean)
         }
-        return DataSummary(rows: count, mean: mean, variance: variance)
+        return DataSummary(rows: count, mean: mean, variance: variance, weightTotal: weight)
     }
 }
 
@@ -67,15 +74,18 @@ enum Initialisation {
         let anchor = summary.mean
         switch options.initialisation {
         case .kmeans:
-            let seeds = try kmeansPlusPlus(runner, clusters: k, seed: seed)
+            let seeds = try kmeansPlusPlus(runner, clusters: k, seed: seed, weighted: summary.weightTotal != nil)
             let centers = try lloyd(runner, initial: seeds.rows, summary: summary, options: options)
             return try foldStatistics(runner.run(.hardAssignmentStatistics(
                 centers: centers, clusters: k, anchor: anchor, covarianceType: options.covarianceType)))
         case .kmeansPlusPlus:
-            let seeds = try kmeansPlusPlus(runner, clusters: k, seed: seed)
+            let seeds = try kmeansPlusPlus(runner, clusters: k, seed: seed, weighted: summary.weightTotal != nil)
             return pointStatistics(seeds.rows, summary: summary, options: options)
         case .randomFromData:
             var generator = SeededGenerator(seed: seed, stream: 2)
+            if summary.weightTotal != nil {
+                return pointStatistics(try distinctRowsByWeight(k, runner, using: &generator), summary: summary, options: options)
+            }
             let indices = sampleWithoutReplacement(count: k, from: summary.rows, using: &generator)
             return pointStatistics(try gatherRows(indices, from: runner), summary: summary, options: options)
         case .random:
@@ -114,43 +124,32 @@ enum Initialisation {
     /// Greedy k-means++ seeding as scikit-learn's `_kmeans_plusplus`: each new centre is the
     /// best of `2 + ⌊ln K⌋` candidates drawn with probability proportional to the squared
     /// distance to the closest centre so far. Returns the centres in the data's own frame.
-    static func kmeansPlusPlus(_ runner: ShardRunner, clusters k: Int, seed: UInt64) throws -> (indices: [Int], rows: [[Double]]) {
+    ///
+    /// With `weighted` (rows carry sample weights), the first centre is drawn in proportion to
+    /// weight, and the candidates in proportion to w·D² (the shards weigh their potentials):
+    /// a row of zero weight is never chosen.
+    static func kmeansPlusPlus(
+        _ runner: ShardRunner, clusters k: Int, seed: UInt64, weighted: Bool = false
+    ) throws -> (indices: [Int], rows: [[Double]]) {
         var generator = SeededGenerator(seed: seed, stream: 1)
         let rows = runner.plan.rows
         let trials = 2 + Int(log(Double(k)))
-        let first = generator.nextInt(below: rows)
-        var indices = [first]
-        var centers = try gatherRows([first], from: runner)
+        var indices: [Int], centers: [[Double]]
+        if weighted {
+            let weights = potentialsOf(try runner.run(.seedingCommit(centers: [])))
+            let first = try locate([generator.nextUniform() * weights.reduce(0, +)], potentials: weights, centers: [], runner)[0]
+            indices = [first.index]
+            centers = [first.values]
+        } else {
+            let first = generator.nextInt(below: rows)
+            indices = [first]
+            centers = try gatherRows([first], from: runner)
+        }
         var potentials = potentialsOf(try runner.run(.seedingCommit(centers: centers)))
-        let shardKeys = runner.plan.ranges.map(\.lowerBound)
         for _ in 1..<max(1, k) {
             let total = potentials.reduce(0, +)
-            var targets = [Int: [Double]]()
-            var shardOfTrial = [Int]()
-            for _ in 0..<trials {
-                let value = generator.nextUniform() * total
-                var before = 0.0
-                var shard = potentials.lastIndex(where: { $0 > 0 }) ?? 0
-                for (s, potential) in potentials.enumerated() {
-                    if before + potential >= value && potential > 0 { shard = s; break }
-                    before += potential
-                }
-                let local = min(value - before, potentials[shard])
-                targets[shardKeys[shard], default: []].append(local)
-                shardOfTrial.append(shard)
-            }
-            guard case let .located(located) = try runner.run(.seedingLocate(centers: centers, targets: targets)) else {
-                throw MixtureError.invalidData("the shards located no k-means++ candidates")
-            }
-            // Located rows come in shard order, each shard's in the order of its targets.
-            var locatedPerShard = [[(index: Int, values: [Double])]](repeating: [], count: runner.plan.count)
-            var shardOfRow = 0
-            for row in located {
-                while !runner.plan.ranges[shardOfRow].contains(row.index) { shardOfRow += 1 }
-                locatedPerShard[shardOfRow].append(row)
-            }
-            var candidates = [(index: Int, values: [Double])]()
-            for shard in shardOfTrial { candidates.append(locatedPerShard[shard].removeFirst()) }
+            let values = (0..<trials).map { _ in generator.nextUniform() * total }
+            let candidates = try locate(values, potentials: potentials, centers: centers, runner)
             guard case let .potentials(candidatePotentials) = try runner.run(
                 .seedingCandidatePotentials(centers: centers, candidates: candidates.map { $0.values }))
             else { throw MixtureError.invalidData("the shards returned no candidate potentials") }
@@ -161,6 +160,62 @@ enum Initialisation {
             potentials = potentialsOf(try runner.run(.seedingCommit(centers: centers)))
         }
         return (indices, centers)
+    }
+
+    /// The rows at the running potentials `values` (each below the total of the shards'
+    /// `potentials` under `centers`), in the order of `values`.
+    static func locate(
+        _ values: [Double], potentials: [Double], centers: [[Double]], _ runner: ShardRunner
+    ) throws -> [(index: Int, values: [Double])] {
+        let shardKeys = runner.plan.ranges.map(\.lowerBound)
+        var targets = [Int: [Double]]()
+        var shardOfTrial = [Int]()
+        for value in values {
+            var before = 0.0
+            var shard = potentials.lastIndex(where: { $0 > 0 }) ?? 0
+            for (s, potential) in potentials.enumerated() {
+                if before + potential >= value && potential > 0 { shard = s; break }
+                before += potential
+            }
+            let local = min(value - before, potentials[shard])
+            targets[shardKeys[shard], default: []].append(local)
+            shardOfTrial.append(shard)
+        }
+        guard case let .located(located) = try runner.run(.seedingLocate(centers: centers, targets: targets)) else {
+            throw MixtureError.invalidData("the shards located no k-means++ candidates")
+        }
+        // Located rows come in shard order, each shard's in the order of its targets.
+        var locatedPerShard = [[(index: Int, values: [Double])]](repeating: [], count: runner.plan.count)
+        var shardOfRow = 0
+        for row in located {
+            while !runner.plan.ranges[shardOfRow].contains(row.index) { shardOfRow += 1 }
+            locatedPerShard[shardOfRow].append(row)
+        }
+        var found = [(index: Int, values: [Double])]()
+        for shard in shardOfTrial {
+            guard !locatedPerShard[shard].isEmpty else { throw MixtureError.invalidData("a shard located no k-means++ candidate") }
+            found.append(locatedPerShard[shard].removeFirst())
+        }
+        return found
+    }
+
+    /// `count` distinct rows drawn in proportion to their sample weights (`random_from_data`
+    /// with weights: a row of zero weight is never drawn).
+    static func distinctRowsByWeight(_ count: Int, _ runner: ShardRunner, using generator: inout SeededGenerator) throws -> [[Double]] {
+        let weights = potentialsOf(try runner.run(.seedingCommit(centers: [])))
+        let total = weights.reduce(0, +)
+        var chosen = [(index: Int, values: [Double])]()
+        for _ in 0..<(64 * count) where chosen.count < count {
+            let values = (chosen.count..<count).map { _ in generator.nextUniform() * total }
+            for row in try locate(values, potentials: weights, centers: [], runner)
+            where chosen.count < count && !chosen.contains(where: { $0.index == row.index }) {
+                chosen.append(row)
+            }
+        }
+        guard chosen.count == count else {
+            throw MixtureError.invalidData("fewer than \(count) rows have a positive sample weight; ask for fewer components")
+        }
+        return chosen.map(\.values)
     }
 
     static func potentialsOf(_ outcome: ShardOutcome) -> [Double] {

@@ -7,7 +7,8 @@ import Foundation
 /// means `Σ r·x / n_k`, covariances about the new means plus `regularization` on the
 /// diagonal, weights `n_k / N` renormalised. Working about the anchor, the centred second
 /// moment is `S2/n_k − (2 − R/n_k)·m·mᵀ` with `m` the shifted mean and `R = Σ r`, which is
-/// exactly `Σ r (x − μ)(x − μ)ᵀ / n_k`.
+/// exactly `Σ r (x − μ)(x − μ)ᵀ / n_k`. With sample weights every `r` is `w·r` and `N` is `Σ w`
+/// (Spark's `weightCol`).
 enum MaximizationStep {
     static let responsibilityFloor = 10 * Double.ulpOfOne
 
@@ -15,7 +16,7 @@ enum MaximizationStep {
         from statistics: MixtureStatistics, anchor: [Double], regularization: Double
     ) throws -> MixtureParameters {
         let k = statistics.components
-        let rows = Double(statistics.rows)
+        let rows = statistics.weightTotal  // Σ w, or the row count exactly
         guard rows > 0 else { throw MixtureError.invalidData("no rows to fit") }
         let estimates = gaussianEstimates(from: statistics, anchor: anchor, regularization: regularization)
         var weights = estimates.counts.map { $0 / rows }

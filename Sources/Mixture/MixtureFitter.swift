@@ -104,7 +104,7 @@ public struct MixtureFitter {
     ) throws -> GaussianMixture {
         var state = initial
         let summary = state.summary
-        let rows = Double(summary.rows)
+        let rows = summary.totalWeight  // Σ w, or the row count: the lower bound is Σ w log p / Σ w
         var previous = state.history.last ?? -Double.infinity
         while !state.finished {
             let clock = ContinuousClock.now

@@ -17,7 +17,8 @@ public enum MixtureJob: ShardJob {
     /// Evaluates a mixture task on one shard.
     public static func evaluate(_ task: ShardTask, on shard: ShardData, scratch: ShardScratch) throws -> ShardOutcome {
         ShardEvaluator.evaluate(
-            task, on: ShardView(data: shard.features, range: shard.positions, firstGlobalRow: shard.firstRow), scratch: scratch)
+            task, on: ShardView(data: shard.features, range: shard.positions, firstGlobalRow: shard.firstRow, weights: shard.weights),
+            scratch: scratch)
     }
 
     /// Adds the outcome of the next shards.
@@ -45,7 +46,7 @@ public enum MixtureJob: ShardJob {
     public static func largestResultBytes(of task: ShardTask, rows: Int, context: ShardContext) -> Int {
         let d = context.dimension, row = 12 + 8 * d
         let body: Int = switch task {
-        case .columnMoments: 16 * d
+        case .columnMoments: 16 * d + 16
         case let .gatherRows(indices): min(indices.count, rows) * row
         case .seedingCommit: 8 * min(rows, context.plan.count)
         case let .seedingLocate(_, targets): min(targets.values.reduce(0) { $0 + $1.count }, rows) * row
@@ -57,9 +58,9 @@ public enum MixtureJob: ShardJob {
             8 * (model.parameters.components + MixtureStatistics.momentCount(model.parameters.covarianceType, model.parameters.components, d))
         case let .score(model, output):
             switch output {
-            case .none: 0
-            case .labels, .logLikelihoods: 8 * rows
-            case .probabilities: 8 * rows * model.parameters.components
+            case .none: 8
+            case .labels, .logLikelihoods: 8 * rows + 8
+            case .probabilities: 8 * rows * model.parameters.components + 8
             }
         }
         return body + 128
@@ -168,8 +169,8 @@ package enum MixtureTaskCodec {
     static func encode(_ outcome: ShardOutcome) -> [UInt8] {
         var w = WireWriter(capacity: 256)
         switch outcome {
-        case let .columnMoments(count, sums, squares):
-            w.u8(0); w.int(count); w.doubles(sums); w.doubles(squares)
+        case let .columnMoments(count, weight, sums, squares):
+            w.u8(0); w.int(count); w.bool(weight != nil); w.double(weight ?? 0); w.doubles(sums); w.doubles(squares)
         case let .rows(found):
             w.u8(1); indexedRows(found, &w)
         case let .shardPotentials(values):
@@ -182,8 +183,8 @@ package enum MixtureTaskCodec {
             w.u8(5); w.doubles(sums); w.doubles(counts); w.double(inertia)
         case let .statistics(statistics):
             w.u8(6); w.blob(statistics.encoded())
-        case let .scores(sum, rows, perRow):
-            w.u8(7); w.double(sum); w.int(rows); w.doubles(perRow)
+        case let .scores(sum, rows, weight, perRow):
+            w.u8(7); w.double(sum); w.int(rows); w.double(weight); w.doubles(perRow)
         }
         return w.bytes
     }
@@ -196,8 +197,12 @@ package enum MixtureTaskCodec {
         let outcome: ShardOutcome
         switch (tag, task) {
         case (0, .columnMoments):
+            let count = try r.int("row count", in: n...n)
+            let weighted = try r.bool("weighted")
+            let weight = try r.double("weight total")
+            guard weight >= 0 else { throw WireError("result: negative weight total") }
             outcome = .columnMoments(
-                count: try r.int("row count", in: n...n), sums: try r.doubles("sums", expected: d),
+                count: count, weight: weighted ? weight : nil, sums: try r.doubles("sums", expected: d),
                 squares: try r.doubles("squares", expected: d))
         case (1, .gatherRows):
             outcome = .rows(try indexedRows(&r, d))
@@ -227,13 +232,16 @@ package enum MixtureTaskCodec {
         case let (7, .score(model, output)):
             let sum = try r.double("log-likelihood sum")
             let rows = try r.int("rows", in: n...n)
+            let weight = try r.double("weight total")
+            guard weight >= 0 else { throw WireError("result: negative weight total") }
             let perRowCount: Int
             switch output {
             case .none: perRowCount = 0
             case .labels, .logLikelihoods: perRowCount = n
             case .probabilities: perRowCount = n * model.parameters.components
             }
-            outcome = .scores(logLikelihoodSum: sum, rows: rows, perRow: try r.doubles("per-row output", expected: perRowCount))
+            outcome = .scores(
+                logLikelihoodSum: sum, rows: rows, weight: weight, perRow: try r.doubles("per-row output", expected: perRowCount))
         default:
             throw WireError("result: kind \(tag) does not answer this task")
         }
@@ -255,13 +263,13 @@ package enum MixtureTaskCodec {
     private static func checkFinite(_ outcome: ShardOutcome) throws {
         let finite: Bool
         switch outcome {
-        case let .columnMoments(_, sums, squares): finite = (sums + squares).allSatisfy(\.isFinite)
+        case let .columnMoments(_, weight, sums, squares): finite = (sums + squares + [weight ?? 0]).allSatisfy(\.isFinite)
         case let .rows(found), let .located(found): finite = found.allSatisfy { $0.values.allSatisfy(\.isFinite) }
         case let .shardPotentials(values): finite = values.allSatisfy { !$0.isNaN }
         case let .potentials(values): finite = values.allSatisfy { !$0.isNaN }
         case let .lloyd(sums, counts, _): finite = (sums + counts).allSatisfy(\.isFinite)
         case let .statistics(s): finite = !s.logLikelihoodSum.isNaN && (s.responsibilitySums + s.moments).allSatisfy(\.isFinite)
-        case let .scores(sum, _, perRow): finite = !sum.isNaN && !perRow.contains(where: \.isNaN)
+        case let .scores(sum, _, weight, perRow): finite = !sum.isNaN && weight.isFinite && !perRow.contains(where: \.isNaN)
         }
         guard finite else { throw WireError("result holds NaN or infinite numbers") }
     }

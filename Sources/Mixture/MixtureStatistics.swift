@@ -21,9 +21,12 @@ public struct MixtureStatistics: Sendable, Equatable {
     public let dimension: Int
     /// Rows summarised.
     public var rows: Int
-    /// Σ over rows of the log-likelihood under the parameters that produced the statistics.
+    /// Σ over rows of the sample weights (the row count, exactly, when rows carry no weights):
+    /// the N of the M-step's weights `N_k / N`.
+    public var weightTotal: Double
+    /// Σ over rows of the (weighted) log-likelihood under the parameters that produced the statistics.
     public var logLikelihoodSum: Double
-    /// Σ over rows of each component's responsibility, K values.
+    /// Σ over rows of each component's (weighted) responsibility, K values.
     public var responsibilitySums: [Double]
     /// First and second moments about the anchor, in the layout described above.
     public var moments: [Double]
@@ -34,6 +37,7 @@ public struct MixtureStatistics: Sendable, Equatable {
         self.components = components
         self.dimension = dimension
         rows = 0
+        weightTotal = 0
         logLikelihoodSum = 0
         responsibilitySums = [Double](repeating: 0, count: components)
         moments = [Double](repeating: 0, count: Self.momentCount(covarianceType, components, dimension))
@@ -50,6 +54,7 @@ public struct MixtureStatistics: Sendable, Equatable {
             other.covarianceType == covarianceType && other.components == components && other.dimension == dimension,
             "merging statistics of different shapes")
         rows += other.rows
+        weightTotal += other.weightTotal
         logLikelihoodSum += other.logLikelihoodSum
         for k in 0..<components { responsibilitySums[k] += other.responsibilitySums[k] }
         moments.withUnsafeMutableBufferPointer { mine in
@@ -69,16 +74,16 @@ public struct MixtureStatistics: Sendable, Equatable {
     // MARK: - Binary encoding
 
     private static let magic: [UInt8] = Array("EMST".utf8)
-    private static let version: UInt8 = 1
+    private static let version: UInt8 = 2
 
     /// A compact, exact binary form: a 24-byte header, then every double as little-endian IEEE 754 bits.
     ///
     /// Header: "EMST", version (1 byte), covariance type (1 byte: 0 full, 1 tied, 2 diag,
-    /// 3 spherical), 2 bytes zero, K (UInt32 LE), D (UInt32 LE), rows (UInt64 LE). Then
-    /// log-likelihood sum, K responsibility sums and the moments.
+    /// 3 spherical), 2 bytes zero, K (UInt32 LE), D (UInt32 LE), rows (UInt64 LE). Then the
+    /// weight total, the log-likelihood sum, K responsibility sums and the moments.
     public func encoded() -> [UInt8] {
         var bytes = [UInt8]()
-        bytes.reserveCapacity(24 + 8 * (1 + components + moments.count))
+        bytes.reserveCapacity(24 + 8 * (2 + components + moments.count))
         bytes += Self.magic
         bytes.append(Self.version)
         bytes.append(UInt8(CovarianceType.allCases.firstIndex(of: covarianceType)!))
@@ -86,6 +91,7 @@ public struct MixtureStatistics: Sendable, Equatable {
         appendLittleEndian(UInt32(components), to: &bytes)
         appendLittleEndian(UInt32(dimension), to: &bytes)
         appendLittleEndian(UInt64(rows), to: &bytes)
+        appendLittleEndian(weightTotal.bitPattern, to: &bytes)
         appendLittleEndian(logLikelihoodSum.bitPattern, to: &bytes)
         appendDoubles(responsibilitySums, to: &bytes)
         appendDoubles(moments, to: &bytes)
@@ -112,7 +118,7 @@ public struct MixtureStatistics: Sendable, Equatable {
             throw MixtureError.invalidData("statistics message: implausible shape K=\(k), D=\(d)")
         }
         // Check the size before allocating anything: K and D come from the bytes.
-        let expected = 24 + 8 * (1 + k + Self.momentCount(type, k, d))
+        let expected = 24 + 8 * (2 + k + Self.momentCount(type, k, d))
         guard bytes.count == expected else {
             throw MixtureError.invalidData("statistics message: \(bytes.count) bytes, expected \(expected) for K=\(k), D=\(d)")
         }
@@ -122,9 +128,13 @@ public struct MixtureStatistics: Sendable, Equatable {
         }
         self.init(covarianceType: type, components: k, dimension: d)
         rows = rowCount
-        logLikelihoodSum = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: 24))
-        readDoubles(bytes, at: 32, into: &responsibilitySums)
-        readDoubles(bytes, at: 32 + 8 * k, into: &moments)
+        weightTotal = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: 24))
+        guard weightTotal.isFinite, weightTotal >= 0 else {
+            throw MixtureError.invalidData("statistics message: weight total \(weightTotal)")
+        }
+        logLikelihoodSum = Double(bitPattern: readLittleEndian(UInt64.self, bytes, at: 32))
+        readDoubles(bytes, at: 40, into: &responsibilitySums)
+        readDoubles(bytes, at: 40 + 8 * k, into: &moments)
     }
 }
 

@@ -10,8 +10,14 @@ public struct InformationCriteria: Sendable, Equatable {
 
     /// The criteria of a model with `freeParameters` parameters whose log-likelihood over `rows` rows is `logLikelihoodSum`.
     public init(logLikelihoodSum: Double, rows: Int, freeParameters: Int) {
+        self.init(logLikelihoodSum: logLikelihoodSum, weight: Double(rows), freeParameters: freeParameters)
+    }
+
+    /// The criteria with sample weights: `logLikelihoodSum` is Σ w log p and `weight` (Σ w) is
+    /// the sample size N, as for the data with each row repeated its weight's number of times.
+    public init(logLikelihoodSum: Double, weight: Double, freeParameters: Int) {
         let p = Double(freeParameters)
-        bic = -2 * logLikelihoodSum + p * log(Double(rows))
+        bic = -2 * logLikelihoodSum + p * log(weight)
         aic = -2 * logLikelihoodSum + 2 * p
     }
 }
@@ -100,10 +106,10 @@ public enum ModelSelection {
                 candidate.covarianceType = type
                 let clock = ContinuousClock.now
                 let model = try MixtureFitter(runner: runner, options: candidate).fit()
-                let sum = try model.evaluate(on: runner, output: .none).sum
-                let criteria = InformationCriteria(logLikelihoodSum: sum, rows: runner.plan.rows, freeParameters: model.freeParameters)
+                let (sum, _, weight) = try model.evaluate(on: runner, output: .none)
+                let criteria = InformationCriteria(logLikelihoodSum: sum, weight: weight, freeParameters: model.freeParameters)
                 let row = SelectionCandidate(
-                    components: k, covariance: type.rawValue, meanLogLikelihood: sum / Double(runner.plan.rows),
+                    components: k, covariance: type.rawValue, meanLogLikelihood: sum / weight,
                     bic: criteria.bic, aic: criteria.aic,
                     iterations: model.iterations, converged: model.converged, seconds: (ContinuousClock.now - clock).seconds)
                 candidates.append(row)

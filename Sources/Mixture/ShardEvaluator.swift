@@ -22,15 +22,32 @@ public struct ShardView {
     public var range: Range<Int>
     /// The global index of `data`'s row `range.lowerBound`.
     public var firstGlobalRow: Int
+    /// The rows' sample weights (`weights[i]` for position `range.lowerBound + i`), or nil when
+    /// every row counts once: then every task gives the bits it gives without weights.
+    public var weights: [Double]?
 
     /// Creates a view of a shard.
-    public init(data: FeatureMatrix, range: Range<Int>, firstGlobalRow: Int) {
+    public init(data: FeatureMatrix, range: Range<Int>, firstGlobalRow: Int, weights: [Double]? = nil) {
+        precondition(weights.map { $0.count == range.count } ?? true, "one weight per row")
         self.data = data
         self.range = range
         self.firstGlobalRow = firstGlobalRow
+        self.weights = weights
     }
 
     func globalIndex(ofLocal position: Int) -> Int { firstGlobalRow + position - range.lowerBound }
+
+    /// Calls `body` with a pointer to the weights (nil without weights), indexed like `range`
+    /// from its start.
+    func withWeights<R>(_ body: (UnsafePointer<Double>?) throws -> R) rethrows -> R {
+        guard let weights else { return try body(nil) }
+        return try weights.withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
+
+    /// The weights of `chunk` (positions in `range`) from the pointer `withWeights` gave.
+    func weights(_ base: UnsafePointer<Double>?, of chunk: Range<Int>) -> UnsafePointer<Double>? {
+        base.map { $0 + (chunk.lowerBound - range.lowerBound) }
+    }
 }
 
 /// Evaluates `ShardTask`s on one shard's rows: the arithmetic of every mixture job.
@@ -43,8 +60,10 @@ public enum ShardEvaluator {
         case let .gatherRows(indices):
             return .rows(gather(shard, indices: indices))
         case let .seedingCommit(centers):
+            if centers.isEmpty { return .shardPotentials([weightSum(shard)]) }
             return .shardPotentials([commitCenters(shard, centers, scratch: scratch)])
         case let .seedingLocate(centers, targets):
+            if centers.isEmpty { return .located(locateByWeight(shard, targets: targets[shardKey(shard)] ?? [])) }
             _ = commitCenters(shard, centers, scratch: scratch)
             return .located(seedingLocate(shard, targets: targets[shardKey(shard)] ?? [], scratch: scratch))
         case let .seedingCandidatePotentials(centers, candidates):
@@ -72,17 +91,54 @@ public enum ShardEvaluator {
         let d = shard.data.columns
         let workspace = ChunkWorkspace(dimension: d, components: 1, covarianceType: .diag)
         var sums = [Double](repeating: 0, count: d), squares = sums
-        for chunk in workspace.chunks(of: shard.range) {
-            shard.data.copyRows(chunk, subtracting: shift, into: workspace.shifted)
-            for r in 0..<chunk.count {
-                let x = workspace.shifted + r * d
-                for j in 0..<d {
-                    sums[j] += x[j]
-                    squares[j] += x[j] * x[j]
+        var weightTotal = 0.0
+        shard.withWeights { weights in
+            for chunk in workspace.chunks(of: shard.range) {
+                shard.data.copyRows(chunk, subtracting: shift, into: workspace.shifted)
+                if let w = shard.weights(weights, of: chunk) {
+                    for r in 0..<chunk.count {
+                        let x = workspace.shifted + r * d
+                        weightTotal += w[r]
+                        for j in 0..<d {
+                            sums[j] += w[r] * x[j]
+                            squares[j] += w[r] * x[j] * x[j]
+                        }
+                    }
+                } else {
+                    for r in 0..<chunk.count {
+                        let x = workspace.shifted + r * d
+                        for j in 0..<d {
+                            sums[j] += x[j]
+                            squares[j] += x[j] * x[j]
+                        }
+                    }
                 }
             }
         }
-        return .columnMoments(count: shard.range.count, sums: sums, squares: squares)
+        return .columnMoments(count: shard.range.count, weight: shard.weights == nil ? nil : weightTotal, sums: sums, squares: squares)
+    }
+
+    /// Σ of the shard's weights (its row count without weights): every row's potential before
+    /// any centre is chosen, so that the first k-means++ centre is drawn in proportion to weight.
+    static func weightSum(_ shard: ShardView) -> Double {
+        shard.weights.map { $0.reduce(0, +) } ?? Double(shard.range.count)
+    }
+
+    /// For each target, the first row whose running sum of weights reaches it (a row of positive weight).
+    static func locateByWeight(_ shard: ShardView, targets: [Double]) -> [(index: Int, values: [Double])] {
+        guard shard.range.count > 0 else { return [] }
+        let weights = shard.weights ?? [Double](repeating: 1, count: shard.range.count)
+        let lastPositive = weights.lastIndex(where: { $0 > 0 }) ?? weights.count - 1
+        return targets.map { target in
+            var running = 0.0
+            var chosen = lastPositive
+            for (r, w) in weights.enumerated() where w > 0 {
+                running += w
+                if running >= target { chosen = r; break }
+            }
+            let position = shard.range.lowerBound + chosen
+            return (shard.globalIndex(ofLocal: position), shard.data.rows(position..<(position + 1)).doubles())
+        }
     }
 
     static func gather(_ shard: ShardView, indices: [Int]) -> [(index: Int, values: [Double])] {
@@ -129,12 +185,20 @@ public enum ShardEvaluator {
         return scratch.potential
     }
 
+    /// Commits one centre; returns the shard's potential Σ w·D² (Σ D² without weights).
     static func seedingCommit(_ shard: ShardView, center: [Double], scratch: ShardScratch) -> Double {
         var potential = 0.0
         scratch.closestDistances.withUnsafeMutableBufferPointer { closest in
-            squaredDistances(shard, to: center) { r, distance in
-                if distance < closest[r] { closest[r] = distance }
-                potential += closest[r]
+            if let weights = shard.weights {
+                squaredDistances(shard, to: center) { r, distance in
+                    if distance < closest[r] { closest[r] = distance }
+                    potential += weights[r] * closest[r]
+                }
+            } else {
+                squaredDistances(shard, to: center) { r, distance in
+                    if distance < closest[r] { closest[r] = distance }
+                    potential += closest[r]
+                }
             }
         }
         return potential
@@ -146,9 +210,19 @@ public enum ShardEvaluator {
         for target in targets {
             var running = 0.0
             var chosen = scratch.closestDistances.count - 1
-            for (r, distance) in scratch.closestDistances.enumerated() {
-                running += distance
-                if running >= target { chosen = r; break }
+            if let weights = shard.weights {
+                // Candidates are drawn in proportion to w·D²: a row of zero weight is never one.
+                let closest = scratch.closestDistances
+                chosen = closest.indices.last(where: { weights[$0] * closest[$0] > 0 }) ?? chosen
+                for (r, distance) in scratch.closestDistances.enumerated() where weights[r] * distance > 0 {
+                    running += weights[r] * distance
+                    if running >= target { chosen = r; break }
+                }
+            } else {
+                for (r, distance) in scratch.closestDistances.enumerated() {
+                    running += distance
+                    if running >= target { chosen = r; break }
+                }
             }
             let position = shard.range.lowerBound + chosen
             located.append((shard.globalIndex(ofLocal: position), shard.data.rows(position..<(position + 1)).doubles()))
@@ -159,7 +233,11 @@ public enum ShardEvaluator {
     static func candidatePotential(_ shard: ShardView, candidate: [Double], scratch: ShardScratch) -> Double {
         var potential = 0.0
         scratch.closestDistances.withUnsafeBufferPointer { closest in
-            squaredDistances(shard, to: candidate) { r, distance in potential += min(closest[r], distance) }
+            if let weights = shard.weights {
+                squaredDistances(shard, to: candidate) { r, distance in potential += weights[r] * min(closest[r], distance) }
+            } else {
+                squaredDistances(shard, to: candidate) { r, distance in potential += min(closest[r], distance) }
+            }
         }
         return potential
     }
@@ -206,16 +284,28 @@ public enum ShardEvaluator {
         let labels = UnsafeMutablePointer<Int>.allocate(capacity: workspace.chunkRows)
         let distances = UnsafeMutablePointer<Double>.allocate(capacity: workspace.chunkRows)
         defer { labels.deallocate(); distances.deallocate() }
-        for chunk in workspace.chunks(of: shard.range) {
-            shard.data.copyRows(chunk, subtracting: anchor, into: workspace.shifted)
-            assignNearest(workspace, rowCount: chunk.count, centers: centers, centerNorms: centerNorms,
-                          labels: labels, distances: distances)
-            for r in 0..<chunk.count {
-                let c = labels[r]
-                counts[c] += 1
-                inertia += distances[r]
-                let x = workspace.shifted + r * d
-                for j in 0..<d { sums[c * d + j] += x[j] }
+        shard.withWeights { weights in
+            for chunk in workspace.chunks(of: shard.range) {
+                shard.data.copyRows(chunk, subtracting: anchor, into: workspace.shifted)
+                assignNearest(workspace, rowCount: chunk.count, centers: centers, centerNorms: centerNorms,
+                              labels: labels, distances: distances)
+                if let w = shard.weights(weights, of: chunk) {
+                    for r in 0..<chunk.count {
+                        let c = labels[r]
+                        counts[c] += w[r]
+                        inertia += w[r] * distances[r]
+                        let x = workspace.shifted + r * d
+                        for j in 0..<d { sums[c * d + j] += w[r] * x[j] }
+                    }
+                } else {
+                    for r in 0..<chunk.count {
+                        let c = labels[r]
+                        counts[c] += 1
+                        inertia += distances[r]
+                        let x = workspace.shifted + r * d
+                        for j in 0..<d { sums[c * d + j] += x[j] }
+                    }
+                }
             }
         }
         return .lloyd(sums: sums, counts: counts, inertia: inertia)
@@ -231,12 +321,14 @@ public enum ShardEvaluator {
         let labels = UnsafeMutablePointer<Int>.allocate(capacity: workspace.chunkRows)
         let distances = UnsafeMutablePointer<Double>.allocate(capacity: workspace.chunkRows)
         defer { labels.deallocate(); distances.deallocate() }
-        for chunk in workspace.chunks(of: shard.range) {
-            workspace.load(shard.data, rows: chunk, anchor: anchor)
-            assignNearest(workspace, rowCount: chunk.count, centers: centers, centerNorms: centerNorms,
-                          labels: labels, distances: distances)
-            workspace.setOneHot(labels, rowCount: chunk.count)
-            workspace.accumulate(rowCount: chunk.count, into: &statistics)
+        shard.withWeights { weights in
+            for chunk in workspace.chunks(of: shard.range) {
+                workspace.load(shard.data, rows: chunk, anchor: anchor)
+                assignNearest(workspace, rowCount: chunk.count, centers: centers, centerNorms: centerNorms,
+                              labels: labels, distances: distances)
+                workspace.setOneHot(labels, rowCount: chunk.count)
+                workspace.accumulate(rowCount: chunk.count, weights: shard.weights(weights, of: chunk), into: &statistics)
+            }
         }
         return statistics
     }
@@ -247,22 +339,24 @@ public enum ShardEvaluator {
         let d = shard.data.columns
         let workspace = ChunkWorkspace(dimension: d, components: k, covarianceType: type)
         var statistics = MixtureStatistics(covarianceType: type, components: k, dimension: d)
-        for chunk in workspace.chunks(of: shard.range) {
-            workspace.load(shard.data, rows: chunk, anchor: anchor)
-            for r in 0..<chunk.count {
-                let global = UInt64(shard.globalIndex(ofLocal: chunk.lowerBound + r))
-                let row = workspace.responsibilities + r * k
-                var sum = 0.0
-                for c in 0..<k {
-                    // A counter-based draw: the value depends on (seed, row, component) only,
-                    // never on the shard layout.
-                    var generator = SeededGenerator(seed: seed, stream: global &* UInt64(k) &+ UInt64(c))
-                    row[c] = generator.nextUniform()
-                    sum += row[c]
+        shard.withWeights { weights in
+            for chunk in workspace.chunks(of: shard.range) {
+                workspace.load(shard.data, rows: chunk, anchor: anchor)
+                for r in 0..<chunk.count {
+                    let global = UInt64(shard.globalIndex(ofLocal: chunk.lowerBound + r))
+                    let row = workspace.responsibilities + r * k
+                    var sum = 0.0
+                    for c in 0..<k {
+                        // A counter-based draw: the value depends on (seed, row, component) only,
+                        // never on the shard layout.
+                        var generator = SeededGenerator(seed: seed, stream: global &* UInt64(k) &+ UInt64(c))
+                        row[c] = generator.nextUniform()
+                        sum += row[c]
+                    }
+                    for c in 0..<k { row[c] /= sum }
                 }
-                for c in 0..<k { row[c] /= sum }
+                workspace.accumulate(rowCount: chunk.count, weights: shard.weights(weights, of: chunk), into: &statistics)
             }
-            workspace.accumulate(rowCount: chunk.count, into: &statistics)
         }
         return statistics
     }
@@ -275,11 +369,14 @@ public enum ShardEvaluator {
             dimension: parameters.dimension, components: parameters.components, covarianceType: parameters.covarianceType)
         var statistics = MixtureStatistics(
             covarianceType: parameters.covarianceType, components: parameters.components, dimension: parameters.dimension)
-        for chunk in workspace.chunks(of: shard.range) {
-            workspace.load(shard.data, rows: chunk, anchor: model.anchor)
-            workspace.computeScores(model, rowCount: chunk.count)
-            statistics.logLikelihoodSum += workspace.normalizeScores(rowCount: chunk.count)
-            workspace.accumulate(rowCount: chunk.count, into: &statistics)
+        shard.withWeights { weights in
+            for chunk in workspace.chunks(of: shard.range) {
+                let w = shard.weights(weights, of: chunk)
+                workspace.load(shard.data, rows: chunk, anchor: model.anchor)
+                workspace.computeScores(model, rowCount: chunk.count)
+                statistics.logLikelihoodSum += workspace.normalizeScores(rowCount: chunk.count, weights: w)
+                workspace.accumulate(rowCount: chunk.count, weights: w, into: &statistics)
+            }
         }
         return statistics
     }
@@ -298,25 +395,28 @@ public enum ShardEvaluator {
         var total = 0.0
         let rowLogLikelihoods = UnsafeMutablePointer<Double>.allocate(capacity: workspace.chunkRows)
         defer { rowLogLikelihoods.deallocate() }
-        for chunk in workspace.chunks(of: shard.range) {
-            workspace.load(shard.data, rows: chunk, anchor: model.anchor)
-            workspace.computeScores(model, rowCount: chunk.count)
-            total += workspace.normalizeScores(rowCount: chunk.count, rowLogLikelihoods: rowLogLikelihoods)
-            for r in 0..<chunk.count {
-                switch output {
-                case .none: break
-                case .logLikelihoods: perRow.append(rowLogLikelihoods[r])
-                case .labels:
-                    // argmax of the weighted log-densities, as scikit-learn's predict.
-                    let row = workspace.scores + r * k
-                    var best = 0
-                    for c in 1..<max(1, k) where row[c] > row[best] { best = c }
-                    perRow.append(Double(best))
-                case .probabilities:
-                    perRow.append(contentsOf: UnsafeBufferPointer(start: workspace.responsibilities + r * k, count: k))
+        shard.withWeights { weights in
+            for chunk in workspace.chunks(of: shard.range) {
+                workspace.load(shard.data, rows: chunk, anchor: model.anchor)
+                workspace.computeScores(model, rowCount: chunk.count)
+                total += workspace.normalizeScores(
+                    rowCount: chunk.count, weights: shard.weights(weights, of: chunk), rowLogLikelihoods: rowLogLikelihoods)
+                for r in 0..<chunk.count {
+                    switch output {
+                    case .none: break
+                    case .logLikelihoods: perRow.append(rowLogLikelihoods[r])
+                    case .labels:
+                        // argmax of the weighted log-densities, as scikit-learn's predict.
+                        let row = workspace.scores + r * k
+                        var best = 0
+                        for c in 1..<max(1, k) where row[c] > row[best] { best = c }
+                        perRow.append(Double(best))
+                    case .probabilities:
+                        perRow.append(contentsOf: UnsafeBufferPointer(start: workspace.responsibilities + r * k, count: k))
+                    }
                 }
             }
         }
-        return .scores(logLikelihoodSum: total, rows: shard.range.count, perRow: perRow)
+        return .scores(logLikelihoodSum: total, rows: shard.range.count, weight: weightSum(shard), perRow: perRow)
     }
 }

@@ -10,18 +10,21 @@ import Engine
 /// centres chosen so far, so a shard that moves to another worker (empty scratch) rebuilds
 /// the cache and returns the same bits.
 public enum ShardTask: Sendable {
-    /// Count, Σ(x − shift) and Σ(x − shift)² per column.
+    /// Count, Σ(x − shift) and Σ(x − shift)² per column (each row's terms times its weight,
+    /// and the weights' sum, when rows carry weights).
     case columnMoments(shift: [Double])
     /// The rows with these global indices (each shard returns those it holds).
     case gatherRows(indices: [Int])
     /// k-means++: each row's squared distance to the closest of `centers` (the centres chosen
-    /// so far); returns the shard's potential, the sum of those distances.
+    /// so far); returns the shard's potential, the sum of those distances (each times the row's
+    /// weight). With no centres, every row's potential is its weight (1 without weights).
     case seedingCommit(centers: [[Double]])
     /// k-means++: for each shard-local target potential in `targets[shard's first row]`, the
-    /// first local row whose running sum of closest distances (to `centers`) reaches it.
+    /// first local row whose running sum of (weighted) closest distances (to `centers`) reaches
+    /// it; with no centres, of weights.
     case seedingLocate(centers: [[Double]], targets: [Int: [Double]])
     /// k-means++: for each candidate centre, Σ over rows of min(closest distance to `centers`,
-    /// distance to the candidate).
+    /// distance to the candidate), each times the row's weight.
     case seedingCandidatePotentials(centers: [[Double]], candidates: [[Double]])
     /// One Lloyd step: per-cluster sums and counts of rows nearest each centre (centres K×D, about `anchor`).
     case lloyd(centers: [Double], clusters: Int, anchor: [Double])
@@ -53,8 +56,8 @@ public enum RowOutput: Sendable {
 /// (gathered rows, each shard's k-means++ potential, per-row scores) are concatenated in
 /// shard order.
 public enum ShardOutcome: Sendable {
-    /// Row count, Σ(x − shift) and Σ(x − shift)² per column.
-    case columnMoments(count: Int, sums: [Double], squares: [Double])
+    /// Row count, Σ w (nil when rows carry no weights), Σ w(x − shift) and Σ w(x − shift)² per column.
+    case columnMoments(count: Int, weight: Double?, sums: [Double], squares: [Double])
     /// Gathered rows, by global index.
     case rows([(index: Int, values: [Double])])
     /// Each shard's k-means++ potential, one per shard in shard order.
@@ -67,14 +70,16 @@ public enum ShardOutcome: Sendable {
     case lloyd(sums: [Double], counts: [Double], inertia: Double)
     /// Mixture sufficient statistics.
     case statistics(MixtureStatistics)
-    /// Total log-likelihood, rows, and the per-row output in row order.
-    case scores(logLikelihoodSum: Double, rows: Int, perRow: [Double])
+    /// Total (weighted) log-likelihood, rows, Σ w (the row count without weights), and the
+    /// per-row output in row order.
+    case scores(logLikelihoodSum: Double, rows: Int, weight: Double, perRow: [Double])
 
     /// Adds `right`, the outcome of the shards after this one's.
     mutating func add(_ right: ShardOutcome) {
         switch (self, right) {
-        case let (.columnMoments(n, s, q), .columnMoments(n2, s2, q2)):
-            self = .columnMoments(count: n + n2, sums: zip(s, s2).map(+), squares: zip(q, q2).map(+))
+        case let (.columnMoments(n, w, s, q), .columnMoments(n2, w2, s2, q2)):
+            let weight: Double? = w.map { $0 + (w2 ?? 0) } ?? w2
+            self = .columnMoments(count: n + n2, weight: weight, sums: zip(s, s2).map(+), squares: zip(q, q2).map(+))
         case let (.rows(a), .rows(b)):
             self = .rows(a + b)
         case let (.shardPotentials(a), .shardPotentials(b)):
@@ -86,11 +91,11 @@ public enum ShardOutcome: Sendable {
         case let (.lloyd(s, n, i), .lloyd(s2, n2, i2)):
             self = .lloyd(sums: zip(s, s2).map(+), counts: zip(n, n2).map(+), inertia: i + i2)
         case (.statistics(var a), let .statistics(b)):
-            self = .columnMoments(count: 0, sums: [], squares: [])  // release `a`'s buffer for the in-place merge
+            self = .columnMoments(count: 0, weight: nil, sums: [], squares: [])  // release `a`'s buffer for the in-place merge
             a.merge(b)
             self = .statistics(a)
-        case let (.scores(sum, rows, perRow), .scores(sum2, rows2, perRow2)):
-            self = .scores(logLikelihoodSum: sum + sum2, rows: rows + rows2, perRow: perRow + perRow2)
+        case let (.scores(sum, rows, weight, perRow), .scores(sum2, rows2, weight2, perRow2)):
+            self = .scores(logLikelihoodSum: sum + sum2, rows: rows + rows2, weight: weight + weight2, perRow: perRow + perRow2)
         default:
             preconditionFailure("outcomes of different tasks cannot be added")
         }

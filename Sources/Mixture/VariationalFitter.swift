@@ -106,7 +106,7 @@ public struct VariationalMixtureFitter {
             let shape: CovarianceType = type == .full || type == .tied ? .full : .diag
             let statistics = try foldStatistics(runner.run(.hardAssignmentStatistics(
                 centers: [Double](repeating: 0, count: d), clusters: 1, anchor: summary.mean, covarianceType: shape)))
-            let n = Double(statistics.rows), layout = FeatureLayout(covarianceType: shape, dimension: d)
+            let n = statistics.weightTotal, layout = FeatureLayout(covarianceType: shape, dimension: d)
             let offset = (0..<d).map { statistics.moments[layout.quadraticCount + $0] / n }
             var matrix = [Double](repeating: 0, count: shape == .full ? d * d : d)
             if shape == .full {

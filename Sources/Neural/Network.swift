@@ -148,11 +148,17 @@ public final class NetworkWorkspace<Scalar: NetworkScalar> {
 
 /// The sums over a batch of rows: always sums over rows, never means.
 ///
-/// Workers add these up over their rows and the caller divides by the global batch size,
-/// so the result does not depend on how rows were split.
+/// Workers add these up over their rows and the caller divides by the global batch's total
+/// weight (its row count without sample weights), so the result does not depend on how rows
+/// were split. With sample weights every per-row term (loss, errors, gradient, a right
+/// prediction) is multiplied by the row's weight.
 public struct BatchSums: Sendable, Equatable {
     /// Rows summed.
     public var rows: Int
+    /// Σ of the rows' sample weights (the row count, exactly, without weights).
+    public var weight: Double
+    /// Σ of the weights of the rows predicted right (``correct`` without weights).
+    public var correctWeight: Double
     /// Σ per-row loss: cross-entropy `−log p_true`; binary cross-entropy summed over the
     /// outputs; MSE `½ Σ_outputs (y − t)²` (so that the gradient is `y − t`).
     public var lossSum: Double
@@ -171,8 +177,10 @@ public struct BatchSums: Sendable, Equatable {
 
     /// Creates sums from their parts.
     public init(rows: Int, lossSum: Double, correct: Int, squaredErrorSum: Double, absoluteErrorSum: Double, gradient: [Double],
-                narrowGradient: [Float] = []) {
+                narrowGradient: [Float] = [], weight: Double? = nil, correctWeight: Double? = nil) {
         self.rows = rows
+        self.weight = weight ?? Double(rows)
+        self.correctWeight = correctWeight ?? Double(correct)
         self.lossSum = lossSum
         self.correct = correct
         self.squaredErrorSum = squaredErrorSum
@@ -196,6 +204,8 @@ public struct BatchSums: Sendable, Equatable {
     /// Adds another batch's sums to these (gradients element-wise; an empty gradient counts as zero).
     public mutating func add(_ other: BatchSums) {
         rows += other.rows
+        weight += other.weight
+        correctWeight += other.correctWeight
         lossSum += other.lossSum
         correct += other.correct
         squaredErrorSum += other.squaredErrorSum
@@ -243,13 +253,15 @@ public enum Network {
     ///     has one output; MSE takes values.
     ///   - gradient: Whether to run the backward pass.
     ///   - workspace: Buffers for this thread; grown when `rows` exceeds its capacity.
+    ///   - weights: Each row's sample weight (at least `rows`, finite and non-negative): its
+    ///     loss, errors, gradient and right prediction count that many times. Nil: once each.
     /// - Returns: The sums; the process stops with a message when shapes or labels are invalid.
     public static func batchSums(
         architecture: NetworkArchitecture, parameters: [Double], inputs: [Double], rows: Int,
-        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Double>
+        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Double>, weights: [Double]? = nil
     ) -> BatchSums {
         sums(architecture: architecture, parameters: parameters, inputs: inputs, rows: rows, targets: targets,
-             gradient: gradient, workspace: workspace)
+             gradient: gradient, workspace: workspace, weights: weights)
     }
 
     /// ``batchSums(architecture:parameters:inputs:rows:targets:gradient:workspace:)`` computed in
@@ -257,19 +269,20 @@ public enum Network {
     /// added up in `Double`; the gradient comes back in `narrowGradient` (`gradient` stays empty).
     public static func batchSums(
         architecture: NetworkArchitecture, parameters: [Float], inputs: [Float], rows: Int,
-        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Float>
+        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Float>, weights: [Double]? = nil
     ) -> BatchSums {
         sums(architecture: architecture, parameters: parameters, inputs: inputs, rows: rows, targets: targets,
-             gradient: gradient, workspace: workspace)
+             gradient: gradient, workspace: workspace, weights: weights)
     }
 
     // Generic over the precision but internal, so that both public entry points get
     // specialised code.
     private static func sums<Scalar: NetworkScalar>(
         architecture: NetworkArchitecture, parameters: [Scalar], inputs: [Scalar], rows: Int,
-        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Scalar>
+        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Scalar>, weights: [Double]?
     ) -> BatchSums {
         require(workspace.architecture == architecture, "the workspace was made for another architecture")
+        require(weights.map { $0.count >= rows } ?? true, "\(rows) rows need \(rows) weights, got \(weights?.count ?? 0)")
         require(parameters.count == workspace.parameterCount,
                 "expected \(workspace.parameterCount) parameters, got \(parameters.count)")
         require(rows >= 0 && inputs.count >= rows * architecture.inputs,
@@ -288,6 +301,7 @@ public enum Network {
         }
 
         var sums = BatchSums(rows: rows, lossSum: 0, correct: 0, squaredErrorSum: 0, absoluteErrorSum: 0, gradient: [])
+        if let weights { sums.weight = weights.prefix(rows).reduce(0, +) }
         guard rows > 0 else {
             if gradient {
                 if Scalar.self == Double.self {
@@ -305,18 +319,21 @@ public enum Network {
                 forward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace)
                 let logits = workspace.activations[workspace.widths.count - 1]
                 let delta = workspace.deltas.0
-                switch targets {
-                case let .classes(labels):
-                    labels.withUnsafeBufferPointer {
-                        lossTerms(architecture, logits: logits, rows: rows, labels: $0.baseAddress!, values: nil,
-                                  delta: delta, sums: &sums)
-                    }
-                case let .values(values):
-                    values.withUnsafeBufferPointer {
-                        lossTerms(architecture, logits: logits, rows: rows, labels: nil, values: $0.baseAddress!,
-                                  delta: delta, sums: &sums)
+                func terms(_ weights: UnsafePointer<Double>?) {
+                    switch targets {
+                    case let .classes(labels):
+                        labels.withUnsafeBufferPointer {
+                            lossTerms(architecture, logits: logits, rows: rows, labels: $0.baseAddress!, values: nil,
+                                      weights: weights, delta: delta, sums: &sums)
+                        }
+                    case let .values(values):
+                        values.withUnsafeBufferPointer {
+                            lossTerms(architecture, logits: logits, rows: rows, labels: nil, values: $0.baseAddress!,
+                                      weights: weights, delta: delta, sums: &sums)
+                        }
                     }
                 }
+                if let weights { weights.withUnsafeBufferPointer { terms($0.baseAddress!) } } else { terms(nil) }
                 if gradient {
                     let n = workspace.parameterCount
                     let computed = [Scalar](unsafeUninitializedCapacity: n) { buffer, count in
@@ -424,9 +441,13 @@ public enum Network {
     /// Exactly one of `labels` and `values` is given.
     private static func lossTerms<Scalar: NetworkScalar>(
         _ architecture: NetworkArchitecture, logits: UnsafeMutablePointer<Scalar>, rows: Int,
-        labels: UnsafePointer<Int>?, values: UnsafePointer<Double>?,
+        labels: UnsafePointer<Int>?, values: UnsafePointer<Double>?, weights: UnsafePointer<Double>?,
         delta: UnsafeMutablePointer<Scalar>, sums: inout BatchSums
     ) {
+        if let weights {
+            weightedLossTerms(architecture, logits: logits, rows: rows, labels: labels, values: values, weights: weights, delta: delta, sums: &sums)
+            return
+        }
         let k = architecture.outputs
         // Terms are computed in the network's precision and added up in Double.
         var loss = 0.0, correct = 0
@@ -496,6 +517,39 @@ public enum Network {
         }
         sums.lossSum = loss
         sums.correct = correct
+        sums.correctWeight = Double(correct)
+    }
+
+    /// The loss terms and output deltas with sample weights: each row's terms are computed as
+    /// without weights, then its loss and errors are added times its weight and its deltas (so
+    /// its gradient) are multiplied by it.
+    private static func weightedLossTerms<Scalar: NetworkScalar>(
+        _ architecture: NetworkArchitecture, logits: UnsafeMutablePointer<Scalar>, rows: Int,
+        labels: UnsafePointer<Int>?, values: UnsafePointer<Double>?, weights: UnsafePointer<Double>,
+        delta: UnsafeMutablePointer<Scalar>, sums: inout BatchSums
+    ) {
+        let k = architecture.outputs
+        var loss = 0.0, squares = 0.0, absolute = 0.0, correct = 0, correctWeight = 0.0
+        var row = BatchSums(rows: 1, lossSum: 0, correct: 0, squaredErrorSum: 0, absoluteErrorSum: 0, gradient: [])
+        for r in 0..<rows {
+            lossTerms(architecture, logits: logits + r * k, rows: 1, labels: labels.map { $0 + r }, values: values.map { $0 + r * k },
+                      weights: nil, delta: delta + r * k, sums: &row)
+            let w = weights[r]
+            loss += w * row.lossSum
+            squares += w * row.squaredErrorSum
+            absolute += w * row.absoluteErrorSum
+            correct += row.correct
+            correctWeight += w * Double(row.correct)
+            let scale = Scalar(w)
+            for j in 0..<k { delta[r * k + j] *= scale }
+        }
+        sums.lossSum = loss
+        sums.correct = correct
+        sums.correctWeight = correctWeight
+        if architecture.loss == .meanSquaredError {
+            sums.squaredErrorSum = squares
+            sums.absoluteErrorSum = absolute
+        }
     }
 
     // MARK: - Element-wise pieces

@@ -284,7 +284,7 @@ public struct NetworkTrainer {
             let epoch = state.nextEpoch
             let clock = ContinuousClock.now
             let rate = options.schedule.rate(base: options.learningRate, epoch: epoch)
-            var lossSum = 0.0, correct = 0, rows = 0
+            var lossSum = 0.0, correct = 0.0, rows = 0, weight = 0.0
             var profile = StepProfile()
             for step in 0..<layout.stepsPerEpoch {
                 let stepStart = ContinuousClock.now
@@ -293,11 +293,14 @@ public struct NetworkTrainer {
                 let task = NeuralTask.step(model, layout: layout, epoch: epoch, step: step)
                 let sums = try runner.trainingSums(task)
                 guard sums.batch.isFinite else { throw TrainingError(description: task.divergence) }
-                guard sums.batch.rows > 0 else { continue }
+                // A step divides by its batch's total weight (its row count without weights);
+                // a batch of zero weight moves nothing.
+                guard sums.batch.rows > 0, sums.batch.weight > 0 else { continue }
                 lossSum += sums.batch.lossSum
-                correct += sums.batch.correct
+                correct += sums.batch.correctWeight
                 rows += sums.batch.rows
-                let scale = 1 / Double(sums.batch.rows)
+                weight += sums.batch.weight
+                let scale = 1 / sums.batch.weight
                 let updateStart = ContinuousClock.now
                 if options.weightDecay > 0 {
                     var gradient = sums.batch.wideGradient
@@ -318,8 +321,8 @@ public struct NetworkTrainer {
                 }
             }
             var record = EpochRecord(
-                epoch: epoch + 1, loss: lossSum / Double(max(rows, 1)),
-                accuracy: classification ? Double(correct) / Double(max(rows, 1)) : nil,
+                epoch: epoch + 1, loss: lossSum / (weight > 0 ? weight : 1),
+                accuracy: classification ? correct / (weight > 0 ? weight : 1) : nil,
                 seconds: 0, samplesPerSecond: 0)
             var monitored = record.loss
             if layout.totalValidationRows > 0 || self.validation != nil {
@@ -335,11 +338,11 @@ public struct NetworkTrainer {
                 guard validation.batch.isFinite else {
                     throw TrainingError(description: NeuralTask.evaluate(model, layout: layout, part: .validation).divergence)
                 }
-                let n = Double(max(validation.batch.rows, 1))
+                let n = validation.batch.weight > 0 ? validation.batch.weight : 1
                 record.validationLoss = validation.batch.lossSum / n
                 monitored = record.validationLoss!
                 if classification {
-                    record.validationAccuracy = Double(validation.batch.correct) / n
+                    record.validationAccuracy = validation.batch.correctWeight / n
                 } else {
                     record.validationMSE = validation.batch.squaredErrorSum / n
                     record.validationMAE = validation.batch.absoluteErrorSum / n

@@ -154,7 +154,7 @@ public struct MixtureFeatures: Sendable {
     /// Posterior probabilities (rows × K) of raw rows.
     func posteriors(_ rows: FeatureMatrix) -> [Double] {
         let view = ShardView(data: rows, range: 0..<rows.rows, firstGlobalRow: 0)
-        guard case let .scores(_, _, perRow) = ShardEvaluator.evaluate(.score(model: model, output: .probabilities), on: view, scratch: ShardScratch())
+        guard case let .scores(_, _, _, perRow) = ShardEvaluator.evaluate(.score(model: model, output: .probabilities), on: view, scratch: ShardScratch())
         else { return [] }
         return perRow
     }
@@ -163,16 +163,16 @@ public struct MixtureFeatures: Sendable {
 /// Sums of a training or evaluation task over some rows: they add up over shards.
 public struct TrainingSums: Sendable, Equatable {
     package var batch: BatchSums
-    /// Σ target and Σ target² (regression, for R²).
+    /// Σ target and Σ target² (regression, for R²), each times the row's weight.
     package var targetSum = 0.0
     package var targetSquares = 0.0
 
     package init(batch: BatchSums) { self.batch = batch }
 
     /// The coefficient of determination of these sums' predictions, 1 − SS_res/SS_tot (nil when
-    /// the targets do not vary).
+    /// the targets do not vary); with sample weights, of the weighted sums.
     public var r2: Double? {
-        let n = Double(max(batch.rows, 1))
+        let n = batch.weight > 0 ? batch.weight : 1
         let total = targetSquares - targetSum * targetSum / n
         return total > 0 ? 1 - batch.squaredErrorSum / total : nil
     }
@@ -202,13 +202,17 @@ package struct NeuralShard {
     package var offset: Int
     /// Rows in the shard.
     package var rows: Int
+    /// The sample weights of the shard's rows (local indices), or nil.
+    package var weights: [Double]?
 
-    package init(features: FeatureMatrix, targets: TargetRows, index: Int) {
+    package init(features: FeatureMatrix, targets: TargetRows, index: Int, weights: [Double]? = nil) {
         self.features = features; self.targets = targets; self.index = index; offset = 0; rows = features.rows
+        self.weights = weights
     }
 
     package init(_ shard: ShardData, targets: TargetRows) {
         features = shard.features; self.targets = targets; index = shard.index; offset = shard.positions.lowerBound; rows = shard.rows
+        weights = shard.weights
     }
 }
 
@@ -324,6 +328,7 @@ package enum NeuralShardEvaluator {
         let architecture = state.architecture
         let (inputs, posteriors): ([Scalar], [Double]) = networkInputs(rows, shard: shard, state: state)
         let targets: Targets
+        let weights = shard.weights.map { all in rows.map { all[$0] } }
         var targetSum = 0.0, targetSquares = 0.0
         if let mixture = state.mixture, mixture.componentTargets {
             let k = mixture.model.parameters.components
@@ -334,7 +339,11 @@ package enum NeuralShardEvaluator {
                 targets = .classes(rows.map { all[$0] })
             case let .values(all):
                 let picked = rows.map { all[$0] }
-                for value in picked { targetSum += value; targetSquares += value * value }
+                if let weights {
+                    for (value, w) in zip(picked, weights) { targetSum += w * value; targetSquares += w * value * value }
+                } else {
+                    for value in picked { targetSum += value; targetSquares += value * value }
+                }
                 targets = .values(picked)
             }
         }
@@ -347,14 +356,14 @@ package enum NeuralShardEvaluator {
             }
             sums = TrainingSums(batch: Network.batchSums(
                 architecture: architecture, parameters: state.narrowParameters, inputs: narrowInputs, rows: rows.count,
-                targets: targets, gradient: gradient, workspace: scratch.narrowWorkspace!))
+                targets: targets, gradient: gradient, workspace: scratch.narrowWorkspace!, weights: weights))
         } else {
             if scratch.workspace == nil || scratch.workspace!.architecture != architecture {
                 scratch.workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: max(rows.count, 1))
             }
             sums = TrainingSums(batch: Network.batchSums(
                 architecture: architecture, parameters: state.parameters, inputs: unsafeBitCast(inputs, to: [Double].self), rows: rows.count,
-                targets: targets, gradient: gradient, workspace: scratch.workspace!))
+                targets: targets, gradient: gradient, workspace: scratch.workspace!, weights: weights))
         }
 
         sums.targetSum = targetSum
@@ -535,6 +544,7 @@ package enum NeuralTaskCodec {
         w.int(sums.batch.rows); w.double(sums.batch.lossSum); w.int(sums.batch.correct)
         w.double(sums.batch.squaredErrorSum); w.double(sums.batch.absoluteErrorSum)
         w.double(sums.targetSum); w.double(sums.targetSquares)
+        w.double(sums.batch.weight); w.double(sums.batch.correctWeight)
         w.doubles(sums.batch.gradient)
         w.floats(sums.batch.narrowGradient)
         return w.bytes
@@ -555,6 +565,10 @@ package enum NeuralTaskCodec {
         let loss = try r.double("loss"), correct = try r.int("correct", in: 0...rows)
         let squared = try r.double("squared error"), absolute = try r.double("absolute error")
         let targetSum = try r.double("target sum"), targetSquares = try r.double("target squares")
+        let weight = try r.double("weight"), correctWeight = try r.double("correct weight")
+        guard weight >= 0, correctWeight >= 0, correctWeight <= weight * (1 + 1e-12) else {
+            throw WireError("training result: weights \(weight), \(correctWeight)")
+        }
         // A step's gradient comes in the task's precision; evaluations carry none.
         var wide = 0, narrow = 0
         if case .step = task {
@@ -563,14 +577,14 @@ package enum NeuralTaskCodec {
         let gradient = try r.doubles("gradient", expected: wide)
         let narrowGradient = try r.floats("single-precision gradient", expected: narrow)
         try r.finish()
-        guard VectorMath.allFinite([loss, squared, absolute, targetSum, targetSquares]), VectorMath.allFinite(gradient),
+        guard VectorMath.allFinite([loss, squared, absolute, targetSum, targetSquares, weight, correctWeight]), VectorMath.allFinite(gradient),
               VectorMath.allFinite(narrowGradient)
         else {
             throw WireError("training result holds NaN or infinite numbers")
         }
         var sums = TrainingSums(batch: BatchSums(
             rows: rows, lossSum: loss, correct: correct, squaredErrorSum: squared, absoluteErrorSum: absolute, gradient: gradient,
-            narrowGradient: narrowGradient))
+            narrowGradient: narrowGradient, weight: weight, correctWeight: correctWeight))
         sums.targetSum = targetSum
         sums.targetSquares = targetSquares
         return sums

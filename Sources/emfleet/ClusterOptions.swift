@@ -110,24 +110,27 @@ final class OpenedJob {
     let shards: JobShards
     let log: EventLog
 
-    /// Opens the data for a mixture job: loaded here, or described to workers (local or remote).
-    convenience init(data: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions) throws {
-        try self.init(path: data.data, csv: data.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings,
-                      logFormat: cluster.logFormat)
+    /// Opens the data for a mixture job: loaded here, or described to workers (local or remote),
+    /// with the sample weights `weights` names.
+    convenience init(data: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions, weights: SampleWeightOptions? = nil) throws {
+        try self.init(path: data.data, csv: weights?.csv(data.layout.csvOptions) ?? data.layout.csvOptions, shards: shards, threads: threads,
+                      cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight)
     }
 
-    /// Opens the data file at `path` for a job (see ``JobShards``), printing its events to a log
-    /// in `logFormat`; `messageLimit` defaults to the mixture job's.
+    /// Opens the data file at `path` for a job (see ``JobShards``), with the sample-weight file
+    /// `weights` (or `csv`'s weight column), printing its events to a log in `logFormat`;
+    /// `messageLimit` defaults to the mixture job's.
     init(
         path: String, csv: CSVOptions, shards: Int?, threads: Int?, cluster: ClusterSettings, logFormat: LogFormat = .text,
         labels: JobSpec.LabelSource = .none,
+        weights: String? = nil,
         defaultShards: (Int) -> Int = ShardPlan.defaultShardCount(rows:),
         messageLimit: (ShardContext) -> Int = { MixtureJob.messageLimit(largestShard: $0.largestShardRows, columns: $0.dimension) }
     ) throws {
         let log = EventLog(format: logFormat)
         self.log = log
         self.shards = try JobShards(
-            path: path, csv: csv, shards: shards, threads: threads, cluster: cluster, labels: labels, defaultShards: defaultShards,
+            path: path, csv: csv, shards: shards, threads: threads, cluster: cluster, labels: labels, weights: weights, defaultShards: defaultShards,
             messageLimit: messageLimit, workerExecutable: CommandLine.executablePath) { log.cluster($0) }
         if let coordinator = self.shards.coordinator {
             if cluster.workers == nil {

@@ -47,13 +47,16 @@ struct AppliedModelOptions: ParsableArguments {
 
     @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
-    /// Reads the model, opens the data (here or on workers) and scores every row.
-    func evaluate(_ output: RowOutput) throws -> (model: GaussianMixture, rows: Int, sum: Double, perRow: [Double]) {
+    /// Reads the model, opens the data (here or on workers, with `weights`) and scores every row:
+    /// the (weighted) log-likelihood sum, the total weight (the row count without weights) and the per-row output.
+    func evaluate(
+        _ output: RowOutput, weights: SampleWeightOptions? = nil
+    ) throws -> (model: GaussianMixture, rows: Int, sum: Double, weight: Double, perRow: [Double]) {
         let mixture = try MixtureModelFile.read(from: model)
-        let job = try OpenedJob(data: input, shards: nil, threads: threads, cluster: cluster)
+        let job = try OpenedJob(data: input, shards: nil, threads: threads, cluster: cluster, weights: weights)
         defer { job.finish() }
         let result = try mixture.evaluate(on: job.runner, output: output)
-        return (mixture, job.runner.plan.rows, result.sum, result.perRow)
+        return (mixture, job.runner.plan.rows, result.sum, result.weight, result.perRow)
     }
 }
 
@@ -106,6 +109,7 @@ extension GMMCommand {
         )
 
         @OptionGroup var input: DataOptions
+        @OptionGroup var weighting: SampleWeightOptions
 
         @Option(name: [.short, .long], help: "Number of mixture components.")
         var components: Int
@@ -154,11 +158,12 @@ extension GMMCommand {
                 let priors = try variational.options()
                 let resumed = priors == nil ? try resume.map(Self.readCheckpoint) : nil
                 let resumedVariational = priors != nil ? try resume.map(VariationalCheckpoint.read) : nil
-                let fingerprint = try DataFingerprint.of(path: input.data)
+                let fingerprint = try weighting.fingerprint(data: input.data)
                 if let saved = resumed.map(\.dataFingerprint) ?? resumedVariational.map(\.dataFingerprint), let resume, saved != fingerprint {
-                    throw ClusterError("\(resume): the checkpoint was written for another version of \(input.data) (fingerprint \(saved ?? "none"), now \(fingerprint))")
+                    let what = weighting.isWeighted ? "\(input.data) or its sample weights" : input.data
+                    throw ClusterError("\(resume): the checkpoint was written for another version of \(what) (fingerprint \(saved ?? "none"), now \(fingerprint))")
                 }
-                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster)
+                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting)
                 defer { job.finish() }
                 let runner = job.runner
                 if let initial, let initModel {
@@ -183,7 +188,7 @@ extension GMMCommand {
                 try variationalFitter?.validate()
                 if text {
                     let method = variational.variational.map { " by variational Bayes (\($0.rawValue) prior)" } ?? ""
-                    print("fitting \(components) \(covariance.rawValue) components\(method) to \(runner.plan.rows) rows × \(runner.dimension) features "
+                    print("fitting \(components) \(covariance.rawValue) components\(method) to \(runner.plan.rows) \(weighting.isWeighted ? "weighted " : "")rows × \(runner.dimension) features "
                         + "(\(runner.plan.count) shards, \(whereComputed))")
                     print((priors == nil ? FitReport.header : VariationalReport.header) + (job.coordinator != nil ? "  workers" : ""))
                 }
@@ -288,25 +293,29 @@ extension GMMCommand {
             abstract: "Mean log-likelihood, BIC and AIC of a model on data.")
 
         @OptionGroup var applied: AppliedModelOptions
+        @OptionGroup var weighting: SampleWeightOptions
 
         @Flag(name: .long, help: "Print JSON instead of text.")
         var json = false
 
         func run() throws {
             try reportingErrors {
-                let result = try applied.evaluate(.none)
+                let result = try applied.evaluate(.none, weights: weighting)
                 let mixture = result.model, rows = result.rows
-                let score = result.sum / Double(rows)
-                let criteria = InformationCriteria(logLikelihoodSum: result.sum, rows: rows, freeParameters: mixture.freeParameters)
+                // With weights: Σ w log p / Σ w, and BIC/AIC with N = Σ w (the rows repeated by their weights).
+                let score = result.sum / result.weight
+                let criteria = InformationCriteria(logLikelihoodSum: result.sum, weight: result.weight, freeParameters: mixture.freeParameters)
                 let bic = criteria.bic, aic = criteria.aic
                 if json {
-                    let report = ScoreReport(rows: rows, meanLogLikelihood: score, bic: bic, aic: aic,
+                    var report = ScoreReport(rows: rows, meanLogLikelihood: score, bic: bic, aic: aic,
                                              freeParameters: mixture.freeParameters)
+                    if weighting.isWeighted { report.totalWeight = result.weight }
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.sortedKeys]
                     print(String(decoding: try encoder.encode(report), as: UTF8.self))
                 } else {
                     print("rows                 \(rows)")
+                    if weighting.isWeighted { print("total weight         \(result.weight)") }
                     print("mean log-likelihood  \(score)")
                     print("BIC                  \(bic)")
                     print("AIC                  \(aic)")
@@ -360,11 +369,14 @@ struct ScoreReport: Codable {
     var bic: Double
     var aic: Double
     var freeParameters: Int
+    /// Σ w with sample weights (absent without).
+    var totalWeight: Double?
 
     enum CodingKeys: String, CodingKey {
         case rows, bic, aic
         case meanLogLikelihood = "mean_log_likelihood"
         case freeParameters = "free_parameters"
+        case totalWeight = "total_weight"
     }
 }
 

@@ -72,6 +72,7 @@ extension MLPCommand {
 
         @OptionGroup var input: DataOptions
         @OptionGroup var labelOptions: LabelOptions
+        @OptionGroup var weighting: SampleWeightOptions
 
         @Option(name: .long, help: "Hidden layer widths, comma-separated.")
         var hidden = LayerWidths([128, 64])
@@ -194,7 +195,8 @@ extension MLPCommand {
                 options.precision = precision
 
                 let texts = try labelOptions.read(data: input)
-                let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
+                let csv = weighting.csv(input.layout.csvOptions)
+                let shape = try DatasetLoader.shape(path: input.data, csv: csv)
                 let batchSize = self.batchSize ?? TrainingOptions.untunedBatchSize(rows: shape.rows)
                 options.batchSize = batchSize
                 guard texts.count == shape.rows else {
@@ -219,15 +221,15 @@ extension MLPCommand {
                     outputs = loss == .binaryCrossEntropy ? 1 : found.count
                 }
                 let resumed = try resume.map(Self.readCheckpoint)
-                let fingerprint = try DataFingerprint.of(path: input.data)
+                let fingerprint = try weighting.fingerprint(data: input.data)
                 if let resumed, resumed.dataFingerprint != fingerprint {
-                    throw ValidationError("\(resume!): the checkpoint was written for another version of \(input.data)")
+                    throw ValidationError("\(resume!): the checkpoint was written for another version of \(weighting.isWeighted ? "\(input.data) or its sample weights" : input.data)")
                 }
                 let architecture = NetworkArchitecture(
                     inputs: shape.columns, hidden: hiddenWidths, outputs: outputs, activation: activation, loss: loss)
                 let job = try OpenedJob(
-                    path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat,
-                    labels: labels, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
+                    path: input.data, csv: csv, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat,
+                    labels: labels, weights: weighting.sampleWeight, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
                     messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: precision, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
@@ -237,7 +239,7 @@ extension MLPCommand {
                     case .values: .values(file: self.validationLabels ?? "")
                     default: .classes(file: self.validationLabels ?? "", classes: classes ?? [])
                     }
-                    let held = try OpenedJob(path: validationData, csv: input.layout.csvOptions, shards: 1, threads: threads,
+                    let held = try OpenedJob(path: validationData, csv: csv, shards: 1, threads: threads,
                                              cluster: ClusterSettings(), labels: validationLabels)
                     guard held.runner.dimension == job.runner.dimension else {
                         throw ValidationError("\(validationData) has \(held.runner.dimension) feature columns; \(input.data) has \(job.runner.dimension)")
@@ -317,15 +319,17 @@ extension MLPCommand {
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
-        func open(labels: JobSpec.LabelSource) throws -> (NetworkModelFile, NeuralModelState, OpenedJob) {
+        /// Reads the model and opens the data (with `weights`, when given) for it.
+        func open(labels: JobSpec.LabelSource, weights: SampleWeightOptions? = nil) throws -> (NetworkModelFile, NeuralModelState, OpenedJob) {
             let file = try NetworkModelFile.read(from: model)
-            let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
+            let csv = weights?.csv(input.layout.csvOptions) ?? input.layout.csvOptions
+            let shape = try DatasetLoader.shape(path: input.data, csv: csv)
             guard shape.columns == file.architecture.inputs else {
                 throw ValidationError("\(input.data) has \(shape.columns) feature columns but the model was trained on \(file.architecture.inputs)")
             }
             let architecture = file.architecture
-            let job = try OpenedJob(path: input.data, csv: input.layout.csvOptions, shards: nil, threads: threads,
-                                    cluster: cluster.settings, labels: labels,
+            let job = try OpenedJob(path: input.data, csv: csv, shards: nil, threads: threads,
+                                    cluster: cluster.settings, labels: labels, weights: weights?.sampleWeight,
                                     messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
             job.coordinator?.onShardDone = nil
             return (file, NeuralModelState(architecture: file.architecture, parameters: try file.parameters(), standardisation: file.standardisation), job)
@@ -371,6 +375,7 @@ extension MLPCommand {
 
         @OptionGroup var applied: AppliedNetwork
         @OptionGroup var labelOptions: LabelOptions
+        @OptionGroup var weighting: SampleWeightOptions
 
         @Flag(name: .long, help: "Print JSON instead of text.")
         var json = false
@@ -379,7 +384,7 @@ extension MLPCommand {
             try reportingErrors {
                 let file = try NetworkModelFile.read(from: applied.model)
                 let texts = try labelOptions.read(data: applied.input)
-                let shape = try DatasetLoader.shape(path: applied.input.data, csv: applied.input.layout.csvOptions)
+                let shape = try DatasetLoader.shape(path: applied.input.data, csv: weighting.csv(applied.input.layout.csvOptions))
                 guard texts.count == shape.rows else {
                     throw ValidationError("\(labelOptions.labels ?? applied.input.data): \(texts.count) labels for \(shape.rows) rows")
                 }
@@ -393,17 +398,20 @@ extension MLPCommand {
                     }
                     labels = .classes(file: labelOptions.labels ?? "", classes: classes)
                 }
-                let (_, state, job) = try applied.open(labels: labels)
+                let (_, state, job) = try applied.open(labels: labels, weights: weighting)
                 defer { job.finish() }
                 let layout = BatchLayout(plan: job.runner.plan, batchSize: 1, validationFraction: 0, seed: 0)
                 let sums = try job.runner.trainingSums(.evaluate(state, layout: layout, part: .all))
-                let n = Double(max(sums.batch.rows, 1))
-                var report: [(String, Double)] = [("rows", Double(sums.batch.rows)), ("loss", sums.batch.lossSum / n)]
+                // With sample weights every mean is over Σ w: the rows repeated by their weights.
+                let n = sums.batch.weight > 0 ? sums.batch.weight : 1
+                var report: [(String, Double)] = [("rows", Double(sums.batch.rows))]
+                if weighting.isWeighted { report.append(("total_weight", sums.batch.weight)) }
+                report.append(("loss", sums.batch.lossSum / n))
                 if file.task == "regression" {
                     report += [("mse", sums.batch.squaredErrorSum / n), ("mae", sums.batch.absoluteErrorSum / n),
                                ("r2", sums.r2 ?? .nan)]
                 } else {
-                    report.append(("accuracy", Double(sums.batch.correct) / n))
+                    report.append(("accuracy", sums.batch.correctWeight / n))
                 }
                 if json {
                     let body = report.map { key, value in
@@ -411,7 +419,7 @@ extension MLPCommand {
                     }
                     print("{" + body.joined(separator: ", ") + "}")
                 } else {
-                    for (key, value) in report { print(key.padding(toLength: 10, withPad: " ", startingAt: 0) + (key == "rows" ? String(Int(value)) : "\(value)")) }
+                    for (key, value) in report { print(key.padding(toLength: key.count > 10 ? key.count + 1 : 10, withPad: " ", startingAt: 0) + (key == "rows" ? String(Int(value)) : "\(value)")) }
                 }
             }
         }

@@ -26,6 +26,7 @@ extension PipelineCommand {
 
         @OptionGroup var input: DataOptions
         @OptionGroup var labelOptions: LabelOptions
+        @OptionGroup var weighting: SampleWeightOptions
 
         @Option(name: [.short, .long], help: ArgumentHelp("Components: K, or LOW...HIGH to choose by BIC as `gmm select` does (default: 1...10, at most one per row).", valueName: "range"))
         var components: ComponentCounts?
@@ -83,7 +84,8 @@ extension PipelineCommand {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
                 if let report { try OutputLocation.checkFolder(report, option: "--report") }
-                let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
+                let csv = weighting.csv(input.layout.csvOptions)
+                let shape = try DatasetLoader.shape(path: input.data, csv: csv)
                 let counts = components?.values ?? Array(1...max(1, min(Self.untunedComponents, shape.rows)))
                 let batchSize = self.batchSize ?? TrainingOptions.untunedBatchSize(rows: shape.rows)
                 let labelled = labelOptions.labels != nil || input.layout.labelColumn != nil
@@ -101,8 +103,9 @@ extension PipelineCommand {
                 let widths = hidden.values
                 let largestK = counts.max() ?? 1, precision = self.precision
                 let job = try OpenedJob(
-                    path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat,
-                    labels: labels, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
+                    path: input.data, csv: csv, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat,
+                    labels: labels, weights: weighting.sampleWeight,
+                    defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
                     messageLimit: { context in
                         // The mixture's statistics, or the largest network the pipeline can train (posteriors as inputs).
                         let network = NetworkArchitecture(

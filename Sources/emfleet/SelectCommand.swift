@@ -42,6 +42,7 @@ extension GMMCommand {
                 """)
 
         @OptionGroup var input: DataOptions
+        @OptionGroup var weighting: SampleWeightOptions
 
         @Option(name: [.short, .long], help: ArgumentHelp("Component counts: K, LOW...HIGH, or a list like 2,4,8.", valueName: "range"))
         var components: ComponentCounts
@@ -82,7 +83,7 @@ extension GMMCommand {
                 if let table { try OutputLocation.checkFile(table, option: "--table") }
                 if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 let counts = components.values
-                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster)
+                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting)
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
                 let runner = job.runner, events = job.log

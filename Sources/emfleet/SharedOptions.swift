@@ -1,4 +1,6 @@
 import ArgumentParser
+import Cluster
+import Datasets
 import Engine
 
 /// `--shards` and `--threads`: how a fitting command cuts and computes its rows.
@@ -52,4 +54,43 @@ struct CheckpointOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Continue the job saved in this checkpoint; the model is the one an uninterrupted run gives.", valueName: "file"))
     var resume: String?
+}
+
+/// `--sample-weight` and `--weight-column`: how much each row counts, for the commands that fit or score.
+struct SampleWeightOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Per-row sample weights: a 1-D .npy or a one-column text file, one non-negative finite weight per row "
+            + "(each worker reads those of its rows). Integer weights give the model of the rows repeated that many times.",
+        valueName: "file"))
+    var sampleWeight: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Take each row's sample weight from this column of the data file (header name or 0-based index); it is then not a feature.",
+        valueName: "name"))
+    var weightColumn: String?
+
+    func validate() throws {
+        if sampleWeight != nil, weightColumn != nil {
+            throw ValidationError("--sample-weight and --weight-column both give weights; use one")
+        }
+    }
+
+    /// Whether rows carry weights.
+    var isWeighted: Bool { sampleWeight != nil || weightColumn != nil }
+
+    /// `csv` with the weight column named, so that it is not read as a feature.
+    func csv(_ csv: CSVOptions) -> CSVOptions {
+        var csv = csv
+        csv.weightColumn = weightColumn
+        return csv
+    }
+
+    /// The data's fingerprint extended by the weights' (a file's fingerprint or the column's
+    /// name), for checkpoints: a resumed job with other weights is refused.
+    func fingerprint(data: String) throws -> String {
+        let fingerprint = try DataFingerprint.of(path: data)
+        if let sampleWeight { return fingerprint + " weights " + (try DataFingerprint.of(path: sampleWeight)) }
+        if let weightColumn { return fingerprint + " weight column " + weightColumn }
+        return fingerprint
+    }
 }

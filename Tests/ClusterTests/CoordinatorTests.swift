@@ -3,6 +3,7 @@ import Datasets
 import Engine
 import Foundation
 import Mixture
+import Numerics
 import Testing
 
 /// The coordinator's membership, rebalancing and failure handling, driven in process through
@@ -163,7 +164,7 @@ struct CoordinatorTests {
         } throws: { "\($0)".contains("more than the coordinator's message limit") }
         #expect(workers[0].tasksReceived == 0)
         // A result that fits still runs.
-        guard case let .scores(_, rows, perRow) = try coordinator.run(MixtureJob.self, .score(model: model, output: .labels)) else {
+        guard case let .scores(_, rows, _, perRow) = try coordinator.run(MixtureJob.self, .score(model: model, output: .labels)) else {
             Issue.record("no scores")
             return
         }
@@ -221,4 +222,34 @@ final class EventRecorder: @unchecked Sendable {
     // @unchecked: tests record from the thread that runs the coordinator only.
     private(set) var all: [ClusterEvent] = []
     func record(_ event: ClusterEvent) { all.append(event) }
+}
+
+extension CoordinatorTests {
+    @Test("a fit with sample weights on simulated workers is the bits of the in-process fit; a lost worker changes nothing")
+    func weightedFitOnWorkers() throws {
+        var generator = SeededGenerator(seed: 3)
+        let weights = (0..<Self.data.rows).map { _ in Double(generator.nextInt(below: 4)) * 0.5 }
+        var options = FitOptions(components: 3)
+        options.maxIterations = 8
+        options.tolerance = 0
+        let local = try MixtureFitter(
+            runner: LocalShards(data: Self.data, weights: weights, plan: ShardPlan(rows: Self.data.rows, shards: Self.shards), threads: 2),
+            options: options).fit()
+        let clock = ManualClock()
+        let transport = InMemoryTransport(clock: clock)
+        var coordinatorOptions = CoordinatorOptions(endpoint: transport.endpoint)
+        coordinatorOptions.minWorkers = 3
+        var spec = JobSpec(path: "in-memory", csv: CSVOptions(), rows: Self.data.rows, columns: 3, shards: Self.shards,
+                           fingerprint: "fingerprint", stream: false)
+        spec.weightFile = "in-memory weights"
+        let coordinator = try ClusterCoordinator(options: coordinatorOptions, spec: spec, transport: transport, clock: clock) { _ in }
+        let workers = ["a", "b", "c"].map { SimulatedWorker(name: $0, data: Self.data, weights: weights, jobs: Self.jobs) }
+        for worker in workers { transport.add(worker) }
+        var lost = false
+        let distributed = try MixtureFitter(runner: coordinator, options: options).fit(progress: { step in
+            if step.iteration == 3, !lost { workers[1].behaviour = .silent; lost = true }
+        })
+        #expect(distributed.parameters == local.parameters)
+        #expect(distributed.logLikelihoodHistory == local.logLikelihoodHistory)
+    }
 }

@@ -79,7 +79,7 @@ struct PropertyTests {
     func malformedStatisticsAreRefused() throws {
         // A shape read from the bytes is checked against their length before anything is
         // allocated (found by the wire fuzzer: K = D = 65,536 asked for terabytes).
-        var huge: [UInt8] = Array("EMST".utf8) + [1, 0, 0, 0]
+        var huge: [UInt8] = Array("EMST".utf8) + [2, 0, 0, 0]
         huge += [0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00] + [UInt8](repeating: 0, count: 16)
         #expect(throws: MixtureError.self) { try MixtureStatistics(encoded: huge) }
         let model = try GaussianMixture.fit(Self.data, options: Self.options(.diag, iterations: 1)).prepared()
@@ -90,7 +90,7 @@ struct PropertyTests {
         #expect(throws: MixtureError.self) { try MixtureStatistics(encoded: badMagic) }
         var badVersion = bytes
         badVersion[4] = 99
-        #expect(throws: MixtureError.invalidData("statistics message: version 99, expected 1")) {
+        #expect(throws: MixtureError.invalidData("statistics message: version 99, expected 2")) {
             try MixtureStatistics(encoded: badVersion)
         }
     }
