@@ -147,8 +147,8 @@ enum { KMEANS_BLOCK = 8 };
 EMFLEET_CLONES
 double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const double *restrict anchor,
                               const double *restrict centers, const double *restrict norms, long k,
-                              double *restrict transposed, double *restrict best, int32_t *restrict labels,
-                              double *restrict sums, double *restrict weights) {
+                              double *restrict transposed, const double *restrict row_weights, double *restrict best,
+                              int32_t *restrict labels, double *restrict sums, double *restrict weights) {
     emfleet_rows8 *restrict lanes = (emfleet_rows8 *)transposed;
     double total = 0.0;
     for (long start = 0; start < n; start += KMEANS_BLOCK) {
@@ -204,20 +204,23 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
         }
         for (long r = 0; r < m; r++) {
             const int32_t centre = (int32_t)label[r];
+            // Without weights every row weighs exactly 1.0, and w·v is then v: the same bits.
+            const double w = row_weights ? row_weights[start + r] : 1.0;
             best[start + r] = least[r];
             labels[start + r] = centre;
-            total += least[r];
+            total += w * least[r];
             if (sums) {
                 double *restrict sum = sums + (long)centre * d;
-                for (long j = 0; j < d; j++) sum[j] += transposed[j * KMEANS_BLOCK + r];
-                weights[centre] += 1.0;
+                for (long j = 0; j < d; j++) sum[j] += w * transposed[j * KMEANS_BLOCK + r];
+                weights[centre] += w;
             }
         }
     }
     return total;
 }
 
-double emfleet_squared_distance_sum(const double *restrict x, long n, long d, const double *restrict anchor) {
+double emfleet_squared_distance_sum(const double *restrict x, long n, long d, const double *restrict anchor,
+                                    const double *restrict row_weights) {
     double total = 0.0;
     for (long r = 0; r < n; r++) {
         double norm = 0.0;
@@ -225,7 +228,7 @@ double emfleet_squared_distance_sum(const double *restrict x, long n, long d, co
             double value = x[r * d + j] - anchor[j];
             norm += value * value;
         }
-        total += norm;
+        total += (row_weights ? row_weights[r] : 1.0) * norm;
     }
     return total;
 }

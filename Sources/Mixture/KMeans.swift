@@ -218,15 +218,28 @@ public struct KMeansFitter {
         }
     }
 
+    /// The column variances with every row counted once: scikit-learn scales the tolerance by
+    /// them whatever the sample weights.
+    func unweightedVariance(_ summary: DataSummary) throws -> [Double] {
+        guard summary.weightTotal != nil else { return summary.variance }
+        guard case let .moments(rows, sums, squares) = try runner.run(KMeansJob.self, .moments(anchor: summary.mean)) else {
+            throw MixtureError.invalidData("the shards returned no column moments")
+        }
+        let n = Double(rows)
+        return zip(sums, squares).map { sum, square in max(0, square / n - (sum / n) * (sum / n)) }
+    }
+
     /// The first centres of a run, in the data's frame.
     func initialCenters(run: Int, summary: DataSummary) throws -> [[Double]] {
         if let given = options.initialCenters { return given }
         let seed = options.seed &+ UInt64(run) &* 0x9E37_79B9
         switch options.initialisation {
         case .kmeansPlusPlus:
-            return try Initialisation.kmeansPlusPlus(runner, clusters: options.clusters, seed: seed).rows
+            return try Initialisation.kmeansPlusPlus(runner, clusters: options.clusters, seed: seed, weighted: summary.weightTotal != nil).rows
         case .random:
             var generator = SeededGenerator(seed: seed, stream: 2)
+            // With weights, rows are drawn in proportion to them (scikit-learn's `p=sample_weight`).
+            if summary.weightTotal != nil { return try Initialisation.distinctRowsByWeight(options.clusters, runner, using: &generator) }
             let indices = Initialisation.sampleWithoutReplacement(count: options.clusters, from: summary.rows, using: &generator)
             return try gatherRows(indices, from: runner)
         }
@@ -239,7 +252,7 @@ public struct KMeansFitter {
         var state = initial
         let summary = state.summary, anchor = summary.mean
         let k = options.clusters, d = anchor.count
-        let tolerance = summary.variance.reduce(0, +) / Double(d) * options.tolerance
+        let tolerance = try unweightedVariance(summary).reduce(0, +) / Double(d) * options.tolerance
         while !state.finished {
             let clock = ContinuousClock.now
             guard case .step(var sums, var weights, let inertia, _, let changed) = try runner.run(
@@ -255,11 +268,11 @@ public struct KMeansFitter {
                 else { throw MixtureError.invalidData("the shards returned no far rows for the empty clusters") }
                 for (cluster, row) in zip(empty, distant) {
                     for j in 0..<d {
-                        sums[row.label * d + j] -= row.values[j]
-                        sums[cluster * d + j] = row.values[j]
+                        sums[row.label * d + j] -= row.values[j] * row.weight
+                        sums[cluster * d + j] = row.values[j] * row.weight
                     }
-                    weights[cluster] = 1
-                    weights[row.label] -= 1
+                    weights[cluster] = row.weight
+                    weights[row.label] -= row.weight
                 }
             }
             var updated = sums, shift = 0.0

@@ -24,10 +24,14 @@ public enum KMeansTask: Sendable, Equatable {
     case farthest(centers: [Double], clusters: Int, anchor: [Double], count: Int)
     /// Each row's nearest of `centers`: the exact inertia and, as asked, per-row output.
     case assign(centers: [Double], clusters: Int, anchor: [Double], output: KMeansRowOutput)
+    /// Row count, Σ(x − anchor) and Σ(x − anchor)² per column, every row counted once whatever
+    /// its weight (scikit-learn's tolerance is relative to the unweighted variances).
+    case moments(anchor: [Double])
 
     var clusters: Int {
         switch self {
         case let .step(_, _, k, _), let .farthest(_, k, _, _), let .assign(_, k, _, _): k
+        case .moments: 1
         }
     }
 }
@@ -42,6 +46,8 @@ public struct DistantRow: Sendable, Equatable {
     public var label: Int
     /// The row, about the anchor.
     public var values: [Double]
+    /// The row's sample weight (1 without weights).
+    public var weight: Double = 1
 
     /// Orders rows farthest first, ties by row index, so the choice depends on no shard layout.
     static func isFarther(_ a: DistantRow, _ b: DistantRow) -> Bool {
@@ -56,8 +62,10 @@ public enum KMeansResult: Sendable, Equatable {
     case step(sums: [Double], weights: [Double], inertia: Double, rows: Int, changed: Int)
     /// The farthest rows, farthest first, at most the task's `count`.
     case farthest([DistantRow])
-    /// Σ‖x − c_label‖² computed term by term, rows, and the per-row output in row order.
+    /// Σ w‖x − c_label‖² computed term by term, rows, and the per-row output in row order.
     case assignment(inertia: Double, rows: Int, perRow: [Double])
+    /// Rows, Σ(x − anchor) and Σ(x − anchor)² per column, unweighted.
+    case moments(rows: Int, sums: [Double], squares: [Double])
 }
 
 /// Per-shard state: the labels of the last step and the centres they were computed with, so
@@ -99,6 +107,8 @@ public enum KMeansJob: ShardJob {
             return farthest(shard, centers: centers, clusters: k, anchor: anchor, count: count)
         case let .assign(centers, k, anchor, output):
             return assign(shard, centers: centers, clusters: k, anchor: anchor, output: output)
+        case let .moments(anchor):
+            return moments(shard, anchor: anchor)
         }
     }
 
@@ -118,6 +128,10 @@ public enum KMeansJob: ShardJob {
         case (.assignment(let inertia, let rows, var perRow), let .assignment(i2, r2, p2)):
             perRow += p2
             left = .assignment(inertia: inertia + i2, rows: rows + r2, perRow: perRow)
+        case (.moments(let rows, var sums, var squares), let .moments(r2, s2, q2)):
+            precondition(sums.count == s2.count, "k-means moments of different shapes")
+            for j in sums.indices { sums[j] += s2[j]; squares[j] += q2[j] }
+            left = .moments(rows: rows + r2, sums: sums, squares: squares)
         default:
             preconditionFailure("results of different k-means tasks cannot be added")
         }
@@ -135,6 +149,8 @@ public enum KMeansJob: ShardJob {
             w.u8(1); w.int(k); w.doubles(anchor); w.doubles(centers); w.int(count)
         case let .assign(centers, k, anchor, output):
             w.u8(2); w.int(k); w.doubles(anchor); w.doubles(centers); w.u8(output.rawValue)
+        case let .moments(anchor):
+            w.u8(3); w.int(1); w.doubles(anchor); w.doubles(anchor)
         }
         return w.bytes
     }
@@ -160,6 +176,8 @@ public enum KMeansJob: ShardJob {
             let code = try r.u8("row output")
             guard let output = KMeansRowOutput(rawValue: code) else { throw WireError("k-means task: unknown row output \(code)") }
             task = .assign(centers: centers, clusters: k, anchor: anchor, output: output)
+        case 3:
+            task = .moments(anchor: anchor)
         default:
             throw WireError("k-means task: unknown kind \(tag)")
         }
@@ -175,9 +193,11 @@ public enum KMeansJob: ShardJob {
             w.u8(0); w.doubles(sums); w.doubles(weights); w.double(inertia); w.int(rows); w.int(changed)
         case let .farthest(distant):
             w.u8(1); w.u32(UInt32(distant.count))
-            for row in distant { w.double(row.distance); w.int(row.index); w.int(row.label); w.doubles(row.values) }
+            for row in distant { w.double(row.distance); w.int(row.index); w.int(row.label); w.double(row.weight); w.doubles(row.values) }
         case let .assignment(inertia, rows, perRow):
             w.u8(2); w.double(inertia); w.int(rows); w.doubles(perRow)
+        case let .moments(rows, sums, squares):
+            w.u8(3); w.int(rows); w.doubles(sums); w.doubles(squares)
         }
         return w.bytes
     }
@@ -209,11 +229,12 @@ public enum KMeansJob: ShardJob {
                 let distance = try r.double("distance")
                 let index = try r.int("row index", in: first...max(first, last - 1))
                 let label = try r.int("label", in: 0...(k - 1))
+                let weight = try r.double("weight")
                 let values = try r.doubles("row", expected: d)
-                guard distance.isFinite, distance >= 0, VectorMath.allFinite(values) else {
-                    throw WireError("k-means result: a far row holds NaN or infinite numbers")
+                guard distance.isFinite, distance >= 0, weight.isFinite, weight >= 0, VectorMath.allFinite(values) else {
+                    throw WireError("k-means result: a far row holds NaN, infinite or negative numbers")
                 }
-                distant.append(DistantRow(distance: distance, index: index, label: label, values: values))
+                distant.append(DistantRow(distance: distance, index: index, label: label, values: values, weight: weight))
             }
             result = .farthest(distant)
         case let (2, .assign(_, _, _, output)):
@@ -228,6 +249,13 @@ public enum KMeansJob: ShardJob {
                 throw WireError("k-means result: a label is outside 0..<\(k)")
             }
             result = .assignment(inertia: inertia, rows: counted, perRow: perRow)
+        case (3, .moments):
+            let counted = try r.int("rows", in: rows...rows)
+            let sums = try r.doubles("sums", expected: d), squares = try r.doubles("squares", expected: d)
+            guard VectorMath.allFinite(sums), VectorMath.allFinite(squares), squares.allSatisfy({ $0 >= 0 }) else {
+                throw WireError("k-means result: column moments hold NaN, infinite or negative numbers")
+            }
+            result = .moments(rows: counted, sums: sums, squares: squares)
         default:
             throw WireError("k-means result: kind \(tag) does not answer this task")
         }
@@ -240,13 +268,14 @@ public enum KMeansJob: ShardJob {
         let d = context.dimension
         let body: Int = switch task {
         case let .step(_, _, k, _): 8 * (k * d + k) + 64
-        case let .farthest(_, _, _, count): min(count, rows) * (32 + 8 * d)
+        case let .farthest(_, _, _, count): min(count, rows) * (40 + 8 * d)
         case let .assign(_, k, _, output):
             switch output {
             case .none: 0
             case .labels: 8 * rows
             case .distances: 8 * rows * k
             }
+        case .moments: 16 * d
         }
         return body + 128
     }
@@ -320,8 +349,10 @@ public enum KMeansJob: ShardJob {
                         let scores = anchor.withUnsafeBufferPointer { a in
                             centers.withUnsafeBufferPointer { c in
                                 norms.withUnsafeBufferPointer { norms in
-                                    emfleet_kmeans_nearest(rows, n, d, a.baseAddress!, c.baseAddress!, norms.baseAddress!, clusters,
-                                                           transposed, best, labels, sums, weights)
+                                    withRowWeights(shard, from: start) { rowWeights in
+                                        emfleet_kmeans_nearest(rows, n, d, a.baseAddress!, c.baseAddress!, norms.baseAddress!, clusters,
+                                                               transposed, rowWeights, best, labels, sums, weights)
+                                    }
                                 }
                             }
                         }
@@ -340,13 +371,21 @@ public enum KMeansJob: ShardJob {
             }
         }
 
-        /// Σ‖x − a‖² over the shard's rows, in row order.
+        /// Σ w‖x − a‖² over the shard's rows, in row order.
         func squaredDistanceSum(_ shard: ShardData) -> Double {
             var total = 0.0
             anchor.withUnsafeBufferPointer { a in
-                forEachChunk(shard, labelling: false) { _, n, rows in total += emfleet_squared_distance_sum(rows, n, dimension, a.baseAddress!) }
+                forEachChunk(shard, labelling: false) { start, n, rows in
+                    total += withRowWeights(shard, from: start) { emfleet_squared_distance_sum(rows, n, dimension, a.baseAddress!, $0) }
+                }
             }
             return total
+        }
+
+        /// The weights of the shard's rows from local row `start` on, or nil without weights.
+        func withRowWeights<T>(_ shard: ShardData, from start: Int, _ body: (UnsafePointer<Double>?) -> T) -> T {
+            guard let weights = shard.weights else { return body(nil) }
+            return weights.withUnsafeBufferPointer { body($0.baseAddress! + start) }
         }
 
         /// Writes `x − a` to `centred` and returns ‖x − a‖².
@@ -440,7 +479,8 @@ public enum KMeansJob: ShardJob {
             for r in 0..<n {
                 _ = pass.centre(rows + r * pass.dimension)
                 let label = Int(pass.labels[r])
-                let row = DistantRow(distance: pass.exactDistance(toCenter: label), index: shard.firstRow + start + r, label: label, values: [])
+                let row = DistantRow(distance: pass.exactDistance(toCenter: label), index: shard.firstRow + start + r, label: label, values: [],
+                                     weight: shard.weights?[start + r] ?? 1)
                 guard kept.count < count || DistantRow.isFarther(row, kept[kept.count - 1]) else { continue }
                 var withValues = row
                 withValues.values = Array(UnsafeBufferPointer(start: pass.centred, count: pass.dimension))
@@ -462,7 +502,8 @@ public enum KMeansJob: ShardJob {
                 for r in 0..<n {
                     _ = pass.centre(rows + r * pass.dimension)
                     let label = Int(pass.labels[r])
-                    inertia += pass.exactDistance(toCenter: label)
+                    let distance = pass.exactDistance(toCenter: label)
+                    inertia += shard.weights.map { $0[start + r] * distance } ?? distance
                     switch output {
                     case .none: break
                     case .labels: out[start + r] = Double(label)
@@ -474,5 +515,21 @@ public enum KMeansJob: ShardJob {
             }
         }
         return .assignment(inertia: inertia, rows: shard.rows, perRow: perRow)
+    }
+
+    static func moments(_ shard: ShardData, anchor: [Double]) -> KMeansResult {
+        let d = shard.features.columns
+        var sums = [Double](repeating: 0, count: d), squares = sums
+        let pass = Pass(dimension: d, clusters: 1, centers: anchor.map { _ in 0 }, anchor: anchor)
+        pass.forEachChunk(shard, labelling: false) { _, n, rows in
+            for r in 0..<n {
+                _ = pass.centre(rows + r * d)
+                for j in 0..<d {
+                    sums[j] += pass.centred[j]
+                    squares[j] += pass.centred[j] * pass.centred[j]
+                }
+            }
+        }
+        return .moments(rows: shard.rows, sums: sums, squares: squares)
     }
 }

@@ -122,6 +122,8 @@ extension KMeansCheckpoint {
         if let best { w.blob(Array(try KMeansModelFile.encode(best))) }
         w.bool(dataFingerprint != nil)
         if let dataFingerprint { w.string(dataFingerprint) }
+        w.bool(summary.weightTotal != nil)
+        if let total = summary.weightTotal { w.double(total) }
         return w.bytes
     }
 
@@ -143,6 +145,7 @@ extension KMeansCheckpoint {
             converged = try r.bool("converged")
             best = try r.bool("best present") ? try KMeansModelFile.decode(Data(try r.blob("best model")), source: file) : nil
             dataFingerprint = try r.bool("fingerprint present") ? try r.string("fingerprint") : nil
+            summary.weightTotal = try r.bool("weight total present") ? try r.double("weight total") : nil
             try r.finish()
         } catch {
             throw CheckpointFile.damaged(file, error)

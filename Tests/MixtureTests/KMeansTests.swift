@@ -2,6 +2,7 @@ import Datasets
 import Engine
 import Foundation
 import Mixture
+import Numerics
 import Testing
 
 /// A scikit-learn k-means reference fit written by scripts/make_kmeans_fixtures.py.
@@ -16,6 +17,7 @@ struct KMeansReference: Decodable {
     var labels: [Int]
     var inertia: Double
     var n_iter: Int
+    var sample_weight: [Double]?
 
     static func all() throws -> [KMeansReference] {
         struct File: Decodable { var cases: [KMeansReference] }
@@ -47,7 +49,7 @@ struct KMeansTests {
           arguments: try KMeansReference.all())
     func agreesWithScikitLearn(_ reference: KMeansReference) throws {
         let data = try reference.rows()
-        let runner = LocalShards(data: data, plan: ShardPlan(rows: data.rows, shards: 3), threads: 2)
+        let runner = LocalShards(data: data, weights: reference.sample_weight, plan: ShardPlan(rows: data.rows, shards: 3), threads: 2)
         let model = try KMeansFitter(runner: runner, options: reference.options).fit()
         #expect(model.iterations == reference.n_iter, "\(reference.name)")
         #expect(Self.relativeError(model.centers.flatMap { $0 }, reference.cluster_centers.flatMap { $0 }) < 1e-10, "\(reference.name)")
@@ -97,11 +99,12 @@ struct KMeansTests {
 
     @Test("an empty cluster takes the row farthest from its centre, whichever shards hold it")
     func emptyClusterRelocation() throws {
-        let reference = try KMeansReference.all().first { $0.name == "iris-empty-cluster" }!
+        for name in ["iris-empty-cluster", "iris-weights-empty-cluster"] {
+        let reference = try KMeansReference.all().first { $0.name == name }!
         let data = try reference.rows()
         var models: [KMeansModel] = []
         for shards in [1, 4, 150] {
-            let runner = LocalShards(data: data, plan: ShardPlan(rows: data.rows, shards: shards), threads: 2)
+            let runner = LocalShards(data: data, weights: reference.sample_weight, plan: ShardPlan(rows: data.rows, shards: shards), threads: 2)
             var relocated = 0
             let model = try KMeansFitter(runner: runner, options: reference.options).fit(progress: { relocated += $0.relocated })
             #expect(relocated >= 1)
@@ -110,6 +113,63 @@ struct KMeansTests {
         for model in models.dropFirst() {
             #expect(Self.relativeError(model.centers.flatMap { $0 }, models[0].centers.flatMap { $0 }) < 1e-12)
             #expect(model.iterations == models[0].iterations)
+        }
+        }
+    }
+
+    /// A fit from given centres with the tolerance at 0 (runs stop when no row changes cluster), so
+    /// that the stopping rule does not depend on how rows are counted.
+    static func fitFromCentres(_ data: FeatureMatrix, weights: [Double]?, centres: [[Double]], shards: Int) throws -> KMeansModel {
+        var options = KMeansOptions(clusters: centres.count)
+        options.initialCenters = centres
+        options.tolerance = 0
+        let runner = LocalShards(data: data, weights: weights, plan: ShardPlan(rows: data.rows, shards: shards), threads: 2)
+        return try KMeansFitter(runner: runner, options: options).fit()
+    }
+
+    @Test("integer weights give the fit of the data with each row repeated that many times; zero weights, the fit without those rows")
+    func weightsAreRepeatedOrRemovedRows() throws {
+        let data = SyntheticMixture.generate(samples: 600, features: 3, components: 4, seed: 31).features
+        var generator = SeededGenerator(seed: 5)
+        let weights = (0..<data.rows).map { _ in Double(generator.nextInt(below: 4)) }
+        var repeated: [Double] = [], kept: [Double] = []
+        for r in 0..<data.rows {
+            let row = (0..<3).map { data[row: r, column: $0] }
+            for _ in 0..<Int(weights[r]) { repeated += row }
+            if weights[r] > 0 { kept += row }
+        }
+        let centres = (0..<4).map { c in (0..<3).map { data[row: c * 150 + 1, column: $0] } }
+        let weighted = try Self.fitFromCentres(data, weights: weights, centres: centres, shards: 5)
+        let copies = try Self.fitFromCentres(FeatureMatrix(rows: repeated.count / 3, columns: 3, values: repeated), weights: nil, centres: centres, shards: 5)
+        #expect(weighted.iterations == copies.iterations)
+        #expect(Self.relativeError(weighted.centers.flatMap { $0 }, copies.centers.flatMap { $0 }) < 1e-10)
+        #expect(abs(weighted.inertia - copies.inertia) / copies.inertia < 1e-10)
+        let binary = weights.map { $0 > 0 ? 1.0 : 0.0 }
+        let masked = try Self.fitFromCentres(data, weights: binary, centres: centres, shards: 5)
+        let removed = try Self.fitFromCentres(FeatureMatrix(rows: kept.count / 3, columns: 3, values: kept), weights: nil, centres: centres, shards: 5)
+        #expect(masked.iterations == removed.iterations)
+        #expect(Self.relativeError(masked.centers.flatMap { $0 }, removed.centers.flatMap { $0 }) < 1e-10)
+        #expect(abs(masked.inertia - removed.inertia) / removed.inertia < 1e-10)
+        // Unit weights are no weights, bit for bit.
+        let units = try Self.fitFromCentres(data, weights: [Double](repeating: 1, count: data.rows), centres: centres, shards: 5)
+        let none = try Self.fitFromCentres(data, weights: nil, centres: centres, shards: 5)
+        #expect(units.centers == none.centers && units.inertia == none.inertia)
+    }
+
+    @Test("weighted fits are the same bits for any thread count, with k-means++ and random starts drawn by weight")
+    func weightedSameBits() throws {
+        let data = SyntheticMixture.generate(samples: 2000, features: 4, components: 5, seed: 17).features
+        var generator = SeededGenerator(seed: 6)
+        let weights = (0..<data.rows).map { _ in generator.nextUniform() * 3 }
+        for initialisation in KMeansInitialisation.allCases {
+            var options = KMeansOptions(clusters: 5)
+            options.initialisation = initialisation
+            options.runs = 2
+            let models = try [1, 3].map { threads in
+                try KMeansFitter(runner: LocalShards(data: data, weights: weights, plan: ShardPlan(rows: data.rows, shards: 6), threads: threads),
+                                 options: options).fit()
+            }
+            #expect(models[0] == models[1])
         }
     }
 

@@ -36,13 +36,15 @@ int emfleet_all_finite_f32(const float *values, long n);
 /// k-means: for n rows of x (d values each), about `anchor`, the nearest of k centres (k rows of
 /// d values about the anchor, with squared norms `norms`) by the least score
 /// norms[c] - 2 (x - anchor)·centers[c], the first centre on ties. Writes each row's score to
-/// best and its centre to labels; when `sums` is not NULL, adds x - anchor to its centre's row of
-/// sums and 1 to weights[label]. Returns the sum of the scores in row order. `transposed` is
-/// scratch space of 8 * d values.
+/// best and its centre to labels; when `sums` is not NULL, adds w·(x - anchor) to its centre's
+/// row of sums and w to weights[label], w being row_weights[r] (1 when row_weights is NULL).
+/// Returns the sum of w times the scores in row order. `transposed` is scratch space of 8 * d values.
 double emfleet_kmeans_nearest(const double *x, long n, long d, const double *anchor, const double *centers, const double *norms,
-                              long k, double *transposed, double *best, int32_t *labels, double *sums, double *weights);
+                              long k, double *transposed, const double *row_weights, double *best, int32_t *labels,
+                              double *sums, double *weights);
 
-/// The sum over n rows of x (d values each), in row order, of |x - anchor|^2.
-double emfleet_squared_distance_sum(const double *x, long n, long d, const double *anchor);
+/// The sum over n rows of x (d values each), in row order, of w·|x - anchor|^2 (w = row_weights[r],
+/// or 1 when row_weights is NULL).
+double emfleet_squared_distance_sum(const double *x, long n, long d, const double *anchor, const double *row_weights);
 
 #endif
