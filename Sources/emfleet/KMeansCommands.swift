@@ -34,10 +34,12 @@ enum KMeansStart: ExpressibleByArgument, Equatable {
 
 extension KMeansCommand {
     /// Opens a k-means job's data with a message limit for both the k-means and the seeding tasks.
-    static func open(_ input: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions) throws -> OpenedJob {
+    static func open(
+        _ input: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions, weights: SampleWeightOptions? = nil
+    ) throws -> OpenedJob {
         try OpenedJob(
-            path: input.data, csv: input.layout.csvOptions, shards: shards, threads: threads, cluster: cluster.settings,
-            logFormat: cluster.logFormat,
+            path: input.data, csv: weights?.csv(input.layout.csvOptions) ?? input.layout.csvOptions, shards: shards, threads: threads,
+            cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight,
             messageLimit: {
                 max(KMeansJob.messageLimit(largestShard: $0.largestShardRows, columns: $0.dimension),
                     MixtureJob.messageLimit(largestShard: $0.largestShardRows, columns: $0.dimension))
@@ -71,6 +73,7 @@ extension KMeansCommand {
         @Option(name: .long, help: "Random seed.")
         var seed: UInt64 = 0
 
+        @OptionGroup var weighting: SampleWeightOptions
         @OptionGroup var compute: ComputeOptions
         @OptionGroup var output: ModelOutputOptions
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
@@ -108,11 +111,12 @@ extension KMeansCommand {
                     options.initialCenters = (0..<centers.rows).map { r in (0..<centers.columns).map { centers[row: r, column: $0] } }
                 }
                 let resumed = try checkpoints.resume.map { try KMeansCheckpoint.read(from: $0) }
-                let fingerprint = try DataFingerprint.of(path: input.data)
+                let fingerprint = try weighting.fingerprint(data: input.data)
                 if let resumed, let resume = checkpoints.resume, resumed.dataFingerprint != fingerprint {
-                    throw ValidationError("\(resume): the checkpoint was written for another version of \(input.data)")
+                    let what = weighting.isWeighted ? "\(input.data) or its sample weights" : input.data
+                    throw ValidationError("\(resume): the checkpoint was written for another version of \(what)")
                 }
-                let job = try KMeansCommand.open(input, shards: compute.shards, threads: compute.threads, cluster: cluster)
+                let job = try KMeansCommand.open(input, shards: compute.shards, threads: compute.threads, cluster: cluster, weights: weighting)
                 defer { job.finish() }
                 let runner = job.runner
                 if let given = options.initialCenters, case let .file(path) = self.`init`, given[0].count != runner.dimension {
@@ -125,7 +129,7 @@ extension KMeansCommand {
                 if text {
                     let whereComputed = cluster.workers.map { "\($0) local workers" } ?? cluster.bind.map { "workers at \($0)" }
                         ?? "\(compute.threads ?? ProcessInfo.processInfo.activeProcessorCount) threads"
-                    print("k-means: \(clusters) clusters on \(runner.plan.rows) rows × \(runner.dimension) features "
+                    print("k-means: \(clusters) clusters on \(runner.plan.rows) \(weighting.isWeighted ? "weighted " : "")rows × \(runner.dimension) features "
                         + "(\(runner.plan.count) shards, \(whereComputed)), \(options.runCount) run(s)")
                     print("  run  iter                inertia    changed      shift  seconds")
                 }
@@ -179,9 +183,9 @@ extension KMeansCommand {
         @OptionGroup var threading: ThreadOptions
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
-        func assign(_ output: KMeansRowOutput) throws -> (model: KMeansModel, rows: Int, inertia: Double, perRow: [Double]) {
+        func assign(_ output: KMeansRowOutput, weights: SampleWeightOptions? = nil) throws -> (model: KMeansModel, rows: Int, inertia: Double, perRow: [Double]) {
             let fitted = try KMeansModelFile.read(from: model)
-            let job = try KMeansCommand.open(input, shards: nil, threads: threading.threads, cluster: cluster)
+            let job = try KMeansCommand.open(input, shards: nil, threads: threading.threads, cluster: cluster, weights: weights)
             defer { job.finish() }
             guard job.runner.dimension == fitted.dimension else {
                 throw ValidationError("\(model) has \(fitted.dimension) features; \(input.data) has \(job.runner.dimension)")
@@ -220,20 +224,23 @@ extension KMeansCommand {
 
     struct Score: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Inertia of a model on data: Σ squared distance to the nearest centre (scikit-learn's score is its negative).")
+            abstract: "Inertia of a model on data: Σ (weight ×) squared distance to the nearest centre (scikit-learn's score is its negative).")
 
         @OptionGroup var applied: AppliedKMeansOptions
+        @OptionGroup var weighting: SampleWeightOptions
 
         @Flag(name: .long, help: "Print one JSON object instead of text.")
         var json = false
 
         func run() throws {
             try reportingErrors {
-                let result = try applied.assign(.none)
+                let result = try applied.assign(.none, weights: weighting)
                 if json {
                     let object: [String: Any] = ["rows": result.rows, "inertia": result.inertia, "score": -result.inertia]
                     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                     print(String(decoding: data, as: UTF8.self))
+                } else if weighting.isWeighted {
+                    print(String(format: "rows %d  weighted inertia %.10g", result.rows, result.inertia))
                 } else {
                     print(String(format: "rows %d  inertia %.10g  mean squared distance %.10g", result.rows, result.inertia,
                                  result.inertia / Double(max(1, result.rows))))

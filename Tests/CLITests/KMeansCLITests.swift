@@ -135,4 +135,39 @@ struct KMeansCLITests {
         #expect(try bytes(scratch.path("m.json")) == bytes(scratch.path("reference.json")))
         #expect(!FileManager.default.fileExists(atPath: checkpoint))
     }
+
+    @Test("--sample-weight: the weighted fit is the same bytes on 2 workers, and the weighted score is Σ w·d²")
+    func sampleWeights() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let data = try generate(scratch, rows: 3000)
+        let weights = (0..<3000).map { Double(($0 * 7) % 5) * 0.5 }
+        try NPYWriter.writeVector(weights, to: scratch.path("w.npy"))
+        let arguments = ["kmeans", "fit", "--data", data, "-k", "5", "--seed", "2", "--sample-weight", scratch.path("w.npy"), "--quiet"]
+        let here = try EmfleetBinary.run(arguments + ["--out", scratch.path("here.json")])
+        #expect(here.status == 0, "\(here.stderr)")
+        let workers = try EmfleetBinary.run(arguments + ["--out", scratch.path("workers.json"), "--workers", "2"])
+        #expect(workers.status == 0, "\(workers.stderr)")
+        #expect(try bytes(scratch.path("here.json")) == bytes(scratch.path("workers.json")))
+        let model = try KMeansModelFile.read(from: scratch.path("here.json"))
+        let score = try EmfleetBinary.run(["kmeans", "score", "--model", scratch.path("here.json"), "--data", data,
+                                           "--sample-weight", scratch.path("w.npy"), "--json"])
+        #expect(score.status == 0, "\(score.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(score.stdout.utf8)) as? [String: Any]
+        let scored = try #require(report?["inertia"] as? Double)
+        let matrix = try DatasetLoader.load(path: data).features
+        var expected = 0.0
+        for r in 0..<matrix.rows {
+            let distances = model.centers.map { centre in (0..<4).reduce(0.0) { $0 + pow(matrix[row: r, column: $1] - centre[$1], 2) } }
+            expected += weights[r] * distances.min()!
+        }
+        #expect(abs(scored - expected) <= 1e-9 * expected)
+        #expect(abs(model.inertia - expected) <= 1e-9 * expected)
+        // A bad weight stops the fit before any work, naming the file.
+        try NPYWriter.writeVector(Array(weights.prefix(10)), to: scratch.path("short.npy"))
+        let short = try EmfleetBinary.run(["kmeans", "fit", "--data", data, "-k", "5", "--sample-weight", scratch.path("short.npy"),
+                                           "--out", scratch.path("bad.json")])
+        #expect(short.status != 0 && short.stderr.contains("short.npy"), "\(short.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("bad.json")))
+    }
 }
