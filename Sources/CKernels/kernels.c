@@ -160,14 +160,23 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
         }
         // The block's rows about the anchor, one feature per vector of eight rows: each lane
         // then computes exactly the sequence a one-row loop would.
-        for (long r = 0; r < KMEANS_BLOCK; r++) {
-            const double *restrict row = x + (start + r) * d;
-            if (r < m) {
-                EMFLEET_NO_VECTORIZE
-                for (long j = 0; j < d; j++) transposed[j * KMEANS_BLOCK + r] = row[j] - anchor[j];
-            } else {
-                EMFLEET_NO_VECTORIZE
-                for (long j = 0; j < d; j++) transposed[j * KMEANS_BLOCK + r] = 0.0;
+        if (m == KMEANS_BLOCK) {
+            const double *restrict first = x + start * d;
+            for (long j = 0; j < d; j++) {
+                emfleet_rows8 column;
+                for (int r = 0; r < KMEANS_BLOCK; r++) column[r] = first[r * d + j];
+                lanes[j] = column - anchor[j];
+            }
+        } else {
+            for (long r = 0; r < KMEANS_BLOCK; r++) {
+                const double *restrict row = x + (start + r) * d;
+                if (r < m) {
+                    EMFLEET_NO_VECTORIZE
+                    for (long j = 0; j < d; j++) transposed[j * KMEANS_BLOCK + r] = row[j] - anchor[j];
+                } else {
+                    EMFLEET_NO_VECTORIZE
+                    for (long j = 0; j < d; j++) transposed[j * KMEANS_BLOCK + r] = 0.0;
+                }
             }
         }
         emfleet_rows8 least;
@@ -210,8 +219,11 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
             labels[start + r] = centre;
             total += w * least[r];
             if (sums) {
+                // The row itself (contiguous, so this vectorises), less the anchor: the same
+                // values as its lane above.
+                const double *restrict row = x + (start + r) * d;
                 double *restrict sum = sums + (long)centre * d;
-                for (long j = 0; j < d; j++) sum[j] += w * transposed[j * KMEANS_BLOCK + r];
+                for (long j = 0; j < d; j++) sum[j] += w * (row[j] - anchor[j]);
                 weights[centre] += w;
             }
         }
