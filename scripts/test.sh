@@ -30,7 +30,6 @@ if ! python3 -c "import sklearn" 2>/dev/null; then
         || python3 -m pip install --quiet --break-system-packages scikit-learn
 fi
 scripts/check-readme-sklearn.sh
-scripts/check-readme-kmeans.sh
 scripts/check-launchers.sh
 echo "== reports in headless Chromium"
 scripts/check-reports.sh
