@@ -31,6 +31,8 @@ if ! python3 -c "import sklearn" 2>/dev/null; then
 fi
 scripts/check-readme-sklearn.sh
 scripts/check-launchers.sh
+echo "== C kernels: the same bits on every instruction set"
+scripts/check-kernel-bits.sh
 echo "== reports in headless Chromium"
 scripts/check-reports.sh
 echo "== fuzz corpus replay"

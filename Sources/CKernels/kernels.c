@@ -20,10 +20,15 @@
 #define EMFLEET_NO_VECTORIZE
 #endif
 
-#if defined(__x86_64__) && defined(__linux__)
+#if defined(__x86_64__) && defined(__linux__) && !defined(EMFLEET_NO_CLONES)
 #define EMFLEET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// For kernels whose products are written as explicit fused multiply-adds: a fused
+// multiply-add is rounded once, exactly, wherever it runs, so the clones with FMA units and
+// the baseline one (which calls libm's fma, much slower) give the same bits.
+#define EMFLEET_CLONES_FMA __attribute__((target_clones("avx512f", "fma", "default")))
 #else
 #define EMFLEET_CLONES
+#define EMFLEET_CLONES_FMA
 #endif
 
 EMFLEET_CLONES
@@ -139,12 +144,15 @@ EMFLEET_ALL_FINITE(float, uint32_t, 0x7f800000u, f32)
 // lowered to one AVX-512 register, two AVX2 ones or four SSE2 ones, with the same results).
 typedef double emfleet_rows8 __attribute__((vector_size(64), aligned(8)));  // the scratch is only 8-byte aligned
 typedef long long emfleet_mask8 __attribute__((vector_size(64)));
+typedef int32_t emfleet_labels8 __attribute__((vector_size(32), aligned(4)));
 enum { KMEANS_BLOCK = 8 };
 
+// w·x + y for a scalar w, rounded once (see EMFLEET_CLONES_FMA).
+#define EMFLEET_FMA8(w, x, y) __builtin_elementwise_fma((emfleet_rows8){(w), (w), (w), (w), (w), (w), (w), (w)}, (x), (y))
 // A macro, not a function: a vector argument's ABI would differ between the clones.
 #define EMFLEET_SELECT8(mask, yes, no) ((emfleet_rows8)(((emfleet_mask8)(yes) & (mask)) | ((emfleet_mask8)(no) & ~(mask))))
 
-EMFLEET_CLONES
+EMFLEET_CLONES_FMA
 double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const double *restrict anchor,
                               const double *restrict centers, const double *restrict norms, long k,
                               double *restrict transposed, const double *restrict row_weights, double *restrict best,
@@ -162,7 +170,41 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
         // then computes exactly the sequence a one-row loop would.
         if (m == KMEANS_BLOCK) {
             const double *restrict first = x + start * d;
-            for (long j = 0; j < d; j++) {
+            long j = 0;
+#if defined(__clang__)
+            // Eight features at a time: an 8×8 transposition by three rounds of shuffles.
+            for (; j + 8 <= d; j += 8) {
+                const emfleet_rows8 r0 = *(const emfleet_rows8 *)(first + j), r1 = *(const emfleet_rows8 *)(first + d + j);
+                const emfleet_rows8 r2 = *(const emfleet_rows8 *)(first + 2 * d + j), r3 = *(const emfleet_rows8 *)(first + 3 * d + j);
+                const emfleet_rows8 r4 = *(const emfleet_rows8 *)(first + 4 * d + j), r5 = *(const emfleet_rows8 *)(first + 5 * d + j);
+                const emfleet_rows8 r6 = *(const emfleet_rows8 *)(first + 6 * d + j), r7 = *(const emfleet_rows8 *)(first + 7 * d + j);
+                const emfleet_rows8 t0 = __builtin_shufflevector(r0, r1, 0, 8, 2, 10, 4, 12, 6, 14);
+                const emfleet_rows8 t1 = __builtin_shufflevector(r0, r1, 1, 9, 3, 11, 5, 13, 7, 15);
+                const emfleet_rows8 t2 = __builtin_shufflevector(r2, r3, 0, 8, 2, 10, 4, 12, 6, 14);
+                const emfleet_rows8 t3 = __builtin_shufflevector(r2, r3, 1, 9, 3, 11, 5, 13, 7, 15);
+                const emfleet_rows8 t4 = __builtin_shufflevector(r4, r5, 0, 8, 2, 10, 4, 12, 6, 14);
+                const emfleet_rows8 t5 = __builtin_shufflevector(r4, r5, 1, 9, 3, 11, 5, 13, 7, 15);
+                const emfleet_rows8 t6 = __builtin_shufflevector(r6, r7, 0, 8, 2, 10, 4, 12, 6, 14);
+                const emfleet_rows8 t7 = __builtin_shufflevector(r6, r7, 1, 9, 3, 11, 5, 13, 7, 15);
+                const emfleet_rows8 u0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+                const emfleet_rows8 u1 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+                const emfleet_rows8 u2 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+                const emfleet_rows8 u3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+                const emfleet_rows8 u4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
+                const emfleet_rows8 u5 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
+                const emfleet_rows8 u6 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+                const emfleet_rows8 u7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+                lanes[j + 0] = __builtin_shufflevector(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11) - anchor[j + 0];
+                lanes[j + 1] = __builtin_shufflevector(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11) - anchor[j + 1];
+                lanes[j + 2] = __builtin_shufflevector(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11) - anchor[j + 2];
+                lanes[j + 3] = __builtin_shufflevector(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11) - anchor[j + 3];
+                lanes[j + 4] = __builtin_shufflevector(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15) - anchor[j + 4];
+                lanes[j + 5] = __builtin_shufflevector(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15) - anchor[j + 5];
+                lanes[j + 6] = __builtin_shufflevector(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15) - anchor[j + 6];
+                lanes[j + 7] = __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15) - anchor[j + 7];
+            }
+#endif
+            for (; j < d; j++) {
                 emfleet_rows8 column;
                 for (int r = 0; r < KMEANS_BLOCK; r++) column[r] = first[r * d + j];
                 lanes[j] = column - anchor[j];
@@ -189,10 +231,10 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
             const double *restrict c0 = centers + c * d;
             for (long j = 0; j < d; j++) {
                 const emfleet_rows8 xj = lanes[j];
-                dot0 += c0[j] * xj;
-                dot1 += c0[d + j] * xj;
-                dot2 += c0[2 * d + j] * xj;
-                dot3 += c0[3 * d + j] * xj;
+                dot0 = EMFLEET_FMA8(c0[j], xj, dot0);
+                dot1 = EMFLEET_FMA8(c0[d + j], xj, dot1);
+                dot2 = EMFLEET_FMA8(c0[2 * d + j], xj, dot2);
+                dot3 = EMFLEET_FMA8(c0[3 * d + j], xj, dot3);
             }
             const emfleet_rows8 dots[4] = {dot0, dot1, dot2, dot3};
             for (int q = 0; q < 4; q++) {
@@ -205,19 +247,23 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
         for (; c < k; c++) {
             emfleet_rows8 dot = {0};
             const double *restrict cc = centers + c * d;
-            for (long j = 0; j < d; j++) dot += cc[j] * lanes[j];
+            for (long j = 0; j < d; j++) dot = EMFLEET_FMA8(cc[j], lanes[j], dot);
             emfleet_rows8 score = norms[c] + -2.0 * dot;
             emfleet_mask8 better = score < least;
             least = EMFLEET_SELECT8(better, score, least);
             label = (better & (long long)c) | (label & ~better);
         }
+        if (m == KMEANS_BLOCK) {
+            *(emfleet_rows8 *)(best + start) = least;
+            *(emfleet_labels8 *)(labels + start) = __builtin_convertvector(label, emfleet_labels8);
+        } else {
+            for (long r = 0; r < m; r++) { best[start + r] = least[r]; labels[start + r] = (int32_t)label[r]; }
+        }
         for (long r = 0; r < m; r++) {
-            const int32_t centre = (int32_t)label[r];
+            const int32_t centre = labels[start + r];
             // Without weights every row weighs exactly 1.0, and w·v is then v: the same bits.
             const double w = row_weights ? row_weights[start + r] : 1.0;
-            best[start + r] = least[r];
-            labels[start + r] = centre;
-            total += w * least[r];
+            total += w * best[start + r];
             if (sums) {
                 // The row itself (contiguous, so this vectorises), less the anchor: the same
                 // values as its lane above.

@@ -33,7 +33,8 @@ void emfleet_column_sums_f32(const float *m, long rows, long columns, float *out
 int emfleet_all_finite_f64(const double *values, long n);
 int emfleet_all_finite_f32(const float *values, long n);
 
-/// k-means: for n rows of x (d values each), about `anchor`, the nearest of k centres (k rows of
+/// k-means (its products are fused multiply-adds, rounded once, the same on every clone; the
+/// baseline clone computes them in software): for n rows of x (d values each), about `anchor`, the nearest of k centres (k rows of
 /// d values about the anchor, with squared norms `norms`) by the least score
 /// norms[c] - 2 (x - anchor)·centers[c], the first centre on ties. Writes each row's score to
 /// best and its centre to labels; when `sums` is not NULL, adds w·(x - anchor) to its centre's
