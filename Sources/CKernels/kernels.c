@@ -225,7 +225,23 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
         emfleet_mask8 label;
         for (int r = 0; r < KMEANS_BLOCK; r++) { least[r] = INFINITY; label[r] = 0; }
         long c = 0;
-        // Four centres at a time: four independent chains of additions keep the units busy.
+        // Eight centres at a time (then four): independent chains of fused multiply-adds keep
+        // both units busy.
+        for (; c + 8 <= k; c += 8) {
+            emfleet_rows8 dot[8];
+            for (int q = 0; q < 8; q++) dot[q] = (emfleet_rows8){0};
+            const double *restrict c0 = centers + c * d;
+            for (long j = 0; j < d; j++) {
+                const emfleet_rows8 xj = lanes[j];
+                for (int q = 0; q < 8; q++) dot[q] = EMFLEET_FMA8(c0[q * d + j], xj, dot[q]);
+            }
+            for (int q = 0; q < 8; q++) {
+                emfleet_rows8 score = norms[c + q] + -2.0 * dot[q];
+                emfleet_mask8 better = score < least;
+                least = EMFLEET_SELECT8(better, score, least);
+                label = (better & (long long)(c + q)) | (label & ~better);
+            }
+        }
         for (; c + 4 <= k; c += 4) {
             emfleet_rows8 dot0 = {0}, dot1 = {0}, dot2 = {0}, dot3 = {0};
             const double *restrict c0 = centers + c * d;
