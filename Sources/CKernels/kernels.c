@@ -230,10 +230,12 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
         for (; c + 8 <= k; c += 8) {
             emfleet_rows8 dot[8];
             for (int q = 0; q < 8; q++) dot[q] = (emfleet_rows8){0};
+            // These eight centres are stored feature by feature (see the header).
             const double *restrict c0 = centers + c * d;
             for (long j = 0; j < d; j++) {
                 const emfleet_rows8 xj = lanes[j];
-                for (int q = 0; q < 8; q++) dot[q] = EMFLEET_FMA8(c0[q * d + j], xj, dot[q]);
+                const double *restrict wj = c0 + j * 8;
+                for (int q = 0; q < 8; q++) dot[q] = EMFLEET_FMA8(wj[q], xj, dot[q]);
             }
             for (int q = 0; q < 8; q++) {
                 emfleet_rows8 score = norms[c + q] + -2.0 * dot[q];
@@ -291,6 +293,14 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
         }
     }
     return total;
+}
+
+void emfleet_kmeans_group_centers(const double *restrict centers, long k, long d, double *restrict grouped) {
+    long c = 0;
+    for (; c + 8 <= k; c += 8)
+        for (long j = 0; j < d; j++)
+            for (long q = 0; q < 8; q++) grouped[c * d + j * 8 + q] = centers[(c + q) * d + j];
+    for (long i = c * d; i < k * d; i++) grouped[i] = centers[i];
 }
 
 double emfleet_squared_distance_sum(const double *restrict x, long n, long d, const double *restrict anchor,

@@ -300,6 +300,8 @@ public enum KMeansJob: ShardJob {
         let centers: [Double]
         /// ‖c′‖² per centre.
         let norms: [Double]
+        /// The centres as the kernel reads them (groups of eight stored feature by feature).
+        let grouped: [Double]
         /// Rows of the chunk when they must be converted (float32 storage).
         let converted: UnsafeMutablePointer<Double>
         /// Kernel scratch: one block of rows, transposed.
@@ -319,6 +321,10 @@ public enum KMeansJob: ShardJob {
                 var norm = 0.0
                 for j in 0..<d { norm += centers[c * d + j] * centers[c * d + j] }
                 return norm
+            }
+            grouped = [Double](unsafeUninitializedCapacity: k * d) { buffer, count in
+                centers.withUnsafeBufferPointer { emfleet_kmeans_group_centers($0.baseAddress!, k, d, buffer.baseAddress!) }
+                count = k * d
             }
             converted = .allocate(capacity: KMeansJob.chunkRows * d)
             transposed = .allocate(capacity: 8 * d)
@@ -347,7 +353,7 @@ public enum KMeansJob: ShardJob {
                 func run(_ rows: UnsafePointer<Double>) {
                     if labelling {
                         let scores = anchor.withUnsafeBufferPointer { a in
-                            centers.withUnsafeBufferPointer { c in
+                            grouped.withUnsafeBufferPointer { c in
                                 norms.withUnsafeBufferPointer { norms in
                                     withRowWeights(shard, from: start) { rowWeights in
                                         emfleet_kmeans_nearest(rows, n, d, a.baseAddress!, c.baseAddress!, norms.baseAddress!, clusters,
