@@ -211,11 +211,7 @@ public struct KMeansFitter {
     /// Refuses a checkpoint of another fit or other data.
     func check(_ saved: KMeansCheckpoint) throws {
         guard saved.options == options else { throw MixtureError.invalidData("the checkpoint was written by a k-means fit with other options") }
-        guard saved.rows == runner.plan.rows, saved.shards == runner.plan.count, saved.summary.mean.count == runner.dimension else {
-            throw MixtureError.invalidData(
-                "the checkpoint is for \(saved.rows) rows in \(saved.shards) shards with \(saved.summary.mean.count) features; "
-                    + "this fit has \(runner.plan.rows) rows in \(runner.plan.count) shards with \(runner.dimension)")
-        }
+        try runner.checkCheckpointShape(rows: saved.rows, shards: saved.shards, features: saved.summary.mean.count)
     }
 
     /// The column variances with every row counted once: scikit-learn scales the tolerance by

@@ -91,11 +91,7 @@ public struct MixtureFitter {
             throw MixtureError.invalidData("not an emfleet fit checkpoint (format \"\(saved.format)\")")
         }
         guard mine == theirs else { throw MixtureError.invalidData("the checkpoint was written by a fit with other options") }
-        guard saved.rows == runner.plan.rows, saved.shards == runner.plan.count, saved.summary.mean.count == runner.dimension else {
-            throw MixtureError.invalidData(
-                "the checkpoint is for \(saved.rows) rows in \(saved.shards) shards with \(saved.summary.mean.count) features; "
-                    + "this fit has \(runner.plan.rows) rows in \(runner.plan.count) shards with \(runner.dimension)")
-        }
+        try runner.checkCheckpointShape(rows: saved.rows, shards: saved.shards, features: saved.summary.mean.count)
     }
 
     func runEM(
@@ -166,4 +162,15 @@ public struct FitCheckpoint: Codable, Sendable, Equatable {
     public var best: GaussianMixture?
     /// Who wrote it and over which data, for the caller to check (not used by the fitter).
     public var dataFingerprint: String?
+}
+
+extension ShardRunner {
+    /// Refuses a checkpoint taken on data of another shape (every fitter's resume checks this).
+    func checkCheckpointShape(rows: Int, shards: Int, features: Int) throws {
+        guard rows == plan.rows, shards == plan.count, features == dimension else {
+            throw MixtureError.invalidData(
+                "the checkpoint is for \(rows) rows in \(shards) shards with \(features) features; "
+                    + "this fit has \(plan.rows) rows in \(plan.count) shards with \(dimension)")
+        }
+    }
 }

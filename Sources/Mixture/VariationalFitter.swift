@@ -178,11 +178,7 @@ public struct VariationalMixtureFitter {
         guard saved.options == options, saved.variational == variational else {
             throw MixtureError.invalidData("the checkpoint was written by a fit with other options")
         }
-        guard saved.rows == runner.plan.rows, saved.shards == runner.plan.count, saved.summary.mean.count == runner.dimension else {
-            throw MixtureError.invalidData(
-                "the checkpoint is for \(saved.rows) rows in \(saved.shards) shards with \(saved.summary.mean.count) features; "
-                    + "this fit has \(runner.plan.rows) rows in \(runner.plan.count) shards with \(runner.dimension)")
-        }
+        try runner.checkCheckpointShape(rows: saved.rows, shards: saved.shards, features: saved.summary.mean.count)
     }
 
     func run(
