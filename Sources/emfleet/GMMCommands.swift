@@ -198,7 +198,9 @@ extension GMMCommand {
                 let progress: (FitProgress) -> Void = { step in
                         let workers = job.liveWorkers
                         var fields: [(String, Any)] = [
-                            ("start", step.start + 1), ("iteration", step.iteration), ("log_likelihood", step.logLikelihood),
+                            // A variational fit's measure is its evidence lower bound, named as such.
+                            ("start", step.start + 1), ("iteration", step.iteration),
+                            (priors == nil ? "log_likelihood" : "lower_bound", step.logLikelihood),
                             ("change", step.change.isFinite ? step.change : NSNull()), ("seconds", step.seconds),
                             ("live_workers", workers.map { $0 as Any } ?? NSNull()),
                         ]
@@ -290,7 +292,7 @@ extension GMMCommand {
 
     struct Score: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Mean log-likelihood, BIC and AIC of a model on data.")
+            abstract: "Mean log-likelihood, BIC and AIC of a model on data (a variational model: its lower bound instead of BIC and AIC).")
 
         @OptionGroup var applied: AppliedModelOptions
         @OptionGroup var weighting: SampleWeightOptions
@@ -304,12 +306,16 @@ extension GMMCommand {
                 let mixture = result.model, rows = result.rows
                 // With weights: Σ w log p / Σ w, and BIC/AIC with N = Σ w (the rows repeated by their weights).
                 let score = result.sum / result.weight
-                let criteria = InformationCriteria(logLikelihoodSum: result.sum, weight: result.weight, freeParameters: mixture.freeParameters)
-                let bic = criteria.bic, aic = criteria.aic
+                // BIC and AIC count a point estimate's parameters; a variational model has none such
+                // (scikit-learn's BayesianGaussianMixture has no bic or aic either).
+                let criteria = mixture.variational == nil
+                    ? InformationCriteria(logLikelihoodSum: result.sum, weight: result.weight, freeParameters: mixture.freeParameters)
+                    : nil
                 if json {
-                    var report = ScoreReport(rows: rows, meanLogLikelihood: score, bic: bic, aic: aic,
+                    var report = ScoreReport(rows: rows, meanLogLikelihood: score, bic: criteria?.bic, aic: criteria?.aic,
                                              freeParameters: mixture.freeParameters)
                     if weighting.isWeighted { report.totalWeight = result.weight }
+                    if mixture.variational != nil { report.lowerBound = mixture.lowerBound }
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.sortedKeys]
                     print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -317,8 +323,13 @@ extension GMMCommand {
                     print("rows                 \(rows)")
                     if weighting.isWeighted { print("total weight         \(result.weight)") }
                     print("mean log-likelihood  \(score)")
-                    print("BIC                  \(bic)")
-                    print("AIC                  \(aic)")
+                    if let criteria {
+                        print("BIC                  \(criteria.bic)")
+                        print("AIC                  \(criteria.aic)")
+                    } else {
+                        print("lower bound (fit)    \(mixture.lowerBound)")
+                        print("BIC, AIC             not defined for a variational model")
+                    }
                     print("free parameters      \(mixture.freeParameters)")
                 }
             }
@@ -366,14 +377,18 @@ extension GMMCommand {
 struct ScoreReport: Codable {
     var rows: Int
     var meanLogLikelihood: Double
-    var bic: Double
-    var aic: Double
+    /// Absent for a variational model.
+    var bic: Double?
+    var aic: Double?
     var freeParameters: Int
     /// Σ w with sample weights (absent without).
     var totalWeight: Double?
+    /// A variational model's evidence lower bound at the end of its fit (absent otherwise).
+    var lowerBound: Double?
 
     enum CodingKeys: String, CodingKey {
         case rows, bic, aic
+        case lowerBound = "lower_bound"
         case meanLogLikelihood = "mean_log_likelihood"
         case freeParameters = "free_parameters"
         case totalWeight = "total_weight"
