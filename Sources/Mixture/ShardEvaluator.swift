@@ -363,10 +363,13 @@ public enum ShardEvaluator {
 
     // MARK: - EM and scoring
 
-    static func expectation(_ shard: ShardView, model: PreparedMixture) -> MixtureStatistics {
+    /// The E-step's statistics of `shard` under `model`, computed in `form` (by default the one
+    /// the shape chooses): the seam the tests use to hold the two forms against each other.
+    package static func expectation(_ shard: ShardView, model: PreparedMixture, form: EStepForm? = nil) -> MixtureStatistics {
         let parameters = model.parameters
         let workspace = ChunkWorkspace(
-            dimension: parameters.dimension, components: parameters.components, covarianceType: parameters.covarianceType)
+            dimension: parameters.dimension, components: parameters.components, covarianceType: parameters.covarianceType,
+            form: form)
         var statistics = MixtureStatistics(
             covarianceType: parameters.covarianceType, components: parameters.components, dimension: parameters.dimension)
         shard.withWeights { weights in
