@@ -10,10 +10,10 @@ package enum EStepForm: Sendable, Equatable, CaseIterable {
     /// coefficients, and one product of the same features with the responsibilities: the least
     /// arithmetic, but the expansion outgrows the caches as D grows.
     case quadratic
-    /// Whitened residuals: one product of the rows with every component's precision Cholesky
-    /// factor side by side gives (x − μ_k)·P_k, and the second moments come from one rank-n update
-    /// (`dsyrk`) per component of the rows scaled by √r. Twice the arithmetic of the quadratic
-    /// form, all of it in large, cache-friendly BLAS calls, and no D² buffer per row.
+    /// Whitened residuals: the rows times each component's upper-triangular precision Cholesky
+    /// factor (`dtrmm`) give (x − μ_k)·P_k, and the second moments come from one rank-n update
+    /// (`dsyrk`) per component of the rows scaled by √r. The arithmetic of the quadratic form, all
+    /// of it in large, cache-friendly BLAS calls, and no D² buffer per row.
     case whitened
 
     /// The dimension from which full and tied fits use ``whitened`` (measured: docs/BENCHMARKS.md, "Wide data").
@@ -55,7 +55,7 @@ final class ChunkWorkspace {
     let rowMaxima: UnsafeMutablePointer<Double>
     let form: EStepForm
     let covarianceType: CovarianceType
-    /// Whitened form only: the chunk's rows times the stacked precision factors (rows × F·D).
+    /// Whitened form only: the chunk's rows times each precision factor, side by side (rows × F·D).
     let whitened: UnsafeMutablePointer<Double>
     /// Whitened form only: the chunk's rows scaled by √r for one component (rows × D).
     let scaled: UnsafeMutablePointer<Double>
@@ -121,7 +121,7 @@ final class ChunkWorkspace {
 
     /// Per-row, per-component weighted log-densities of the loaded chunk into `scores`.
     func computeScores(_ model: PreparedMixture, rowCount n: Int) {
-        if form == .whitened, !model.whitening.isEmpty { return computeWhitenedScores(model, rowCount: n) }
+        if form == .whitened, !model.whitenedMeans.isEmpty { return computeWhitenedScores(model, rowCount: n) }
         let k = components, m = layout.count
         model.coefficients.withUnsafeBufferPointer { coefficients in
             BLAS.gemm(
@@ -142,10 +142,13 @@ final class ChunkWorkspace {
         let k = components, d = dimension
         let factors = covarianceType == .tied ? 1 : k
         let width = factors * d
-        model.whitening.withUnsafeBufferPointer { whitening in
-            BLAS.gemm(
-                transposeA: false, transposeB: false, m: n, n: width, k: d, alpha: 1,
-                a: shifted, lda: d, b: whitening.baseAddress!, ldb: width, beta: 0, c: whitened, ldc: width)
+        // Per factor, the rows times its upper-triangular P (dtrmm: half a general product's work).
+        model.precisionCholesky.withUnsafeBufferPointer { factors in
+            for f in 0..<factors.count / (d * d) {
+                for r in 0..<n { (whitened + r * width + f * d).update(from: shifted + r * d, count: d) }
+                BLAS.multiplyByUpperTriangular(
+                    rows: n, order: d, upper: factors.baseAddress! + f * d * d, ldu: d, b: whitened + f * d, ldb: width)
+            }
         }
         model.whitenedMeans.withUnsafeBufferPointer { means in
             model.whitenedConstants.withUnsafeBufferPointer { constants in

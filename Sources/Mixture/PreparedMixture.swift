@@ -27,11 +27,8 @@ public struct PreparedMixture: Sendable {
     let coefficients: [Double]
     /// Per-component constants: `log w_k − ½ D log 2π + log|P_k| − ½ μcᵀΛμc`.
     let constants: [Double]
-    /// For the whitened form of the E-step (full and tied shapes; empty otherwise): the precision
-    /// Cholesky factors side by side, `D × (F·D)` row-major with F = K (full) or 1 (tied), so that
-    /// one product `(x − a)·whitening` whitens a row for every component at once.
-    let whitening: [Double]
-    /// Per component, `(μ_k − a)·P_k`: a whitened row less this is `(x − μ_k)·P_k`.
+    /// For the whitened form of the E-step (full and tied shapes; empty otherwise): per component,
+    /// `(μ_k − a)·P_k`, so that a row's `(x − a)·P_k` less this is `(x − μ_k)·P_k`.
     let whitenedMeans: [Double]
     /// Per component, `log w_k − ½ D log 2π + log|P_k|`: the log-density is this less ½‖(x − μ_k)·P_k‖².
     let whitenedConstants: [Double]
@@ -82,12 +79,6 @@ public struct PreparedMixture: Sendable {
                 logDeterminants.append(logDeterminant)
             }
             self.precisionCholesky = precisionFactors
-            var whitening = [Double](repeating: 0, count: d * factorCount * d)
-            for f in 0..<factorCount {
-                for i in 0..<d {
-                    for j in i..<d { whitening[i * factorCount * d + f * d + j] = precisionFactors[f * d * d + i * d + j] }
-                }
-            }
             var whitenedMeans = [Double](repeating: 0, count: k * d), whitenedConstants = [Double](repeating: 0, count: k)
             for c in 0..<k {
                 let f = shared ? 0 : c
@@ -98,7 +89,6 @@ public struct PreparedMixture: Sendable {
                 }
                 whitenedConstants[c] = log(parameters.weights[c]) - 0.5 * Double(d) * logTwoPi + logDeterminants[f]
             }
-            self.whitening = whitening
             self.whitenedMeans = whitenedMeans
             self.whitenedConstants = whitenedConstants
             for c in 0..<k {
@@ -144,7 +134,6 @@ public struct PreparedMixture: Sendable {
                 constants[c] = log(parameters.weights[c]) - 0.5 * Double(d) * logTwoPi + logDeterminant - 0.5 * quadratic
             }
             self.precisionCholesky = factors
-            whitening = []
             whitenedMeans = []
             whitenedConstants = []
         }

@@ -64,6 +64,14 @@ public enum BLAS {
         )
     }
 
+    /// `B ← B·U` for a row-major `rows × order` B (leading dimension `ldb`) and an upper-triangular,
+    /// row-major `order × order` U (`dtrmm`): half the work of a general product, the zeros skipped.
+    package static func multiplyByUpperTriangular(
+        rows m: Int, order n: Int, upper: UnsafePointer<Double>, ldu: Int, b: UnsafeMutablePointer<Double>, ldb: Int
+    ) {
+        cblas_dtrmm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(m), Int32(n), 1, upper, Int32(ldu), b, Int32(ldb))
+    }
+
     /// `C ← alpha·AᵀA + beta·C` for a row-major `rows × order` matrix A (`dsyrk`): only the upper
     /// triangle of the row-major `order × order` C (`C[i·ldc + j]`, j ≥ i) is written, in half
     /// the work of the product by ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
