@@ -119,6 +119,14 @@ final class ChunkWorkspace {
         if form == .quadratic { layout.expand(shifted, rows: rows.count, into: features) }
     }
 
+    /// Loads the rows at `positions` (at most `chunkRows` of them) as ``load(_:rows:anchor:)`` does a range.
+    func load(_ data: FeatureMatrix, positions: [Int], anchor: [Double]) {
+        for (r, position) in positions.enumerated() {
+            data.copyRows(position..<(position + 1), subtracting: anchor, into: shifted + r * dimension)
+        }
+        if form == .quadratic { layout.expand(shifted, rows: positions.count, into: features) }
+    }
+
     /// Per-row, per-component weighted log-densities of the loaded chunk into `scores`.
     func computeScores(_ model: PreparedMixture, rowCount n: Int) {
         if form == .whitened, !model.whitenedMeans.isEmpty { return computeWhitenedScores(model, rowCount: n) }

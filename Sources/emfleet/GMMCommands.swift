@@ -124,6 +124,8 @@ extension GMMCommand {
 
         @OptionGroup(title: "Variational Bayes") var variational: VariationalArguments
 
+        @OptionGroup(title: "Stepwise (online) EM") var stepwise: OnlineArguments
+
         @OptionGroup var compute: ComputeOptions
         @OptionGroup var output: ModelOutputOptions
 
@@ -144,6 +146,12 @@ extension GMMCommand {
             guard components >= 1 else { throw ValidationError("--components must be at least 1") }
             if variational.variational != nil, initModel != nil {
                 throw ValidationError("--init-model starts EM; a --variational fit starts from its --init")
+            }
+            if stepwise.online, variational.variational != nil {
+                throw ValidationError("--online fits by stepwise EM; --variational by variational Bayes: choose one")
+            }
+            if stepwise.online, checkpoints.resume != nil {
+                throw ValidationError("--online fits cannot be resumed yet: run the fit again without --resume")
             }
         }
 
@@ -184,10 +192,14 @@ extension GMMCommand {
                     ?? cluster.bind.map { "workers at \($0)" }
                     ?? "\(threads ?? ProcessInfo.processInfo.activeProcessorCount) threads"
                 let variationalFitter = priors.map { VariationalMixtureFitter(runner: runner, options: options, variational: $0) }
-                // Priors that do not fit the data are refused before any work.
+                let onlineFitter = stepwise.options().map { OnlineMixtureFitter(runner: runner, options: options, online: $0) }
+                // Priors or settings that do not fit the data are refused before any work.
                 try variationalFitter?.validate()
+                try onlineFitter?.validate()
                 if text {
-                    let method = variational.variational.map { " by variational Bayes (\($0.rawValue) prior)" } ?? ""
+                    let method = variational.variational.map { " by variational Bayes (\($0.rawValue) prior)" }
+                        ?? onlineFitter.map { " by stepwise EM (\($0.stepsPerPass) minibatches of about \($0.online.batchSize) rows per pass, α = \($0.online.stepDecay))" }
+                        ?? ""
                     print("fitting \(components) \(covariance.rawValue) components\(method) to \(runner.plan.rows) \(weighting.isWeighted ? "weighted " : "")rows × \(runner.dimension) features "
                         + "(\(runner.plan.count) shards, \(whereComputed))")
                     print((priors == nil ? FitReport.header : VariationalReport.header) + (job.coordinator != nil ? "  workers" : ""))
@@ -215,7 +227,13 @@ extension GMMCommand {
                         fflush(nil)
                     }
                 let model: GaussianMixture
-                if let variationalFitter {
+                if let onlineFitter {
+                    // A line per minibatch would be thousands: about twenty per pass, and each pass's last.
+                    let every = max(1, onlineFitter.stepsPerPass / 20)
+                    model = try onlineFitter.fit { step in
+                        if step.iteration % every == 0 || step.iteration % onlineFitter.stepsPerPass == 0 { progress(step) }
+                    }
+                } else if let variationalFitter {
                     model = try variationalFitter.fit(
                         resuming: resumedVariational, checkpointEvery: checkpointEvery,
                         checkpoint: { state in
