@@ -66,58 +66,93 @@ public struct OnlineMixtureFitter {
 
     /// Fits the mixture; `progress` hears of every step (`iteration` counts steps from 1,
     /// `logLikelihood` is the minibatch's mean log-likelihood under the parameters it met).
-    public func fit(progress: (FitProgress) -> Void = { _ in }) throws -> GaussianMixture {
+    ///
+    /// - Parameters:
+    ///   - resuming: a checkpoint of an earlier run of this fit; the result is bit-identical to an uninterrupted run.
+    ///   - checkpointEvery: when `checkpoint` is called, counting steps (and always after the last).
+    public func fit(
+        resuming: OnlineCheckpoint? = nil,
+        checkpointEvery: CheckpointSchedule = .auto,
+        checkpoint: (OnlineCheckpoint) throws -> Void = { _ in },
+        progress: (FitProgress) -> Void = { _ in }
+    ) throws -> GaussianMixture {
         try validate()
-        let summary = try DataSummary.compute(runner)
-        let anchor = summary.mean
-        var parameters = try options.initialParameters
-            ?? Initialisation.parameters(runner, summary: summary, options: options, seed: options.seed)
+        var timer = CheckpointTimer(checkpointEvery)
+        var state: OnlineCheckpoint
+        if let resuming {
+            try check(resuming)
+            state = resuming
+        } else {
+            let summary = try DataSummary.compute(runner)
+            let initial = try options.initialParameters
+                ?? Initialisation.parameters(runner, summary: summary, options: options, seed: options.seed)
+            state = OnlineCheckpoint(options: options, online: online, rows: summary.rows, shards: runner.plan.count, summary: summary,
+                                     parameters: initial)
+        }
+        let anchor = state.summary.mean
         let steps = stepsPerPass
         let warmUp = online.warmUp(components: options.components, dimension: runner.dimension)
-        var running: MixtureStatistics? = nil
-        var step = 0
-        var history = [Double]()
-        var converged = false
-        passes: for pass in 0..<online.passes {
-            var passLogLikelihood = 0.0, passWeight = 0.0
-            for position in 0..<steps {
-                let clock = ContinuousClock.now
-                let model = try PreparedMixture(parameters, anchor: anchor)
-                let batch = try foldStatistics(runner.run(.minibatchExpectation(
-                    model: model, batch: Minibatch(seed: options.seed, pass: pass, step: position, steps: steps))))
-                guard batch.weightTotal > 0 else { continue }  // only zero-weight rows in this minibatch
-                passLogLikelihood += batch.logLikelihoodSum
-                passWeight += batch.weightTotal
-                let scaled = Self.scaled(batch, by: summary.totalWeight / batch.weightTotal)
-                let rate = pow(Double(step + 2), -online.stepDecay)
-                running = running.map { Self.interpolated($0, scaled, rate: rate) } ?? scaled
-                step += 1
-                if step >= warmUp {
-                    parameters = try MaximizationStep.parameters(from: running!, anchor: anchor, regularization: options.regularization)
-                    _ = try PreparedMixture(parameters, anchor: anchor)  // fail here, naming the component
+        while !state.finished {
+            let clock = ContinuousClock.now
+            let model = try PreparedMixture(state.parameters, anchor: anchor)
+            let batch = try foldStatistics(runner.run(.minibatchExpectation(
+                model: model, batch: Minibatch(seed: options.seed, pass: state.pass, step: state.position, steps: steps))))
+            // A minibatch of zero-weight rows only moves nothing.
+            if batch.weightTotal > 0 {
+                state.passLogLikelihood += batch.logLikelihoodSum
+                state.passWeight += batch.weightTotal
+                let scaled = Self.scaled(batch, by: state.summary.totalWeight / batch.weightTotal)
+                let rate = pow(Double(state.step + 2), -online.stepDecay)
+                state.running = state.running.map { Self.interpolated($0, scaled, rate: rate) } ?? scaled
+                state.step += 1
+                if state.step >= warmUp {
+                    state.parameters = try MaximizationStep.parameters(from: state.running!, anchor: anchor, regularization: options.regularization)
+                    _ = try PreparedMixture(state.parameters, anchor: anchor)  // fail here, naming the component
                 }
-                let elapsed = ContinuousClock.now - clock
-                progress(FitProgress(
-                    start: pass, iteration: step, logLikelihood: batch.logLikelihoodSum / batch.weightTotal, change: .nan,
-                    seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
             }
-            let mean = passLogLikelihood / max(passWeight, .leastNormalMagnitude)
-            if let last = history.last, abs(mean - last) < options.tolerance { converged = true }
-            history.append(mean)
-            if converged { break passes }
-        }
-        if step < warmUp, let running {
-            // Fewer steps than the warm-up: the M-step still comes once, on what was seen.
-            parameters = try MaximizationStep.parameters(from: running, anchor: anchor, regularization: options.regularization)
+            state.position += 1
+            if state.position == steps {
+                let mean = state.passLogLikelihood / max(state.passWeight, .leastNormalMagnitude)
+                if let last = state.history.last, abs(mean - last) < options.tolerance { state.converged = true }
+                state.history.append(mean)
+                state.pass += 1
+                state.position = 0
+                state.passLogLikelihood = 0
+                state.passWeight = 0
+                state.finished = state.converged || state.pass == online.passes
+                if state.finished, state.step < warmUp, let running = state.running {
+                    // Fewer steps than the warm-up: the M-step still comes once, on what was seen.
+                    state.parameters = try MaximizationStep.parameters(from: running, anchor: anchor, regularization: options.regularization)
+                }
+            }
+            let done = state.pass * steps + state.position
+            try timer.writeIfDue(completed: done, last: state.finished) { try checkpoint(state) }
+            let elapsed = ContinuousClock.now - clock
+            progress(FitProgress(
+                start: state.pass - (state.position == 0 ? 1 : 0), iteration: done,
+                logLikelihood: batch.weightTotal > 0 ? batch.logLikelihoodSum / batch.weightTotal : .nan, change: .nan,
+                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
         }
         var model = GaussianMixture(
-            parameters: parameters, converged: converged, iterations: step, history: history, options: options,
-            training: .init(rows: summary.rows, shards: runner.plan.count, keptStart: 0))
-        guard case let .scores(sum, _, weight, _) = try runner.run(.score(model: try PreparedMixture(parameters, anchor: anchor), output: .none)) else {
+            parameters: state.parameters, converged: state.converged, iterations: state.step, history: state.history, options: options,
+            training: .init(rows: state.summary.rows, shards: runner.plan.count, keptStart: 0))
+        guard case let .scores(sum, _, weight, _) = try runner.run(.score(model: try PreparedMixture(state.parameters, anchor: anchor), output: .none)) else {
             throw MixtureError.invalidData("the shards returned no scores")
         }
         model.lowerBound = sum / weight
         return model
+    }
+
+    /// Refuses a checkpoint of another fit, naming what differs.
+    func check(_ saved: OnlineCheckpoint) throws {
+        var mine = options, theirs = saved.options
+        mine.initialParameters = nil
+        theirs.initialParameters = nil
+        guard mine == theirs else { throw MixtureError.invalidData("the checkpoint was written by a fit with other options") }
+        guard saved.online == online else {
+            throw MixtureError.invalidData("the checkpoint was written by a stepwise fit with other --batch-size, --step-decay, --warm-up or --passes")
+        }
+        try runner.checkCheckpointShape(rows: saved.rows, shards: saved.shards, features: saved.summary.mean.count)
     }
 
     /// `statistics` with every sum times `factor` (the row count kept).
@@ -148,5 +183,134 @@ public struct OnlineMixtureFitter {
             }
         }
         return result
+    }
+}
+
+/// Everything needed to continue a stepwise fit bit-identically after the step it was taken at.
+///
+/// Written by `gmm fit --online` as `emfleet.online-mixture.checkpoint` and read back by `--resume`.
+public struct OnlineCheckpoint: Sendable, Equatable {
+    /// The checkpoint file's format name.
+    public static let format = "emfleet.online-mixture.checkpoint"
+    /// The version of the binary layout.
+    public static let version: UInt32 = 1
+    /// The fit's options.
+    public var options: FitOptions
+    /// The stepwise settings.
+    public var online: OnlineOptions
+    /// Rows of the data.
+    public var rows: Int
+    /// Shards the rows are cut into.
+    public var shards: Int
+    /// The data summary (its mean is the anchor of every statistic).
+    public var summary: DataSummary
+    /// The parameters after the last M-step (or the initial ones).
+    public var parameters: MixtureParameters
+    /// The running statistics (nil before the first minibatch).
+    public var running: MixtureStatistics? = nil
+    /// The pass in progress, and the next minibatch in it.
+    public var pass = 0
+    public var position = 0
+    /// Minibatches that moved the running statistics so far (k in η_k).
+    public var step = 0
+    /// The pass in progress: Σ of its minibatches' log-likelihoods and weights so far.
+    public var passLogLikelihood = 0.0
+    public var passWeight = 0.0
+    /// Each finished pass's mean minibatch log-likelihood.
+    public var history: [Double] = []
+    /// Whether the fit has stopped, and whether by `tol`.
+    public var finished = false
+    public var converged = false
+    /// The data file's fingerprint, for the caller to check (not used by the fitter).
+    public var dataFingerprint: String?
+
+    /// Creates the state of a fit about to take its first step.
+    public init(options: FitOptions, online: OnlineOptions, rows: Int, shards: Int, summary: DataSummary, parameters: MixtureParameters) {
+        self.options = options
+        self.online = online
+        self.rows = rows
+        self.shards = shards
+        self.summary = summary
+        self.parameters = parameters
+    }
+
+    /// The state as a checkpoint payload: the options as JSON, every number as its bit pattern.
+    public func payload() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var w = WireWriter(capacity: 4096 + 16 * (parameters.means.count + parameters.covariances.count))
+        w.blob(Array(try encoder.encode(options)))
+        w.blob(Array(try encoder.encode(online)))
+        w.int(rows)
+        w.int(shards)
+        w.int(summary.rows)
+        w.doubles(summary.mean)
+        w.doubles(summary.variance)
+        w.bool(summary.weightTotal != nil)
+        if let weightTotal = summary.weightTotal { w.double(weightTotal) }
+        FitCheckpoint.write(parameters, to: &w)
+        w.bool(running != nil)
+        if let running { w.blob(running.encoded()) }
+        w.int(pass)
+        w.int(position)
+        w.int(step)
+        w.double(passLogLikelihood)
+        w.double(passWeight)
+        w.doubles(history)
+        w.bool(finished)
+        w.bool(converged)
+        w.bool(dataFingerprint != nil)
+        if let dataFingerprint { w.string(dataFingerprint) }
+        return w.bytes
+    }
+
+    /// Reads the state back from a payload; `file` names it in errors.
+    public init(payload: [UInt8], file: String) throws {
+        var r = WireReader(payload, context: file)
+        do {
+            let decoder = JSONDecoder()
+            options = try decoder.decode(FitOptions.self, from: Data(try r.blob("options")))
+            online = try decoder.decode(OnlineOptions.self, from: Data(try r.blob("stepwise settings")))
+            rows = try r.int("rows", in: 0...Int.max)
+            shards = try r.int("shards", in: 1...Int(Int32.max))
+            let summaryRows = try r.int("summary rows", in: 0...Int.max)
+            let mean = try r.doubles("column means")
+            summary = DataSummary(rows: summaryRows, mean: mean, variance: try r.doubles("column variances", expected: mean.count))
+            if try r.bool("weight total present") { summary.weightTotal = try r.double("weight total") }
+            parameters = try FitCheckpoint.readParameters(&r, "parameters")
+            do {
+                running = try r.bool("running statistics present") ? try MixtureStatistics(encoded: try r.blob("running statistics")) : nil
+            } catch let error as MixtureError {
+                throw WireError("running statistics: \(error)")
+            }
+            if let running, running.components != parameters.components || running.dimension != parameters.dimension
+                || running.covarianceType != parameters.covarianceType {
+                throw WireError("the running statistics do not have the parameters' shape")
+            }
+            pass = try r.int("pass", in: 0...Int(Int32.max))
+            position = try r.int("position", in: 0...Int(Int32.max))
+            step = try r.int("step", in: 0...Int.max)
+            passLogLikelihood = try r.double("pass log-likelihood")
+            passWeight = try r.double("pass weight")
+            history = try r.doubles("history")
+            finished = try r.bool("finished")
+            converged = try r.bool("converged")
+            dataFingerprint = try r.bool("fingerprint present") ? try r.string("fingerprint") : nil
+            try r.finish()
+        } catch {
+            throw CheckpointFile.damaged(file, error)
+        }
+    }
+
+    /// Writes the checkpoint atomically.
+    public func write(to path: String) throws {
+        try CheckpointFile.write(format: Self.format, version: Self.version, payload: payload(), to: path)
+    }
+
+    /// Reads a checkpoint written by ``write(to:)``.
+    ///
+    /// - Throws: ``CheckpointFileError`` naming `path` when it is missing, of another format or version, truncated or damaged.
+    public static func read(from path: String) throws -> OnlineCheckpoint {
+        try OnlineCheckpoint(payload: CheckpointFile.read(from: path, format: format, version: version), file: path)
     }
 }

@@ -150,9 +150,6 @@ extension GMMCommand {
             if stepwise.online, variational.variational != nil {
                 throw ValidationError("--online fits by stepwise EM; --variational by variational Bayes: choose one")
             }
-            if stepwise.online, checkpoints.resume != nil {
-                throw ValidationError("--online fits cannot be resumed yet: run the fit again without --resume")
-            }
         }
 
         func run() throws {
@@ -164,10 +161,12 @@ extension GMMCommand {
                 options.covarianceType = covariance
                 let initial = try initModel.map { try MixtureModelFile.read(from: $0).parameters }
                 let priors = try variational.options()
-                let resumed = priors == nil ? try resume.map(Self.readCheckpoint) : nil
+                let resumed = priors == nil && !stepwise.online ? try resume.map(Self.readCheckpoint) : nil
                 let resumedVariational = priors != nil ? try resume.map(VariationalCheckpoint.read) : nil
+                let resumedOnline = stepwise.online ? try resume.map(OnlineCheckpoint.read) : nil
                 let fingerprint = try weighting.fingerprint(data: input.data)
-                if let saved = resumed.map(\.dataFingerprint) ?? resumedVariational.map(\.dataFingerprint), let resume, saved != fingerprint {
+                if let saved = resumed.map(\.dataFingerprint) ?? resumedVariational.map(\.dataFingerprint) ?? resumedOnline.map(\.dataFingerprint),
+                   let resume, saved != fingerprint {
                     let what = weighting.isWeighted ? "\(input.data) or its sample weights" : input.data
                     throw ClusterError("\(resume): the checkpoint was written for another version of \(what) (fingerprint \(saved ?? "none"), now \(fingerprint))")
                 }
@@ -230,9 +229,16 @@ extension GMMCommand {
                 if let onlineFitter {
                     // A line per minibatch would be thousands: about twenty per pass, and each pass's last.
                     let every = max(1, onlineFitter.stepsPerPass / 20)
-                    model = try onlineFitter.fit { step in
-                        if step.iteration % every == 0 || step.iteration % onlineFitter.stepsPerPass == 0 { progress(step) }
-                    }
+                    model = try onlineFitter.fit(
+                        resuming: resumedOnline, checkpointEvery: checkpointEvery,
+                        checkpoint: { state in
+                            var state = state
+                            state.dataFingerprint = fingerprint
+                            try state.write(to: checkpointPath)
+                        },
+                        progress: { step in
+                            if step.iteration % every == 0 || step.iteration % onlineFitter.stepsPerPass == 0 { progress(step) }
+                        })
                 } else if let variationalFitter {
                     model = try variationalFitter.fit(
                         resuming: resumedVariational, checkpointEvery: checkpointEvery,
