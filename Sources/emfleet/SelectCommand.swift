@@ -55,6 +55,8 @@ extension GMMCommand {
 
         @OptionGroup var em: EMOptions
 
+        @OptionGroup(title: "Stepwise (online) EM") var stepwise: OnlineArguments
+
         @OptionGroup var compute: ComputeOptions
         @OptionGroup var output: ModelOutputOptions
 
@@ -98,8 +100,14 @@ extension GMMCommand {
                     print(Self.header)
                 }
                 let base = em.fitOptions(components: 1)
+                if let online = stepwise.options() {
+                    // Settings that cannot work are refused before the first candidate.
+                    var first = base
+                    first.components = counts.min() ?? 1
+                    try OnlineMixtureFitter(runner: runner, options: first, online: online).validate()
+                }
                 let (chosen, rows) = try ModelSelection.run(
-                    runner, counts: counts, types: covarianceTypes, options: base, criterion: criterion
+                    runner, counts: counts, types: covarianceTypes, options: base, criterion: criterion, online: stepwise.options()
                 ) { row in
                     events.json("candidate", [
                         ("components", row.components), ("covariance", row.covariance), ("mean_log_likelihood", row.meanLogLikelihood),

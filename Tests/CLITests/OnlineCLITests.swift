@@ -65,6 +65,32 @@ struct OnlineCLITests {
         #expect(other.status == 1 && other.stderr.contains("other --batch-size, --step-decay, --warm-up or --passes"), "\(other.stderr)")
     }
 
+    @Test("gmm select --online fits every candidate by stepwise EM (the chosen one is gmm fit --online's bytes); pipeline fit --online runs")
+    func selectionAndPipeline() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let data = try generate(scratch, rows: 20_000)
+        let select = try EmfleetBinary.run(["gmm", "select", "--data", data, "--components", "2...6", "--online", "--batch-size", "1000",
+                                            "--shards", "5", "--out", scratch.path("chosen.json")])
+        #expect(select.status == 0, "\(select.stderr)")
+        #expect(select.stdout.contains("best by BIC: 4 full components"), "\(select.stdout)")
+        let fit = try EmfleetBinary.run(["gmm", "fit", "--data", data, "-c", "4", "--online", "--batch-size", "1000", "--shards", "5",
+                                         "--out", scratch.path("fit.json"), "--quiet"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let chosen = try MixtureModelFile.read(from: scratch.path("chosen.json")), fitted = try MixtureModelFile.read(from: scratch.path("fit.json"))
+        #expect(chosen.parameters == fitted.parameters && chosen.iterations == fitted.iterations)
+
+        let labels = scratch.path("labels.npy")
+        _ = try EmfleetBinary.run(["data", "generate", "--samples", "20000", "--features", "3", "--components", "4", "--seed", "6",
+                                   "--out", scratch.path("again.npy"), "--labels", labels])
+        let pipeline = try EmfleetBinary.run(["pipeline", "fit", "--data", data, "--labels", labels, "--components", "4", "--online",
+                                              "--online-batch-size", "1000", "--epochs", "2", "--out", scratch.path("pipe.json"), "--quiet"])
+        #expect(pipeline.status == 0, "\(pipeline.stderr)")
+        let unset = try EmfleetBinary.run(["pipeline", "fit", "--data", data, "--labels", labels, "--online-batch-size", "1000",
+                                           "--out", scratch.path("pipe2.json")])
+        #expect(unset.status != 0 && unset.stderr.contains("add --online"), "\(unset.stderr)")
+    }
+
     @Test("stepwise settings without --online, or with --variational, are one clear error")
     func badOptions() throws {
         let scratch = try ScratchDirectory()
