@@ -170,7 +170,7 @@ extension GMMCommand {
                     let what = weighting.isWeighted ? "\(input.data) or its sample weights" : input.data
                     throw ClusterError("\(resume): the checkpoint was written for another version of \(what) (fingerprint \(saved ?? "none"), now \(fingerprint))")
                 }
-                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting)
+                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting, online: stepwise.options())
                 defer { job.finish() }
                 let runner = job.runner
                 if let initial, let initModel {
@@ -229,6 +229,7 @@ extension GMMCommand {
                 if let onlineFitter {
                     // A line per minibatch would be thousands: about twenty per pass, and each pass's last.
                     let every = max(1, onlineFitter.stepsPerPass / 20)
+                    var passSeconds = 0.0
                     model = try onlineFitter.fit(
                         resuming: resumedOnline, checkpointEvery: checkpointEvery,
                         checkpoint: { state in
@@ -237,7 +238,13 @@ extension GMMCommand {
                             try state.write(to: checkpointPath)
                         },
                         progress: { step in
+                            passSeconds += step.seconds
                             if step.iteration % every == 0 || step.iteration % onlineFitter.stepsPerPass == 0 { progress(step) }
+                            if step.iteration % onlineFitter.stepsPerPass == 0 {
+                                log.json("pass", [("pass", step.iteration / onlineFitter.stepsPerPass), ("steps", onlineFitter.stepsPerPass),
+                                                  ("seconds", passSeconds)])
+                                passSeconds = 0
+                            }
                         })
                 } else if let variationalFitter {
                     model = try variationalFitter.fit(

@@ -85,7 +85,7 @@ extension GMMCommand {
                 if let table { try OutputLocation.checkFile(table, option: "--table") }
                 if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 let counts = components.values
-                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting)
+                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting, online: stepwise.options())
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
                 let runner = job.runner, events = job.log
