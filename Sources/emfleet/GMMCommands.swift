@@ -140,7 +140,7 @@ extension GMMCommand {
         var quiet: Bool { output.quiet }
         var checkpoint: String? { checkpoints.checkpoint }
         var checkpointEvery: CheckpointSchedule { checkpoints.checkpointEvery }
-        var resume: String? { checkpoints.resume }
+        var resume: String? { checkpoints.resume(out: out) }
 
         func validate() throws {
             guard components >= 1 else { throw ValidationError("--components must be at least 1") }

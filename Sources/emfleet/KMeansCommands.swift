@@ -110,9 +110,10 @@ extension KMeansCommand {
                     }
                     options.initialCenters = (0..<centers.rows).map { r in (0..<centers.columns).map { centers[row: r, column: $0] } }
                 }
-                let resumed = try checkpoints.resume.map { try KMeansCheckpoint.read(from: $0) }
+                let resume = checkpoints.resume(out: out)
+                let resumed = try resume.map { try KMeansCheckpoint.read(from: $0) }
                 let fingerprint = try weighting.fingerprint(data: input.data)
-                if let resumed, let resume = checkpoints.resume, resumed.dataFingerprint != fingerprint {
+                if let resumed, let resume, resumed.dataFingerprint != fingerprint {
                     let what = weighting.isWeighted ? "\(input.data) or its sample weights" : input.data
                     throw ValidationError("\(resume): the checkpoint was written for another version of \(what)")
                 }
