@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 
 /// Reads and writes mixture model files: the JSON format of `docs/MODEL_FORMAT.md`.
@@ -96,28 +97,11 @@ public enum MixtureModelFile {
 
     /// Writes `model` to `path` atomically (a failed write never leaves half a file), a piece at a
     /// time, so a wide model never stands whole in memory as text.
+    ///
+    /// - Throws: `DatasetError` naming `path` when it cannot be created or written (a full disk included).
     public static func write(_ model: GaussianMixture, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let partial = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).partial")
-        guard FileManager.default.createFile(atPath: partial.path, contents: nil) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-        }
-        do {
-            let handle = try FileHandle(forWritingTo: partial)
-            do {
-                try encode(model) { try handle.write(contentsOf: $0) }
-                try handle.close()
-            } catch {
-                try? handle.close()
-                throw error
-            }
-            guard rename(partial.path, url.path) == 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: partial)
-            throw error
+        try AtomicFileWriter.write(to: path) { file in
+            try encode(model) { piece in try piece.withUnsafeBytes { try file.write($0) } }
         }
     }
 
