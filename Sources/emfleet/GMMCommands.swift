@@ -201,7 +201,8 @@ extension GMMCommand {
                         ?? ""
                     print("fitting \(components) \(covariance.rawValue) components\(method) to \(runner.plan.rows) \(weighting.isWeighted ? "weighted " : "")rows × \(runner.dimension) features "
                         + "(\(runner.plan.count) shards, \(whereComputed))")
-                    print((priors == nil ? FitReport.header : VariationalReport.header) + (job.coordinator != nil ? "  workers" : ""))
+                    let header = priors != nil ? VariationalReport.header : onlineFitter != nil ? FitReport.onlineHeader : FitReport.header
+                    print(header + (job.coordinator != nil ? "  workers" : ""))
                 }
                 let checkpointPath = checkpoint ?? out + ".checkpoint"
                 InterruptCleanup.noteCheckpoint(checkpointPath)
@@ -222,7 +223,8 @@ extension GMMCommand {
                         }
                         log.json("iteration", fields)
                         guard text else { return }
-                        print(FitReport.iterationLine(step) + (workers.map { String(format: " %8d", $0) } ?? ""))
+                        let line = onlineFitter != nil ? FitReport.onlineLine(step) : FitReport.iterationLine(step)
+                        print(line + (workers.map { String(format: " %8d", $0) } ?? ""))
                         fflush(nil)
                     }
                 let model: GaussianMixture
@@ -432,6 +434,17 @@ enum FitReport {
     static let header = [("start", 5), ("iter", 5), ("mean log-likelihood", 22), ("change", 12), ("seconds", 9)]
         .map { title, width in String(repeating: " ", count: max(0, width - title.count)) + title }
         .joined(separator: " ")
+
+    /// ``header`` for a stepwise fit: the pass, the step, the minibatch's mean log-likelihood.
+    static let onlineHeader = [("pass", 5), ("step", 7), ("minibatch log-likelihood", 24), ("seconds", 9)]
+        .map { title, width in String(repeating: " ", count: max(0, width - title.count)) + title }
+        .joined(separator: " ")
+
+    /// A line under ``onlineHeader``.
+    static func onlineLine(_ step: FitProgress) -> String {
+        let likelihood = abs(step.logLikelihood) < 1e9 ? String(format: "%24.12f", step.logLikelihood) : String(format: "%24.12e", step.logLikelihood)
+        return String(format: "%5d %7d %@ %9.3f", step.start + 1, step.iteration, likelihood, step.seconds)
+    }
 
     static func iterationLine(_ step: FitProgress) -> String {
         let change = step.change.isFinite ? String(format: "%12.3e", step.change) : String(repeating: " ", count: 11) + "-"
