@@ -6,8 +6,11 @@ extension ScalarType: ExpressibleByArgument {}
 extension CSVOptions.Header: ExpressibleByArgument {}
 
 /// Runs `body`, turning a runtime error into one `emfleet: error: …` line on standard
-/// error and exit status 1 (no stack trace); command-line errors (`ValidationError`,
-/// `ExitCode`, `CleanExit`) pass through to ArgumentParser unchanged.
+/// error and exit status 1 (no stack trace); `ExitCode` and `CleanExit` pass through.
+///
+/// A `ValidationError` thrown here is a runtime failure too: the command line parsed and
+/// validated before `run()` began, so what fails now is about the files or the data, and
+/// a usage text (exit 64) would send the user to the wrong place.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
@@ -25,11 +28,13 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     }
 }
 
-/// Rethrows ArgumentParser's own errors; prints anything else as one line and throws `ExitCode(1)`.
+/// Rethrows ArgumentParser's exits; prints anything else as one line and throws `ExitCode(1)`.
 private func report(_ error: any Error) throws -> Never {
-    if error is ExitCode || error is CleanExit || error is ValidationError { throw error }
+    if error is ExitCode || error is CleanExit { throw error }
     let text: String
-    if let error = error as? DatasetError {
+    if let error = error as? ValidationError {
+        text = error.message
+    } else if let error = error as? DatasetError {
         text = error.description
     } else if let error = error as? CocoaError {
         // Foundation's messages do not say which file; its error knows.

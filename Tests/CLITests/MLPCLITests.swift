@@ -351,7 +351,7 @@ struct MLPCLITests {
         let result = try EmfleetBinary.run(arguments)
         #expect(result.status != 0)
         let lines = result.stderr.split(separator: "\n")
-        #expect(lines.count == 1 || (lines.count > 1 && result.status == 64), "\(result.stderr)")
+        #expect(result.status == 1 && lines.count == 1 && lines[0].hasPrefix("emfleet: error: "), "\(result.stderr)")
         #expect(result.stderr.contains(expected), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("o.json")))
     }
