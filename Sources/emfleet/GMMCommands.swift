@@ -52,6 +52,7 @@ struct AppliedModelOptions: ParsableArguments {
     func evaluate(
         _ output: RowOutput, weights: SampleWeightOptions? = nil
     ) throws -> (model: GaussianMixture, rows: Int, sum: Double, weight: Double, perRow: [Double]) {
+        try FileKind.require(model, is: MixtureModelFile.format)
         let mixture = try MixtureModelFile.read(from: model)
         let job = try OpenedJob(data: input, shards: nil, threads: threads, cluster: cluster, weights: weights)
         defer { job.finish() }
@@ -154,10 +155,10 @@ extension GMMCommand {
                 if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 var options = em.fitOptions(components: components)
                 options.covarianceType = covariance
-                let initial = try initModel.map { try MixtureModelFile.read(from: $0).parameters }
+                let initial = try initModel.map { try FileKind.require($0, is: MixtureModelFile.format); return try MixtureModelFile.read(from: $0).parameters }
                 let priors = try variational.options()
                 let resumed = priors == nil ? try resume.map(Self.readCheckpoint) : nil
-                let resumedVariational = priors != nil ? try resume.map(VariationalCheckpoint.read) : nil
+                let resumedVariational = priors != nil ? try resume.map { try FileKind.require($0, is: VariationalCheckpoint.format); return try VariationalCheckpoint.read(from: $0) } : nil
                 let fingerprint = try weighting.fingerprint(data: input.data)
                 if let saved = resumed.map(\.dataFingerprint) ?? resumedVariational.map(\.dataFingerprint), let resume, saved != fingerprint {
                     let what = weighting.isWeighted ? "\(input.data) or its sample weights" : input.data
@@ -256,7 +257,8 @@ extension GMMCommand {
         }
 
         static func readCheckpoint(_ path: String) throws -> FitCheckpoint {
-            try FitCheckpoint.read(from: path)
+            try FileKind.require(path, is: FitCheckpoint.format)
+            return try FitCheckpoint.read(from: path)
         }
     }
 
@@ -351,6 +353,7 @@ extension GMMCommand {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
                 if let labels { try OutputLocation.checkFile(labels, option: "--labels") }
+                try FileKind.require(model, is: MixtureModelFile.format)
                 let mixture = try MixtureModelFile.read(from: model)
                 let drawn = try mixture.sample(count: count, seed: seed)
                 try writeMatrix(drawn.features.doubles(), rows: count, columns: drawn.features.columns,

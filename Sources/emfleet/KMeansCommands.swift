@@ -110,7 +110,7 @@ extension KMeansCommand {
                     }
                     options.initialCenters = (0..<centers.rows).map { r in (0..<centers.columns).map { centers[row: r, column: $0] } }
                 }
-                let resumed = try checkpoints.resume.map { try KMeansCheckpoint.read(from: $0) }
+                let resumed = try checkpoints.resume.map { try FileKind.require($0, is: KMeansCheckpoint.format); return try KMeansCheckpoint.read(from: $0) }
                 let fingerprint = try weighting.fingerprint(data: input.data)
                 if let resumed, let resume = checkpoints.resume, resumed.dataFingerprint != fingerprint {
                     let what = weighting.isWeighted ? "\(input.data) or its sample weights" : input.data
@@ -184,6 +184,7 @@ extension KMeansCommand {
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
         func assign(_ output: KMeansRowOutput, weights: SampleWeightOptions? = nil) throws -> (model: KMeansModel, rows: Int, inertia: Double, perRow: [Double]) {
+            try FileKind.require(model, is: KMeansModelFile.format)
             let fitted = try KMeansModelFile.read(from: model)
             let job = try KMeansCommand.open(input, shards: nil, threads: threading.threads, cluster: cluster, weights: weights)
             defer { job.finish() }

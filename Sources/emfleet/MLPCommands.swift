@@ -302,7 +302,8 @@ extension MLPCommand {
         }
 
         static func readCheckpoint(_ path: String) throws -> TrainingCheckpoint {
-            try TrainingCheckpoint.read(from: path)
+            try FileKind.require(path, is: TrainingCheckpoint.format)
+            return try TrainingCheckpoint.read(from: path)
         }
     }
 
@@ -319,14 +320,20 @@ extension MLPCommand {
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
-        /// Reads the model and opens the data (with `weights`, when given) for it.
-        func open(labels: JobSpec.LabelSource, weights: SampleWeightOptions? = nil) throws -> (NetworkModelFile, NeuralModelState, OpenedJob) {
-            let file = try NetworkModelFile.read(from: model)
-            let csv = weights?.csv(input.layout.csvOptions) ?? input.layout.csvOptions
+        /// Throws unless the data has as many feature columns as the model has inputs.
+        func checkFeatureCount(of file: NetworkModelFile, csv: CSVOptions) throws {
             let shape = try DatasetLoader.shape(path: input.data, csv: csv)
             guard shape.columns == file.architecture.inputs else {
                 throw ValidationError("\(input.data) has \(shape.columns) feature columns but the model was trained on \(file.architecture.inputs)")
             }
+        }
+
+        /// Reads the model and opens the data (with `weights`, when given) for it.
+        func open(labels: JobSpec.LabelSource, weights: SampleWeightOptions? = nil) throws -> (NetworkModelFile, NeuralModelState, OpenedJob) {
+            try FileKind.require(model, is: NetworkModelFile.formatName)
+            let file = try NetworkModelFile.read(from: model)
+            let csv = weights?.csv(input.layout.csvOptions) ?? input.layout.csvOptions
+            try checkFeatureCount(of: file, csv: csv)
             let architecture = file.architecture
             let job = try OpenedJob(path: input.data, csv: csv, shards: nil, threads: threads,
                                     cluster: cluster.settings, labels: labels, weights: weights?.sampleWeight,
@@ -382,7 +389,10 @@ extension MLPCommand {
 
         func run() throws {
             try reportingErrors {
+                try FileKind.require(applied.model, is: NetworkModelFile.formatName)
                 let file = try NetworkModelFile.read(from: applied.model)
+                // The columns first: with the wrong ones, any complaint about the labels misleads.
+                try applied.checkFeatureCount(of: file, csv: weighting.csv(applied.input.layout.csvOptions))
                 let texts = try labelOptions.read(data: applied.input)
                 let shape = try DatasetLoader.shape(path: applied.input.data, csv: weighting.csv(applied.input.layout.csvOptions))
                 guard texts.count == shape.rows else {

@@ -228,6 +228,7 @@ extension PipelineCommand {
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
+                try FileKind.require(model, is: PipelineModelFile.formatName)
                 let file = try PipelineModelFile.read(from: model)
                 let features = try file.features()
                 let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
