@@ -317,54 +317,9 @@ struct CSVScan {
     }
 
     private func resolveLayout(mode: CSVSplitMode, header: [String]?, cellCount: Int, lineNumber: Int) throws -> CSVLayout {
-        let labelIndex = try options.labelColumn.map { try resolveColumn($0, header: header, cellCount: cellCount) }
-        let weightIndex = try options.weightColumn.map { try resolveColumn($0, header: header, cellCount: cellCount) }
-        if let weightIndex, weightIndex == labelIndex {
-            throw DatasetError(file: path, message: "column \(describe(weightIndex, header)) is both the label column and the weight column")
-        }
-        var features: [Int]
-        if let requested = options.columns {
-            features = try requested.map { try resolveColumn($0, header: header, cellCount: cellCount) }
-            if let labelIndex, features.contains(labelIndex) {
-                throw DatasetError(file: path, message: "column \(describe(labelIndex, header)) is both a feature column and the label column")
-            }
-            if let weightIndex, features.contains(weightIndex) {
-                throw DatasetError(file: path, message: "column \(describe(weightIndex, header)) is both a feature column and the weight column")
-            }
-            if let duplicate = firstDuplicate(features) {
-                throw DatasetError(file: path, message: "column \(describe(duplicate, header)) is selected twice")
-            }
-        } else {
-            features = Array(0..<cellCount).filter { $0 != labelIndex && $0 != weightIndex }
-        }
-        guard !features.isEmpty else {
-            throw DatasetError(file: path, message: "no feature columns are left to read")
-        }
+        let selection = ColumnSelection(file: path, names: header, count: cellCount, unnamedHint: "the file has no header")
+        let (features, labelIndex, _) = try selection.resolve(options)
         return CSVLayout(mode: mode, header: header, cellCount: cellCount, featureIndices: features, labelIndex: labelIndex)
-    }
-
-    private func describe(_ index: Int, _ header: [String]?) -> String {
-        header.map { "\"\($0[index])\"" } ?? String(index)
-    }
-
-    private func firstDuplicate(_ indices: [Int]) -> Int? {
-        var seen = Set<Int>()
-        return indices.first { !seen.insert($0).inserted }
-    }
-
-    /// Resolves a column by header name first, then by 0-based index.
-    private func resolveColumn(_ spec: String, header: [String]?, cellCount: Int) throws -> Int {
-        if let header, let index = header.firstIndex(of: spec) { return index }
-        if let index = Int(spec) {
-            guard index >= 0, index < cellCount else {
-                throw DatasetError(file: path, message: "column index \(index) is out of range; the file has \(cellCount) columns, indexed 0 to \(cellCount - 1)")
-            }
-            return index
-        }
-        if let header {
-            throw DatasetError(file: path, message: "unknown column \"\(spec)\"; the columns are \(header.map { "\"\($0)\"" }.joined(separator: ", "))")
-        }
-        throw DatasetError(file: path, message: "unknown column \"\(spec)\": the file has no header, so name columns by 0-based index (0 to \(cellCount - 1))")
     }
 }
 
@@ -403,7 +358,7 @@ final class CSVRowIndex: @unchecked Sendable {
     static func of(_ scan: CSVScan) throws -> CSVRowIndex {
         let o = scan.options
         let key = [scan.path, try ReadableFile(path: scan.path).identity(), o.delimiter.map { String($0) } ?? "-", o.header.rawValue,
-                   o.columns?.joined(separator: "\u{1}") ?? "-", o.labelColumn ?? "-",
+                   o.columns?.joined(separator: "\u{1}") ?? "-", o.excludedColumns?.joined(separator: "\u{1}") ?? "-", o.labelColumn ?? "-",
                    o.weightColumn ?? "-"].joined(separator: "\u{0}")
         if let hit = cache.withLock({ $0.first { $0.key == key }?.index }) { return hit }
         let index = try CSVRowIndex(scan: scan)

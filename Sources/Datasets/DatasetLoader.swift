@@ -158,31 +158,8 @@ public enum DatasetLoader {
 
     /// Resolves the feature and label columns of an `.npy` file (indices only).
     static func npyColumns(_ options: CSVOptions, reader: NPYReader) throws -> (features: [Int], label: Int?) {
-        func resolve(_ spec: String) throws -> Int {
-            guard let index = Int(spec) else {
-                throw DatasetError(file: reader.path, message: "unknown column \"\(spec)\": .npy files have no column names, so name columns by 0-based index (0 to \(reader.columns - 1))")
-            }
-            guard index >= 0, index < reader.columns else {
-                throw DatasetError(file: reader.path, message: "column index \(index) is out of range; the file has \(reader.columns) columns, indexed 0 to \(reader.columns - 1)")
-            }
-            return index
-        }
-        let label = try options.labelColumn.map(resolve)
-        let weight = try options.weightColumn.map(resolve)
-        if let weight, weight == label {
-            throw DatasetError(file: reader.path, message: "column \(weight) is both the label column and the weight column")
-        }
-        let features = try options.columns?.map(resolve) ?? Array(0..<reader.columns).filter { $0 != label && $0 != weight }
-        if let label, features.contains(label) {
-            throw DatasetError(file: reader.path, message: "column \(label) is both a feature column and the label column")
-        }
-        if let weight, features.contains(weight) {
-            throw DatasetError(file: reader.path, message: "column \(weight) is both a feature column and the weight column")
-        }
-        if Set(features).count != features.count {
-            throw DatasetError(file: reader.path, message: "a column is selected twice")
-        }
-        guard !features.isEmpty else { throw DatasetError(file: reader.path, message: "no feature columns are left to read") }
+        let selection = ColumnSelection(file: reader.path, names: nil, count: reader.columns, unnamedHint: ".npy files have no column names")
+        let (features, label, _) = try selection.resolve(options)
         return (features, label)
     }
 

@@ -52,8 +52,11 @@ private func report(_ error: any Error) throws -> Never {
 ///
 /// Shared by every command that reads features, through `@OptionGroup`.
 struct DataFileOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Feature columns, comma-separated, by header name or 0-based index (default: all but the label column).", valueName: "a,b,..."))
+    @Option(help: ArgumentHelp("Feature columns, comma-separated, by header name or 0-based index, or ranges of either such as 2...14 or alcohol...proline (default: all but the label column).", valueName: "a,b,..."))
     var columns: String?
+
+    @Option(help: ArgumentHelp("Columns never used as features (an ID, a text column), named as in --columns, ranges too.", valueName: "a,b,..."))
+    var excludeColumns: String?
 
     @Option(help: ArgumentHelp("The label column, by header name or 0-based index; never used as a feature.", valueName: "column"))
     var labelColumn: String?
@@ -71,6 +74,9 @@ struct DataFileOptions: ParsableArguments {
         if let columns, selectedColumns(columns).isEmpty {
             throw ValidationError("--columns names no column")
         }
+        if let excludeColumns, selectedColumns(excludeColumns).isEmpty {
+            throw ValidationError("--exclude-columns names no column")
+        }
     }
 
     /// The reader options these flags describe.
@@ -79,6 +85,7 @@ struct DataFileOptions: ParsableArguments {
             delimiter: delimiter.flatMap(delimiterCharacter),
             header: header,
             columns: columns.map(selectedColumns),
+            excludedColumns: excludeColumns.map(selectedColumns),
             labelColumn: labelColumn
         )
     }
