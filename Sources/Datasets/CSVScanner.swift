@@ -306,6 +306,49 @@ struct CSVScan {
         return (layout, dataRows)
     }
 
+    /// Reads every cell of every line as text, for tables whose columns are not all numbers.
+    ///
+    /// The header is found as ``run(rows:parse:finiteOnly:resume:mark:row:)`` finds it; no
+    /// column is selected or parsed. Rows with the wrong number of cells are refused alike.
+    /// - Returns: the header's cells (if any) and the number of data rows.
+    func runCells(_ row: ([String], Int) throws -> Void) throws -> (header: [String]?, dataRows: Int) {
+        let file = try ReadableFile(path: path)
+        var splitter: CSVLineSplitter?
+        var header: [String]?
+        var width = 0, dataRows = 0
+        var cells: [CSVCell] = []
+        try forEachLine(of: file) { line, lineNumber in
+            guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { return true }
+            if splitter == nil {
+                let made = CSVLineSplitter(mode: try splitMode(firstLine: line, lineNumber: lineNumber))
+                splitter = made
+                if let problem = made.split(line, into: &cells) { throw fail(lineNumber, problem) }
+                width = cells.count
+                let isHeader: Bool
+                switch options.header {
+                case .present: isHeader = true
+                case .absent: isHeader = false
+                case .auto: isHeader = cells.contains { CSVLineSplitter.number(in: $0, of: line) == nil && !MissingValues.isMissing(CSVLineSplitter.text(of: $0, in: line)) }
+                }
+                if isHeader {
+                    header = cells.map { CSVLineSplitter.text(of: $0, in: line) }
+                    return true
+                }
+            } else if let problem = splitter!.split(line, into: &cells) {
+                throw fail(lineNumber, problem)
+            }
+            guard cells.count == width else {
+                throw fail(lineNumber, "expected \(width) cells (\(header != nil ? "the header has" : "the first row has") \(width)), found \(cells.count)")
+            }
+            dataRows += 1
+            try row(cells.map { CSVLineSplitter.text(of: $0, in: line) }, lineNumber)
+            return true
+        }
+        guard splitter != nil else { throw DatasetError(file: path, message: "is empty; expected rows of numbers") }
+        if dataRows == 0 { throw DatasetError(file: path, message: header != nil ? "has a header but no data rows" : "has no data rows") }
+        return (header, dataRows)
+    }
+
     private func splitMode(firstLine line: UnsafeBufferPointer<UInt8>, lineNumber: Int) throws -> CSVSplitMode {
         guard let delimiter = options.delimiter else {
             return line.contains(UInt8(ascii: ",")) ? .delimiter(UInt8(ascii: ",")) : .whitespace

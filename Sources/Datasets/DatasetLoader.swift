@@ -82,6 +82,17 @@ public enum DatasetLoader {
         }
     }
 
+    /// The 0-based indices in the file of the feature columns `csv` selects, in order.
+    public static func featureColumns(path: String, csv: CSVOptions = .init()) throws -> [Int] {
+        switch try DataFileFormat(path: path) {
+        case .npy:
+            return try npyColumns(csv, reader: NPYReader(path: path)).features
+        case .text:
+            let scan = CSVScan(path: path, options: DataFileFormat.textOptions(csv, path: path))
+            return try scan.run(rows: 0..<0, parse: false) { _, _ in }.layout.featureIndices
+        }
+    }
+
     /// The number of data rows and feature columns of `path`, without reading the data.
     ///
     /// `.npy`: from the header. Text: one counting pass; only the first line is split, so

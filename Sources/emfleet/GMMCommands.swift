@@ -166,7 +166,13 @@ extension GMMCommand {
                 }
                 let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting)
                 defer { job.finish() }
+                job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 let runner = job.runner
+                // Said before the fit's header, which would promise a fit that cannot start.
+                guard components <= runner.plan.rows else {
+                    throw ValidationError("\(input.data): the data has \(runner.plan.rows) rows, fewer than the \(components) components asked for; "
+                        + "ask for at most \(runner.plan.rows)")
+                }
                 if let initial, let initModel {
                     guard initial.components == components, initial.dimension == runner.dimension,
                           initial.covarianceType == covariance

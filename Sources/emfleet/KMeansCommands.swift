@@ -117,6 +117,7 @@ extension KMeansCommand {
                     throw ValidationError("\(resume): the checkpoint was written for another version of \(what)")
                 }
                 let job = try KMeansCommand.open(input, shards: compute.shards, threads: compute.threads, cluster: cluster, weights: weighting)
+                job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 defer { job.finish() }
                 let runner = job.runner
                 if let given = options.initialCenters, case let .file(path) = self.`init`, given[0].count != runner.dimension {

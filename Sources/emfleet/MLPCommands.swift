@@ -233,6 +233,7 @@ extension MLPCommand {
                     messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: precision, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
+                job.warnAboutIdentifierFeatures(path: input.data, csv: csv)
                 var validationRunner: ShardRunner?
                 if let validationData {
                     let validationLabels: JobSpec.LabelSource = switch labels {
@@ -247,10 +248,13 @@ extension MLPCommand {
                     validationRunner = held.runner
                 }
                 let log = job.log
+                if let asked = self.batchSize, asked > shape.rows {
+                    log.note("warning: --batch-size \(asked) is more than the \(shape.rows) rows: every step takes all the training rows")
+                }
                 let text = log.format == .text && !quiet
                 if text {
                     let whereComputed = cluster.workers.map { "\($0) local workers" } ?? cluster.bind.map { "workers at \($0)" } ?? "this process"
-                    print("training \(input.layout.csvOptions.columns?.count ?? job.runner.dimension)-\(hiddenWidths.map(String.init).joined(separator: "-"))-\(outputs) "
+                    print("training \(job.runner.dimension)-\(hiddenWidths.map(String.init).joined(separator: "-"))-\(outputs) "
                         + "\(activation.rawValue) network (\(loss.rawValue), \(optimizer.rawValue)) on \(shape.rows) rows, "
                         + "\(job.runner.plan.count) shards, \(whereComputed)")
                     print(EpochReport.header(classification: loss != .meanSquaredError, validation: validationSplit > 0 || validationData != nil))

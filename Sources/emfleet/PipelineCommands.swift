@@ -116,6 +116,7 @@ extension PipelineCommand {
                     })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
+                job.warnAboutIdentifierFeatures(path: input.data, csv: csv)
                 let runner = job.runner
                 let summary = job.log.format == .text, text = summary && !output.quiet
 

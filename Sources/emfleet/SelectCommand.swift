@@ -71,6 +71,14 @@ extension GMMCommand {
 
         var covarianceTypes: [CovarianceType] { covariance.values }
 
+        /// `141...160` for a run of consecutive counts, else `2, 4, 8`.
+        static func describe(_ counts: [Int]) -> String {
+            guard counts.count > 2, let first = counts.first, let last = counts.last, first <= last, counts == Array(first...last) else {
+                return counts.map(String.init).joined(separator: ", ")
+            }
+            return "\(first)...\(last)"
+        }
+
         func validate() throws {
             if let table, !(table.hasSuffix(".csv") || table.hasSuffix(".json")) {
                 throw ValidationError("--table writes .csv or .json, not '\(table)'")
@@ -82,15 +90,21 @@ extension GMMCommand {
                 try OutputLocation.checkFile(out, option: "--out")
                 if let table { try OutputLocation.checkFile(table, option: "--table") }
                 if let report { try OutputLocation.checkFolder(report, option: "--report") }
-                let counts = components.values
                 let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting)
                 defer { job.finish() }
+                job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 job.coordinator?.onShardDone = nil
                 let runner = job.runner, events = job.log
-                guard let largest = counts.max(), largest <= runner.plan.rows else {
-                    throw ValidationError("the data has \(runner.plan.rows) rows, fewer than the \(counts.max() ?? 0) components asked for")
+                // A candidate with more components than rows cannot be fitted; the others still can.
+                let rowCount = runner.plan.rows
+                let counts = components.values.filter { $0 <= rowCount }
+                let skipped = components.values.filter { $0 > rowCount }
+                guard !counts.isEmpty else {
+                    throw ValidationError("\(input.data): the data has \(rowCount) rows, fewer than the \(components.values.min() ?? 0) components of the smallest candidate")
                 }
-                _ = largest
+                if !skipped.isEmpty {
+                    events.note("warning: skipping \(Self.describe(skipped)) components: the data has \(rowCount) rows, and a mixture needs a row per component")
+                }
                 let summary = events.format == .text, text = summary && !output.quiet
                 if text {
                     print("selecting among \(counts.count * covarianceTypes.count) candidates on \(runner.plan.rows) rows × \(runner.dimension) features "

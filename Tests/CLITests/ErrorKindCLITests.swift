@@ -69,8 +69,8 @@ struct ErrorKindCLITests {
             try expectJobError(["pipeline", "predict", "--model", models.scratch.path("absent.json"), "--data", models.data, "--out", out],
                                contains: "absent.json")
         default:
-            try expectJobError(["gmm", "select", "--data", models.data, "--label-column", "y", "--components", "39...41", "--out", models.scratch.path("s.json")],
-                               contains: "the data has 40 rows, fewer than the 41 components asked for")
+            try expectJobError(["gmm", "select", "--data", models.data, "--label-column", "y", "--components", "41...43", "--out", models.scratch.path("s.json")],
+                               contains: "the data has 40 rows, fewer than the 41 components of the smallest candidate")
         }
         #expect(!FileManager.default.fileExists(atPath: out))
     }
@@ -131,5 +131,54 @@ struct ErrorKindCLITests {
         #expect(result.status == 64)
         #expect(result.stderr.hasPrefix("Error: Missing expected argument '--components"), "\(result.stderr)")
         #expect(result.stderr.contains("Usage: emfleet gmm fit"))
+    }
+
+    // MARK: - Values that cannot help, said once
+
+    @Test("gmm fit with more components than rows fails before printing a header")
+    func tooManyComponentsFailsBeforeTheHeader() throws {
+        try #require(models.failure == nil, "\(models.failure ?? "")")
+        let result = try EmfleetBinary.run(["gmm", "fit", "--data", models.data, "--label-column", "y", "--components", "41",
+                                            "--out", models.scratch.path("too-many.json")])
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty, "\(result.stdout)")
+        #expect(result.stderr == "emfleet: error: \(models.data): the data has 40 rows, fewer than the 41 components asked for; ask for at most 40\n")
+    }
+
+    @Test("gmm select fits the candidates the rows allow and names the others once")
+    func selectSkipsWhatCannotBeFitted() throws {
+        try #require(models.failure == nil, "\(models.failure ?? "")")
+        let table = models.scratch.path("partial.csv")
+        let result = try EmfleetBinary.run(["gmm", "select", "--data", models.data, "--label-column", "y", "--components", "38...43",
+                                            "--out", models.scratch.path("partial.json"), "--table", table, "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr == "emfleet: warning: skipping 41...43 components: the data has 40 rows, and a mixture needs a row per component\n")
+        let rows = try String(contentsOfFile: table, encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(rows.map { $0.split(separator: ",").first.map(String.init) } == ["38", "39", "40"])
+    }
+
+    @Test("more local workers than shards start only as many as have a shard, saying so once")
+    func idleWorkersAreNotStarted() throws {
+        try #require(models.failure == nil, "\(models.failure ?? "")")
+        let out = models.scratch.path("few-shards.json")
+        let result = try EmfleetBinary.run(["gmm", "fit", "--data", models.data, "--label-column", "y", "--components", "2",
+                                            "--shards", "2", "--workers", "6", "--out", out, "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.filter { $0.contains("warning") } == ["emfleet: warning: --workers 6 with 2 shards: 4 would have no shard to compute; starting 2 (the result is the same)"])
+        #expect(lines.filter { $0.contains(" joined: ") }.count == 2, "\(result.stderr)")
+        let alone = models.scratch.path("few-shards-alone.json")
+        #expect(try EmfleetBinary.run(["gmm", "fit", "--data", models.data, "--label-column", "y", "--components", "2",
+                                       "--shards", "2", "--out", alone, "--quiet"]).status == 0)
+        #expect(FileManager.default.contents(atPath: out) == FileManager.default.contents(atPath: alone))
+    }
+
+    @Test("a batch larger than the rows is said once")
+    func batchLargerThanTheRows() throws {
+        try #require(models.failure == nil, "\(models.failure ?? "")")
+        let result = try EmfleetBinary.run(["mlp", "train", "--data", models.data, "--label-column", "y", "--hidden", "4", "--epochs", "2",
+                                            "--batch-size", "100", "--out", models.scratch.path("big-batch.json"), "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr == "emfleet: warning: --batch-size 100 is more than the 40 rows: every step takes all the training rows\n")
     }
 }
