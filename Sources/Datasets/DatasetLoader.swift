@@ -82,6 +82,28 @@ public enum DatasetLoader {
         }
     }
 
+    /// How a model file names the feature columns `csv` selects in `path`: their header
+    /// names, or their 0-based positions (as text) in a file without names.
+    public static func featureColumnNames(path: String, csv: CSVOptions = .init()) throws -> [String] {
+        let indices = try featureColumns(path: path, csv: csv)
+        guard let names = try fileColumns(path: path, csv: csv).names else { return indices.map(String.init) }
+        return indices.map { names[$0] }
+    }
+
+    /// Every column of `path`: how many, and their header names when it has them (a text
+    /// file's header; never for `.npy`). Column selection in `csv` is not applied.
+    public static func fileColumns(path: String, csv: CSVOptions = .init()) throws -> (count: Int, names: [String]?) {
+        switch try DataFileFormat(path: path) {
+        case .npy:
+            return (try NPYReader(path: path).columns, nil)
+        case .text:
+            let layoutOnly = CSVOptions(delimiter: csv.delimiter, header: csv.header)
+            let scan = CSVScan(path: path, options: DataFileFormat.textOptions(layoutOnly, path: path))
+            let layout = try scan.run(rows: 0..<0, parse: false) { _, _ in }.layout
+            return (layout.cellCount, layout.header)
+        }
+    }
+
     /// The 0-based indices in the file of the feature columns `csv` selects, in order.
     public static func featureColumns(path: String, csv: CSVOptions = .init()) throws -> [Int] {
         switch try DataFileFormat(path: path) {
@@ -113,10 +135,14 @@ public enum DatasetLoader {
         }
     }
 
+    /// The header of the label column emfleet writes in prediction files.
+    public static let labelHeader = "label"
+
     /// Loads labels: a 1-D integer `.npy` file, or a one-column text file (strings allowed).
     ///
     /// A text file's first line is taken as a header when `header` says so, or, with
-    /// `.auto`, when it is not a number and the second line is.
+    /// `.auto`, when it is not a number and the second line is, or when it is
+    /// ``labelHeader`` (the header of emfleet's prediction files).
     ///
     /// - Returns: one label per row, as text.
     /// - Throws: ``DatasetError`` for a missing or empty file, a float `.npy` array, or a
@@ -163,6 +189,8 @@ public enum DatasetLoader {
             return true
         }
         if header == .present, !labels.isEmpty { labels.removeFirst() }
+        // emfleet's own prediction files: a "label" header above text labels.
+        if header == .auto, labels.count > 1, labels[0] == Self.labelHeader { labels.removeFirst() }
         guard !labels.isEmpty else { throw DatasetError(file: path, message: "has no labels") }
         return labels
     }

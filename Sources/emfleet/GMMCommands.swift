@@ -32,6 +32,31 @@ struct DataOptions: ParsableArguments {
     func load() throws -> FeatureMatrix {
         try DatasetLoader.load(path: data, csv: layout.csvOptions, finiteOnly: true).features
     }
+
+    /// The reader options for applying a model whose file names its feature columns
+    /// (`modelColumns`, nil in files of earlier versions): without `--columns` or
+    /// `--exclude-columns`, the model's columns are picked from a file with others (an ID, the
+    /// label) by name, or, for a model trained on a file without names, by position from a
+    /// file without names that has more columns.
+    ///
+    /// - Throws: `DatasetError` when the file has names but lacks one of the model's columns.
+    func csvOptions(forModelColumns modelColumns: [String]?, model: String) throws -> CSVOptions {
+        var csv = layout.csvOptions
+        guard let modelColumns, !modelColumns.isEmpty, csv.columns == nil, csv.excludedColumns == nil else { return csv }
+        let file = try DatasetLoader.fileColumns(path: data, csv: csv)
+        let positions = modelColumns.compactMap(Int.init)
+        if let names = file.names, positions.count < modelColumns.count {
+            if let absent = modelColumns.first(where: { !names.contains($0) }) {
+                throw DatasetError(file: data, message: "has no column \"\(absent)\", one of the \(modelColumns.count) features \(model) was trained on "
+                    + "(\(modelColumns.joined(separator: ", "))); give the file that column, or choose columns with --columns")
+            }
+            csv.columns = modelColumns
+        } else if file.names == nil, positions.count == modelColumns.count, file.count > modelColumns.count,
+                  positions.allSatisfy({ $0 < file.count }) {
+            csv.columns = modelColumns
+        }
+        return csv
+    }
 }
 
 /// A model file applied to a data file, for `gmm predict` and `gmm score`.
@@ -54,7 +79,9 @@ struct AppliedModelOptions: ParsableArguments {
     ) throws -> (model: GaussianMixture, rows: Int, sum: Double, weight: Double, perRow: [Double]) {
         try FileKind.require(model, is: MixtureModelFile.format)
         let mixture = try MixtureModelFile.read(from: model)
-        let job = try OpenedJob(data: input, shards: nil, threads: threads, cluster: cluster, weights: weights)
+        let csv = try input.csvOptions(forModelColumns: mixture.training?.featureColumns, model: model)
+        let job = try OpenedJob(path: input.data, csv: weights?.csv(csv) ?? csv, shards: nil, threads: threads,
+                                cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight)
         defer { job.finish() }
         let result = try mixture.evaluate(on: job.runner, output: output)
         return (mixture, job.runner.plan.rows, result.sum, result.weight, result.perRow)
@@ -219,7 +246,7 @@ extension GMMCommand {
                         print(FitReport.iterationLine(step) + (workers.map { String(format: " %8d", $0) } ?? ""))
                         fflush(nil)
                     }
-                let model: GaussianMixture
+                var model: GaussianMixture
                 if let variationalFitter {
                     model = try variationalFitter.fit(
                         resuming: resumedVariational, checkpointEvery: checkpointEvery,
@@ -240,6 +267,7 @@ extension GMMCommand {
                         },
                         progress: progress)
                 }
+                model.training?.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 try MixtureModelFile.write(model, to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
                 if let report {
@@ -283,11 +311,12 @@ extension GMMCommand {
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
+                try checkTableOutput(out)
                 let result = try applied.evaluate(proba ? .probabilities : .labels)
                 let k = result.model.parameters.components
                 if proba {
                     try writeMatrix(result.perRow, rows: result.rows, columns: k,
-                                    header: (0..<k).map { "component_\($0)" }, to: out)
+                                    header: probabilityHeader((0..<k).map(String.init)), to: out)
                 } else {
                     try writeLabels(result.perRow.map { Int($0) }, to: out)
                 }
@@ -358,6 +387,7 @@ extension GMMCommand {
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
+                try checkTableOutput(out)
                 if let labels { try OutputLocation.checkFile(labels, option: "--labels") }
                 try FileKind.require(model, is: MixtureModelFile.format)
                 let mixture = try MixtureModelFile.read(from: model)
@@ -430,11 +460,26 @@ func writeMatrix(_ values: [Double], rows: Int, columns: Int, header: [String], 
     }
 }
 
+/// The header of a probability file: `p_` and each class (a component's number for a mixture),
+/// the same for every command that writes probabilities.
+func probabilityHeader(_ classes: [String]) -> [String] { classes.map { "p_\($0)" } }
+
+/// Refuses, before any work, an output name whose extension emfleet does not write: rows are
+/// written as `.npy` or as comma-separated text (`.csv`, `.txt`), never under another name.
+func checkTableOutput(_ path: String, option: String = "--out") throws {
+    let name = path.split(separator: "/").last.map(String.init) ?? path
+    let ext = name.contains(".") ? String(name.split(separator: ".").last!).lowercased() : ""
+    guard ["npy", "csv", "txt"].contains(ext) else {
+        throw ValidationError("\(path): \(option) is written as .npy, .csv or .txt (by its extension), "
+            + (ext.isEmpty ? "and it has none" : "not .\(ext)"))
+    }
+}
+
 /// Writes integer labels as a 1-D .npy or a one-column CSV, by the path's extension.
 func writeLabels(_ labels: [Int], to path: String) throws {
     if path.lowercased().hasSuffix(".npy") {
         try NPYWriter.writeIntegers(labels, to: path)
     } else {
-        try CSVWriter.writeColumns(header: ["label"], rows: labels.map { [String($0)] }, to: path)
+        try CSVWriter.writeColumns(header: [DatasetLoader.labelHeader], rows: labels.map { [String($0)] }, to: path)
     }
 }

@@ -35,10 +35,11 @@ enum KMeansStart: ExpressibleByArgument, Equatable {
 extension KMeansCommand {
     /// Opens a k-means job's data with a message limit for both the k-means and the seeding tasks.
     static func open(
-        _ input: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions, weights: SampleWeightOptions? = nil
+        _ input: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions, weights: SampleWeightOptions? = nil, csv: CSVOptions? = nil
     ) throws -> OpenedJob {
-        try OpenedJob(
-            path: input.data, csv: weights?.csv(input.layout.csvOptions) ?? input.layout.csvOptions, shards: shards, threads: threads,
+        let csv = csv ?? input.layout.csvOptions
+        return try OpenedJob(
+            path: input.data, csv: weights?.csv(csv) ?? csv, shards: shards, threads: threads,
             cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight,
             messageLimit: {
                 max(KMeansJob.messageLimit(largestShard: $0.largestShardRows, columns: $0.dimension),
@@ -136,7 +137,7 @@ extension KMeansCommand {
                 }
                 InterruptCleanup.noteCheckpoint(checkpointPath)
                 let clock = ContinuousClock.now
-                let model = try fitter.fit(
+                var model = try fitter.fit(
                     resuming: resumed, checkpointEvery: checkpoints.checkpointEvery,
                     checkpoint: { state in
                         var state = state
@@ -155,6 +156,7 @@ extension KMeansCommand {
                                      step.relocated > 0 ? "  (\(step.relocated) empty cluster(s) given far rows)" : ""))
                         fflush(nil)
                     })
+                model.training?.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 try KMeansModelFile.write(model, to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
                 if let report = output.report {
@@ -187,7 +189,8 @@ extension KMeansCommand {
         func assign(_ output: KMeansRowOutput, weights: SampleWeightOptions? = nil) throws -> (model: KMeansModel, rows: Int, inertia: Double, perRow: [Double]) {
             try FileKind.require(model, is: KMeansModelFile.format)
             let fitted = try KMeansModelFile.read(from: model)
-            let job = try KMeansCommand.open(input, shards: nil, threads: threading.threads, cluster: cluster, weights: weights)
+            let csv = try input.csvOptions(forModelColumns: fitted.training?.featureColumns, model: model)
+            let job = try KMeansCommand.open(input, shards: nil, threads: threading.threads, cluster: cluster, weights: weights, csv: csv)
             defer { job.finish() }
             guard job.runner.dimension == fitted.dimension else {
                 throw ValidationError("\(model) has \(fitted.dimension) features; \(input.data) has \(job.runner.dimension)")
@@ -212,6 +215,7 @@ extension KMeansCommand {
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
+                try checkTableOutput(out)
                 let result = try applied.assign(distances ? .distances : .labels)
                 if distances {
                     let k = result.model.clusters

@@ -30,12 +30,14 @@ struct LabelOptions: ParsableArguments {
     var labels: String?
 
     /// The labels of every row, as text (read once, here, to learn the classes).
-    func read(data: DataOptions) throws -> [String] {
+    ///
+    /// - Parameter csv: how to read `data` (its layout options unless given: a model's columns).
+    func read(data: DataOptions, csv: CSVOptions? = nil) throws -> [String] {
         if let labels { return try DatasetLoader.loadLabels(path: labels) }
         guard data.layout.labelColumn != nil else {
             throw ValidationError("give --labels FILE or --label-column COLUMN")
         }
-        guard let column = try DatasetLoader.load(path: data.data, csv: data.layout.csvOptions).labels else {
+        guard let column = try DatasetLoader.load(path: data.data, csv: csv ?? data.layout.csvOptions).labels else {
             throw ValidationError("--label-column names no column")
         }
         return column
@@ -289,7 +291,9 @@ extension MLPCommand {
                         log.json("epoch", fields)
                         if text { print(EpochReport.line(record)); fflush(nil) }
                     })
-                try NetworkModelFile(trained, classes: classes).write(to: out)
+                var modelFile = NetworkModelFile(trained, classes: classes)
+                modelFile.training.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: csv)
+                try modelFile.write(to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
                 if let report {
                     var page = Report(title: "emfleet mlp train: \(trained.architecture.layerSizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: input.data).lastPathComponent)")
@@ -336,7 +340,8 @@ extension MLPCommand {
         func open(labels: JobSpec.LabelSource, weights: SampleWeightOptions? = nil) throws -> (NetworkModelFile, NeuralModelState, OpenedJob) {
             try FileKind.require(model, is: NetworkModelFile.formatName)
             let file = try NetworkModelFile.read(from: model)
-            let csv = weights?.csv(input.layout.csvOptions) ?? input.layout.csvOptions
+            let chosen = try input.csvOptions(forModelColumns: file.training.featureColumns, model: model)
+            let csv = weights?.csv(chosen) ?? chosen
             try checkFeatureCount(of: file, csv: csv)
             let architecture = file.architecture
             let job = try OpenedJob(path: input.data, csv: csv, shards: nil, threads: threads,
@@ -361,6 +366,7 @@ extension MLPCommand {
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
+                try checkTableOutput(out)
                 let (file, state, job) = try applied.open(labels: .none)
                 defer { job.finish() }
                 let outputs = try job.runner.outputs(state)
@@ -370,7 +376,7 @@ extension MLPCommand {
                 } else if proba {
                     let names = file.classes ?? (0..<width).map(String.init)
                     let probabilities = width == 1 ? (0..<rows).flatMap { [1 - outputs[$0], outputs[$0]] } : outputs
-                    try writeMatrix(probabilities, rows: rows, columns: names.count, header: names.map { "p_\($0)" }, to: out)
+                    try writeMatrix(probabilities, rows: rows, columns: names.count, header: probabilityHeader(names), to: out)
                 } else {
                     let classes = file.classes ?? []
                     let predicted = width == 1 ? outputs.map { $0 >= 0.5 ? 1 : 0 } : VectorMath.argmaxOfRows(outputs, width: width)
@@ -396,8 +402,9 @@ extension MLPCommand {
                 try FileKind.require(applied.model, is: NetworkModelFile.formatName)
                 let file = try NetworkModelFile.read(from: applied.model)
                 // The columns first: with the wrong ones, any complaint about the labels misleads.
-                try applied.checkFeatureCount(of: file, csv: weighting.csv(applied.input.layout.csvOptions))
-                let texts = try labelOptions.read(data: applied.input)
+                let chosen = try applied.input.csvOptions(forModelColumns: file.training.featureColumns, model: applied.model)
+                try applied.checkFeatureCount(of: file, csv: weighting.csv(chosen))
+                let texts = try labelOptions.read(data: applied.input, csv: chosen)
                 let shape = try DatasetLoader.shape(path: applied.input.data, csv: weighting.csv(applied.input.layout.csvOptions))
                 guard texts.count == shape.rows else {
                     throw ValidationError("\(labelOptions.labels ?? applied.input.data): \(texts.count) labels for \(shape.rows) rows")
@@ -449,8 +456,8 @@ func writeClassLabels(_ labels: [String], to path: String) throws {
         }
         try NPYWriter.writeIntegers(integers, to: path)
     } else {
-        // One label per line and no header, as labels files are read (a text header could not be told from a label).
-        try CSVWriter.writeColumns(header: nil, rows: labels.map { [$0] }, to: path)
+        // The header every prediction file has; labels files read it back as a header.
+        try CSVWriter.writeColumns(header: [DatasetLoader.labelHeader], rows: labels.map { [$0] }, to: path)
     }
 }
 

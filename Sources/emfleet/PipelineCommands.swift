@@ -166,7 +166,7 @@ extension PipelineCommand {
                                                ("validation_accuracy", record.validationAccuracy ?? .nan)])
                     })
                 }
-                let file: PipelineModelFile
+                var file: PipelineModelFile
                 if let classes {
                     let features = MixtureFeatures(model: prepared, appendPosteriors: true, componentTargets: false)
                     let with = try train(features, outputs: classes.count, title: "network on the features and the \(k) posteriors:")
@@ -193,6 +193,7 @@ extension PipelineCommand {
                         network: NetworkModelFile(network, classes: (0..<k).map(String.init)),
                         heldOut: ["agreement_with_mixture": agreement])
                 }
+                file.network.training.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: csv)
                 try file.write(to: out)
                 if let report {
                     page.addText("Held out: " + file.heldOut.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f%%", $0.key, 100 * $0.value) }.joined(separator: "; "))
@@ -229,15 +230,17 @@ extension PipelineCommand {
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
+                try checkTableOutput(out)
                 try FileKind.require(model, is: PipelineModelFile.formatName)
                 let file = try PipelineModelFile.read(from: model)
                 let features = try file.features()
-                let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
+                let csv = try input.csvOptions(forModelColumns: file.network.training.featureColumns, model: model)
+                let shape = try DatasetLoader.shape(path: input.data, csv: csv)
                 guard shape.columns == features.model.parameters.dimension else {
                     throw ValidationError("\(input.data) has \(shape.columns) feature columns but the pipeline was fitted on \(features.model.parameters.dimension)")
                 }
                 let architecture = file.network.architecture
-                let job = try OpenedJob(path: input.data, csv: input.layout.csvOptions, shards: nil, threads: threads,
+                let job = try OpenedJob(path: input.data, csv: csv, shards: nil, threads: threads,
                                         cluster: cluster.settings, logFormat: cluster.logFormat,
                                         messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
@@ -250,7 +253,7 @@ extension PipelineCommand {
                 let width = network.architecture.outputs, rows = outputs.count / width
                 let names = network.classes ?? (0..<width).map(String.init)
                 if proba {
-                    try writeMatrix(outputs, rows: rows, columns: width, header: names.map { "p_\($0)" }, to: out)
+                    try writeMatrix(outputs, rows: rows, columns: width, header: probabilityHeader(names), to: out)
                 } else {
                     let predicted = VectorMath.argmaxOfRows(outputs, width: width).map { names[$0] }
                     try writeClassLabels(predicted, to: out)

@@ -112,7 +112,7 @@ extension GMMCommand {
                     print(Self.header)
                 }
                 let base = em.fitOptions(components: 1)
-                let (chosen, rows) = try ModelSelection.run(
+                var (chosen, rows) = try ModelSelection.run(
                     runner, counts: counts, types: covarianceTypes, options: base, criterion: criterion
                 ) { row in
                     events.json("candidate", [
@@ -121,6 +121,7 @@ extension GMMCommand {
                     ])
                     if text { print(Self.line(row)); fflush(nil) }
                 }
+                chosen.training?.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 try MixtureModelFile.write(chosen, to: out)
                 if let table { try Self.write(rows, to: table) }
                 if let report {

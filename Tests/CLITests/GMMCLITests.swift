@@ -43,7 +43,7 @@ struct GMMCLITests {
         let proba = try EmfleetBinary.run(["gmm", "predict", "--model", model, "--data", data, "--out", scratch.path("p.csv"), "--proba"])
         #expect(proba.status == 0, "\(proba.stderr)")
         let probabilities = try CSVReader.read(path: scratch.path("p.csv"))
-        #expect(probabilities.columnNames == ["component_0", "component_1", "component_2"])
+        #expect(probabilities.columnNames == ["p_0", "p_1", "p_2"])
         #expect(probabilities.features.doubles() == (try fitted.predictProbabilities(matrix)))
 
         let score = try EmfleetBinary.run(["gmm", "score", "--model", model, "--data", data, "--json"])

@@ -341,7 +341,8 @@ struct MLPCLITests {
             expected = "label \"7\" is not one of the model's classes"
         case "features":
             try "a,b,c\n1,2,3\n".write(toFile: scratch.path("wide.csv"), atomically: true, encoding: .utf8)
-            arguments = ["mlp", "predict", "--model", scratch.path("m.json"), "--data", scratch.path("wide.csv"), "--out", scratch.path("o.csv")]
+            // Named columns: the model would pick its own two by name.
+            arguments = ["mlp", "predict", "--model", scratch.path("m.json"), "--data", scratch.path("wide.csv"), "--columns", "a,b,c", "--out", scratch.path("o.csv")]
             expected = "has 3 feature columns but the model was trained on 2"
         default:
             try "a,b\n1,2\nnan,4\n5,6\n".write(toFile: scratch.path("nan.csv"), atomically: true, encoding: .utf8)

@@ -74,3 +74,122 @@ extension TablesCLITests {
         #expect(clean.status == 0 && clean.stderr.isEmpty, "\(clean.stderr)")
     }
 }
+
+extension TablesCLITests {
+    /// New rows as people have them: the columns in another order, the ID and the label beside them.
+    static func writeNewRows(in scratch: ScratchDirectory, dropping dropped: String? = nil) throws -> String {
+        var columns = ["kind", "m4", "m3", "id", "m2", "m1", "serial"]
+        if let dropped { columns.removeAll { $0 == dropped } }
+        var text = columns.joined(separator: ",") + "\n"
+        for i in 0..<9 {
+            let group = i % 3
+            let cells: [String: String] = [
+                "kind": "k\(group)", "id": "N\(i)", "serial": "\(9000 + i)",
+                "m1": "\(Double(group * 5) + 0.1)", "m2": "\(Double(group * 5) + 0.4)",
+                "m3": "\(Double(group * 5) + 0.7)", "m4": "\(Double(group * 5) + 0.2)",
+            ]
+            text += columns.map { cells[$0]! }.joined(separator: ",") + "\n"
+        }
+        let path = scratch.path(dropped.map { "new-without-\($0).csv" } ?? "new.csv")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("predict, score and evaluate pick the model's columns by name from a file with others, in any order",
+          arguments: ["gmm", "kmeans", "mlp"])
+    func modelsRememberTheirColumns(_ tool: String) throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let data = try Self.writeTable(in: scratch)
+        let model = scratch.path("\(tool).json")
+        let fit: [String] = switch tool {
+        case "gmm": ["gmm", "fit", "--components", "3"]
+        case "kmeans": ["kmeans", "fit", "--clusters", "3"]
+        default: ["mlp", "train", "--hidden", "8", "--epochs", "40", "--lr", "0.01"]
+        }
+        let trained = try EmfleetBinary.run(fit + ["--data", data, "--label-column", "kind", "--columns", "m1...m4", "--seed", "2", "--out", model, "--quiet"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let file = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: model))) as? [String: Any]
+        #expect((file?["training"] as? [String: Any])?["feature_columns"] as? [String] == ["m1", "m2", "m3", "m4"])
+
+        // The same rows written with the features in file order: the reference predictions.
+        let newRows = try Self.writeNewRows(in: scratch)
+        let plain = scratch.path("plain.csv")
+        let reordered = try String(contentsOfFile: newRows, encoding: .utf8).split(separator: "\n").map { line -> String in
+            let cells = line.split(separator: ",", omittingEmptySubsequences: false)
+            return [cells[5], cells[4], cells[2], cells[1]].joined(separator: ",")
+        }
+        try (reordered.joined(separator: "\n") + "\n").write(toFile: plain, atomically: true, encoding: .utf8)
+        let byName = try EmfleetBinary.run([tool, "predict", "--model", model, "--data", newRows, "--out", scratch.path("a.csv")])
+        #expect(byName.status == 0, "\(byName.stderr)")
+        let reference = try EmfleetBinary.run([tool, "predict", "--model", model, "--data", plain, "--out", scratch.path("b.csv")])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let predicted = try String(contentsOfFile: scratch.path("a.csv"), encoding: .utf8)
+        #expect(predicted == (try String(contentsOfFile: scratch.path("b.csv"), encoding: .utf8)))
+        #expect(predicted.hasPrefix("label\n"), "\(predicted)")
+        #expect(predicted.split(separator: "\n").count == 10)
+
+        if tool == "mlp" {
+            let evaluated = try EmfleetBinary.run(["mlp", "evaluate", "--model", model, "--data", newRows, "--label-column", "kind"])
+            #expect(evaluated.status == 0, "\(evaluated.stderr)")
+            #expect(evaluated.stdout.contains("rows      9"))
+        } else {
+            let scored = try EmfleetBinary.run([tool, "score", "--model", model, "--data", newRows])
+            #expect(scored.status == 0, "\(scored.stderr)")
+        }
+
+        // A file that lacks one of the model's columns is refused, naming the column.
+        let lacking = try Self.writeNewRows(in: scratch, dropping: "m3")
+        let refused = try EmfleetBinary.run([tool, "predict", "--model", model, "--data", lacking, "--out", scratch.path("c.csv")])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.hasPrefix("emfleet: error: \(lacking): has no column \"m3\", one of the 4 features \(model) was trained on (m1, m2, m3, m4)"), "\(refused.stderr)")
+    }
+
+    @Test("a model file without feature columns (earlier versions) still loads and reads the columns it is given")
+    func olderModelFilesStillLoad() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let data = try Self.writeTable(in: scratch)
+        let model = scratch.path("m.json")
+        #expect(try EmfleetBinary.run(["gmm", "fit", "--data", data, "--label-column", "kind", "--columns", "m1...m4", "--components", "3",
+                                       "--out", model, "--quiet"]).status == 0)
+        var file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: model))) as? [String: Any])
+        var training = try #require(file["training"] as? [String: Any])
+        training.removeValue(forKey: "feature_columns")
+        file["training"] = training
+        try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: scratch.path("old.json")))
+        let old = try EmfleetBinary.run(["gmm", "predict", "--model", scratch.path("old.json"), "--data", data, "--columns", "m1...m4", "--out", scratch.path("old.csv")])
+        #expect(old.status == 0, "\(old.stderr)")
+        let new = try EmfleetBinary.run(["gmm", "predict", "--model", model, "--data", data, "--out", scratch.path("new.csv")])
+        #expect(new.status == 0, "\(new.stderr)")
+        #expect(try String(contentsOfFile: scratch.path("old.csv"), encoding: .utf8) == (try String(contentsOfFile: scratch.path("new.csv"), encoding: .utf8)))
+    }
+
+    @Test("prediction files: a header on every CSV, probabilities named p_<class> by every command, no .parquet")
+    func predictionFiles() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let data = try Self.writeTable(in: scratch)
+        let common = ["--data", data, "--label-column", "kind", "--columns", "m1...m4", "--quiet"]
+        #expect(try EmfleetBinary.run(["gmm", "fit", "--components", "3", "--out", scratch.path("g.json")] + common).status == 0)
+        #expect(try EmfleetBinary.run(["mlp", "train", "--hidden", "4", "--epochs", "3", "--out", scratch.path("n.json")] + common).status == 0)
+        let gmm = try EmfleetBinary.run(["gmm", "predict", "--model", scratch.path("g.json"), "--data", data, "--proba", "--out", scratch.path("gp.csv")])
+        #expect(gmm.status == 0, "\(gmm.stderr)")
+        let mlp = try EmfleetBinary.run(["mlp", "predict", "--model", scratch.path("n.json"), "--data", data, "--proba", "--out", scratch.path("np.csv")])
+        #expect(mlp.status == 0, "\(mlp.stderr)")
+        let firstLine = { (name: String) in try String(contentsOfFile: scratch.path(name), encoding: .utf8).split(separator: "\n").first.map(String.init) }
+        #expect(try firstLine("gp.csv") == "p_0,p_1,p_2")
+        #expect(try firstLine("np.csv") == "p_k0,p_k1,p_k2")
+        // Labels written by mlp predict read back as labels: the header is not taken for one.
+        #expect(try EmfleetBinary.run(["mlp", "predict", "--model", scratch.path("n.json"), "--data", data, "--out", scratch.path("nl.csv")]).status == 0)
+        let again = try EmfleetBinary.run(["mlp", "evaluate", "--model", scratch.path("n.json"), "--data", data, "--labels", scratch.path("nl.csv")])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("accuracy  1.0"), "\(again.stdout)")
+        for command in [["gmm", "predict", "--model", scratch.path("g.json")], ["mlp", "predict", "--model", scratch.path("n.json")]] {
+            let parquet = try EmfleetBinary.run(command + ["--data", data, "--out", scratch.path("p.parquet")])
+            #expect(parquet.status == 1)
+            #expect(parquet.stderr == "emfleet: error: \(scratch.path("p.parquet")): --out is written as .npy, .csv or .txt (by its extension), not .parquet\n")
+            #expect(!FileManager.default.fileExists(atPath: scratch.path("p.parquet")))
+        }
+    }
+}
