@@ -275,13 +275,19 @@ struct CSVScan {
             values.removeAll(keepingCapacity: true)
             for cellIndex in layout.featureIndices {
                 let cell = cells[cellIndex]
-                guard let value = CSVLineSplitter.number(in: cell, of: line) else {
+                var parsed = CSVLineSplitter.number(in: cell, of: line)
+                if parsed == nil {
                     let text = CSVLineSplitter.text(of: cell, in: line)
-                    let message = text.isEmpty
-                        ? "empty cell; fill in missing values (or write NaN) or leave the column out with --columns"
-                        : "\"\(text)\" is not a number"
-                    throw fail(lineNumber, message, cell: cellIndex, layout: layout)
+                    guard MissingValues.isMissing(text) else {
+                        throw fail(lineNumber, "\"\(text)\" is not a number", cell: cellIndex, layout: layout)
+                    }
+                    // A missing value reads as NaN; a fit refuses it below, naming the cell.
+                    if finiteOnly {
+                        throw fail(lineNumber, missingValueMessage(text.isEmpty ? "an empty cell" : "\"\(text)\""), cell: cellIndex, layout: layout)
+                    }
+                    parsed = .nan
                 }
+                let value = parsed!
                 if finiteOnly, !value.isFinite {
                     throw fail(lineNumber, nonFiniteMessage(value), cell: cellIndex, layout: layout)
                 }

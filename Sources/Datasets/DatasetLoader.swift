@@ -216,7 +216,7 @@ public enum DatasetLoader {
 ///   - firstRow: the 0-based data row of the matrix's first row in that file.
 ///   - columnNames: names to show for the columns, if the file has them.
 /// - Throws: ``DatasetError`` naming the 0-based row and column of the first NaN or ±Inf
-///   ("row 17, column 3: value is NaN; ...").
+///   ("row 17, column 3: missing value (NaN); ...").
 public func validateFinite(_ matrix: FeatureMatrix, file: String, firstRow: Int = 0, columnNames: [String]? = nil) throws {
     func firstNonFinite<T: BinaryFloatingPoint>(_ values: [T]) -> Int? {
         values.withUnsafeBufferPointer { buffer in
@@ -246,6 +246,12 @@ public func validateFinite(_ matrix: FeatureMatrix, file: String, firstRow: Int 
 
 /// What to say of a NaN or infinite value where finite ones are needed.
 func nonFiniteMessage(_ value: Double) -> String {
-    let what = value.isNaN ? "value is NaN" : "value is \(value < 0 ? "-" : "+")infinity"
-    return "\(what); remove or impute non-finite values first"
+    if value.isNaN { return missingValueMessage("NaN") }
+    return "value is \(value < 0 ? "-" : "+")infinity; remove or impute non-finite values first"
+}
+
+/// What to do about a missing value (`what`: "an empty cell", "\"NA\"", "NaN") in rows to be fitted or applied.
+func missingValueMessage(_ what: String) -> String {
+    "missing value (\(what)); fill in or leave out the rows with missing values, or leave the column out "
+        + "with --exclude-columns (`emfleet data inspect` counts them per column)"
 }

@@ -370,7 +370,7 @@ struct ClusterCLITests {
         let errorLine = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
         #expect(errorLine.hasPrefix("emfleet: error: worker "), "\(result.stderr)")
         // Data row 150 is line 152 of the file (after the header), column 2.
-        #expect(errorLine.contains("\(scratch.path("d.csv")): line 152, column 2 (\"b\"): value is NaN"), "\(result.stderr)")
+        #expect(errorLine.contains("\(scratch.path("d.csv")): line 152, column 2 (\"b\"): missing value (NaN)"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("m.json")))
     }
 }

@@ -142,7 +142,7 @@ struct GMMCLITests {
                 let withNaN = scratch.path("nan.csv")
                 // Lines count as an editor counts them: the header and the blank line too.
                 try "a,b\n1,2\n\n3,nan\n5,7\n".write(toFile: withNaN, atomically: true, encoding: .utf8)
-                return (["gmm", "fit", "--data", withNaN, "--components", "1", "--out", out], "\(withNaN): line 4, column 2 (\"b\"): value is NaN")
+                return (["gmm", "fit", "--data", withNaN, "--components", "1", "--out", out], "\(withNaN): line 4, column 2 (\"b\"): missing value (NaN)")
             case .truncatedModel:
                 let text = try String(contentsOfFile: model, encoding: .utf8)
                 let cut = scratch.path("cut.json")

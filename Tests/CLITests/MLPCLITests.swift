@@ -347,7 +347,7 @@ struct MLPCLITests {
         default:
             try "a,b\n1,2\nnan,4\n5,6\n".write(toFile: scratch.path("nan.csv"), atomically: true, encoding: .utf8)
             arguments = ["mlp", "train", "--data", scratch.path("nan.csv"), "--labels", scratch.path("y.txt"), "--out", scratch.path("o.json")]
-            expected = "nan.csv: line 3, column 1 (\"a\"): value is NaN"
+            expected = "nan.csv: line 3, column 1 (\"a\"): missing value (NaN)"
         }
         let result = try EmfleetBinary.run(arguments)
         #expect(result.status != 0)
