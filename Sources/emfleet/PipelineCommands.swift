@@ -74,6 +74,25 @@ extension PipelineCommand {
         /// The largest number of components tried when `--components` is not given.
         static let untunedComponents = 10
 
+        /// The ratio of the widest to the narrowest feature's deviation beyond which a mixture's
+        /// components follow the widest columns alone.
+        static let scaleRatioLimit = 100.0
+
+        /// Warns when the features' scales differ so much that the mixture, which sees raw
+        /// distances, is shaped by the widest columns (the network standardises its inputs; the
+        /// mixture does not).
+        static func warnAboutScales(path: String, csv: CSVOptions, log: EventLog) {
+            guard let summaries = try? DatasetInspector.summarize(path: path, csv: csv).summaries else { return }
+            let spread = summaries.filter { $0.standardDeviation.isFinite && $0.standardDeviation > 0 }
+            guard let narrowest = spread.min(by: { $0.standardDeviation < $1.standardDeviation }),
+                  let widest = spread.max(by: { $0.standardDeviation < $1.standardDeviation }),
+                  widest.standardDeviation / narrowest.standardDeviation > scaleRatioLimit else { return }
+            let name = { (summary: ColumnSummary) in summary.name.map { "\"\($0)\"" } ?? "column \(summary.index)" }
+            log.note(String(format: "warning: the features' scales differ (std %.3g of %@ to %.3g of %@): the mixture's components follow the widest "
+                + "columns; standardise them first with `emfleet data convert IN OUT --standardise`",
+                narrowest.standardDeviation, name(narrowest), widest.standardDeviation, name(widest)))
+        }
+
         func validate() throws {
             guard (epochs ?? 1) >= 1, (batchSize ?? 1) >= 1, lr > 0 else { throw ValidationError("--epochs and --batch-size must be at least 1, --lr positive") }
             guard validationSplit > 0, validationSplit < 1 else { throw ValidationError("--validation-split must be in (0, 1): the held-out rows measure the network") }
@@ -117,6 +136,7 @@ extension PipelineCommand {
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
                 job.warnAboutIdentifierFeatures(path: input.data, csv: csv)
+                Self.warnAboutScales(path: input.data, csv: csv, log: job.log)
                 let runner = job.runner
                 let summary = job.log.format == .text, text = summary && !output.quiet
 

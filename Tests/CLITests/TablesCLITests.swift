@@ -193,3 +193,26 @@ extension TablesCLITests {
         }
     }
 }
+
+extension TablesCLITests {
+    @Test("pipeline fit warns when the features' scales differ a hundredfold, and not otherwise")
+    func pipelineWarnsAboutScales() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let data = try Self.writeTable(in: scratch)
+        let common = ["pipeline", "fit", "--label-column", "kind", "--components", "3", "--epochs", "2", "--quiet"]
+        let even = try EmfleetBinary.run(common + ["--data", data, "--columns", "m1...m4", "--out", scratch.path("even.json")])
+        #expect(even.status == 0, "\(even.stderr)")
+        #expect(!even.stderr.contains("scales differ"), "\(even.stderr)")
+        var text = "small,large,kind\n"
+        for i in 0..<60 { text += "\(Double(i % 7) / 10),\(Double((i * 13) % 17) * 400),k\(i % 2)\n" }
+        let uneven = scratch.path("uneven.csv")
+        try text.write(toFile: uneven, atomically: true, encoding: .utf8)
+        let warned = try EmfleetBinary.run(common + ["--data", uneven, "--out", scratch.path("uneven.json")])
+        #expect(warned.status == 0, "\(warned.stderr)")
+        let lines = warned.stderr.split(separator: "\n").filter { $0.contains("scales differ") }
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasPrefix("emfleet: warning: the features' scales differ (std 0.199 of \"small\" to 1.97e+03 of \"large\")") == true, "\(warned.stderr)")
+        #expect(lines.first?.hasSuffix("standardise them first with `emfleet data convert IN OUT --standardise`") == true)
+    }
+}
