@@ -265,9 +265,15 @@ public struct NetworkTrainer {
                         "the checkpoint was trained with --precision \(resuming.options.precision.rawValue); give --precision \(resuming.options.precision.rawValue) to continue it")
                 }
             }
-            guard resuming.format == TrainingCheckpoint.format, resuming.options == options,
-                  resuming.shards == plan.count, resuming.rows == plan.rows
-            else { throw MixtureError.invalidData("the checkpoint was written by a training run with other options or data") }
+            if resuming.options != options {
+                let which = OptionDifference.first(saved: resuming.options, current: options).map { ": \($0)" } ?? ""
+                throw MixtureError.invalidData("the checkpoint was written by a training run with other options\(which)")
+            }
+            guard resuming.format == TrainingCheckpoint.format, resuming.shards == plan.count, resuming.rows == plan.rows
+            else {
+                throw MixtureError.invalidData("the checkpoint was written for \(resuming.rows) rows in \(resuming.shards) shards; "
+                    + "this run has \(plan.rows) rows in \(plan.count) (give the same data and --shards)")
+            }
             state = resuming
         } else {
             let extraInputs = mixture.map { $0.appendPosteriors ? $0.model.parameters.components : 0 } ?? 0

@@ -213,6 +213,10 @@ extension GMMCommand {
                     options.initialParameters = initial
                 }
                 let log = job.log
+                if let resume, let start = resumed?.start ?? resumedVariational?.start {
+                    let iterations = resumed?.history.count ?? resumedVariational?.history.count ?? 0
+                    log.note("resuming \(resume) from iteration \(iterations) of start \(start + 1) of \(options.restarts)")
+                }
                 let text = log.format == .text && !quiet
                 let whereComputed = cluster.workers.map { "\($0) local workers" }
                     ?? cluster.bind.map { "workers at \($0)" }

@@ -121,6 +121,9 @@ extension KMeansCommand {
                 job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 defer { job.finish() }
                 let runner = job.runner
+                if let resumed, let resume = checkpoints.resume {
+                    job.log.note("resuming \(resume) from iteration \(resumed.history.count) of run \(resumed.run + 1)")
+                }
                 if let given = options.initialCenters, case let .file(path) = self.`init`, given[0].count != runner.dimension {
                     throw ValidationError("--init \(path): centres of \(given[0].count) features; \(input.data) has \(runner.dimension)")
                 }

@@ -250,6 +250,9 @@ extension MLPCommand {
                     validationRunner = held.runner
                 }
                 let log = job.log
+                if let resume, let resumed {
+                    log.note("resuming \(resume) after epoch \(resumed.nextEpoch) of \(options.epochs)")
+                }
                 if let asked = self.batchSize, asked > shape.rows {
                     log.note("warning: --batch-size \(asked) is more than the \(shape.rows) rows: every step takes all the training rows")
                 }
