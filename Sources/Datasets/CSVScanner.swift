@@ -249,7 +249,7 @@ struct CSVScan {
                 switch options.header {
                 case .present: isHeader = true
                 case .absent: isHeader = false
-                case .auto: isHeader = cells.contains { CSVLineSplitter.number(in: $0, of: line) == nil }
+                case .auto: isHeader = cells.contains { Self.isHeaderCell($0, of: line) }
                 }
                 let header = isHeader ? cells.map { CSVLineSplitter.text(of: $0, in: line) } : nil
                 layout = try resolveLayout(mode: mode, header: header, cellCount: cells.count, lineNumber: lineNumber)
@@ -312,6 +312,12 @@ struct CSVScan {
         return (layout, dataRows)
     }
 
+    /// Whether a first-line cell makes the line a header: text that is neither a number nor a
+    /// missing value (a first data row with a gap is still data).
+    static func isHeaderCell(_ cell: CSVCell, of line: UnsafeBufferPointer<UInt8>) -> Bool {
+        CSVLineSplitter.number(in: cell, of: line) == nil && !MissingValues.isMissing(CSVLineSplitter.text(of: cell, in: line))
+    }
+
     /// Reads every cell of every line as text, for tables whose columns are not all numbers.
     ///
     /// The header is found as ``run(rows:parse:finiteOnly:resume:mark:row:)`` finds it; no
@@ -334,7 +340,7 @@ struct CSVScan {
                 switch options.header {
                 case .present: isHeader = true
                 case .absent: isHeader = false
-                case .auto: isHeader = cells.contains { CSVLineSplitter.number(in: $0, of: line) == nil && !MissingValues.isMissing(CSVLineSplitter.text(of: $0, in: line)) }
+                case .auto: isHeader = cells.contains { Self.isHeaderCell($0, of: line) }
                 }
                 if isHeader {
                     header = cells.map { CSVLineSplitter.text(of: $0, in: line) }

@@ -104,6 +104,28 @@ public enum DatasetLoader {
         }
     }
 
+    /// Every row's cell of one column as text (an ID column to carry into a prediction file),
+    /// with the column's header name (or its position for a file without names).
+    ///
+    /// - Parameter column: a header name or a 0-based index, as in ``CSVOptions/columns``.
+    public static func columnText(path: String, csv: CSVOptions = .init(), column: String) throws -> (name: String, values: [String]) {
+        let file = try fileColumns(path: path, csv: csv)
+        let unnamed = (try DataFileFormat(path: path)) == .npy ? ".npy files have no column names" : "the file has no header"
+        let index = try ColumnSelection(file: path, names: file.names, count: file.count, unnamedHint: unnamed).column(column)
+        let name = file.names?[index] ?? String(index)
+        switch try DataFileFormat(path: path) {
+        case .npy:
+            let reader = try NPYReader(path: path)
+            let matrix = try reader.readRows(0..<reader.rows)
+            return (name, (0..<matrix.rows).map { labelText(matrix[row: $0, column: index]) })
+        case .text:
+            var values: [String] = []
+            let layoutOnly = CSVOptions(delimiter: csv.delimiter, header: csv.header)
+            _ = try CSVScan(path: path, options: DataFileFormat.textOptions(layoutOnly, path: path)).runCells { cells, _ in values.append(cells[index]) }
+            return (name, values)
+        }
+    }
+
     /// The 0-based indices in the file of the feature columns `csv` selects, in order.
     public static func featureColumns(path: String, csv: CSVOptions = .init()) throws -> [Int] {
         switch try DataFileFormat(path: path) {

@@ -312,17 +312,21 @@ extension GMMCommand {
         @Flag(name: .long, help: "Write the N×K posterior probabilities instead of labels.")
         var proba = false
 
+        @OptionGroup var identifiers: IdentifierColumnOption
+
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
                 try checkTableOutput(out)
+                try identifiers.check(out: out)
                 let result = try applied.evaluate(proba ? .probabilities : .labels)
                 let k = result.model.parameters.components
+                let ids = try identifiers.read(applied.input, rows: result.rows)
                 if proba {
                     try writeMatrix(result.perRow, rows: result.rows, columns: k,
-                                    header: probabilityHeader((0..<k).map(String.init)), to: out)
+                                    header: probabilityHeader((0..<k).map(String.init)), ids: ids, to: out)
                 } else {
-                    try writeLabels(result.perRow.map { Int($0) }, to: out)
+                    try writeLabels(result.perRow.map { Int($0) }, ids: ids, to: out)
                 }
                 print("wrote \(proba ? "probabilities" : "labels") for \(result.rows) rows to \(out)")
             }
@@ -455,10 +459,14 @@ enum FitReport {
 
 
 /// Writes a row-major matrix as .npy or CSV, by the path's extension.
-func writeMatrix(_ values: [Double], rows: Int, columns: Int, header: [String], to path: String) throws {
+func writeMatrix(_ values: [Double], rows: Int, columns: Int, header: [String], ids: IdentifierColumn? = nil, to path: String) throws {
     let matrix = FeatureMatrix(rows: rows, columns: columns, values: values)
     if path.lowercased().hasSuffix(".npy") {
         try NPYWriter.write(matrix, to: path)
+    } else if let ids {
+        // The same number text as CSVWriter.write: Swift's shortest round-trip form.
+        let cells = (0..<rows).map { row in [ids.values[row]] + (0..<columns).map { values[row * columns + $0].description } }
+        try CSVWriter.writeColumns(header: [ids.name] + header, rows: cells, to: path)
     } else {
         try CSVWriter.write(matrix, columnNames: header, to: path)
     }
@@ -480,10 +488,50 @@ func checkTableOutput(_ path: String, option: String = "--out") throws {
 }
 
 /// Writes integer labels as a 1-D .npy or a one-column CSV, by the path's extension.
-func writeLabels(_ labels: [Int], to path: String) throws {
+func writeLabels(_ labels: [Int], ids: IdentifierColumn? = nil, to path: String) throws {
     if path.lowercased().hasSuffix(".npy") {
         try NPYWriter.writeIntegers(labels, to: path)
     } else {
-        try CSVWriter.writeColumns(header: [DatasetLoader.labelHeader], rows: labels.map { [String($0)] }, to: path)
+        try writeTextLabels(labels.map(String.init), ids: ids, to: path)
+    }
+}
+
+/// Writes text labels as a CSV with a `label` header, after the ID column when there is one.
+func writeTextLabels(_ labels: [String], ids: IdentifierColumn?, to path: String) throws {
+    if let ids {
+        try CSVWriter.writeColumns(header: [ids.name, DatasetLoader.labelHeader], rows: zip(ids.values, labels).map { [$0, $1] }, to: path)
+    } else {
+        try CSVWriter.writeColumns(header: [DatasetLoader.labelHeader], rows: labels.map { [$0] }, to: path)
+    }
+}
+
+/// A column of the data carried into a prediction file beside each row's prediction.
+struct IdentifierColumn {
+    let name: String
+    let values: [String]
+}
+
+/// `--id-column`: which column of the data to carry into the prediction file.
+struct IdentifierColumnOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Copy this column of the data (header name or 0-based index) into the prediction file, first, so that each prediction names its row (CSV only).",
+        valueName: "column"))
+    var idColumn: String?
+
+    /// Refuses `--id-column` with an `.npy` output, before any work.
+    func check(out: String) throws {
+        if idColumn != nil, out.lowercased().hasSuffix(".npy") {
+            throw ValidationError("--id-column writes a column of text beside the predictions; \(out) is .npy: write a .csv")
+        }
+    }
+
+    /// The column's values for the `rows` predictions of `data`, or nil without `--id-column`.
+    func read(_ data: DataOptions, rows: Int) throws -> IdentifierColumn? {
+        guard let idColumn else { return nil }
+        let column = try DatasetLoader.columnText(path: data.data, csv: data.layout.csvOptions, column: idColumn)
+        guard column.values.count == rows else {
+            throw DatasetError(file: data.data, message: "--id-column \(idColumn): \(column.values.count) values for \(rows) predictions")
+        }
+        return IdentifierColumn(name: column.name, values: column.values)
     }
 }

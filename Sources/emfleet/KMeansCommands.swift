@@ -215,16 +215,20 @@ extension KMeansCommand {
         @Flag(name: .long, help: "Write the N×K Euclidean distances to the centres (scikit-learn's transform) instead of labels.")
         var distances = false
 
+        @OptionGroup var identifiers: IdentifierColumnOption
+
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
                 try checkTableOutput(out)
+                try identifiers.check(out: out)
                 let result = try applied.assign(distances ? .distances : .labels)
+                let ids = try identifiers.read(applied.input, rows: result.rows)
                 if distances {
                     let k = result.model.clusters
-                    try writeMatrix(result.perRow, rows: result.rows, columns: k, header: (0..<k).map { "distance_\($0)" }, to: out)
+                    try writeMatrix(result.perRow, rows: result.rows, columns: k, header: (0..<k).map { "distance_\($0)" }, ids: ids, to: out)
                 } else {
-                    try writeLabels(result.perRow.map { Int($0) }, to: out)
+                    try writeLabels(result.perRow.map { Int($0) }, ids: ids, to: out)
                 }
                 print("wrote \(distances ? "distances" : "labels") for \(result.rows) rows to \(out)")
             }

@@ -366,24 +366,28 @@ extension MLPCommand {
         @Flag(name: .long, help: "Write class probabilities instead of labels.")
         var proba = false
 
+        @OptionGroup var identifiers: IdentifierColumnOption
+
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
                 try checkTableOutput(out)
+                try identifiers.check(out: out)
                 let (file, state, job) = try applied.open(labels: .none)
                 defer { job.finish() }
                 let outputs = try job.runner.outputs(state)
                 let width = file.architecture.outputs, rows = outputs.count / width
+                let ids = try identifiers.read(applied.input, rows: rows)
                 if file.task == "regression" {
-                    try writeMatrix(outputs, rows: rows, columns: width, header: ["prediction"], to: out)
+                    try writeMatrix(outputs, rows: rows, columns: width, header: ["prediction"], ids: ids, to: out)
                 } else if proba {
                     let names = file.classes ?? (0..<width).map(String.init)
                     let probabilities = width == 1 ? (0..<rows).flatMap { [1 - outputs[$0], outputs[$0]] } : outputs
-                    try writeMatrix(probabilities, rows: rows, columns: names.count, header: probabilityHeader(names), to: out)
+                    try writeMatrix(probabilities, rows: rows, columns: names.count, header: probabilityHeader(names), ids: ids, to: out)
                 } else {
                     let classes = file.classes ?? []
                     let predicted = width == 1 ? outputs.map { $0 >= 0.5 ? 1 : 0 } : VectorMath.argmaxOfRows(outputs, width: width)
-                    try writeClassLabels(predicted.map { classes[$0] }, to: out)
+                    try writeClassLabels(predicted.map { classes[$0] }, ids: ids, to: out)
                 }
                 print("wrote \(proba ? "probabilities" : "predictions") for \(rows) rows to \(out)")
             }
@@ -451,7 +455,7 @@ extension MLPCommand {
 }
 
 /// Writes text labels as a one-column CSV, or as a 1-D integer .npy when they are all integers.
-func writeClassLabels(_ labels: [String], to path: String) throws {
+func writeClassLabels(_ labels: [String], ids: IdentifierColumn? = nil, to path: String) throws {
     if path.lowercased().hasSuffix(".npy") {
         let integers = labels.compactMap { Int($0) }
         guard integers.count == labels.count else {
@@ -460,7 +464,7 @@ func writeClassLabels(_ labels: [String], to path: String) throws {
         try NPYWriter.writeIntegers(integers, to: path)
     } else {
         // The header every prediction file has; labels files read it back as a header.
-        try CSVWriter.writeColumns(header: [DatasetLoader.labelHeader], rows: labels.map { [$0] }, to: path)
+        try writeTextLabels(labels, ids: ids, to: path)
     }
 }
 

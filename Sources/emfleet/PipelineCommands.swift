@@ -241,6 +241,8 @@ extension PipelineCommand {
         @Flag(name: .long, help: "Write probabilities instead of labels.")
         var proba = false
 
+        @OptionGroup var identifiers: IdentifierColumnOption
+
         @OptionGroup var threading: ThreadOptions
 
         var threads: Int? { threading.threads }
@@ -251,6 +253,7 @@ extension PipelineCommand {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
                 try checkTableOutput(out)
+                try identifiers.check(out: out)
                 try FileKind.require(model, is: PipelineModelFile.formatName)
                 let file = try PipelineModelFile.read(from: model)
                 let features = try file.features()
@@ -272,11 +275,12 @@ extension PipelineCommand {
                 let outputs = try job.runner.outputs(state)
                 let width = network.architecture.outputs, rows = outputs.count / width
                 let names = network.classes ?? (0..<width).map(String.init)
+                let ids = try identifiers.read(input, rows: rows)
                 if proba {
-                    try writeMatrix(outputs, rows: rows, columns: width, header: probabilityHeader(names), to: out)
+                    try writeMatrix(outputs, rows: rows, columns: width, header: probabilityHeader(names), ids: ids, to: out)
                 } else {
                     let predicted = VectorMath.argmaxOfRows(outputs, width: width).map { names[$0] }
-                    try writeClassLabels(predicted, to: out)
+                    try writeClassLabels(predicted, ids: ids, to: out)
                 }
                 print("wrote \(proba ? "probabilities" : "predictions") for \(rows) rows to \(out)")
             }

@@ -59,8 +59,10 @@ struct ErrorKindCLITests {
         let out = models.scratch.path("out-\(command.replacingOccurrences(of: " ", with: "-")).csv")
         switch command {
         case "mlp predict":
-            try expectJobError(["mlp", "predict", "--model", models.network, "--data", models.data, "--out", out],
-                               contains: "x.csv has 3 feature columns but the model was trained on 2")
+            // Chosen columns the model cannot take (by default it would pick its own two by name).
+            try "a,b,c\n1,2,3\n".write(toFile: models.scratch.path("wide.csv"), atomically: true, encoding: .utf8)
+            try expectJobError(["mlp", "predict", "--model", models.network, "--data", models.scratch.path("wide.csv"), "--columns", "a,b,c", "--out", out],
+                               contains: "wide.csv has 3 feature columns but the model was trained on 2")
         case "mlp evaluate":
             // The labels are fine; the columns are not, and that is what is named.
             try expectJobError(["mlp", "evaluate", "--model", models.network, "--data", models.data, "--label-column", "y", "--columns", "a"],

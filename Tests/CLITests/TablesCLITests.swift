@@ -216,3 +216,32 @@ extension TablesCLITests {
         #expect(lines.first?.hasSuffix("standardise them first with `emfleet data convert IN OUT --standardise`") == true)
     }
 }
+
+extension TablesCLITests {
+    @Test("--id-column carries a column into every prediction file, first; refused for .npy", arguments: ["gmm", "kmeans", "mlp"])
+    func identifierColumnInPredictions(_ tool: String) throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let data = try Self.writeTable(in: scratch)
+        let model = scratch.path("\(tool).json")
+        let fit: [String] = switch tool {
+        case "gmm": ["gmm", "fit", "--components", "3"]
+        case "kmeans": ["kmeans", "fit", "--clusters", "3"]
+        default: ["mlp", "train", "--hidden", "4", "--epochs", "3"]
+        }
+        #expect(try EmfleetBinary.run(fit + ["--data", data, "--label-column", "kind", "--columns", "m1...m4", "--out", model, "--quiet"]).status == 0)
+        let newRows = try Self.writeNewRows(in: scratch)
+        let plain = try EmfleetBinary.run([tool, "predict", "--model", model, "--data", newRows, "--out", scratch.path("plain.csv")])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let withIDs = try EmfleetBinary.run([tool, "predict", "--model", model, "--data", newRows, "--id-column", "id", "--out", scratch.path("ids.csv")])
+        #expect(withIDs.status == 0, "\(withIDs.stderr)")
+        let lines = try String(contentsOfFile: scratch.path("ids.csv"), encoding: .utf8).split(separator: "\n")
+        let plainLines = try String(contentsOfFile: scratch.path("plain.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "id,label")
+        #expect(lines.dropFirst().map { $0.split(separator: ",")[0] } == (0..<9).map { "N\($0)"[...] })
+        #expect(lines.dropFirst().map { $0.split(separator: ",")[1] } == Array(plainLines.dropFirst()))
+        let npy = try EmfleetBinary.run([tool, "predict", "--model", model, "--data", newRows, "--id-column", "id", "--out", scratch.path("ids.npy")])
+        #expect(npy.status == 1)
+        #expect(npy.stderr.contains("--id-column writes a column of text beside the predictions"), "\(npy.stderr)")
+    }
+}
