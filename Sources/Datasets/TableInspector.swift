@@ -88,10 +88,16 @@ public enum TableInspector {
     /// silently becomes a dimension of the model.
     /// - Returns: the suspects' 0-based indices in the file and names (when the file has them).
     public static func identifierFeatures(path: String, csv: CSVOptions, sampleRows: Int = 1000) throws -> [(index: Int, name: String?)] {
-        let shape = try DatasetLoader.shape(path: path, csv: csv)
-        let rows = min(shape.rows, sampleRows)
-        guard rows >= identifierMinimumRows else { return [] }
-        let loaded = try DatasetLoader.load(path: path, csv: csv, rows: 0..<rows)
+        // The first rows only, without a counting pass over a large text file: a file too
+        // short for the range is small enough to read whole.
+        let loaded: LoadedDataset
+        do {
+            loaded = try DatasetLoader.load(path: path, csv: csv, rows: 0..<sampleRows)
+        } catch {
+            loaded = try DatasetLoader.load(path: path, csv: csv)
+        }
+        let rows = loaded.features.rows
+        guard rows >= identifierMinimumRows, rows <= sampleRows else { return [] }
         let features = try DatasetLoader.featureColumns(path: path, csv: csv)
         var suspects: [(Int, String?)] = []
         for slot in 0..<loaded.features.columns {
