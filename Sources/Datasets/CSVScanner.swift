@@ -279,7 +279,9 @@ struct CSVScan {
                 if parsed == nil {
                     let text = CSVLineSplitter.text(of: cell, in: line)
                     guard MissingValues.isMissing(text) else {
-                        throw fail(lineNumber, "\"\(text)\" is not a number", cell: cellIndex, layout: layout)
+                        // A text column among the features (an ID, a label) is the usual cause.
+                        throw fail(lineNumber, "\"\(text)\" is not a number; if the column holds text, leave it out with --exclude-columns \(layout.header?[cellIndex] ?? String(cellIndex))"
+                            + " (or name it with --label-column)", cell: cellIndex, layout: layout)
                     }
                     // A missing value reads as NaN; a fit refuses it below, naming the cell.
                     if finiteOnly {

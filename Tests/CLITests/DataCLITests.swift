@@ -107,7 +107,8 @@ struct DataCLITests {
         try "a,b\n1,2\n3,oops\n".write(toFile: path, atomically: true, encoding: .utf8)
         let result = try EmfleetBinary.run(["data", "convert", path, scratch.path("o.npy")])
         #expect(result.status == 1)
-        #expect(result.stderr == "emfleet: error: \(path): line 3, column 2 (\"b\"): \"oops\" is not a number\n")
+        #expect(result.stderr == "emfleet: error: \(path): line 3, column 2 (\"b\"): \"oops\" is not a number; "
+            + "if the column holds text, leave it out with --exclude-columns b (or name it with --label-column)\n")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("o.npy")))
     }
 
