@@ -111,6 +111,11 @@ def main():
     X = blobs(rng, 1000, 3, 3) + 1e6
     X_test = blobs(rng, 200, 3, 3) + 1e6
     write_case("offset_full", X, X_test, 3, "full", 1e-6, rng)
+    # Wide rows: D = 64 takes the whitened form of the E-step (Sources/Mixture/ChunkWorkspace.swift).
+    for cov_type in ["full", "tied"]:
+        X = blobs(rng, 800, 64, 3)
+        X_test = blobs(rng, 200, 64, 3)
+        write_case(f"wide_{cov_type}", X, X_test, 3, cov_type, 1e-6, rng)
 
 
 if __name__ == "__main__":

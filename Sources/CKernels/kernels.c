@@ -158,7 +158,8 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
                               double *restrict transposed, const double *restrict row_weights, double *restrict best,
                               int32_t *restrict labels, double *restrict sums, double *restrict weights) {
     emfleet_rows8 *restrict lanes = (emfleet_rows8 *)transposed;
-    double total = 0.0;
+    emfleet_rows8 totals = {0};
+    double tail = 0.0;
     for (long start = 0; start < n; start += KMEANS_BLOCK) {
         const long m = n - start < KMEANS_BLOCK ? n - start : KMEANS_BLOCK;
         // The rows a few blocks ahead are fetched now: the block's loads then hit the cache.
@@ -225,12 +226,40 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
         emfleet_mask8 label;
         for (int r = 0; r < KMEANS_BLOCK; r++) { least[r] = INFINITY; label[r] = 0; }
         long c = 0;
-        // Eight centres at a time (then four): independent chains of fused multiply-adds keep
-        // both units busy.
+        // Sixteen centres at a time (then eight, then four): independent chains of fused
+        // multiply-adds keep both units busy. The centres are stored times -2 (exact, a power of
+        // two), so a product is -2(x - a)·c with the bits of -2 times the product of c.
+        for (; c + 16 <= k; c += 16) {
+            // These sixteen centres are stored feature by feature (see the header).
+            emfleet_rows8 dot[16];
+            for (int q = 0; q < 16; q++) dot[q] = (emfleet_rows8){0};
+            const double *restrict c0 = centers + c * d;
+            for (long j = 0; j < d; j++) {
+                const emfleet_rows8 xj = lanes[j];
+                const double *restrict wj = c0 + j * 16;
+                for (int q = 0; q < 16; q++) dot[q] = EMFLEET_FMA8(wj[q], xj, dot[q]);
+            }
+            // Two chains of comparisons, the second over the group's last eight centres, whose
+            // indices exceed every index in the first: it wins only when strictly less.
+            emfleet_rows8 upperLeast = (emfleet_rows8){INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
+            emfleet_mask8 upperLabel = {0};
+            for (int q = 0; q < 8; q++) {
+                emfleet_rows8 score = norms[c + q] + dot[q];
+                emfleet_mask8 better = score < least;
+                least = EMFLEET_SELECT8(better, score, least);
+                label = (better & (long long)(c + q)) | (label & ~better);
+                emfleet_rows8 upper = norms[c + 8 + q] + dot[8 + q];
+                emfleet_mask8 upperBetter = upper < upperLeast;
+                upperLeast = EMFLEET_SELECT8(upperBetter, upper, upperLeast);
+                upperLabel = (upperBetter & (long long)(c + 8 + q)) | (upperLabel & ~upperBetter);
+            }
+            emfleet_mask8 better = upperLeast < least;
+            least = EMFLEET_SELECT8(better, upperLeast, least);
+            label = (better & upperLabel) | (label & ~better);
+        }
         for (; c + 8 <= k; c += 8) {
             emfleet_rows8 dot[8];
             for (int q = 0; q < 8; q++) dot[q] = (emfleet_rows8){0};
-            // These eight centres are stored feature by feature (see the header).
             const double *restrict c0 = centers + c * d;
             for (long j = 0; j < d; j++) {
                 const emfleet_rows8 xj = lanes[j];
@@ -238,7 +267,7 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
                 for (int q = 0; q < 8; q++) dot[q] = EMFLEET_FMA8(wj[q], xj, dot[q]);
             }
             for (int q = 0; q < 8; q++) {
-                emfleet_rows8 score = norms[c + q] + -2.0 * dot[q];
+                emfleet_rows8 score = norms[c + q] + dot[q];
                 emfleet_mask8 better = score < least;
                 least = EMFLEET_SELECT8(better, score, least);
                 label = (better & (long long)(c + q)) | (label & ~better);
@@ -256,7 +285,7 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
             }
             const emfleet_rows8 dots[4] = {dot0, dot1, dot2, dot3};
             for (int q = 0; q < 4; q++) {
-                emfleet_rows8 score = norms[c + q] + -2.0 * dots[q];
+                emfleet_rows8 score = norms[c + q] + dots[q];
                 emfleet_mask8 better = score < least;
                 least = EMFLEET_SELECT8(better, score, least);
                 label = (better & (long long)(c + q)) | (label & ~better);
@@ -266,7 +295,7 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
             emfleet_rows8 dot = {0};
             const double *restrict cc = centers + c * d;
             for (long j = 0; j < d; j++) dot = EMFLEET_FMA8(cc[j], lanes[j], dot);
-            emfleet_rows8 score = norms[c] + -2.0 * dot;
+            emfleet_rows8 score = norms[c] + dot;
             emfleet_mask8 better = score < least;
             least = EMFLEET_SELECT8(better, score, least);
             label = (better & (long long)c) | (label & ~better);
@@ -274,33 +303,56 @@ double emfleet_kmeans_nearest(const double *restrict x, long n, long d, const do
         if (m == KMEANS_BLOCK) {
             *(emfleet_rows8 *)(best + start) = least;
             *(emfleet_labels8 *)(labels + start) = __builtin_convertvector(label, emfleet_labels8);
+            if (row_weights) totals += *(const emfleet_rows8 *)(row_weights + start) * least;
+            else totals += least;
         } else {
-            for (long r = 0; r < m; r++) { best[start + r] = least[r]; labels[start + r] = (int32_t)label[r]; }
+            for (long r = 0; r < m; r++) {
+                best[start + r] = least[r];
+                labels[start + r] = (int32_t)label[r];
+                tail += (row_weights ? row_weights[start + r] : 1.0) * least[r];
+            }
         }
-        for (long r = 0; r < m; r++) {
-            const int32_t centre = labels[start + r];
-            // Without weights every row weighs exactly 1.0, and w·v is then v: the same bits.
-            const double w = row_weights ? row_weights[start + r] : 1.0;
-            total += w * best[start + r];
-            if (sums) {
+        if (sums) {
+            for (long r = 0; r < m; r++) {
+                const long centre = labels[start + r];
                 // The row itself (contiguous, so this vectorises), less the anchor: the same
                 // values as its lane above.
                 const double *restrict row = x + (start + r) * d;
-                double *restrict sum = sums + (long)centre * d;
-                for (long j = 0; j < d; j++) sum[j] += w * (row[j] - anchor[j]);
-                weights[centre] += w;
+                double *restrict sum = sums + centre * d;
+                // Eight features per vector (the compiler's own choice, four, runs twice as long at D = 16).
+                long j = 0;
+                if (row_weights) {
+                    const double w = row_weights[start + r];
+                    for (; j + 8 <= d; j += 8)
+                        *(emfleet_rows8 *)(sum + j) += w * (*(const emfleet_rows8 *)(row + j) - *(const emfleet_rows8 *)(anchor + j));
+                    EMFLEET_NO_VECTORIZE
+                    for (; j < d; j++) sum[j] += w * (row[j] - anchor[j]);
+                    weights[centre] += w;
+                } else {
+                    for (; j + 8 <= d; j += 8)
+                        *(emfleet_rows8 *)(sum + j) += *(const emfleet_rows8 *)(row + j) - *(const emfleet_rows8 *)(anchor + j);
+                    EMFLEET_NO_VECTORIZE
+                    for (; j < d; j++) sum[j] += row[j] - anchor[j];
+                    weights[centre] += 1.0;
+                }
             }
         }
     }
+    double total = 0.0;
+    for (int r = 0; r < KMEANS_BLOCK; r++) total += totals[r];
+    total += tail;
     return total;
 }
 
 void emfleet_kmeans_group_centers(const double *restrict centers, long k, long d, double *restrict grouped) {
     long c = 0;
+    for (; c + 16 <= k; c += 16)
+        for (long j = 0; j < d; j++)
+            for (long q = 0; q < 16; q++) grouped[c * d + j * 16 + q] = -2.0 * centers[(c + q) * d + j];
     for (; c + 8 <= k; c += 8)
         for (long j = 0; j < d; j++)
-            for (long q = 0; q < 8; q++) grouped[c * d + j * 8 + q] = centers[(c + q) * d + j];
-    for (long i = c * d; i < k * d; i++) grouped[i] = centers[i];
+            for (long q = 0; q < 8; q++) grouped[c * d + j * 8 + q] = -2.0 * centers[(c + q) * d + j];
+    for (long i = c * d; i < k * d; i++) grouped[i] = -2.0 * centers[i];
 }
 
 double emfleet_squared_distance_sum(const double *restrict x, long n, long d, const double *restrict anchor,

@@ -53,6 +53,9 @@ enum FuzzEntries {
                 _ = try? TrainingJob.decodeResult(bytes, of: .predict(state), shards: block, context: context)
             }
             _ = try? MixtureJob.decodeResult(bytes, of: .expectation(model: model), shards: block, context: context)
+            _ = try? MixtureJob.decodeResult(
+                bytes, of: .minibatchExpectation(model: model, batch: Minibatch(seed: 1, pass: 0, step: 1, steps: 3)),
+                shards: 0..<plan.count, context: context)
         }
     }
 

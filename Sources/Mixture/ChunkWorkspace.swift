@@ -2,6 +2,41 @@ import Datasets
 import Foundation
 import Numerics
 
+/// How the E-step turns a chunk of rows into log-densities and M-step statistics. Both give the
+/// same numbers up to rounding; the form depends on the shape only (never on threads or workers),
+/// so a fit's bits do not change with the cluster.
+package enum EStepForm: Sendable, Equatable, CaseIterable {
+    /// One product of the rows' quadratic features (D(D+1)/2 + D per row) with K columns of
+    /// coefficients, and one product of the same features with the responsibilities: the least
+    /// arithmetic, but the expansion outgrows the caches as D grows.
+    case quadratic
+    /// Whitened residuals: the rows times each component's upper-triangular precision Cholesky
+    /// factor (`dtrmm`) give (x − μ_k)·P_k, and the second moments come from one rank-n update
+    /// (`dsyrk`) per component of the rows scaled by √r. The arithmetic of the quadratic form, all
+    /// of it in large, cache-friendly BLAS calls, and no D² buffer per row.
+    case whitened
+
+    /// The dimension from which full and tied fits use ``whitened`` (measured: docs/BENCHMARKS.md, "Wide data").
+    package static let whitenedFromDimension = 64
+
+    /// The form for a covariance type and dimension.
+    package static func choose(_ type: CovarianceType, dimension: Int) -> EStepForm {
+        guard type == .full || type == .tied else { return .quadratic }
+        return benchmarkOverride ?? (dimension >= whitenedFromDimension ? .whitened : .quadratic)
+    }
+
+    /// `EMFLEET_ESTEP_FORM=quadratic|whitened` forces the form of full and tied fits in this process,
+    /// for `scripts/bench-wide.sh` to time both forms at every D. A benchmark's knob only: workers on
+    /// other machines do not see it, and a cluster whose processes disagree gives other bits.
+    private static let benchmarkOverride: EStepForm? = {
+        switch ProcessInfo.processInfo.environment["EMFLEET_ESTEP_FORM"] {
+        case "quadratic": .quadratic
+        case "whitened": .whitened
+        default: nil
+        }
+    }()
+}
+
 /// Scratch buffers for walking one shard in chunks of rows; one per thread.
 ///
 /// Nothing here is shared: a workspace belongs to the thread that made it. The largest
@@ -18,18 +53,40 @@ final class ChunkWorkspace {
     let responsibilities: UnsafeMutablePointer<Double>
     let ones: UnsafeMutablePointer<Double>
     let rowMaxima: UnsafeMutablePointer<Double>
+    let form: EStepForm
+    let covarianceType: CovarianceType
+    /// Whitened form only: the chunk's rows times each precision factor, side by side (rows × F·D).
+    let whitened: UnsafeMutablePointer<Double>
+    /// Whitened form only: the chunk's rows scaled by √r for one component (rows × D).
+    let scaled: UnsafeMutablePointer<Double>
+    /// Whitened form only: one component's second moments, upper triangle (D × D).
+    let gram: UnsafeMutablePointer<Double>
 
-    init(dimension: Int, components: Int, covarianceType: CovarianceType) {
+    init(dimension: Int, components: Int, covarianceType: CovarianceType, form: EStepForm? = nil) {
         self.dimension = dimension
         self.components = components
+        self.covarianceType = covarianceType
         layout = FeatureLayout(covarianceType: covarianceType, dimension: dimension)
-        // 64 to 256 rows: about 256 KiB of features for small D, so the expansion stays in
-        // L2, and at least 64 rows so the matrix products stay efficient for large D
-        // (measured on both benchmark shapes). The chunk size fixes the summation order,
-        // so it depends on the layout only, never on threads.
-        chunkRows = max(64, min(256, (1 << 15) / layout.count))
+        let form = form ?? EStepForm.choose(covarianceType, dimension: dimension)
+        self.form = form
+        switch form {
+        case .quadratic:
+            // 64 to 256 rows: about 256 KiB of features for small D, so the expansion stays in
+            // L2, and at least 64 rows so the matrix products stay efficient for large D
+            // (measured on both benchmark shapes). The chunk size fixes the summation order,
+            // so it depends on the layout only, never on threads.
+            chunkRows = max(64, min(256, (1 << 15) / layout.count))
+        case .whitened:
+            // Enough rows for the products to run near the BLAS peak.
+            chunkRows = 256
+        }
+        let factors = covarianceType == .tied ? 1 : components
+        let whitenedForm = form == .whitened
+        whitened = .allocate(capacity: whitenedForm ? chunkRows * factors * dimension : 1)
+        scaled = .allocate(capacity: whitenedForm ? chunkRows * dimension : 1)
+        gram = .allocate(capacity: whitenedForm ? dimension * dimension : 1)
         shifted = .allocate(capacity: chunkRows * dimension)
-        features = .allocate(capacity: chunkRows * layout.count)
+        features = .allocate(capacity: whitenedForm ? 1 : chunkRows * layout.count)
         scores = .allocate(capacity: chunkRows * components)
         responsibilities = .allocate(capacity: chunkRows * components)
         ones = .allocate(capacity: chunkRows)
@@ -44,6 +101,9 @@ final class ChunkWorkspace {
         responsibilities.deallocate()
         ones.deallocate()
         rowMaxima.deallocate()
+        whitened.deallocate()
+        scaled.deallocate()
+        gram.deallocate()
     }
 
     /// Chunks of `range`, each at most `chunkRows` long.
@@ -53,14 +113,23 @@ final class ChunkWorkspace {
         }
     }
 
-    /// Loads rows, shifts them by `anchor` and expands their quadratic features.
+    /// Loads rows, shifts them by `anchor` and (quadratic form) expands their quadratic features.
     func load(_ data: FeatureMatrix, rows: Range<Int>, anchor: [Double]) {
         data.copyRows(rows, subtracting: anchor, into: shifted)
-        layout.expand(shifted, rows: rows.count, into: features)
+        if form == .quadratic { layout.expand(shifted, rows: rows.count, into: features) }
+    }
+
+    /// Loads the rows at `positions` (at most `chunkRows` of them) as ``load(_:rows:anchor:)`` does a range.
+    func load(_ data: FeatureMatrix, positions: [Int], anchor: [Double]) {
+        for (r, position) in positions.enumerated() {
+            data.copyRows(position..<(position + 1), subtracting: anchor, into: shifted + r * dimension)
+        }
+        if form == .quadratic { layout.expand(shifted, rows: positions.count, into: features) }
     }
 
     /// Per-row, per-component weighted log-densities of the loaded chunk into `scores`.
     func computeScores(_ model: PreparedMixture, rowCount n: Int) {
+        if form == .whitened, !model.whitenedMeans.isEmpty { return computeWhitenedScores(model, rowCount: n) }
         let k = components, m = layout.count
         model.coefficients.withUnsafeBufferPointer { coefficients in
             BLAS.gemm(
@@ -72,6 +141,38 @@ final class ChunkWorkspace {
             for r in 0..<n {
                 let row = scores + r * k
                 for c in 0..<k { row[c] += constants[c] }
+            }
+        }
+    }
+
+    /// ``computeScores(_:rowCount:)`` in the whitened form: log w_k − ½D log 2π + log|P_k| − ½‖(x − μ_k)·P_k‖².
+    private func computeWhitenedScores(_ model: PreparedMixture, rowCount n: Int) {
+        let k = components, d = dimension
+        let factors = covarianceType == .tied ? 1 : k
+        let width = factors * d
+        // Per factor, the rows times its upper-triangular P (dtrmm: half a general product's work).
+        model.precisionCholesky.withUnsafeBufferPointer { factors in
+            for f in 0..<factors.count / (d * d) {
+                for r in 0..<n { (whitened + r * width + f * d).update(from: shifted + r * d, count: d) }
+                BLAS.multiplyByUpperTriangular(
+                    rows: n, order: d, upper: factors.baseAddress! + f * d * d, ldu: d, b: whitened + f * d, ldb: width)
+            }
+        }
+        model.whitenedMeans.withUnsafeBufferPointer { means in
+            model.whitenedConstants.withUnsafeBufferPointer { constants in
+                for r in 0..<n {
+                    let row = scores + r * k
+                    for c in 0..<k {
+                        let y = whitened + r * width + (factors == 1 ? 0 : c * d)
+                        let b = means.baseAddress! + c * d
+                        var squares = 0.0
+                        for j in 0..<d {
+                            let residual = y[j] - b[j]
+                            squares += residual * residual
+                        }
+                        row[c] = constants[c] - 0.5 * squares
+                    }
+                }
             }
         }
     }
@@ -132,6 +233,7 @@ final class ChunkWorkspace {
                 for c in 0..<k { sums[c] += row[c] }
             }
         }
+        if form == .whitened { return accumulateWhitened(rowCount: n, weights: weights, into: &statistics) }
         statistics.moments.withUnsafeMutableBufferPointer { moments in
             let base = moments.baseAddress!
             if statistics.covarianceType == .tied {
@@ -148,6 +250,41 @@ final class ChunkWorkspace {
                     transposeA: true, transposeB: false, m: k, n: m, k: n, alpha: 1,
                     a: responsibilities, lda: k, b: features, ldb: m,
                     beta: 1, c: base, ldc: m)
+            }
+        }
+    }
+
+    /// The moments of ``accumulate(rowCount:weights:into:)`` without the quadratic features: the
+    /// linear ones by one product with the responsibilities, the second ones by a rank-n update per
+    /// component (per fit, tied) of the rows scaled by √r (√w), added into the packed upper triangle.
+    private func accumulateWhitened(rowCount n: Int, weights: UnsafePointer<Double>?, into statistics: inout MixtureStatistics) {
+        let k = components, d = dimension, m = layout.count
+        let tied = statistics.covarianceType == .tied
+        statistics.moments.withUnsafeMutableBufferPointer { moments in
+            let base = moments.baseAddress!
+            // Σ r·x per component: row c of the product at c·m + Q (full) or c·d (tied).
+            BLAS.gemm(
+                transposeA: true, transposeB: false, m: k, n: d, k: n, alpha: 1,
+                a: responsibilities, lda: k, b: shifted, ldb: d,
+                beta: 1, c: tied ? base : base + layout.quadraticCount, ldc: tied ? d : m)
+            for c in 0..<(tied ? 1 : k) {
+                for r in 0..<n {
+                    // Tied: each row once, with its weight; full: with its (weighted) responsibility.
+                    let factor = tied ? (weights.map { $0[r] } ?? 1) : responsibilities[r * k + c]
+                    let root = factor.squareRoot()
+                    let x = shifted + r * d, out = scaled + r * d
+                    for j in 0..<d { out[j] = root * x[j] }
+                }
+                BLAS.gramUpper(order: d, rows: n, alpha: 1, a: scaled, lda: d, beta: 0, c: gram, ldc: d)
+                let packed = tied ? base + k * d : base + c * m
+                var q = 0
+                for i in 0..<d {
+                    let gramRow = gram + i * d
+                    for j in i..<d {
+                        packed[q] += gramRow[j]
+                        q += 1
+                    }
+                }
             }
         }
     }

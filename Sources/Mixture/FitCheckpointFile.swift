@@ -92,7 +92,7 @@ extension FitCheckpoint {
         }
     }
 
-    private static func write(_ parameters: MixtureParameters, to writer: inout WireWriter) {
+    static func write(_ parameters: MixtureParameters, to writer: inout WireWriter) {
         writer.string(parameters.covarianceType.rawValue)
         writer.int(parameters.components)
         writer.int(parameters.dimension)
@@ -101,7 +101,7 @@ extension FitCheckpoint {
         writer.doubles(parameters.covariances)
     }
 
-    private static func readParameters(_ reader: inout WireReader, _ what: String) throws -> MixtureParameters {
+    static func readParameters(_ reader: inout WireReader, _ what: String) throws -> MixtureParameters {
         let name = try reader.string("\(what) covariance type", maxBytes: 64)
         guard let type = CovarianceType(rawValue: name) else { throw WireError("\(what): unknown covariance type \"\(name)\"") }
         let components = try reader.int("\(what) components", in: 1...Int(Int32.max))

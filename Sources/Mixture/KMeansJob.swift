@@ -300,7 +300,7 @@ public enum KMeansJob: ShardJob {
         let centers: [Double]
         /// ‖c′‖² per centre.
         let norms: [Double]
-        /// The centres as the kernel reads them (groups of eight stored feature by feature).
+        /// The centres as the kernel reads them (groups stored feature by feature, times -2).
         let grouped: [Double]
         /// Rows of the chunk when they must be converted (float32 storage).
         let converted: UnsafeMutablePointer<Double>
@@ -311,6 +311,9 @@ public enum KMeansJob: ShardJob {
         /// Per chunk row: its least score, and its label.
         let best: UnsafeMutablePointer<Double>
         let labels: UnsafeMutablePointer<Int32>
+        /// The clusters' sums of rows about the anchor (k × d, zero at first), 64-byte aligned:
+        /// the kernel adds a row to them as whole vectors, and split vectors cost a tenth of its time.
+        let sums: UnsafeMutablePointer<Double>
 
         init(dimension d: Int, clusters k: Int, centers: [Double], anchor: [Double]) {
             dimension = d
@@ -331,10 +334,13 @@ public enum KMeansJob: ShardJob {
             centred = .allocate(capacity: d)
             best = .allocate(capacity: KMeansJob.chunkRows)
             labels = .allocate(capacity: KMeansJob.chunkRows)
+            sums = UnsafeMutableRawPointer.allocate(byteCount: max(1, k * d) * MemoryLayout<Double>.stride, alignment: 64)
+                .initializeMemory(as: Double.self, repeating: 0, count: max(1, k * d))
         }
 
         deinit {
             converted.deallocate(); transposed.deallocate(); centred.deallocate(); best.deallocate(); labels.deallocate()
+            sums.deallocate()
         }
 
         /// Runs `body(first local row, rows, the rows as doubles)` on each chunk of the shard's
@@ -453,15 +459,14 @@ public enum KMeansJob: ShardJob {
             scratch.spreadAnchor = anchor
         }
         var scores = 0.0
-        sums.withUnsafeMutableBufferPointer { sums in
-            weights.withUnsafeMutableBufferPointer { weights in
-                labels.withUnsafeMutableBufferPointer { labels in
-                    pass.forEachChunk(shard, sums: sums.baseAddress!, weights: weights.baseAddress!, total: &scores) { start, n, _ in
-                        (labels.baseAddress! + start).update(from: pass.labels, count: n)
-                    }
+        weights.withUnsafeMutableBufferPointer { weights in
+            labels.withUnsafeMutableBufferPointer { labels in
+                pass.forEachChunk(shard, sums: pass.sums, weights: weights.baseAddress!, total: &scores) { start, n, _ in
+                    (labels.baseAddress! + start).update(from: pass.labels, count: n)
                 }
             }
         }
+        sums.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: pass.sums, count: k * d) }
         inertia = max(0, scratch.spread + scores)
         if let before {
             labels.withUnsafeBufferPointer { now in

@@ -37,9 +37,14 @@ public enum MixtureJob: ShardJob {
 
     /// Decodes the outcome of `task` over `shards`, checking its shapes and that it holds no NaN.
     public static func decodeResult(_ bytes: [UInt8], of task: ShardTask, shards: Range<Int>, context: ShardContext) throws -> ShardOutcome {
-        try MixtureTaskCodec.decodeOutcome(
-            bytes, for: task, rows: context.rows(in: shards), shards: shards.clamped(to: 0..<context.plan.count).count,
-            dimension: context.dimension)
+        // A minibatch's statistics count its rows, not the shards'.
+        let rows = if case let .minibatchExpectation(_, batch) = task {
+            shards.clamped(to: 0..<context.plan.count).reduce(0) { $0 + batch.rows(ofShardWith: context.plan.ranges[$1].count) }
+        } else {
+            context.rows(in: shards)
+        }
+        return try MixtureTaskCodec.decodeOutcome(
+            bytes, for: task, rows: rows, shards: shards.clamped(to: 0..<context.plan.count).count, dimension: context.dimension)
     }
 
     /// The most bytes an outcome of `task` over `rows` rows can take.
@@ -54,7 +59,7 @@ public enum MixtureJob: ShardJob {
         case let .lloyd(_, k, _): 8 * (k * d + k)
         case let .hardAssignmentStatistics(_, k, _, type), let .randomStatistics(_, k, _, type):
             8 * (k + MixtureStatistics.momentCount(type, k, d))
-        case let .expectation(model):
+        case let .expectation(model), let .minibatchExpectation(model, _):
             8 * (model.parameters.components + MixtureStatistics.momentCount(model.parameters.covarianceType, model.parameters.components, d))
         case let .score(model, output):
             switch output {
@@ -109,6 +114,9 @@ package enum MixtureTaskCodec {
             w.u8(8); parameters(model.parameters, &w); w.doubles(model.anchor)
         case let .score(model, output):
             w.u8(9); parameters(model.parameters, &w); w.doubles(model.anchor); w.u8(code(output))
+        case let .minibatchExpectation(model, batch):
+            w.u8(10); parameters(model.parameters, &w); w.doubles(model.anchor)
+            w.u64(batch.seed); w.int(batch.pass); w.int(batch.step); w.int(batch.steps)
         }
         return w.bytes
     }
@@ -157,6 +165,13 @@ package enum MixtureTaskCodec {
             let index = Int(try r.u8("row output"))
             guard index < outputs.count else { throw WireError("task: unknown row output \(index)") }
             task = .score(model: model, output: outputs[index])
+        case 10:
+            let p = try parameters(&r, d)
+            let model = try prepare(p, anchor: try r.doubles("anchor", expected: d))
+            let seed = try r.u64("seed"), pass = try r.int("pass", in: 0...Int(Int32.max))
+            let step = try r.int("step", in: 0...Int(Int32.max)), steps = try r.int("steps", in: 1...Int(Int32.max))
+            guard step < steps else { throw WireError("task: minibatch step \(step) of \(steps)") }
+            task = .minibatchExpectation(model: model, batch: Minibatch(seed: seed, pass: pass, step: step, steps: steps))
         default:
             throw WireError("task: unknown kind \(tag)")
         }
@@ -216,7 +231,7 @@ package enum MixtureTaskCodec {
             outcome = .lloyd(
                 sums: try r.doubles("sums", expected: k * d), counts: try r.doubles("counts", expected: k),
                 inertia: try r.double("inertia"))
-        case (6, .hardAssignmentStatistics), (6, .randomStatistics), (6, .expectation):
+        case (6, .hardAssignmentStatistics), (6, .randomStatistics), (6, .expectation), (6, .minibatchExpectation):
             let statistics: MixtureStatistics
             do {
                 statistics = try MixtureStatistics(encoded: try r.blob("statistics"))
@@ -254,7 +269,7 @@ package enum MixtureTaskCodec {
         switch task {
         case let .hardAssignmentStatistics(_, k, _, type): return (type, k)
         case let .randomStatistics(_, k, _, type): return (type, k)
-        case let .expectation(model): return (model.parameters.covarianceType, model.parameters.components)
+        case let .expectation(model), let .minibatchExpectation(model, _): return (model.parameters.covarianceType, model.parameters.components)
         default: return (.full, 0)
         }
     }

@@ -12,11 +12,67 @@ public enum MixtureModelFile {
     /// The format version of variational mixtures (version 1 and the `variational` object).
     public static let variationalVersion = 2
 
-    /// The model as JSON bytes: sorted keys, one value per line, the same bytes for the same model.
+    /// The model as JSON bytes: sorted keys, one value per line, the same bytes for the same model
+    /// (and the bytes `JSONEncoder` gives for its ``Document`` with `.prettyPrinted, .sortedKeys`).
     public static func encode(_ model: GaussianMixture) throws -> Data {
+        var bytes = Data()
+        try encode(model) { bytes.append($0) }
+        return bytes
+    }
+
+    /// Hands the model's JSON bytes to `sink` piece by piece. `JSONEncoder` builds a tree of every
+    /// number before writing, about 80 bytes each: 450 MB for eight full 784 × 784 covariances.
+    /// So the covariances, all but a few hundred of the numbers of a wide model, are written here
+    /// in its format (two spaces per level, a number's `description` without a final ".0"),
+    /// spliced into the rest of the document, which `JSONEncoder` writes.
+    static func encode(_ model: GaussianMixture, into sink: (Data) throws -> Void) throws {
+        var document = Document(model)
+        document.covariances = .spliced
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(Document(model))
+        let rest = try encoder.encode(document)
+        let marker = Data("\"covariances\" : \"\(CovarianceValues.splicedMarker)\"".utf8)
+        guard let found = rest.range(of: marker) else { preconditionFailure("the covariances' marker is missing") }
+        // The key's indentation: the spaces that begin its line.
+        let lineStart = rest[..<found.lowerBound].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? rest.startIndex
+        let indent = rest[lineStart...].prefix(while: { $0 == UInt8(ascii: " ") }).count
+        let valueStart = found.lowerBound + marker.count - CovarianceValues.splicedMarker.utf8.count - 2
+        try sink(rest[..<valueStart])
+        let p = model.parameters, k = p.components, d = p.dimension
+        let shape: [Int] = switch p.covarianceType {
+        case .full: [k, d, d]
+        case .tied: [d, d]
+        case .diag: [k, d]
+        case .spherical: [k]
+        }
+        var text = ""
+        text.reserveCapacity(1 << 20)
+        try p.covariances.withUnsafeBufferPointer { values in
+            var next = 0
+            func array(level: Int, indent: Int) throws {
+                text += "[\n"
+                let pad = String(repeating: " ", count: indent + 2)
+                for i in 0..<shape[level] {
+                    text += pad
+                    if level == shape.count - 1 {
+                        let value = values[next].description
+                        text += value.hasSuffix(".0") ? String(value.dropLast(2)) : value
+                        next += 1
+                    } else {
+                        try array(level: level + 1, indent: indent + 2)
+                    }
+                    text += i == shape[level] - 1 ? "\n" : ",\n"
+                    if text.utf8.count >= 1 << 20 {
+                        try sink(Data(text.utf8))
+                        text.removeAll(keepingCapacity: true)
+                    }
+                }
+                text += String(repeating: " ", count: indent) + "]"
+            }
+            try array(level: 0, indent: indent)
+        }
+        try sink(Data(text.utf8))
+        try sink(rest[found.upperBound...])
     }
 
     /// Decodes a model file's bytes; `source` names the file in error messages.
@@ -38,9 +94,31 @@ public enum MixtureModelFile {
         }
     }
 
-    /// Writes `model` to `path` atomically (a failed write never leaves half a file).
+    /// Writes `model` to `path` atomically (a failed write never leaves half a file), a piece at a
+    /// time, so a wide model never stands whole in memory as text.
     public static func write(_ model: GaussianMixture, to path: String) throws {
-        try encode(model).write(to: URL(fileURLWithPath: path), options: .atomic)
+        let url = URL(fileURLWithPath: path)
+        let partial = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).partial")
+        guard FileManager.default.createFile(atPath: partial.path, contents: nil) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: partial)
+            do {
+                try encode(model) { try handle.write(contentsOf: $0) }
+                try handle.close()
+            } catch {
+                try? handle.close()
+                throw error
+            }
+            guard rename(partial.path, url.path) == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: partial)
+            throw error
+        }
     }
 
     /// Reads the model file at `path`.
@@ -183,6 +261,10 @@ public enum MixtureModelFile {
         case vector([Double])
         case matrix([[Double]])
         case matrices([[[Double]]])
+        /// A marker where ``MixtureModelFile/encode(_:into:)`` writes the covariances itself.
+        case spliced
+
+        static let splicedMarker = "emfleet: the covariances are written here"
 
         init(from decoder: Decoder) throws {
             let container = try decoder.singleValueContainer()
@@ -199,6 +281,7 @@ public enum MixtureModelFile {
             case let .vector(v): try container.encode(v)
             case let .matrix(m): try container.encode(m)
             case let .matrices(m): try container.encode(m)
+            case .spliced: try container.encode(Self.splicedMarker)
             }
         }
     }

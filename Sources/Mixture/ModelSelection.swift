@@ -92,10 +92,12 @@ public enum ModelSelection {
     /// Fits every candidate with `options` (its components and covariance type replaced), scores
     /// each final model on the data, and returns the best by `criterion` with every candidate.
     ///
-    /// - Parameter onCandidate: called after each candidate, for progress.
+    /// - Parameters:
+    ///   - online: fit every candidate by stepwise EM with these settings instead of batch EM.
+    ///   - onCandidate: called after each candidate, for progress.
     public static func run(
         _ runner: ShardRunner, counts: [Int], types: [CovarianceType], options: FitOptions, criterion: InformationCriterion,
-        onCandidate: (SelectionCandidate) -> Void = { _ in }
+        online: OnlineOptions? = nil, onCandidate: (SelectionCandidate) -> Void = { _ in }
     ) throws -> (best: GaussianMixture, candidates: [SelectionCandidate]) {
         var candidates = [SelectionCandidate]()
         var best: (model: GaussianMixture, score: Double)?
@@ -105,7 +107,8 @@ public enum ModelSelection {
                 candidate.components = k
                 candidate.covarianceType = type
                 let clock = ContinuousClock.now
-                let model = try MixtureFitter(runner: runner, options: candidate).fit()
+                let model = try online.map { try OnlineMixtureFitter(runner: runner, options: candidate, online: $0).fit() }
+                    ?? MixtureFitter(runner: runner, options: candidate).fit()
                 let (sum, _, weight) = try model.evaluate(on: runner, output: .none)
                 let criteria = InformationCriteria(logLikelihoodSum: sum, weight: weight, freeParameters: model.freeParameters)
                 let row = SelectionCandidate(

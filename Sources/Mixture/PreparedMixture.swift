@@ -27,6 +27,11 @@ public struct PreparedMixture: Sendable {
     let coefficients: [Double]
     /// Per-component constants: `log w_k − ½ D log 2π + log|P_k| − ½ μcᵀΛμc`.
     let constants: [Double]
+    /// For the whitened form of the E-step (full and tied shapes; empty otherwise): per component,
+    /// `(μ_k − a)·P_k`, so that a row's `(x − a)·P_k` less this is `(x − μ_k)·P_k`.
+    let whitenedMeans: [Double]
+    /// Per component, `log w_k − ½ D log 2π + log|P_k|`: the log-density is this less ½‖(x − μ_k)·P_k‖².
+    let whitenedConstants: [Double]
 
     /// Prepares `parameters` for evaluation with rows shifted by `anchor` (default: the mixture's overall mean).
     ///
@@ -74,6 +79,18 @@ public struct PreparedMixture: Sendable {
                 logDeterminants.append(logDeterminant)
             }
             self.precisionCholesky = precisionFactors
+            var whitenedMeans = [Double](repeating: 0, count: k * d), whitenedConstants = [Double](repeating: 0, count: k)
+            for c in 0..<k {
+                let f = shared ? 0 : c
+                for j in 0..<d {
+                    var value = 0.0
+                    for i in 0...j { value += (parameters.means[c * d + i] - anchor[i]) * precisionFactors[f * d * d + i * d + j] }
+                    whitenedMeans[c * d + j] = value
+                }
+                whitenedConstants[c] = log(parameters.weights[c]) - 0.5 * Double(d) * logTwoPi + logDeterminants[f]
+            }
+            self.whitenedMeans = whitenedMeans
+            self.whitenedConstants = whitenedConstants
             for c in 0..<k {
                 let lambda = precisions[shared ? 0 : c]
                 for j in 0..<d { centred[j] = parameters.means[c * d + j] - anchor[j] }
@@ -117,6 +134,8 @@ public struct PreparedMixture: Sendable {
                 constants[c] = log(parameters.weights[c]) - 0.5 * Double(d) * logTwoPi + logDeterminant - 0.5 * quadratic
             }
             self.precisionCholesky = factors
+            whitenedMeans = []
+            whitenedConstants = []
         }
         self.coefficients = coefficients
         self.constants = constants

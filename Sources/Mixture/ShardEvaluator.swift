@@ -10,6 +10,9 @@ public final class ShardScratch: @unchecked Sendable {
     var committedCenters: [[Double]] = []
     /// The shard's potential after the last commit.
     var potential = 0.0
+    /// Stepwise EM: this pass's order of the shard's rows, and the (seed, pass) it belongs to.
+    var minibatchOrder: [Int] = []
+    var minibatchOrderKey: (seed: UInt64, pass: Int)? = nil
     /// Creates empty scratch state.
     public init() {}
 }
@@ -79,6 +82,8 @@ public enum ShardEvaluator {
             return .statistics(expectation(shard, model: model))
         case let .score(model, output):
             return score(shard, model: model, output: output)
+        case let .minibatchExpectation(model, batch):
+            return .statistics(minibatchExpectation(shard, model: model, batch: batch, scratch: scratch))
         }
     }
 
@@ -363,16 +368,47 @@ public enum ShardEvaluator {
 
     // MARK: - EM and scoring
 
-    static func expectation(_ shard: ShardView, model: PreparedMixture) -> MixtureStatistics {
+    /// The E-step's statistics of `shard` under `model`, computed in `form` (by default the one
+    /// the shape chooses): the seam the tests use to hold the two forms against each other.
+    package static func expectation(_ shard: ShardView, model: PreparedMixture, form: EStepForm? = nil) -> MixtureStatistics {
         let parameters = model.parameters
         let workspace = ChunkWorkspace(
-            dimension: parameters.dimension, components: parameters.components, covarianceType: parameters.covarianceType)
+            dimension: parameters.dimension, components: parameters.components, covarianceType: parameters.covarianceType,
+            form: form)
         var statistics = MixtureStatistics(
             covarianceType: parameters.covarianceType, components: parameters.components, dimension: parameters.dimension)
         shard.withWeights { weights in
             for chunk in workspace.chunks(of: shard.range) {
                 let w = shard.weights(weights, of: chunk)
                 workspace.load(shard.data, rows: chunk, anchor: model.anchor)
+                workspace.computeScores(model, rowCount: chunk.count)
+                statistics.logLikelihoodSum += workspace.normalizeScores(rowCount: chunk.count, weights: w)
+                workspace.accumulate(rowCount: chunk.count, weights: w, into: &statistics)
+            }
+        }
+        return statistics
+    }
+
+    /// The E-step over the shard's rows in one minibatch (see ``Minibatch``), in ascending row order.
+    static func minibatchExpectation(_ shard: ShardView, model: PreparedMixture, batch: Minibatch, scratch: ShardScratch) -> MixtureStatistics {
+        let parameters = model.parameters
+        if scratch.minibatchOrderKey.map({ $0.seed != batch.seed || $0.pass != batch.pass }) ?? true
+            || scratch.minibatchOrder.count != shard.range.count {
+            scratch.minibatchOrder = batch.order(rows: shard.range.count, firstGlobalRow: shard.firstGlobalRow)
+            scratch.minibatchOrderKey = (batch.seed, batch.pass)
+        }
+        let positions = batch.positions(in: scratch.minibatchOrder)
+        let workspace = ChunkWorkspace(
+            dimension: parameters.dimension, components: parameters.components, covarianceType: parameters.covarianceType)
+        var statistics = MixtureStatistics(
+            covarianceType: parameters.covarianceType, components: parameters.components, dimension: parameters.dimension)
+        var chunkWeights = [Double](repeating: 0, count: workspace.chunkRows)
+        for start in stride(from: 0, to: positions.count, by: workspace.chunkRows) {
+            let chunk = positions[start..<min(start + workspace.chunkRows, positions.count)]
+            workspace.load(shard.data, positions: chunk.map { shard.range.lowerBound + $0 }, anchor: model.anchor)
+            if let weights = shard.weights { for (r, local) in chunk.enumerated() { chunkWeights[r] = weights[local] } }
+            chunkWeights.withUnsafeBufferPointer { buffer in
+                let w = shard.weights == nil ? nil : buffer.baseAddress
                 workspace.computeScores(model, rowCount: chunk.count)
                 statistics.logLikelihoodSum += workspace.normalizeScores(rowCount: chunk.count, weights: w)
                 workspace.accumulate(rowCount: chunk.count, weights: w, into: &statistics)

@@ -1,5 +1,6 @@
 import Datasets
 import Engine
+import Numerics
 
 /// One step of a mixture job, evaluated on every shard; the driver folds the per-shard
 /// outcomes in shard order.
@@ -36,6 +37,58 @@ public enum ShardTask: Sendable {
     case expectation(model: PreparedMixture)
     /// Scoring: the total log-likelihood and, if asked, a per-row output.
     case score(model: PreparedMixture, output: RowOutput)
+    /// Stepwise (online) EM: the E-step's statistics over the shard's rows in one minibatch.
+    case minibatchExpectation(model: PreparedMixture, batch: Minibatch)
+}
+
+/// Which rows of every shard make up one minibatch of stepwise EM.
+///
+/// Each pass over the data has `steps` minibatches. Every shard shuffles its rows once per pass
+/// by a generator seeded from (seed, pass, the shard's first global row) and gives step t the
+/// next ⌈n_s / steps⌉ of them, so a pass reads each row once and a minibatch holds about
+/// N / steps rows, spread over the shards in proportion to their sizes; none of it depends on
+/// which worker holds a shard.
+public struct Minibatch: Sendable, Equatable {
+    /// The fit's seed.
+    public var seed: UInt64
+    /// The pass over the data (0 first).
+    public var pass: Int
+    /// The step within the pass, in 0..<steps.
+    public var step: Int
+    /// Minibatches per pass.
+    public var steps: Int
+
+    /// Creates a minibatch position.
+    public init(seed: UInt64, pass: Int, step: Int, steps: Int) {
+        precondition(steps >= 1 && (0..<steps).contains(step) && pass >= 0, "a step within a pass")
+        self.seed = seed
+        self.pass = pass
+        self.step = step
+        self.steps = steps
+    }
+
+    /// How many of a shard's `rows` rows this minibatch takes.
+    public func rows(ofShardWith rows: Int) -> Int {
+        let each = (rows + steps - 1) / steps
+        return max(0, min(each, rows - step * each))
+    }
+
+    /// The shard's local row positions (0-based) of this minibatch, ascending.
+    package func positions(in order: [Int]) -> [Int] {
+        let each = (order.count + steps - 1) / steps
+        let start = min(step * each, order.count)
+        return order[start..<min(start + each, order.count)].sorted()
+    }
+
+    /// The order of a shard's rows in this pass.
+    package func order(rows: Int, firstGlobalRow: Int) -> [Int] {
+        var generator = SeededGenerator(seed: seed &+ UInt64(pass) &* 0x9E37_79B9_7F4A_7C15, stream: UInt64(firstGlobalRow) &+ 0x5EED)
+        var order = Array(0..<rows)
+        if rows > 1 {
+            for i in stride(from: rows - 1, to: 0, by: -1) { order.swapAt(i, generator.nextInt(below: i + 1)) }
+        }
+        return order
+    }
 }
 
 /// What a scoring task returns per row.

@@ -64,6 +64,24 @@ public enum BLAS {
         )
     }
 
+    /// `B ← B·U` for a row-major `rows × order` B (leading dimension `ldb`) and an upper-triangular,
+    /// row-major `order × order` U (`dtrmm`): half the work of a general product, the zeros skipped.
+    package static func multiplyByUpperTriangular(
+        rows m: Int, order n: Int, upper: UnsafePointer<Double>, ldu: Int, b: UnsafeMutablePointer<Double>, ldb: Int
+    ) {
+        cblas_dtrmm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(m), Int32(n), 1, upper, Int32(ldu), b, Int32(ldb))
+    }
+
+    /// `C ← alpha·AᵀA + beta·C` for a row-major `rows × order` matrix A (`dsyrk`): only the upper
+    /// triangle of the row-major `order × order` C (`C[i·ldc + j]`, j ≥ i) is written, in half
+    /// the work of the product by ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
+    package static func gramUpper(
+        order n: Int, rows k: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(k), alpha, a, Int32(lda), beta, c, Int32(ldc))
+    }
+
     /// `C ← alpha·op(A)·op(B) + beta·C` in single precision (`sgemm`), row-major, as ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
     package static func gemm(
         transposeA: Bool, transposeB: Bool,

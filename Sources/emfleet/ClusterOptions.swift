@@ -112,9 +112,18 @@ final class OpenedJob {
 
     /// Opens the data for a mixture job: loaded here, or described to workers (local or remote),
     /// with the sample weights `weights` names.
-    convenience init(data: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions, weights: SampleWeightOptions? = nil) throws {
+    ///
+    /// A stepwise fit (`online`) defaults to one shard per 256 rows of its minibatch (at most the
+    /// usual count): every minibatch visits every shard, so each shard then gives it one chunk of
+    /// rows, and a step's cost does not grow with the data's size.
+    convenience init(
+        data: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions, weights: SampleWeightOptions? = nil, online: OnlineOptions? = nil
+    ) throws {
+        let defaultShards: (Int) -> Int = online.map { online in
+            { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), online.batchSize / 256)) }
+        } ?? ShardPlan.defaultShardCount(rows:)
         try self.init(path: data.data, csv: weights?.csv(data.layout.csvOptions) ?? data.layout.csvOptions, shards: shards, threads: threads,
-                      cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight)
+                      cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight, defaultShards: defaultShards)
     }
 
     /// Opens the data file at `path` for a job (see ``JobShards``), with the sample-weight file

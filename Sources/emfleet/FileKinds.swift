@@ -13,6 +13,7 @@ enum FileKind {
         PipelineModelFile.formatName: ("a pipeline model", "emfleet pipeline predict"),
         FitCheckpoint.format: ("a checkpoint of `emfleet gmm fit`", "emfleet gmm fit --resume"),
         VariationalCheckpoint.format: ("a checkpoint of `emfleet gmm fit --variational`", "emfleet gmm fit --variational --resume"),
+        OnlineCheckpoint.format: ("a checkpoint of `emfleet gmm fit --online`", "emfleet gmm fit --online --resume"),
         KMeansCheckpoint.format: ("a checkpoint of `emfleet kmeans fit`", "emfleet kmeans fit --resume"),
         TrainingCheckpoint.format: ("a checkpoint of `emfleet mlp train`", "emfleet mlp train --resume"),
     ]

@@ -152,6 +152,8 @@ extension GMMCommand {
 
         @OptionGroup(title: "Variational Bayes") var variational: VariationalArguments
 
+        @OptionGroup(title: "Stepwise (online) EM") var stepwise: OnlineArguments
+
         @OptionGroup var compute: ComputeOptions
         @OptionGroup var output: ModelOutputOptions
 
@@ -166,12 +168,15 @@ extension GMMCommand {
         var quiet: Bool { output.quiet }
         var checkpoint: String? { checkpoints.checkpoint }
         var checkpointEvery: CheckpointSchedule { checkpoints.checkpointEvery }
-        var resume: String? { checkpoints.resume }
+        var resume: String? { checkpoints.resume(out: out) }
 
         func validate() throws {
             guard components >= 1 else { throw ValidationError("--components must be at least 1") }
             if variational.variational != nil, initModel != nil {
                 throw ValidationError("--init-model starts EM; a --variational fit starts from its --init")
+            }
+            if stepwise.online, variational.variational != nil {
+                throw ValidationError("--online fits by stepwise EM; --variational by variational Bayes: choose one")
             }
         }
 
@@ -184,14 +189,16 @@ extension GMMCommand {
                 options.covarianceType = covariance
                 let initial = try initModel.map { try FileKind.require($0, is: MixtureModelFile.format); return try MixtureModelFile.read(from: $0).parameters }
                 let priors = try variational.options()
-                let resumed = priors == nil ? try resume.map(Self.readCheckpoint) : nil
+                let resumed = priors == nil && !stepwise.online ? try resume.map(Self.readCheckpoint) : nil
                 let resumedVariational = priors != nil ? try resume.map { try FileKind.require($0, is: VariationalCheckpoint.format); return try VariationalCheckpoint.read(from: $0) } : nil
+                let resumedOnline = stepwise.online ? try resume.map { try FileKind.require($0, is: OnlineCheckpoint.format); return try OnlineCheckpoint.read(from: $0) } : nil
                 let fingerprint = try weighting.fingerprint(data: input.data)
-                if let saved = resumed.map(\.dataFingerprint) ?? resumedVariational.map(\.dataFingerprint), let resume, saved != fingerprint {
+                if let saved = resumed.map(\.dataFingerprint) ?? resumedVariational.map(\.dataFingerprint) ?? resumedOnline.map(\.dataFingerprint),
+                   let resume, saved != fingerprint {
                     let what = weighting.isWeighted ? "\(input.data) or its sample weights" : input.data
                     throw ClusterError("\(resume): the checkpoint was written for another version of \(what) (fingerprint \(saved ?? "none"), now \(fingerprint))")
                 }
-                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting)
+                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting, online: stepwise.options())
                 defer { job.finish() }
                 job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 let runner = job.runner
@@ -222,10 +229,14 @@ extension GMMCommand {
                     ?? cluster.bind.map { "workers at \($0)" }
                     ?? "\(threads ?? ProcessInfo.processInfo.activeProcessorCount) threads"
                 let variationalFitter = priors.map { VariationalMixtureFitter(runner: runner, options: options, variational: $0) }
-                // Priors that do not fit the data are refused before any work.
+                let onlineFitter = stepwise.options().map { OnlineMixtureFitter(runner: runner, options: options, online: $0) }
+                // Priors or settings that do not fit the data are refused before any work.
                 try variationalFitter?.validate()
+                try onlineFitter?.validate()
                 if text {
-                    let method = variational.variational.map { " by variational Bayes (\($0.rawValue) prior)" } ?? ""
+                    let method = variational.variational.map { " by variational Bayes (\($0.rawValue) prior)" }
+                        ?? onlineFitter.map { " by stepwise EM (\($0.stepsPerPass) minibatches of about \($0.online.batchSize) rows per pass, α = \($0.online.stepDecay))" }
+                        ?? ""
                     print("fitting \(components) \(covariance.rawValue) components\(method) to \(runner.plan.rows) \(weighting.isWeighted ? "weighted " : "")rows × \(runner.dimension) features "
                         + "(\(runner.plan.count) shards, \(whereComputed))")
                     print((priors == nil ? FitReport.header : VariationalReport.header) + (job.coordinator != nil ? "  workers" : ""))
@@ -236,7 +247,9 @@ extension GMMCommand {
                 let progress: (FitProgress) -> Void = { step in
                         let workers = job.liveWorkers
                         var fields: [(String, Any)] = [
-                            ("start", step.start + 1), ("iteration", step.iteration), ("log_likelihood", step.logLikelihood),
+                            // A variational fit's measure is its evidence lower bound, named as such.
+                            ("start", step.start + 1), ("iteration", step.iteration),
+                            (priors == nil ? "log_likelihood" : "lower_bound", step.logLikelihood),
                             ("change", step.change.isFinite ? step.change : NSNull()), ("seconds", step.seconds),
                             ("live_workers", workers.map { $0 as Any } ?? NSNull()),
                         ]
@@ -251,7 +264,27 @@ extension GMMCommand {
                         fflush(nil)
                     }
                 var model: GaussianMixture
-                if let variationalFitter {
+                if let onlineFitter {
+                    // A line per minibatch would be thousands: about twenty per pass, and each pass's last.
+                    let every = max(1, onlineFitter.stepsPerPass / 20)
+                    var passSeconds = 0.0
+                    model = try onlineFitter.fit(
+                        resuming: resumedOnline, checkpointEvery: checkpointEvery,
+                        checkpoint: { state in
+                            var state = state
+                            state.dataFingerprint = fingerprint
+                            try state.write(to: checkpointPath)
+                        },
+                        progress: { step in
+                            passSeconds += step.seconds
+                            if step.iteration % every == 0 || step.iteration % onlineFitter.stepsPerPass == 0 { progress(step) }
+                            if step.iteration % onlineFitter.stepsPerPass == 0 {
+                                log.json("pass", [("pass", step.iteration / onlineFitter.stepsPerPass), ("steps", onlineFitter.stepsPerPass),
+                                                  ("seconds", passSeconds)])
+                                passSeconds = 0
+                            }
+                        })
+                } else if let variationalFitter {
                     model = try variationalFitter.fit(
                         resuming: resumedVariational, checkpointEvery: checkpointEvery,
                         checkpoint: { state in
@@ -335,7 +368,7 @@ extension GMMCommand {
 
     struct Score: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Mean log-likelihood, BIC and AIC of a model on data.")
+            abstract: "Mean log-likelihood, BIC and AIC of a model on data (a variational model: its lower bound instead of BIC and AIC).")
 
         @OptionGroup var applied: AppliedModelOptions
         @OptionGroup var weighting: SampleWeightOptions
@@ -349,12 +382,16 @@ extension GMMCommand {
                 let mixture = result.model, rows = result.rows
                 // With weights: Σ w log p / Σ w, and BIC/AIC with N = Σ w (the rows repeated by their weights).
                 let score = result.sum / result.weight
-                let criteria = InformationCriteria(logLikelihoodSum: result.sum, weight: result.weight, freeParameters: mixture.freeParameters)
-                let bic = criteria.bic, aic = criteria.aic
+                // BIC and AIC count a point estimate's parameters; a variational model has none such
+                // (scikit-learn's BayesianGaussianMixture has no bic or aic either).
+                let criteria = mixture.variational == nil
+                    ? InformationCriteria(logLikelihoodSum: result.sum, weight: result.weight, freeParameters: mixture.freeParameters)
+                    : nil
                 if json {
-                    var report = ScoreReport(rows: rows, meanLogLikelihood: score, bic: bic, aic: aic,
+                    var report = ScoreReport(rows: rows, meanLogLikelihood: score, bic: criteria?.bic, aic: criteria?.aic,
                                              freeParameters: mixture.freeParameters)
                     if weighting.isWeighted { report.totalWeight = result.weight }
+                    if mixture.variational != nil { report.lowerBound = mixture.lowerBound }
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.sortedKeys]
                     print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -362,8 +399,13 @@ extension GMMCommand {
                     print("rows                 \(rows)")
                     if weighting.isWeighted { print("total weight         \(result.weight)") }
                     print("mean log-likelihood  \(score)")
-                    print("BIC                  \(bic)")
-                    print("AIC                  \(aic)")
+                    if let criteria {
+                        print("BIC                  \(criteria.bic)")
+                        print("AIC                  \(criteria.aic)")
+                    } else {
+                        print("lower bound (fit)    \(mixture.lowerBound)")
+                        print("BIC, AIC             not defined for a variational model")
+                    }
                     print("free parameters      \(mixture.freeParameters)")
                 }
             }
@@ -413,14 +455,18 @@ extension GMMCommand {
 struct ScoreReport: Codable {
     var rows: Int
     var meanLogLikelihood: Double
-    var bic: Double
-    var aic: Double
+    /// Absent for a variational model.
+    var bic: Double?
+    var aic: Double?
     var freeParameters: Int
     /// Σ w with sample weights (absent without).
     var totalWeight: Double?
+    /// A variational model's evidence lower bound at the end of its fit (absent otherwise).
+    var lowerBound: Double?
 
     enum CodingKeys: String, CodingKey {
         case rows, bic, aic
+        case lowerBound = "lower_bound"
         case meanLogLikelihood = "mean_log_likelihood"
         case freeParameters = "free_parameters"
         case totalWeight = "total_weight"

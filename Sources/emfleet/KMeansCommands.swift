@@ -111,9 +111,10 @@ extension KMeansCommand {
                     }
                     options.initialCenters = (0..<centers.rows).map { r in (0..<centers.columns).map { centers[row: r, column: $0] } }
                 }
-                let resumed = try checkpoints.resume.map { try FileKind.require($0, is: KMeansCheckpoint.format); return try KMeansCheckpoint.read(from: $0) }
+                let resume = checkpoints.resume(out: out)
+                let resumed = try resume.map { try FileKind.require($0, is: KMeansCheckpoint.format); return try KMeansCheckpoint.read(from: $0) }
                 let fingerprint = try weighting.fingerprint(data: input.data)
-                if let resumed, let resume = checkpoints.resume, resumed.dataFingerprint != fingerprint {
+                if let resumed, let resume, resumed.dataFingerprint != fingerprint {
                     let what = weighting.isWeighted ? "\(input.data) or its sample weights" : input.data
                     throw ValidationError("\(resume): the checkpoint was written for another version of \(what)")
                 }
@@ -121,7 +122,7 @@ extension KMeansCommand {
                 job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 defer { job.finish() }
                 let runner = job.runner
-                if let resumed, let resume = checkpoints.resume {
+                if let resumed, let resume {
                     job.log.note("resuming \(resume) from iteration \(resumed.history.count) of run \(resumed.run + 1)")
                 }
                 if let given = options.initialCenters, case let .file(path) = self.`init`, given[0].count != runner.dimension {

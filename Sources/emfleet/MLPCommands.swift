@@ -155,7 +155,7 @@ extension MLPCommand {
         var quiet: Bool { output.quiet }
         var checkpoint: String? { checkpoints.checkpoint }
         var checkpointEvery: CheckpointSchedule { checkpoints.checkpointEvery }
-        var resume: String? { checkpoints.resume }
+        var resume: String? { checkpoints.resume(out: out) }
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 

@@ -61,8 +61,22 @@ extension PipelineCommand {
         @Option(name: .long, help: "Precision of the network's passes: float32 (default) or float64.")
         var precision: NetworkPrecision = .float32
 
+        @Flag(name: .long, help: "Fit the mixture by stepwise (online) EM: one pass over the data (see `gmm fit --online`).")
+        var online = false
+
+        @Option(name: .long, help: "With --online: rows per minibatch of the mixture's stepwise EM (--batch-size is the network's). (default: 10000)")
+        var onlineBatchSize: Int?
+
         @OptionGroup var compute: ComputeOptions
         @OptionGroup var output: ModelOutputOptions
+
+        /// The mixture's stepwise settings, or nil without --online.
+        func stepwiseOptions() -> OnlineOptions? {
+            guard online else { return nil }
+            var options = OnlineOptions()
+            if let onlineBatchSize { options.batchSize = onlineBatchSize }
+            return options
+        }
 
         var shards: Int? { compute.shards }
         var threads: Int? { compute.threads }
@@ -95,6 +109,7 @@ extension PipelineCommand {
 
         func validate() throws {
             guard (epochs ?? 1) >= 1, (batchSize ?? 1) >= 1, lr > 0 else { throw ValidationError("--epochs and --batch-size must be at least 1, --lr positive") }
+            if onlineBatchSize != nil, !online { throw ValidationError("--online-batch-size sets up --online; add --online") }
             guard validationSplit > 0, validationSplit < 1 else { throw ValidationError("--validation-split must be in (0, 1): the held-out rows measure the network") }
             if cluster.streamData { throw ValidationError("--stream-data is for mixture jobs") }
         }
@@ -146,11 +161,16 @@ extension PipelineCommand {
                 mixtureOptions.covarianceType = covariance
                 mixtureOptions.seed = seed
                 let mixture: GaussianMixture
+                let online = stepwiseOptions()
+                if let online { try OnlineMixtureFitter(runner: runner, options: mixtureOptions, online: online).validate() }
                 if counts.count == 1 {
-                    mixture = try MixtureFitter(runner: runner, options: mixtureOptions).fit()
+                    mixture = try online.map { try OnlineMixtureFitter(runner: runner, options: mixtureOptions, online: $0).fit() }
+                        ?? MixtureFitter(runner: runner, options: mixtureOptions).fit()
                 } else {
                     if text { print("choosing the number of components by \(criterion.rawValue.uppercased())"); print(GMMCommand.Select.header) }
-                    mixture = try ModelSelection.run(runner, counts: counts, types: [covariance], options: mixtureOptions, criterion: criterion) { row in
+                    mixture = try ModelSelection.run(
+                        runner, counts: counts, types: [covariance], options: mixtureOptions, criterion: criterion, online: online
+                    ) { row in
                         selectionRows.append(row)
                         if text { print(GMMCommand.Select.line(row)) }
                         job.log.json("candidate", [("components", row.components), ("bic", row.bic), ("aic", row.aic)])

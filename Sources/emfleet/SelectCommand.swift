@@ -55,6 +55,8 @@ extension GMMCommand {
 
         @OptionGroup var em: EMOptions
 
+        @OptionGroup(title: "Stepwise (online) EM") var stepwise: OnlineArguments
+
         @OptionGroup var compute: ComputeOptions
         @OptionGroup var output: ModelOutputOptions
 
@@ -90,7 +92,7 @@ extension GMMCommand {
                 try OutputLocation.checkFile(out, option: "--out")
                 if let table { try OutputLocation.checkFile(table, option: "--table") }
                 if let report { try OutputLocation.checkFolder(report, option: "--report") }
-                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting)
+                let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting, online: stepwise.options())
                 defer { job.finish() }
                 job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 job.coordinator?.onShardDone = nil
@@ -112,8 +114,14 @@ extension GMMCommand {
                     print(Self.header)
                 }
                 let base = em.fitOptions(components: 1)
+                if let online = stepwise.options() {
+                    // Settings that cannot work are refused before the first candidate.
+                    var first = base
+                    first.components = counts.min() ?? 1
+                    try OnlineMixtureFitter(runner: runner, options: first, online: online).validate()
+                }
                 var (chosen, rows) = try ModelSelection.run(
-                    runner, counts: counts, types: covarianceTypes, options: base, criterion: criterion
+                    runner, counts: counts, types: covarianceTypes, options: base, criterion: criterion, online: stepwise.options()
                 ) { row in
                     events.json("candidate", [
                         ("components", row.components), ("covariance", row.covariance), ("mean_log_likelihood", row.meanLogLikelihood),

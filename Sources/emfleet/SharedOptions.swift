@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Datasets
 import Engine
+import Foundation
 
 /// `--shards` and `--threads`: how a fitting command cuts and computes its rows.
 struct ComputeOptions: ParsableArguments {
@@ -52,8 +53,24 @@ struct CheckpointOptions: ParsableArguments {
         valueName: "N|Ts|auto"))
     var checkpointEvery: CheckpointSchedule = .auto
 
-    @Option(name: .long, help: ArgumentHelp("Continue the job saved in this checkpoint; the model is the one an uninterrupted run gives.", valueName: "file"))
-    var resume: String?
+    @Option(name: .customLong("resume"), help: ArgumentHelp("Continue the job saved in this checkpoint; the model is the one an uninterrupted run gives.", valueName: "file"))
+    var resumeFrom: String?
+
+    @Flag(name: .long, help: ArgumentHelp(
+        "Continue from the job's own checkpoint (--checkpoint, default OUT.checkpoint) when it exists, else start afresh: "
+            + "for schedulers that restart a killed job with the same command (Slurm's --requeue, a Kubernetes Job's restarts)."))
+    var resumeIfPresent = false
+
+    func validate() throws {
+        if resumeFrom != nil, resumeIfPresent { throw ValidationError("--resume names a checkpoint; --resume-if-present finds the job's own: use one") }
+    }
+
+    /// The checkpoint to continue from for a job writing `out`, or nil to start afresh.
+    func resume(out: String) -> String? {
+        if let resumeFrom { return resumeFrom }
+        let own = checkpoint ?? out + ".checkpoint"
+        return resumeIfPresent && FileManager.default.fileExists(atPath: own) ? own : nil
+    }
 }
 
 /// `--sample-weight` and `--weight-column`: how much each row counts, for the commands that fit or score.

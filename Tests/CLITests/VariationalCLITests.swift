@@ -43,6 +43,19 @@ struct VariationalCLITests {
         // As for EM (GMMCLITests): the JSON line carries the number in decimal.
         let printed = try #require(report?["mean_log_likelihood"] as? Double), expected = try fitted.score(matrix)
         #expect(abs(printed - expected) <= 1e-12 * abs(expected), "gmm score printed \(printed), in process \(expected)")
+        // No BIC or AIC for a variational model: its lower bound instead.
+        #expect(report?["bic"] == nil && report?["aic"] == nil, "\(score.stdout)")
+        #expect(report?["lower_bound"] as? Double == fitted.lowerBound)
+        let scoreText = try EmfleetBinary.run(["gmm", "score", "--model", model, "--data", Self.faithful])
+        #expect(scoreText.stdout.contains("lower bound (fit)") && !scoreText.stdout.contains("BIC  "), "\(scoreText.stdout)")
+        // The JSON log names the measure of a variational fit.
+        let logged = try EmfleetBinary.run([
+            "gmm", "fit", "--data", Self.faithful, "--components", "3", "--variational", "dirichlet-process", "--max-iter", "3",
+            "--out", scratch.path("logged.json"), "--log-format", "json", "--quiet",
+        ])
+        let iterations = logged.stdout.split(separator: "\n").filter { $0.contains("\"event\":\"iteration\"") }
+        #expect(!iterations.isEmpty && iterations.allSatisfy { $0.contains("\"lower_bound\"") && !$0.contains("\"log_likelihood\"") },
+                "\(logged.stdout)")
         let sample = try EmfleetBinary.run(["gmm", "sample", "--model", model, "--count", "100", "--out", scratch.path("s.npy")])
         #expect(sample.status == 0, "\(sample.stderr)")
     }

@@ -34,7 +34,7 @@ struct ReferenceCase: Decodable {
     static let directory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
 
-    static let names = ["full", "tied", "diag", "spherical", "degenerate_full", "offset_full", "iris_full", "wine_diag"]
+    static let names = ["full", "tied", "diag", "spherical", "degenerate_full", "offset_full", "wide_full", "wide_tied", "iris_full", "wine_diag"]
 
     static func load(_ name: String) throws -> (ReferenceCase, train: FeatureMatrix, test: FeatureMatrix) {
         let json = try Data(contentsOf: directory.appendingPathComponent("\(name).json"))

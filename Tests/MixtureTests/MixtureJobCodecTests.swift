@@ -31,6 +31,8 @@ struct MixtureJobCodecTests {
         .randomStatistics(seed: 42, components: 2, anchor: [0, 0, 0], covarianceType: .tied),
         .expectation(model: model),
         .score(model: model, output: .probabilities),
+        // The last of seven minibatches: 10 of 100 rows (9 of 99, so a wrong row count shows).
+        .minibatchExpectation(model: model, batch: Minibatch(seed: 3, pass: 1, step: 6, steps: 7)),
     ]
 
     @Test("every task survives its encoding", arguments: 0..<tasks.count)

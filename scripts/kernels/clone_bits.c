@@ -47,6 +47,19 @@ int main(void) {
     mix(&total, sizeof total); mix(best, sizeof best); mix(labels, sizeof labels); mix(sums, sizeof sums); mix(clusterWeights, sizeof clusterWeights); step("kmeans_nearest weighted");
     total = emfleet_kmeans_nearest(x, n, d, anchor, grouped, norms, k, transposed, NULL, best, labels, NULL, NULL);
     mix(&total, sizeof total); mix(best, sizeof best); mix(labels, sizeof labels); step("kmeans_nearest");
+    {
+        // Sixteen centres, then eight, then five; features in whole vectors of eight.
+        enum { d2 = 16, k2 = 29 };
+        static double anchor2[d2], centers2[k2 * d2], norms2[k2], grouped2[k2 * d2], sums2[k2 * d2], clusterWeights2[k2], transposed2[8 * d2];
+        for (int j = 0; j < d2; j++) anchor2[j] = next();
+        for (int i = 0; i < k2 * d2; i++) centers2[i] = next() * 5.0;
+        for (int c = 0; c < k2; c++) { norms2[c] = 0; for (int j = 0; j < d2; j++) norms2[c] += centers2[c * d2 + j] * centers2[c * d2 + j]; }
+        emfleet_kmeans_group_centers(centers2, k2, d2, grouped2);
+        const long rows2 = n * d / d2;  // the same values as rows of sixteen
+        double total2 = emfleet_kmeans_nearest(x, rows2, d2, anchor2, grouped2, norms2, k2, transposed2, weights, best, labels, sums2, clusterWeights2);
+        mix(&total2, sizeof total2); mix(best, rows2 * sizeof best[0]); mix(labels, rows2 * sizeof labels[0]);
+        mix(sums2, sizeof sums2); mix(clusterWeights2, sizeof clusterWeights2); step("kmeans_nearest k=29 d=16");
+    }
     total = emfleet_squared_distance_sum(x, n, d, anchor, weights);
     mix(&total, sizeof total); step("squared_distance_sum");
     for (int i = 0; i < 4 * n; i++) values[i] = next() * 200.0;

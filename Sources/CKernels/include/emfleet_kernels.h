@@ -34,19 +34,22 @@ int emfleet_all_finite_f64(const double *values, long n);
 int emfleet_all_finite_f32(const float *values, long n);
 
 /// k-means (its products are fused multiply-adds, rounded once, the same on every clone; the
-/// baseline clone computes them in software): for n rows of x (d values each), about `anchor`, the nearest of k centres (d values
-/// each, about the anchor, with squared norms `norms`; each whole group of eight centres is stored
-/// feature by feature, centers[g*8*d + j*8 + q] for centre 8g+q, and the last k mod 8 centres
-/// row by row after them, as ``emfleet_kmeans_group_centers`` lays them out) by the least score
-/// norms[c] - 2 (x - anchor)·centers[c], the first centre on ties. Writes each row's score to
-/// best and its centre to labels; when `sums` is not NULL, adds w·(x - anchor) to its centre's
-/// row of sums and w to weights[label], w being row_weights[r] (1 when row_weights is NULL).
-/// Returns the sum of w times the scores in row order. `transposed` is scratch space of 8 * d values.
+/// baseline clone computes them in software): for n rows of x (d values each), about `anchor`, the
+/// nearest of k centres (d values each, about the anchor, with squared norms `norms`, laid out by
+/// ``emfleet_kmeans_group_centers``) by the least score norms[c] - 2 (x - anchor)·centers[c], the
+/// first centre on ties. Writes each row's score to best and its centre to labels; when `sums` is
+/// not NULL, adds w·(x - anchor) to its centre's row of sums and w to weights[label], w being
+/// row_weights[r] (1 when row_weights is NULL). Returns the sum of w times the scores (in a fixed
+/// order: eight partial sums by row mod 8, then the last rows). `transposed` is scratch space of
+/// 8 * d values. `sums` runs fastest when 64-byte aligned.
 double emfleet_kmeans_nearest(const double *x, long n, long d, const double *anchor, const double *centers, const double *norms,
                               long k, double *transposed, const double *row_weights, double *best, int32_t *labels,
                               double *sums, double *weights);
 
-/// Lays out k centres (row-major, d values each) for ``emfleet_kmeans_nearest`` in `grouped` (k*d values).
+/// Lays out k centres (row-major, d values each) for ``emfleet_kmeans_nearest`` in `grouped` (k*d
+/// values), each times -2: each whole group of sixteen centres stored feature by feature
+/// (grouped[g*16*d + j*16 + q] for centre 16g+q), then at most one group of eight the same way,
+/// then the last k mod 8 centres row by row.
 void emfleet_kmeans_group_centers(const double *centers, long k, long d, double *grouped);
 
 /// The sum over n rows of x (d values each), in row order, of w·|x - anchor|^2 (w = row_weights[r],

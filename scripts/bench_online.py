@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Stepwise (online) EM against batch EM from the same k-means++ start, in one run.
+
+Called by scripts/bench-online.sh. Generated data (default 10,000,000 × 16, K = 16, full);
+batch EM to convergence (tol 1e-3 on the mean log-likelihood, as scikit-learn's default) with
+seconds per iteration from its JSON log; then `gmm fit --online` for one pass at each α, with
+its wall time and the mean log-likelihood of all rows under the result.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def fit(emfleet, data, k, extra):
+    with tempfile.TemporaryDirectory() as scratch:
+        out = os.path.join(scratch, "m.json")
+        start = time.perf_counter()
+        done = subprocess.run([emfleet, "gmm", "fit", "--data", data, "-c", str(k), "--out", out, "--log-format", "json"] + extra,
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            sys.exit(f"bench: gmm fit {' '.join(extra)} failed:\n{done.stderr}")
+        events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        model = json.load(open(out))
+        return events, model, seconds
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--emfleet", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--features", type=int, default=16)
+    parser.add_argument("--components", type=int, default=16)
+    parser.add_argument("--decays", default="0.6,0.8,1.0")
+    parser.add_argument("--extra", default="", help="more gmm fit options for every run, e.g. '--workers 2'")
+    args = parser.parse_args()
+    os.makedirs(args.data_dir, exist_ok=True)
+    n, d, k = args.rows, args.features, args.components
+    data = os.path.join(args.data_dir, f"online-{n}x{d}-k{k}-s4.npy")
+    if not os.path.exists(data):
+        subprocess.run([args.emfleet, "data", "generate", "--samples", str(n), "--features", str(d), "--components", str(k),
+                        "--seed", "4", "--out", data], check=True, stdout=subprocess.DEVNULL)
+    # The same shards for every fit (the online default: one per 256 rows of a minibatch), so all start from the same bits.
+    extra = ["--shards", str(max(1, 10_000 // 256))] + args.extra.split()
+    events, model, batch_seconds = fit(args.emfleet, data, k, ["--tol", "1e-3", "--max-iter", "300"] + extra)
+    iterations = [e for e in events if e.get("event") == "iteration"]
+    per_iteration = statistics.median(e["seconds"] for e in iterations[1:]) if len(iterations) > 1 else iterations[0]["seconds"]
+    converged = model["lower_bound"]
+    print(f"{n:,} rows × {d}, K = {k}, full covariances, k-means++ start (seed 0); {' '.join(extra) or 'one process'}")
+    print()
+    print("| fit | passes over the data | seconds | mean log-likelihood | gap to batch EM |")
+    print("|---|---|---|---|---|")
+    print(f"| batch EM, to tol 1e-3 | {len(iterations)} | {sum(e['seconds'] for e in iterations):.2f} "
+          f"({batch_seconds:.1f} whole command; {per_iteration:.2f} per iteration) "
+          f"| {converged:.6f} | - |", flush=True)
+    print(f"| batch EM, 3 iterations (time) | 3 | {3 * per_iteration:.2f} | - | - |", flush=True)
+    for decay in args.decays.split(","):
+        events, model, seconds = fit(args.emfleet, data, k, ["--online", "--step-decay", decay] + extra)
+        passes = [e for e in events if e.get("event") == "pass"]
+        gap = (model["lower_bound"] - converged) / abs(converged)
+        print(f"| online, α = {decay} | {len(passes)} | {sum(p['seconds'] for p in passes):.2f} "
+              f"({seconds:.1f} whole command) | {model['lower_bound']:.6f} | {100 * gap:+.3f}% |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
