@@ -181,6 +181,9 @@ public struct JobSpec: Sendable {
         w.bool(csv.weightColumn != nil); w.string(csv.weightColumn ?? "")
         w.bool(weightFile != nil); w.string(weightFile ?? "")
         w.string(weightFingerprint)
+        w.bool(csv.excludedColumns != nil)
+        w.u32(UInt32(csv.excludedColumns?.count ?? 0))
+        for column in csv.excludedColumns ?? [] { w.string(column) }
         return w.bytes
     }
 
@@ -224,6 +227,11 @@ public struct JobSpec: Sendable {
         let file = try r.string("weight file", maxBytes: 4096)
         weightFile = hasWeightFile ? file : nil
         weightFingerprint = try r.string("weight fingerprint", maxBytes: 128)
+        let hasExclusions = try r.bool("column exclusion")
+        let excludedCount = Int(try r.u32("excluded column count"))
+        guard excludedCount <= 1 << 16 else { throw WireError("job: \(excludedCount) excluded columns is too many") }
+        let excluded = try (0..<excludedCount).map { _ in try r.string("excluded column", maxBytes: 1024) }
+        csv.excludedColumns = hasExclusions ? excluded : nil
         try r.finish()
     }
 }

@@ -16,9 +16,13 @@ public struct CSVOptions: Sendable {
     /// Whether the first line is a header.
     public var header: Header
     /// The feature columns to read, in this order, by header name or 0-based index
-    /// (`"3"`); a name matching a header cell wins over an index. `nil`: every column
-    /// but the label column.
+    /// (`"3"`), or runs of them as ranges of either (`"2...14"`, `"alcohol...proline"`,
+    /// both ends included; a range skips the label and weight columns); a name matching a
+    /// header cell wins over an index. `nil`: every column but the label and weight columns.
     public var columns: [String]?
+    /// Columns never read as features, named as in ``columns`` (ranges too); left out of
+    /// ``columns`` when it is given, else of every column.
+    public var excludedColumns: [String]?
     /// The label column, by header name or 0-based index; never read as a feature.
     public var labelColumn: String?
     /// The sample-weight column, by header name or 0-based index; never read as a feature
@@ -27,11 +31,13 @@ public struct CSVOptions: Sendable {
 
     /// Creates options; the defaults detect the delimiter and header and read every column as a feature.
     public init(
-        delimiter: Character? = nil, header: Header = .auto, columns: [String]? = nil, labelColumn: String? = nil, weightColumn: String? = nil
+        delimiter: Character? = nil, header: Header = .auto, columns: [String]? = nil, excludedColumns: [String]? = nil,
+        labelColumn: String? = nil, weightColumn: String? = nil
     ) {
         self.delimiter = delimiter
         self.header = header
         self.columns = columns
+        self.excludedColumns = excludedColumns
         self.labelColumn = labelColumn
         self.weightColumn = weightColumn
     }

@@ -249,7 +249,7 @@ struct CSVScan {
                 switch options.header {
                 case .present: isHeader = true
                 case .absent: isHeader = false
-                case .auto: isHeader = cells.contains { CSVLineSplitter.number(in: $0, of: line) == nil }
+                case .auto: isHeader = cells.contains { Self.isHeaderCell($0, of: line) }
                 }
                 let header = isHeader ? cells.map { CSVLineSplitter.text(of: $0, in: line) } : nil
                 layout = try resolveLayout(mode: mode, header: header, cellCount: cells.count, lineNumber: lineNumber)
@@ -275,13 +275,21 @@ struct CSVScan {
             values.removeAll(keepingCapacity: true)
             for cellIndex in layout.featureIndices {
                 let cell = cells[cellIndex]
-                guard let value = CSVLineSplitter.number(in: cell, of: line) else {
+                var parsed = CSVLineSplitter.number(in: cell, of: line)
+                if parsed == nil {
                     let text = CSVLineSplitter.text(of: cell, in: line)
-                    let message = text.isEmpty
-                        ? "empty cell; fill in missing values (or write NaN) or leave the column out with --columns"
-                        : "\"\(text)\" is not a number"
-                    throw fail(lineNumber, message, cell: cellIndex, layout: layout)
+                    guard MissingValues.isMissing(text) else {
+                        // A text column among the features (an ID, a label) is the usual cause.
+                        throw fail(lineNumber, "\"\(text)\" is not a number; if the column holds text, leave it out with --exclude-columns \(layout.header?[cellIndex] ?? String(cellIndex))"
+                            + " (or name it with --label-column)", cell: cellIndex, layout: layout)
+                    }
+                    // A missing value reads as NaN; a fit refuses it below, naming the cell.
+                    if finiteOnly {
+                        throw fail(lineNumber, missingValueMessage(text.isEmpty ? "an empty cell" : "\"\(text)\""), cell: cellIndex, layout: layout)
+                    }
+                    parsed = .nan
                 }
+                let value = parsed!
                 if finiteOnly, !value.isFinite {
                     throw fail(lineNumber, nonFiniteMessage(value), cell: cellIndex, layout: layout)
                 }
@@ -306,6 +314,55 @@ struct CSVScan {
         return (layout, dataRows)
     }
 
+    /// Whether a first-line cell makes the line a header: text that is neither a number nor a
+    /// missing value (a first data row with a gap is still data).
+    static func isHeaderCell(_ cell: CSVCell, of line: UnsafeBufferPointer<UInt8>) -> Bool {
+        CSVLineSplitter.number(in: cell, of: line) == nil && !MissingValues.isMissing(CSVLineSplitter.text(of: cell, in: line))
+    }
+
+    /// Reads every cell of every line as text, for tables whose columns are not all numbers.
+    ///
+    /// The header is found as ``run(rows:parse:finiteOnly:resume:mark:row:)`` finds it; no
+    /// column is selected or parsed. Rows with the wrong number of cells are refused alike.
+    /// - Returns: the header's cells (if any) and the number of data rows.
+    func runCells(_ row: ([String], Int) throws -> Void) throws -> (header: [String]?, dataRows: Int) {
+        let file = try ReadableFile(path: path)
+        var splitter: CSVLineSplitter?
+        var header: [String]?
+        var width = 0, dataRows = 0
+        var cells: [CSVCell] = []
+        try forEachLine(of: file) { line, lineNumber in
+            guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { return true }
+            if splitter == nil {
+                let made = CSVLineSplitter(mode: try splitMode(firstLine: line, lineNumber: lineNumber))
+                splitter = made
+                if let problem = made.split(line, into: &cells) { throw fail(lineNumber, problem) }
+                width = cells.count
+                let isHeader: Bool
+                switch options.header {
+                case .present: isHeader = true
+                case .absent: isHeader = false
+                case .auto: isHeader = cells.contains { Self.isHeaderCell($0, of: line) }
+                }
+                if isHeader {
+                    header = cells.map { CSVLineSplitter.text(of: $0, in: line) }
+                    return true
+                }
+            } else if let problem = splitter!.split(line, into: &cells) {
+                throw fail(lineNumber, problem)
+            }
+            guard cells.count == width else {
+                throw fail(lineNumber, "expected \(width) cells (\(header != nil ? "the header has" : "the first row has") \(width)), found \(cells.count)")
+            }
+            dataRows += 1
+            try row(cells.map { CSVLineSplitter.text(of: $0, in: line) }, lineNumber)
+            return true
+        }
+        guard splitter != nil else { throw DatasetError(file: path, message: "is empty; expected rows of numbers") }
+        if dataRows == 0 { throw DatasetError(file: path, message: header != nil ? "has a header but no data rows" : "has no data rows") }
+        return (header, dataRows)
+    }
+
     private func splitMode(firstLine line: UnsafeBufferPointer<UInt8>, lineNumber: Int) throws -> CSVSplitMode {
         guard let delimiter = options.delimiter else {
             return line.contains(UInt8(ascii: ",")) ? .delimiter(UInt8(ascii: ",")) : .whitespace
@@ -317,54 +374,9 @@ struct CSVScan {
     }
 
     private func resolveLayout(mode: CSVSplitMode, header: [String]?, cellCount: Int, lineNumber: Int) throws -> CSVLayout {
-        let labelIndex = try options.labelColumn.map { try resolveColumn($0, header: header, cellCount: cellCount) }
-        let weightIndex = try options.weightColumn.map { try resolveColumn($0, header: header, cellCount: cellCount) }
-        if let weightIndex, weightIndex == labelIndex {
-            throw DatasetError(file: path, message: "column \(describe(weightIndex, header)) is both the label column and the weight column")
-        }
-        var features: [Int]
-        if let requested = options.columns {
-            features = try requested.map { try resolveColumn($0, header: header, cellCount: cellCount) }
-            if let labelIndex, features.contains(labelIndex) {
-                throw DatasetError(file: path, message: "column \(describe(labelIndex, header)) is both a feature column and the label column")
-            }
-            if let weightIndex, features.contains(weightIndex) {
-                throw DatasetError(file: path, message: "column \(describe(weightIndex, header)) is both a feature column and the weight column")
-            }
-            if let duplicate = firstDuplicate(features) {
-                throw DatasetError(file: path, message: "column \(describe(duplicate, header)) is selected twice")
-            }
-        } else {
-            features = Array(0..<cellCount).filter { $0 != labelIndex && $0 != weightIndex }
-        }
-        guard !features.isEmpty else {
-            throw DatasetError(file: path, message: "no feature columns are left to read")
-        }
+        let selection = ColumnSelection(file: path, names: header, count: cellCount, unnamedHint: "the file has no header")
+        let (features, labelIndex, _) = try selection.resolve(options)
         return CSVLayout(mode: mode, header: header, cellCount: cellCount, featureIndices: features, labelIndex: labelIndex)
-    }
-
-    private func describe(_ index: Int, _ header: [String]?) -> String {
-        header.map { "\"\($0[index])\"" } ?? String(index)
-    }
-
-    private func firstDuplicate(_ indices: [Int]) -> Int? {
-        var seen = Set<Int>()
-        return indices.first { !seen.insert($0).inserted }
-    }
-
-    /// Resolves a column by header name first, then by 0-based index.
-    private func resolveColumn(_ spec: String, header: [String]?, cellCount: Int) throws -> Int {
-        if let header, let index = header.firstIndex(of: spec) { return index }
-        if let index = Int(spec) {
-            guard index >= 0, index < cellCount else {
-                throw DatasetError(file: path, message: "column index \(index) is out of range; the file has \(cellCount) columns, indexed 0 to \(cellCount - 1)")
-            }
-            return index
-        }
-        if let header {
-            throw DatasetError(file: path, message: "unknown column \"\(spec)\"; the columns are \(header.map { "\"\($0)\"" }.joined(separator: ", "))")
-        }
-        throw DatasetError(file: path, message: "unknown column \"\(spec)\": the file has no header, so name columns by 0-based index (0 to \(cellCount - 1))")
     }
 }
 
@@ -403,7 +415,7 @@ final class CSVRowIndex: @unchecked Sendable {
     static func of(_ scan: CSVScan) throws -> CSVRowIndex {
         let o = scan.options
         let key = [scan.path, try ReadableFile(path: scan.path).identity(), o.delimiter.map { String($0) } ?? "-", o.header.rawValue,
-                   o.columns?.joined(separator: "\u{1}") ?? "-", o.labelColumn ?? "-",
+                   o.columns?.joined(separator: "\u{1}") ?? "-", o.excludedColumns?.joined(separator: "\u{1}") ?? "-", o.labelColumn ?? "-",
                    o.weightColumn ?? "-"].joined(separator: "\u{0}")
         if let hit = cache.withLock({ $0.first { $0.key == key }?.index }) { return hit }
         let index = try CSVRowIndex(scan: scan)

@@ -5,7 +5,7 @@
 ///
 /// ```
 /// data.csv: line 1042, column 7 ("price"): "n/a" is not a number
-/// x.npy: row 17, column 3: value is NaN; remove or impute non-finite values first
+/// x.npy: row 17, column 3: missing value (NaN); fill in or leave out the rows with missing values, …
 /// x.npy: truncated: header says 1000 rows of 16 float64 (128000 bytes) but 12000 bytes follow the header
 /// ```
 ///

@@ -82,6 +82,61 @@ public enum DatasetLoader {
         }
     }
 
+    /// How a model file names the feature columns `csv` selects in `path`: their header
+    /// names, or their 0-based positions (as text) in a file without names.
+    public static func featureColumnNames(path: String, csv: CSVOptions = .init()) throws -> [String] {
+        let indices = try featureColumns(path: path, csv: csv)
+        guard let names = try fileColumns(path: path, csv: csv).names else { return indices.map(String.init) }
+        return indices.map { names[$0] }
+    }
+
+    /// Every column of `path`: how many, and their header names when it has them (a text
+    /// file's header; never for `.npy`). Column selection in `csv` is not applied.
+    public static func fileColumns(path: String, csv: CSVOptions = .init()) throws -> (count: Int, names: [String]?) {
+        switch try DataFileFormat(path: path) {
+        case .npy:
+            return (try NPYReader(path: path).columns, nil)
+        case .text:
+            let layoutOnly = CSVOptions(delimiter: csv.delimiter, header: csv.header)
+            let scan = CSVScan(path: path, options: DataFileFormat.textOptions(layoutOnly, path: path))
+            let layout = try scan.run(rows: 0..<0, parse: false) { _, _ in }.layout
+            return (layout.cellCount, layout.header)
+        }
+    }
+
+    /// Every row's cell of one column as text (an ID column to carry into a prediction file),
+    /// with the column's header name (or its position for a file without names).
+    ///
+    /// - Parameter column: a header name or a 0-based index, as in ``CSVOptions/columns``.
+    public static func columnText(path: String, csv: CSVOptions = .init(), column: String) throws -> (name: String, values: [String]) {
+        let file = try fileColumns(path: path, csv: csv)
+        let unnamed = (try DataFileFormat(path: path)) == .npy ? ".npy files have no column names" : "the file has no header"
+        let index = try ColumnSelection(file: path, names: file.names, count: file.count, unnamedHint: unnamed).column(column)
+        let name = file.names?[index] ?? String(index)
+        switch try DataFileFormat(path: path) {
+        case .npy:
+            let reader = try NPYReader(path: path)
+            let matrix = try reader.readRows(0..<reader.rows)
+            return (name, (0..<matrix.rows).map { labelText(matrix[row: $0, column: index]) })
+        case .text:
+            var values: [String] = []
+            let layoutOnly = CSVOptions(delimiter: csv.delimiter, header: csv.header)
+            _ = try CSVScan(path: path, options: DataFileFormat.textOptions(layoutOnly, path: path)).runCells { cells, _ in values.append(cells[index]) }
+            return (name, values)
+        }
+    }
+
+    /// The 0-based indices in the file of the feature columns `csv` selects, in order.
+    public static func featureColumns(path: String, csv: CSVOptions = .init()) throws -> [Int] {
+        switch try DataFileFormat(path: path) {
+        case .npy:
+            return try npyColumns(csv, reader: NPYReader(path: path)).features
+        case .text:
+            let scan = CSVScan(path: path, options: DataFileFormat.textOptions(csv, path: path))
+            return try scan.run(rows: 0..<0, parse: false) { _, _ in }.layout.featureIndices
+        }
+    }
+
     /// The number of data rows and feature columns of `path`, without reading the data.
     ///
     /// `.npy`: from the header. Text: one counting pass; only the first line is split, so
@@ -102,10 +157,14 @@ public enum DatasetLoader {
         }
     }
 
+    /// The header of the label column emfleet writes in prediction files.
+    public static let labelHeader = "label"
+
     /// Loads labels: a 1-D integer `.npy` file, or a one-column text file (strings allowed).
     ///
     /// A text file's first line is taken as a header when `header` says so, or, with
-    /// `.auto`, when it is not a number and the second line is.
+    /// `.auto`, when it is not a number and the second line is, or when it is
+    /// ``labelHeader`` (the header of emfleet's prediction files).
     ///
     /// - Returns: one label per row, as text.
     /// - Throws: ``DatasetError`` for a missing or empty file, a float `.npy` array, or a
@@ -152,37 +211,16 @@ public enum DatasetLoader {
             return true
         }
         if header == .present, !labels.isEmpty { labels.removeFirst() }
+        // emfleet's own prediction files: a "label" header above text labels.
+        if header == .auto, labels.count > 1, labels[0] == Self.labelHeader { labels.removeFirst() }
         guard !labels.isEmpty else { throw DatasetError(file: path, message: "has no labels") }
         return labels
     }
 
     /// Resolves the feature and label columns of an `.npy` file (indices only).
     static func npyColumns(_ options: CSVOptions, reader: NPYReader) throws -> (features: [Int], label: Int?) {
-        func resolve(_ spec: String) throws -> Int {
-            guard let index = Int(spec) else {
-                throw DatasetError(file: reader.path, message: "unknown column \"\(spec)\": .npy files have no column names, so name columns by 0-based index (0 to \(reader.columns - 1))")
-            }
-            guard index >= 0, index < reader.columns else {
-                throw DatasetError(file: reader.path, message: "column index \(index) is out of range; the file has \(reader.columns) columns, indexed 0 to \(reader.columns - 1)")
-            }
-            return index
-        }
-        let label = try options.labelColumn.map(resolve)
-        let weight = try options.weightColumn.map(resolve)
-        if let weight, weight == label {
-            throw DatasetError(file: reader.path, message: "column \(weight) is both the label column and the weight column")
-        }
-        let features = try options.columns?.map(resolve) ?? Array(0..<reader.columns).filter { $0 != label && $0 != weight }
-        if let label, features.contains(label) {
-            throw DatasetError(file: reader.path, message: "column \(label) is both a feature column and the label column")
-        }
-        if let weight, features.contains(weight) {
-            throw DatasetError(file: reader.path, message: "column \(weight) is both a feature column and the weight column")
-        }
-        if Set(features).count != features.count {
-            throw DatasetError(file: reader.path, message: "a column is selected twice")
-        }
-        guard !features.isEmpty else { throw DatasetError(file: reader.path, message: "no feature columns are left to read") }
+        let selection = ColumnSelection(file: reader.path, names: nil, count: reader.columns, unnamedHint: ".npy files have no column names")
+        let (features, label, _) = try selection.resolve(options)
         return (features, label)
     }
 
@@ -200,7 +238,7 @@ public enum DatasetLoader {
 ///   - firstRow: the 0-based data row of the matrix's first row in that file.
 ///   - columnNames: names to show for the columns, if the file has them.
 /// - Throws: ``DatasetError`` naming the 0-based row and column of the first NaN or ±Inf
-///   ("row 17, column 3: value is NaN; ...").
+///   ("row 17, column 3: missing value (NaN); ...").
 public func validateFinite(_ matrix: FeatureMatrix, file: String, firstRow: Int = 0, columnNames: [String]? = nil) throws {
     func firstNonFinite<T: BinaryFloatingPoint>(_ values: [T]) -> Int? {
         values.withUnsafeBufferPointer { buffer in
@@ -230,6 +268,12 @@ public func validateFinite(_ matrix: FeatureMatrix, file: String, firstRow: Int 
 
 /// What to say of a NaN or infinite value where finite ones are needed.
 func nonFiniteMessage(_ value: Double) -> String {
-    let what = value.isNaN ? "value is NaN" : "value is \(value < 0 ? "-" : "+")infinity"
-    return "\(what); remove or impute non-finite values first"
+    if value.isNaN { return missingValueMessage("NaN") }
+    return "value is \(value < 0 ? "-" : "+")infinity; remove or impute non-finite values first"
+}
+
+/// What to do about a missing value (`what`: "an empty cell", "\"NA\"", "NaN") in rows to be fitted or applied.
+func missingValueMessage(_ what: String) -> String {
+    "missing value (\(what)); fill in or leave out the rows with missing values, or leave the column out "
+        + "with --exclude-columns (`emfleet data inspect` counts them per column)"
 }

@@ -38,10 +38,22 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
         public var shards: Int
         /// Which of the `restarts` starts was kept (0-based).
         public var keptStart: Int
+        /// The data's feature columns, in the model's feature order: header names, or 0-based
+        /// positions for files without names; absent in files of earlier emfleet versions.
+        public var featureColumns: [String]?
+
+        /// Facts about a fit's data.
+        public init(rows: Int, shards: Int, keptStart: Int, featureColumns: [String]? = nil) {
+            self.rows = rows
+            self.shards = shards
+            self.keptStart = keptStart
+            self.featureColumns = featureColumns
+        }
 
         enum CodingKeys: String, CodingKey {
             case rows, shards
             case keptStart = "kept_start"
+            case featureColumns = "feature_columns"
         }
     }
 

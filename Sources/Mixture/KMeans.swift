@@ -210,7 +210,10 @@ public struct KMeansFitter {
 
     /// Refuses a checkpoint of another fit or other data.
     func check(_ saved: KMeansCheckpoint) throws {
-        guard saved.options == options else { throw MixtureError.invalidData("the checkpoint was written by a k-means fit with other options") }
+        guard saved.options == options else {
+            let which = OptionDifference.first(saved: saved.options, current: options).map { ": \($0)" } ?? ""
+            throw MixtureError.invalidData("the checkpoint was written by a k-means fit with other options\(which)")
+        }
         try runner.checkCheckpointShape(rows: saved.rows, shards: saved.shards, features: saved.summary.mean.count)
     }
 

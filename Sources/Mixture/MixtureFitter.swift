@@ -90,7 +90,10 @@ public struct MixtureFitter {
         guard saved.format == FitCheckpoint.format else {
             throw MixtureError.invalidData("not an emfleet fit checkpoint (format \"\(saved.format)\")")
         }
-        guard mine == theirs else { throw MixtureError.invalidData("the checkpoint was written by a fit with other options") }
+        guard mine == theirs else {
+            let which = OptionDifference.first(saved: theirs, current: mine).map { ": \($0)" } ?? ""
+            throw MixtureError.invalidData("the checkpoint was written by a fit with other options\(which)")
+        }
         try runner.checkCheckpointShape(rows: saved.rows, shards: saved.shards, features: saved.summary.mean.count)
     }
 

@@ -176,7 +176,9 @@ public struct VariationalMixtureFitter {
     /// Refuses a checkpoint of another fit.
     func check(_ saved: VariationalCheckpoint) throws {
         guard saved.options == options, saved.variational == variational else {
-            throw MixtureError.invalidData("the checkpoint was written by a fit with other options")
+            let which = (saved.options != options ? OptionDifference.first(saved: saved.options, current: options)
+                : OptionDifference.first(saved: saved.variational, current: variational)).map { ": \($0)" } ?? ""
+            throw MixtureError.invalidData("the checkpoint was written by a fit with other options\(which)")
         }
         try runner.checkCheckpointShape(rows: saved.rows, shards: saved.shards, features: saved.summary.mean.count)
     }

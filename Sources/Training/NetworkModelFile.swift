@@ -32,6 +32,14 @@ public struct NetworkModelFile: Codable, Equatable, Sendable {
     public struct Training: Codable, Equatable, Sendable {
         public var rows: Int
         public var shards: Int
+        /// The data's feature columns, in the network's input order: header names, or 0-based
+        /// positions for files without names; absent in files of earlier emfleet versions.
+        public var featureColumns: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case rows, shards
+            case featureColumns = "feature_columns"
+        }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -230,6 +230,10 @@ public struct NetworkTrainer {
     /// Trains until `options.epochs` or, with `options.patience`, until the monitored loss has
     /// not improved by at least `options.tolerance` for that many epochs in a row.
     ///
+    /// The kept parameters are those of the epoch with the lowest monitored loss (validation
+    /// loss when there are validation rows) when there are validation rows or a patience;
+    /// otherwise those of the last epoch.
+    ///
     /// - Parameters:
     ///   - resuming: a checkpoint of an earlier run of this training; the result is bit-identical
     ///     to an uninterrupted run.
@@ -246,6 +250,11 @@ public struct NetworkTrainer {
         let plan = runner.plan
         let layout = BatchLayout(plan: plan, batchSize: options.batchSize, validationFraction: options.validationFraction, seed: options.seed)
         guard layout.totalTrainingRows > 0 else { throw MixtureError.invalidData("no training rows are left after the validation split") }
+        let hasValidation = layout.totalValidationRows > 0 || validation != nil
+        // The best epoch is kept when something chose it: held-out rows, or a patience that
+        // stops on the training loss. Otherwise the last epoch is the model, as in scikit-learn
+        // and Keras; an earlier epoch's lower training loss is no sign of a better network.
+        let keepsBestEpoch = hasValidation || options.patience != nil
         var state: TrainingCheckpoint
         if let resuming {
             if resuming.options.precision != options.precision {
@@ -256,9 +265,15 @@ public struct NetworkTrainer {
                         "the checkpoint was trained with --precision \(resuming.options.precision.rawValue); give --precision \(resuming.options.precision.rawValue) to continue it")
                 }
             }
-            guard resuming.format == TrainingCheckpoint.format, resuming.options == options,
-                  resuming.shards == plan.count, resuming.rows == plan.rows
-            else { throw MixtureError.invalidData("the checkpoint was written by a training run with other options or data") }
+            if resuming.options != options {
+                let which = OptionDifference.first(saved: resuming.options, current: options).map { ": \($0)" } ?? ""
+                throw MixtureError.invalidData("the checkpoint was written by a training run with other options\(which)")
+            }
+            guard resuming.format == TrainingCheckpoint.format, resuming.shards == plan.count, resuming.rows == plan.rows
+            else {
+                throw MixtureError.invalidData("the checkpoint was written for \(resuming.rows) rows in \(resuming.shards) shards; "
+                    + "this run has \(plan.rows) rows in \(plan.count) (give the same data and --shards)")
+            }
             state = resuming
         } else {
             let extraInputs = mixture.map { $0.appendPosteriors ? $0.model.parameters.components : 0 } ?? 0
@@ -325,7 +340,7 @@ public struct NetworkTrainer {
                 accuracy: classification ? correct / (weight > 0 ? weight : 1) : nil,
                 seconds: 0, samplesPerSecond: 0)
             var monitored = record.loss
-            if layout.totalValidationRows > 0 || self.validation != nil {
+            if hasValidation {
                 let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation,
                                              mixture: mixture, precision: options.precision)
                 let validation: TrainingSums
@@ -350,8 +365,8 @@ public struct NetworkTrainer {
                 }
             }
             let previousBest = state.bestLoss
-            if monitored < previousBest {
-                state.bestLoss = monitored
+            if monitored < previousBest { state.bestLoss = monitored }
+            if !keepsBestEpoch || monitored < previousBest {
                 state.bestParameters = state.parameters
                 state.bestEpoch = epoch + 1
             }

@@ -138,6 +138,17 @@ final class OpenedJob {
     ) throws {
         let log = EventLog(format: logFormat)
         self.log = log
+        var cluster = cluster
+        if let workers = cluster.workers {
+            // Shards come from the rows alone, so workers beyond them would only start, join and idle.
+            let planned = try shards ?? defaultShards(DatasetLoader.shape(path: path, csv: csv).rows)
+            let useful = max(planned, cluster.minWorkers)
+            if workers > useful {
+                log.note("warning: --workers \(workers) with \(planned) shard\(planned == 1 ? "" : "s"): "
+                    + "\(workers - useful) would have no shard to compute; starting \(useful) (the result is the same)")
+                cluster.workers = useful
+            }
+        }
         self.shards = try JobShards(
             path: path, csv: csv, shards: shards, threads: threads, cluster: cluster, labels: labels, weights: weights, defaultShards: defaultShards,
             messageLimit: messageLimit, workerExecutable: CommandLine.executablePath) { log.cluster($0) }
@@ -148,6 +159,19 @@ final class OpenedJob {
                 if log.format == .text { log.note("coordinator listening on \(endpoint); waiting for \(cluster.minWorkers) worker(s)") }
             }
             coordinator.onShardDone = { done, total in log.progress(done: done, total: total) }
+        }
+    }
+
+    /// Warns, once per column, when a feature of a fit looks like a row identifier (a serial
+    /// number, an ID): it would silently become a dimension of the model.
+    ///
+    /// Looks at the first rows only; a file it cannot sample is left to the fit's own errors.
+    func warnAboutIdentifierFeatures(path: String, csv: CSVOptions) {
+        guard let suspects = try? TableInspector.identifierFeatures(path: path, csv: csv) else { return }
+        for suspect in suspects {
+            let called = suspect.name.map { "column \(suspect.index) (\"\($0)\")" } ?? "column \(suspect.index)"
+            log.note("warning: \(called) looks like a row identifier (a different integer on every row, in order) but is a feature; "
+                + "leave it out with --exclude-columns \(suspect.name ?? String(suspect.index))")
         }
     }
 

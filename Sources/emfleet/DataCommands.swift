@@ -6,8 +6,11 @@ extension ScalarType: ExpressibleByArgument {}
 extension CSVOptions.Header: ExpressibleByArgument {}
 
 /// Runs `body`, turning a runtime error into one `emfleet: error: …` line on standard
-/// error and exit status 1 (no stack trace); command-line errors (`ValidationError`,
-/// `ExitCode`, `CleanExit`) pass through to ArgumentParser unchanged.
+/// error and exit status 1 (no stack trace); `ExitCode` and `CleanExit` pass through.
+///
+/// A `ValidationError` thrown here is a runtime failure too: the command line parsed and
+/// validated before `run()` began, so what fails now is about the files or the data, and
+/// a usage text (exit 64) would send the user to the wrong place.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
@@ -25,11 +28,13 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     }
 }
 
-/// Rethrows ArgumentParser's own errors; prints anything else as one line and throws `ExitCode(1)`.
+/// Rethrows ArgumentParser's exits; prints anything else as one line and throws `ExitCode(1)`.
 private func report(_ error: any Error) throws -> Never {
-    if error is ExitCode || error is CleanExit || error is ValidationError { throw error }
+    if error is ExitCode || error is CleanExit { throw error }
     let text: String
-    if let error = error as? DatasetError {
+    if let error = error as? ValidationError {
+        text = error.message
+    } else if let error = error as? DatasetError {
         text = error.description
     } else if let error = error as? CocoaError {
         // Foundation's messages do not say which file; its error knows.
@@ -47,8 +52,11 @@ private func report(_ error: any Error) throws -> Never {
 ///
 /// Shared by every command that reads features, through `@OptionGroup`.
 struct DataFileOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Feature columns, comma-separated, by header name or 0-based index (default: all but the label column).", valueName: "a,b,..."))
+    @Option(help: ArgumentHelp("Feature columns, comma-separated, by header name or 0-based index, or ranges of either such as 2...14 or alcohol...proline (default: all but the label column).", valueName: "a,b,..."))
     var columns: String?
+
+    @Option(help: ArgumentHelp("Columns never used as features (an ID, a text column), named as in --columns, ranges too.", valueName: "a,b,..."))
+    var excludeColumns: String?
 
     @Option(help: ArgumentHelp("The label column, by header name or 0-based index; never used as a feature.", valueName: "column"))
     var labelColumn: String?
@@ -66,6 +74,9 @@ struct DataFileOptions: ParsableArguments {
         if let columns, selectedColumns(columns).isEmpty {
             throw ValidationError("--columns names no column")
         }
+        if let excludeColumns, selectedColumns(excludeColumns).isEmpty {
+            throw ValidationError("--exclude-columns names no column")
+        }
     }
 
     /// The reader options these flags describe.
@@ -74,6 +85,7 @@ struct DataFileOptions: ParsableArguments {
             delimiter: delimiter.flatMap(delimiterCharacter),
             header: header,
             columns: columns.map(selectedColumns),
+            excludedColumns: excludeColumns.map(selectedColumns),
             labelColumn: labelColumn
         )
     }
@@ -182,7 +194,7 @@ extension DataCommand {
     /// `emfleet data inspect`: shape, precision and per-column statistics.
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a data file's shape, precision and per-column mean, std, min, max and non-finite counts."
+            abstract: "Show a data file's shape, precision and every column: numeric ones with mean, std, min, max and missing cells, text ones with their values."
         )
 
         @Argument(help: ArgumentHelp("The data file: .npy, .csv, .tsv or .txt.", valueName: "file"))
@@ -192,6 +204,7 @@ extension DataCommand {
 
         func run() throws {
             try reportingErrors {
+                if try DataFileFormat(path: file) == .text { return try inspectTable() }
                 let result = try DatasetInspector.summarize(path: file, csv: data.csvOptions)
                 print("file:    \(file)")
                 print("shape:   \(result.rows) rows × \(result.columns) columns")
@@ -214,6 +227,62 @@ extension DataCommand {
 
         private func format(_ value: Double) -> String {
             value.isNaN ? "-" : String(format: "%.6g", value)
+        }
+
+        /// A text table as it comes: numeric columns with their statistics, text columns with
+        /// their values, missing cells counted, and columns that look like row identifiers named.
+        private func inspectTable() throws {
+            let csv = data.csvOptions
+            let (rows, every) = try TableInspector.summarize(path: file, csv: csv)
+            // With a selection, its columns (and the label's); else every column of the file.
+            var shown = every
+            if csv.columns != nil || csv.excludedColumns != nil {
+                var wanted = Set(try DatasetLoader.featureColumns(path: file, csv: csv))
+                for name in [csv.labelColumn, csv.weightColumn].compactMap({ $0 }) {
+                    if let index = every.firstIndex(where: { $0.name == name }) ?? Int(name) { wanted.insert(index) }
+                }
+                shown = every.filter { wanted.contains($0.index) }
+            }
+            let numeric = shown.filter { $0.kind == .numeric }, text = shown.filter { $0.kind == .text }
+            print("file:    \(file)")
+            print("shape:   \(rows) rows × \(shown.count) columns (\(numeric.count) numeric, \(text.count) text)")
+            print("dtype:   text (numbers read as float64)")
+            let named = every.first?.name != nil
+            let lead: (TableColumnSummary) -> [String] = { named ? [String($0.index), $0.name ?? ""] : [String($0.index)] }
+            let leadTitles = named ? ["column", "name"] : ["column"]
+            if !numeric.isEmpty {
+                print("")
+                var table: [[String]] = [leadTitles + ["mean", "std", "min", "max", "missing", "Inf"]]
+                for column in numeric {
+                    let numbers = column.numbers!
+                    table.append(lead(column) + [format(numbers.mean), format(numbers.standardDeviation), format(numbers.minimum),
+                                                 format(numbers.maximum), String(column.missing), String(numbers.infiniteCount)])
+                }
+                for line in alignedTable(table, leftAligned: named ? [1] : []) { print(line) }
+            }
+            if !text.isEmpty {
+                print("")
+                var table: [[String]] = [leadTitles + ["missing", "distinct", "values (count)"]]
+                for column in text {
+                    let listed = column.values.prefix(6).map { "\($0.value) (\($0.count))" }.joined(separator: ", ")
+                    let more = column.distinctCount > 6 || !column.distinctCountIsExact ? ", …" : ""
+                    table.append(lead(column) + [String(column.missing), "\(column.distinctCount)\(column.distinctCountIsExact ? "" : "+")", listed + more])
+                }
+                for line in alignedTable(table, leftAligned: Set(named ? [1, 4] : [3])) { print(line) }
+            }
+            let identifiers = shown.filter { $0.looksLikeIdentifier && $0.name != csv.labelColumn }
+            if !identifiers.isEmpty { print("") }
+            for column in identifiers {
+                let what = column.kind == .text ? "a different text on every row" : "a different integer on every row, in order"
+                let called = column.name.map { "column \(column.index) (\"\($0)\")" } ?? "column \(column.index)"
+                print("note: \(called) looks like an identifier (\(what)); leave it out of the features with --exclude-columns \(column.name ?? String(column.index))")
+            }
+            let missing = shown.filter { $0.missing > 0 }
+            if !missing.isEmpty {
+                let total = missing.reduce(0) { $0 + $1.missing }
+                print("")
+                print("note: \(total) missing cell\(total == 1 ? "" : "s") (empty, NA, NaN, null) in \(missing.count) column\(missing.count == 1 ? "" : "s")")
+            }
         }
     }
 

@@ -32,6 +32,31 @@ struct DataOptions: ParsableArguments {
     func load() throws -> FeatureMatrix {
         try DatasetLoader.load(path: data, csv: layout.csvOptions, finiteOnly: true).features
     }
+
+    /// The reader options for applying a model whose file names its feature columns
+    /// (`modelColumns`, nil in files of earlier versions): without `--columns` or
+    /// `--exclude-columns`, the model's columns are picked from a file with others (an ID, the
+    /// label) by name, or, for a model trained on a file without names, by position from a
+    /// file without names that has more columns.
+    ///
+    /// - Throws: `DatasetError` when the file has names but lacks one of the model's columns.
+    func csvOptions(forModelColumns modelColumns: [String]?, model: String) throws -> CSVOptions {
+        var csv = layout.csvOptions
+        guard let modelColumns, !modelColumns.isEmpty, csv.columns == nil, csv.excludedColumns == nil else { return csv }
+        let file = try DatasetLoader.fileColumns(path: data, csv: csv)
+        let positions = modelColumns.compactMap(Int.init)
+        if let names = file.names, positions.count < modelColumns.count {
+            if let absent = modelColumns.first(where: { !names.contains($0) }) {
+                throw DatasetError(file: data, message: "has no column \"\(absent)\", one of the \(modelColumns.count) features \(model) was trained on "
+                    + "(\(modelColumns.joined(separator: ", "))); give the file that column, or choose columns with --columns")
+            }
+            csv.columns = modelColumns
+        } else if file.names == nil, positions.count == modelColumns.count, file.count > modelColumns.count,
+                  positions.allSatisfy({ $0 < file.count }) {
+            csv.columns = modelColumns
+        }
+        return csv
+    }
 }
 
 /// A model file applied to a data file, for `gmm predict` and `gmm score`.
@@ -52,8 +77,11 @@ struct AppliedModelOptions: ParsableArguments {
     func evaluate(
         _ output: RowOutput, weights: SampleWeightOptions? = nil
     ) throws -> (model: GaussianMixture, rows: Int, sum: Double, weight: Double, perRow: [Double]) {
+        try FileKind.require(model, is: MixtureModelFile.format)
         let mixture = try MixtureModelFile.read(from: model)
-        let job = try OpenedJob(data: input, shards: nil, threads: threads, cluster: cluster, weights: weights)
+        let csv = try input.csvOptions(forModelColumns: mixture.training?.featureColumns, model: model)
+        let job = try OpenedJob(path: input.data, csv: weights?.csv(csv) ?? csv, shards: nil, threads: threads,
+                                cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight)
         defer { job.finish() }
         let result = try mixture.evaluate(on: job.runner, output: output)
         return (mixture, job.runner.plan.rows, result.sum, result.weight, result.perRow)
@@ -159,11 +187,11 @@ extension GMMCommand {
                 if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 var options = em.fitOptions(components: components)
                 options.covarianceType = covariance
-                let initial = try initModel.map { try MixtureModelFile.read(from: $0).parameters }
+                let initial = try initModel.map { try FileKind.require($0, is: MixtureModelFile.format); return try MixtureModelFile.read(from: $0).parameters }
                 let priors = try variational.options()
                 let resumed = priors == nil && !stepwise.online ? try resume.map(Self.readCheckpoint) : nil
-                let resumedVariational = priors != nil ? try resume.map(VariationalCheckpoint.read) : nil
-                let resumedOnline = stepwise.online ? try resume.map(OnlineCheckpoint.read) : nil
+                let resumedVariational = priors != nil ? try resume.map { try FileKind.require($0, is: VariationalCheckpoint.format); return try VariationalCheckpoint.read(from: $0) } : nil
+                let resumedOnline = stepwise.online ? try resume.map { try FileKind.require($0, is: OnlineCheckpoint.format); return try OnlineCheckpoint.read(from: $0) } : nil
                 let fingerprint = try weighting.fingerprint(data: input.data)
                 if let saved = resumed.map(\.dataFingerprint) ?? resumedVariational.map(\.dataFingerprint) ?? resumedOnline.map(\.dataFingerprint),
                    let resume, saved != fingerprint {
@@ -172,7 +200,13 @@ extension GMMCommand {
                 }
                 let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting, online: stepwise.options())
                 defer { job.finish() }
+                job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 let runner = job.runner
+                // Said before the fit's header, which would promise a fit that cannot start.
+                guard components <= runner.plan.rows else {
+                    throw ValidationError("\(input.data): the data has \(runner.plan.rows) rows, fewer than the \(components) components asked for; "
+                        + "ask for at most \(runner.plan.rows)")
+                }
                 if let initial, let initModel {
                     guard initial.components == components, initial.dimension == runner.dimension,
                           initial.covarianceType == covariance
@@ -186,6 +220,10 @@ extension GMMCommand {
                     options.initialParameters = initial
                 }
                 let log = job.log
+                if let resume, let start = resumed?.start ?? resumedVariational?.start {
+                    let iterations = resumed?.history.count ?? resumedVariational?.history.count ?? 0
+                    log.note("resuming \(resume) from iteration \(iterations) of start \(start + 1) of \(options.restarts)")
+                }
                 let text = log.format == .text && !quiet
                 let whereComputed = cluster.workers.map { "\($0) local workers" }
                     ?? cluster.bind.map { "workers at \($0)" }
@@ -227,7 +265,7 @@ extension GMMCommand {
                         print(line + (workers.map { String(format: " %8d", $0) } ?? ""))
                         fflush(nil)
                     }
-                let model: GaussianMixture
+                var model: GaussianMixture
                 if let onlineFitter {
                     // A line per minibatch would be thousands: about twenty per pass, and each pass's last.
                     let every = max(1, onlineFitter.stepsPerPass / 20)
@@ -268,6 +306,7 @@ extension GMMCommand {
                         },
                         progress: progress)
                 }
+                model.training?.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 try MixtureModelFile.write(model, to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
                 if let report {
@@ -291,7 +330,8 @@ extension GMMCommand {
         }
 
         static func readCheckpoint(_ path: String) throws -> FitCheckpoint {
-            try FitCheckpoint.read(from: path)
+            try FileKind.require(path, is: FitCheckpoint.format)
+            return try FitCheckpoint.read(from: path)
         }
     }
 
@@ -307,16 +347,21 @@ extension GMMCommand {
         @Flag(name: .long, help: "Write the N×K posterior probabilities instead of labels.")
         var proba = false
 
+        @OptionGroup var identifiers: IdentifierColumnOption
+
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
+                try checkTableOutput(out)
+                try identifiers.check(out: out)
                 let result = try applied.evaluate(proba ? .probabilities : .labels)
                 let k = result.model.parameters.components
+                let ids = try identifiers.read(applied.input, rows: result.rows)
                 if proba {
                     try writeMatrix(result.perRow, rows: result.rows, columns: k,
-                                    header: (0..<k).map { "component_\($0)" }, to: out)
+                                    header: probabilityHeader((0..<k).map(String.init)), ids: ids, to: out)
                 } else {
-                    try writeLabels(result.perRow.map { Int($0) }, to: out)
+                    try writeLabels(result.perRow.map { Int($0) }, ids: ids, to: out)
                 }
                 print("wrote \(proba ? "probabilities" : "labels") for \(result.rows) rows to \(out)")
             }
@@ -394,7 +439,9 @@ extension GMMCommand {
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
+                try checkTableOutput(out)
                 if let labels { try OutputLocation.checkFile(labels, option: "--labels") }
+                try FileKind.require(model, is: MixtureModelFile.format)
                 let mixture = try MixtureModelFile.read(from: model)
                 let drawn = try mixture.sample(count: count, seed: seed)
                 try writeMatrix(drawn.features.doubles(), rows: count, columns: drawn.features.columns,
@@ -471,20 +518,79 @@ enum FitReport {
 
 
 /// Writes a row-major matrix as .npy or CSV, by the path's extension.
-func writeMatrix(_ values: [Double], rows: Int, columns: Int, header: [String], to path: String) throws {
+func writeMatrix(_ values: [Double], rows: Int, columns: Int, header: [String], ids: IdentifierColumn? = nil, to path: String) throws {
     let matrix = FeatureMatrix(rows: rows, columns: columns, values: values)
     if path.lowercased().hasSuffix(".npy") {
         try NPYWriter.write(matrix, to: path)
+    } else if let ids {
+        // The same number text as CSVWriter.write: Swift's shortest round-trip form.
+        let cells = (0..<rows).map { row in [ids.values[row]] + (0..<columns).map { values[row * columns + $0].description } }
+        try CSVWriter.writeColumns(header: [ids.name] + header, rows: cells, to: path)
     } else {
         try CSVWriter.write(matrix, columnNames: header, to: path)
     }
 }
 
+/// The header of a probability file: `p_` and each class (a component's number for a mixture),
+/// the same for every command that writes probabilities.
+func probabilityHeader(_ classes: [String]) -> [String] { classes.map { "p_\($0)" } }
+
+/// Refuses, before any work, an output name whose extension emfleet does not write: rows are
+/// written as `.npy` or as comma-separated text (`.csv`, `.txt`), never under another name.
+func checkTableOutput(_ path: String, option: String = "--out") throws {
+    let name = path.split(separator: "/").last.map(String.init) ?? path
+    let ext = name.contains(".") ? String(name.split(separator: ".").last!).lowercased() : ""
+    guard ["npy", "csv", "txt"].contains(ext) else {
+        throw ValidationError("\(path): \(option) is written as .npy, .csv or .txt (by its extension), "
+            + (ext.isEmpty ? "and it has none" : "not .\(ext)"))
+    }
+}
+
 /// Writes integer labels as a 1-D .npy or a one-column CSV, by the path's extension.
-func writeLabels(_ labels: [Int], to path: String) throws {
+func writeLabels(_ labels: [Int], ids: IdentifierColumn? = nil, to path: String) throws {
     if path.lowercased().hasSuffix(".npy") {
         try NPYWriter.writeIntegers(labels, to: path)
     } else {
-        try CSVWriter.writeColumns(header: ["label"], rows: labels.map { [String($0)] }, to: path)
+        try writeTextLabels(labels.map(String.init), ids: ids, to: path)
+    }
+}
+
+/// Writes text labels as a CSV with a `label` header, after the ID column when there is one.
+func writeTextLabels(_ labels: [String], ids: IdentifierColumn?, to path: String) throws {
+    if let ids {
+        try CSVWriter.writeColumns(header: [ids.name, DatasetLoader.labelHeader], rows: zip(ids.values, labels).map { [$0, $1] }, to: path)
+    } else {
+        try CSVWriter.writeColumns(header: [DatasetLoader.labelHeader], rows: labels.map { [$0] }, to: path)
+    }
+}
+
+/// A column of the data carried into a prediction file beside each row's prediction.
+struct IdentifierColumn {
+    let name: String
+    let values: [String]
+}
+
+/// `--id-column`: which column of the data to carry into the prediction file.
+struct IdentifierColumnOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Copy this column of the data (header name or 0-based index) into the prediction file, first, so that each prediction names its row (CSV only).",
+        valueName: "column"))
+    var idColumn: String?
+
+    /// Refuses `--id-column` with an `.npy` output, before any work.
+    func check(out: String) throws {
+        if idColumn != nil, out.lowercased().hasSuffix(".npy") {
+            throw ValidationError("--id-column writes a column of text beside the predictions; \(out) is .npy: write a .csv")
+        }
+    }
+
+    /// The column's values for the `rows` predictions of `data`, or nil without `--id-column`.
+    func read(_ data: DataOptions, rows: Int) throws -> IdentifierColumn? {
+        guard let idColumn else { return nil }
+        let column = try DatasetLoader.columnText(path: data.data, csv: data.layout.csvOptions, column: idColumn)
+        guard column.values.count == rows else {
+            throw DatasetError(file: data.data, message: "--id-column \(idColumn): \(column.values.count) values for \(rows) predictions")
+        }
+        return IdentifierColumn(name: column.name, values: column.values)
     }
 }

@@ -35,10 +35,11 @@ enum KMeansStart: ExpressibleByArgument, Equatable {
 extension KMeansCommand {
     /// Opens a k-means job's data with a message limit for both the k-means and the seeding tasks.
     static func open(
-        _ input: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions, weights: SampleWeightOptions? = nil
+        _ input: DataOptions, shards: Int?, threads: Int?, cluster: ClusterOptions, weights: SampleWeightOptions? = nil, csv: CSVOptions? = nil
     ) throws -> OpenedJob {
-        try OpenedJob(
-            path: input.data, csv: weights?.csv(input.layout.csvOptions) ?? input.layout.csvOptions, shards: shards, threads: threads,
+        let csv = csv ?? input.layout.csvOptions
+        return try OpenedJob(
+            path: input.data, csv: weights?.csv(csv) ?? csv, shards: shards, threads: threads,
             cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight,
             messageLimit: {
                 max(KMeansJob.messageLimit(largestShard: $0.largestShardRows, columns: $0.dimension),
@@ -111,15 +112,19 @@ extension KMeansCommand {
                     options.initialCenters = (0..<centers.rows).map { r in (0..<centers.columns).map { centers[row: r, column: $0] } }
                 }
                 let resume = checkpoints.resume(out: out)
-                let resumed = try resume.map { try KMeansCheckpoint.read(from: $0) }
+                let resumed = try resume.map { try FileKind.require($0, is: KMeansCheckpoint.format); return try KMeansCheckpoint.read(from: $0) }
                 let fingerprint = try weighting.fingerprint(data: input.data)
                 if let resumed, let resume, resumed.dataFingerprint != fingerprint {
                     let what = weighting.isWeighted ? "\(input.data) or its sample weights" : input.data
                     throw ValidationError("\(resume): the checkpoint was written for another version of \(what)")
                 }
                 let job = try KMeansCommand.open(input, shards: compute.shards, threads: compute.threads, cluster: cluster, weights: weighting)
+                job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 defer { job.finish() }
                 let runner = job.runner
+                if let resumed, let resume {
+                    job.log.note("resuming \(resume) from iteration \(resumed.history.count) of run \(resumed.run + 1)")
+                }
                 if let given = options.initialCenters, case let .file(path) = self.`init`, given[0].count != runner.dimension {
                     throw ValidationError("--init \(path): centres of \(given[0].count) features; \(input.data) has \(runner.dimension)")
                 }
@@ -136,7 +141,7 @@ extension KMeansCommand {
                 }
                 InterruptCleanup.noteCheckpoint(checkpointPath)
                 let clock = ContinuousClock.now
-                let model = try fitter.fit(
+                var model = try fitter.fit(
                     resuming: resumed, checkpointEvery: checkpoints.checkpointEvery,
                     checkpoint: { state in
                         var state = state
@@ -155,6 +160,7 @@ extension KMeansCommand {
                                      step.relocated > 0 ? "  (\(step.relocated) empty cluster(s) given far rows)" : ""))
                         fflush(nil)
                     })
+                model.training?.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 try KMeansModelFile.write(model, to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
                 if let report = output.report {
@@ -185,8 +191,10 @@ extension KMeansCommand {
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
         func assign(_ output: KMeansRowOutput, weights: SampleWeightOptions? = nil) throws -> (model: KMeansModel, rows: Int, inertia: Double, perRow: [Double]) {
+            try FileKind.require(model, is: KMeansModelFile.format)
             let fitted = try KMeansModelFile.read(from: model)
-            let job = try KMeansCommand.open(input, shards: nil, threads: threading.threads, cluster: cluster, weights: weights)
+            let csv = try input.csvOptions(forModelColumns: fitted.training?.featureColumns, model: model)
+            let job = try KMeansCommand.open(input, shards: nil, threads: threading.threads, cluster: cluster, weights: weights, csv: csv)
             defer { job.finish() }
             guard job.runner.dimension == fitted.dimension else {
                 throw ValidationError("\(model) has \(fitted.dimension) features; \(input.data) has \(job.runner.dimension)")
@@ -208,15 +216,20 @@ extension KMeansCommand {
         @Flag(name: .long, help: "Write the N×K Euclidean distances to the centres (scikit-learn's transform) instead of labels.")
         var distances = false
 
+        @OptionGroup var identifiers: IdentifierColumnOption
+
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
+                try checkTableOutput(out)
+                try identifiers.check(out: out)
                 let result = try applied.assign(distances ? .distances : .labels)
+                let ids = try identifiers.read(applied.input, rows: result.rows)
                 if distances {
                     let k = result.model.clusters
-                    try writeMatrix(result.perRow, rows: result.rows, columns: k, header: (0..<k).map { "distance_\($0)" }, to: out)
+                    try writeMatrix(result.perRow, rows: result.rows, columns: k, header: (0..<k).map { "distance_\($0)" }, ids: ids, to: out)
                 } else {
-                    try writeLabels(result.perRow.map { Int($0) }, to: out)
+                    try writeLabels(result.perRow.map { Int($0) }, ids: ids, to: out)
                 }
                 print("wrote \(distances ? "distances" : "labels") for \(result.rows) rows to \(out)")
             }

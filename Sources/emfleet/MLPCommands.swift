@@ -30,12 +30,14 @@ struct LabelOptions: ParsableArguments {
     var labels: String?
 
     /// The labels of every row, as text (read once, here, to learn the classes).
-    func read(data: DataOptions) throws -> [String] {
+    ///
+    /// - Parameter csv: how to read `data` (its layout options unless given: a model's columns).
+    func read(data: DataOptions, csv: CSVOptions? = nil) throws -> [String] {
         if let labels { return try DatasetLoader.loadLabels(path: labels) }
         guard data.layout.labelColumn != nil else {
             throw ValidationError("give --labels FILE or --label-column COLUMN")
         }
-        guard let column = try DatasetLoader.load(path: data.data, csv: data.layout.csvOptions).labels else {
+        guard let column = try DatasetLoader.load(path: data.data, csv: csv ?? data.layout.csvOptions).labels else {
             throw ValidationError("--label-column names no column")
         }
         return column
@@ -233,6 +235,7 @@ extension MLPCommand {
                     messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: precision, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
+                job.warnAboutIdentifierFeatures(path: input.data, csv: csv)
                 var validationRunner: ShardRunner?
                 if let validationData {
                     let validationLabels: JobSpec.LabelSource = switch labels {
@@ -247,10 +250,16 @@ extension MLPCommand {
                     validationRunner = held.runner
                 }
                 let log = job.log
+                if let resume, let resumed {
+                    log.note("resuming \(resume) after epoch \(resumed.nextEpoch) of \(options.epochs)")
+                }
+                if let asked = self.batchSize, asked > shape.rows {
+                    log.note("warning: --batch-size \(asked) is more than the \(shape.rows) rows: every step takes all the training rows")
+                }
                 let text = log.format == .text && !quiet
                 if text {
                     let whereComputed = cluster.workers.map { "\($0) local workers" } ?? cluster.bind.map { "workers at \($0)" } ?? "this process"
-                    print("training \(input.layout.csvOptions.columns?.count ?? job.runner.dimension)-\(hiddenWidths.map(String.init).joined(separator: "-"))-\(outputs) "
+                    print("training \(job.runner.dimension)-\(hiddenWidths.map(String.init).joined(separator: "-"))-\(outputs) "
                         + "\(activation.rawValue) network (\(loss.rawValue), \(optimizer.rawValue)) on \(shape.rows) rows, "
                         + "\(job.runner.plan.count) shards, \(whereComputed)")
                     print(EpochReport.header(classification: loss != .meanSquaredError, validation: validationSplit > 0 || validationData != nil))
@@ -285,7 +294,9 @@ extension MLPCommand {
                         log.json("epoch", fields)
                         if text { print(EpochReport.line(record)); fflush(nil) }
                     })
-                try NetworkModelFile(trained, classes: classes).write(to: out)
+                var modelFile = NetworkModelFile(trained, classes: classes)
+                modelFile.training.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: csv)
+                try modelFile.write(to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
                 if let report {
                     var page = Report(title: "emfleet mlp train: \(trained.architecture.layerSizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: input.data).lastPathComponent)")
@@ -302,7 +313,8 @@ extension MLPCommand {
         }
 
         static func readCheckpoint(_ path: String) throws -> TrainingCheckpoint {
-            try TrainingCheckpoint.read(from: path)
+            try FileKind.require(path, is: TrainingCheckpoint.format)
+            return try TrainingCheckpoint.read(from: path)
         }
     }
 
@@ -319,14 +331,21 @@ extension MLPCommand {
 
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
-        /// Reads the model and opens the data (with `weights`, when given) for it.
-        func open(labels: JobSpec.LabelSource, weights: SampleWeightOptions? = nil) throws -> (NetworkModelFile, NeuralModelState, OpenedJob) {
-            let file = try NetworkModelFile.read(from: model)
-            let csv = weights?.csv(input.layout.csvOptions) ?? input.layout.csvOptions
+        /// Throws unless the data has as many feature columns as the model has inputs.
+        func checkFeatureCount(of file: NetworkModelFile, csv: CSVOptions) throws {
             let shape = try DatasetLoader.shape(path: input.data, csv: csv)
             guard shape.columns == file.architecture.inputs else {
                 throw ValidationError("\(input.data) has \(shape.columns) feature columns but the model was trained on \(file.architecture.inputs)")
             }
+        }
+
+        /// Reads the model and opens the data (with `weights`, when given) for it.
+        func open(labels: JobSpec.LabelSource, weights: SampleWeightOptions? = nil) throws -> (NetworkModelFile, NeuralModelState, OpenedJob) {
+            try FileKind.require(model, is: NetworkModelFile.formatName)
+            let file = try NetworkModelFile.read(from: model)
+            let chosen = try input.csvOptions(forModelColumns: file.training.featureColumns, model: model)
+            let csv = weights?.csv(chosen) ?? chosen
+            try checkFeatureCount(of: file, csv: csv)
             let architecture = file.architecture
             let job = try OpenedJob(path: input.data, csv: csv, shards: nil, threads: threads,
                                     cluster: cluster.settings, labels: labels, weights: weights?.sampleWeight,
@@ -347,23 +366,28 @@ extension MLPCommand {
         @Flag(name: .long, help: "Write class probabilities instead of labels.")
         var proba = false
 
+        @OptionGroup var identifiers: IdentifierColumnOption
+
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
+                try checkTableOutput(out)
+                try identifiers.check(out: out)
                 let (file, state, job) = try applied.open(labels: .none)
                 defer { job.finish() }
                 let outputs = try job.runner.outputs(state)
                 let width = file.architecture.outputs, rows = outputs.count / width
+                let ids = try identifiers.read(applied.input, rows: rows)
                 if file.task == "regression" {
-                    try writeMatrix(outputs, rows: rows, columns: width, header: ["prediction"], to: out)
+                    try writeMatrix(outputs, rows: rows, columns: width, header: ["prediction"], ids: ids, to: out)
                 } else if proba {
                     let names = file.classes ?? (0..<width).map(String.init)
                     let probabilities = width == 1 ? (0..<rows).flatMap { [1 - outputs[$0], outputs[$0]] } : outputs
-                    try writeMatrix(probabilities, rows: rows, columns: names.count, header: names.map { "p_\($0)" }, to: out)
+                    try writeMatrix(probabilities, rows: rows, columns: names.count, header: probabilityHeader(names), ids: ids, to: out)
                 } else {
                     let classes = file.classes ?? []
                     let predicted = width == 1 ? outputs.map { $0 >= 0.5 ? 1 : 0 } : VectorMath.argmaxOfRows(outputs, width: width)
-                    try writeClassLabels(predicted.map { classes[$0] }, to: out)
+                    try writeClassLabels(predicted.map { classes[$0] }, ids: ids, to: out)
                 }
                 print("wrote \(proba ? "probabilities" : "predictions") for \(rows) rows to \(out)")
             }
@@ -382,8 +406,12 @@ extension MLPCommand {
 
         func run() throws {
             try reportingErrors {
+                try FileKind.require(applied.model, is: NetworkModelFile.formatName)
                 let file = try NetworkModelFile.read(from: applied.model)
-                let texts = try labelOptions.read(data: applied.input)
+                // The columns first: with the wrong ones, any complaint about the labels misleads.
+                let chosen = try applied.input.csvOptions(forModelColumns: file.training.featureColumns, model: applied.model)
+                try applied.checkFeatureCount(of: file, csv: weighting.csv(chosen))
+                let texts = try labelOptions.read(data: applied.input, csv: chosen)
                 let shape = try DatasetLoader.shape(path: applied.input.data, csv: weighting.csv(applied.input.layout.csvOptions))
                 guard texts.count == shape.rows else {
                     throw ValidationError("\(labelOptions.labels ?? applied.input.data): \(texts.count) labels for \(shape.rows) rows")
@@ -427,7 +455,7 @@ extension MLPCommand {
 }
 
 /// Writes text labels as a one-column CSV, or as a 1-D integer .npy when they are all integers.
-func writeClassLabels(_ labels: [String], to path: String) throws {
+func writeClassLabels(_ labels: [String], ids: IdentifierColumn? = nil, to path: String) throws {
     if path.lowercased().hasSuffix(".npy") {
         let integers = labels.compactMap { Int($0) }
         guard integers.count == labels.count else {
@@ -435,8 +463,8 @@ func writeClassLabels(_ labels: [String], to path: String) throws {
         }
         try NPYWriter.writeIntegers(integers, to: path)
     } else {
-        // One label per line and no header, as labels files are read (a text header could not be told from a label).
-        try CSVWriter.writeColumns(header: nil, rows: labels.map { [$0] }, to: path)
+        // The header every prediction file has; labels files read it back as a header.
+        try writeTextLabels(labels, ids: ids, to: path)
     }
 }
 

@@ -88,6 +88,25 @@ extension PipelineCommand {
         /// The largest number of components tried when `--components` is not given.
         static let untunedComponents = 10
 
+        /// The ratio of the widest to the narrowest feature's deviation beyond which a mixture's
+        /// components follow the widest columns alone.
+        static let scaleRatioLimit = 100.0
+
+        /// Warns when the features' scales differ so much that the mixture, which sees raw
+        /// distances, is shaped by the widest columns (the network standardises its inputs; the
+        /// mixture does not).
+        static func warnAboutScales(path: String, csv: CSVOptions, log: EventLog) {
+            guard let summaries = try? DatasetInspector.summarize(path: path, csv: csv).summaries else { return }
+            let spread = summaries.filter { $0.standardDeviation.isFinite && $0.standardDeviation > 0 }
+            guard let narrowest = spread.min(by: { $0.standardDeviation < $1.standardDeviation }),
+                  let widest = spread.max(by: { $0.standardDeviation < $1.standardDeviation }),
+                  widest.standardDeviation / narrowest.standardDeviation > scaleRatioLimit else { return }
+            let name = { (summary: ColumnSummary) in summary.name.map { "\"\($0)\"" } ?? "column \(summary.index)" }
+            log.note(String(format: "warning: the features' scales differ (std %.3g of %@ to %.3g of %@): the mixture's components follow the widest "
+                + "columns; standardise them first with `emfleet data convert IN OUT --standardise`",
+                narrowest.standardDeviation, name(narrowest), widest.standardDeviation, name(widest)))
+        }
+
         func validate() throws {
             guard (epochs ?? 1) >= 1, (batchSize ?? 1) >= 1, lr > 0 else { throw ValidationError("--epochs and --batch-size must be at least 1, --lr positive") }
             if onlineBatchSize != nil, !online { throw ValidationError("--online-batch-size sets up --online; add --online") }
@@ -131,6 +150,8 @@ extension PipelineCommand {
                     })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
+                job.warnAboutIdentifierFeatures(path: input.data, csv: csv)
+                Self.warnAboutScales(path: input.data, csv: csv, log: job.log)
                 let runner = job.runner
                 let summary = job.log.format == .text, text = summary && !output.quiet
 
@@ -185,7 +206,7 @@ extension PipelineCommand {
                                                ("validation_accuracy", record.validationAccuracy ?? .nan)])
                     })
                 }
-                let file: PipelineModelFile
+                var file: PipelineModelFile
                 if let classes {
                     let features = MixtureFeatures(model: prepared, appendPosteriors: true, componentTargets: false)
                     let with = try train(features, outputs: classes.count, title: "network on the features and the \(k) posteriors:")
@@ -212,6 +233,7 @@ extension PipelineCommand {
                         network: NetworkModelFile(network, classes: (0..<k).map(String.init)),
                         heldOut: ["agreement_with_mixture": agreement])
                 }
+                file.network.training.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: csv)
                 try file.write(to: out)
                 if let report {
                     page.addText("Held out: " + file.heldOut.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f%%", $0.key, 100 * $0.value) }.joined(separator: "; "))
@@ -239,6 +261,8 @@ extension PipelineCommand {
         @Flag(name: .long, help: "Write probabilities instead of labels.")
         var proba = false
 
+        @OptionGroup var identifiers: IdentifierColumnOption
+
         @OptionGroup var threading: ThreadOptions
 
         var threads: Int? { threading.threads }
@@ -248,14 +272,18 @@ extension PipelineCommand {
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
+                try checkTableOutput(out)
+                try identifiers.check(out: out)
+                try FileKind.require(model, is: PipelineModelFile.formatName)
                 let file = try PipelineModelFile.read(from: model)
                 let features = try file.features()
-                let shape = try DatasetLoader.shape(path: input.data, csv: input.layout.csvOptions)
+                let csv = try input.csvOptions(forModelColumns: file.network.training.featureColumns, model: model)
+                let shape = try DatasetLoader.shape(path: input.data, csv: csv)
                 guard shape.columns == features.model.parameters.dimension else {
                     throw ValidationError("\(input.data) has \(shape.columns) feature columns but the pipeline was fitted on \(features.model.parameters.dimension)")
                 }
                 let architecture = file.network.architecture
-                let job = try OpenedJob(path: input.data, csv: input.layout.csvOptions, shards: nil, threads: threads,
+                let job = try OpenedJob(path: input.data, csv: csv, shards: nil, threads: threads,
                                         cluster: cluster.settings, logFormat: cluster.logFormat,
                                         messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
@@ -267,11 +295,12 @@ extension PipelineCommand {
                 let outputs = try job.runner.outputs(state)
                 let width = network.architecture.outputs, rows = outputs.count / width
                 let names = network.classes ?? (0..<width).map(String.init)
+                let ids = try identifiers.read(input, rows: rows)
                 if proba {
-                    try writeMatrix(outputs, rows: rows, columns: width, header: names.map { "p_\($0)" }, to: out)
+                    try writeMatrix(outputs, rows: rows, columns: width, header: probabilityHeader(names), ids: ids, to: out)
                 } else {
                     let predicted = VectorMath.argmaxOfRows(outputs, width: width).map { names[$0] }
-                    try writeClassLabels(predicted, to: out)
+                    try writeClassLabels(predicted, ids: ids, to: out)
                 }
                 print("wrote \(proba ? "probabilities" : "predictions") for \(rows) rows to \(out)")
             }

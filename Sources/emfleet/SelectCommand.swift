@@ -73,6 +73,14 @@ extension GMMCommand {
 
         var covarianceTypes: [CovarianceType] { covariance.values }
 
+        /// `141...160` for a run of consecutive counts, else `2, 4, 8`.
+        static func describe(_ counts: [Int]) -> String {
+            guard counts.count > 2, let first = counts.first, let last = counts.last, first <= last, counts == Array(first...last) else {
+                return counts.map(String.init).joined(separator: ", ")
+            }
+            return "\(first)...\(last)"
+        }
+
         func validate() throws {
             if let table, !(table.hasSuffix(".csv") || table.hasSuffix(".json")) {
                 throw ValidationError("--table writes .csv or .json, not '\(table)'")
@@ -84,15 +92,21 @@ extension GMMCommand {
                 try OutputLocation.checkFile(out, option: "--out")
                 if let table { try OutputLocation.checkFile(table, option: "--table") }
                 if let report { try OutputLocation.checkFolder(report, option: "--report") }
-                let counts = components.values
                 let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting, online: stepwise.options())
                 defer { job.finish() }
+                job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 job.coordinator?.onShardDone = nil
                 let runner = job.runner, events = job.log
-                guard let largest = counts.max(), largest <= runner.plan.rows else {
-                    throw ValidationError("the data has \(runner.plan.rows) rows, fewer than the \(counts.max() ?? 0) components asked for")
+                // A candidate with more components than rows cannot be fitted; the others still can.
+                let rowCount = runner.plan.rows
+                let counts = components.values.filter { $0 <= rowCount }
+                let skipped = components.values.filter { $0 > rowCount }
+                guard !counts.isEmpty else {
+                    throw ValidationError("\(input.data): the data has \(rowCount) rows, fewer than the \(components.values.min() ?? 0) components of the smallest candidate")
                 }
-                _ = largest
+                if !skipped.isEmpty {
+                    events.note("warning: skipping \(Self.describe(skipped)) components: the data has \(rowCount) rows, and a mixture needs a row per component")
+                }
                 let summary = events.format == .text, text = summary && !output.quiet
                 if text {
                     print("selecting among \(counts.count * covarianceTypes.count) candidates on \(runner.plan.rows) rows × \(runner.dimension) features "
@@ -106,7 +120,7 @@ extension GMMCommand {
                     first.components = counts.min() ?? 1
                     try OnlineMixtureFitter(runner: runner, options: first, online: online).validate()
                 }
-                let (chosen, rows) = try ModelSelection.run(
+                var (chosen, rows) = try ModelSelection.run(
                     runner, counts: counts, types: covarianceTypes, options: base, criterion: criterion, online: stepwise.options()
                 ) { row in
                     events.json("candidate", [
@@ -115,6 +129,7 @@ extension GMMCommand {
                     ])
                     if text { print(Self.line(row)); fflush(nil) }
                 }
+                chosen.training?.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 try MixtureModelFile.write(chosen, to: out)
                 if let table { try Self.write(rows, to: table) }
                 if let report {

@@ -138,10 +138,17 @@ struct ClusterCLITests {
         let deadline = Date().addingTimeInterval(5)
         while pids.contains(where: processExists), Date() < deadline { usleep(50_000) }
         #expect(!pids.contains(where: processExists))
+        // A resume with another option is refused, naming it.
+        let refused = try EmfleetBinary.run(
+            ["gmm", "fit", "--data", fixture.long, "--out", scratch.path("m.json"), "--resume", checkpoint] + ClusterFixture.longFit + ["--tol", "0.5"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("the checkpoint was written by a fit with other options: tolerance was "), "\(refused.stderr)")
+        #expect(refused.stderr.contains(" in the checkpoint, 0.5 now"), "\(refused.stderr)")
         let resumed = try EmfleetBinary.run(
             ["gmm", "fit", "--data", fixture.long, "--out", scratch.path("m.json"), "--workers", "2", "--resume", checkpoint]
                 + ClusterFixture.longFit)
         #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("emfleet: resuming \(checkpoint) from iteration "), "\(resumed.stderr)")
         #expect(try bytes(scratch.path("m.json")) == (try fixture.reference("long")))
         #expect(!FileManager.default.fileExists(atPath: checkpoint))
     }
@@ -370,7 +377,7 @@ struct ClusterCLITests {
         let errorLine = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
         #expect(errorLine.hasPrefix("emfleet: error: worker "), "\(result.stderr)")
         // Data row 150 is line 152 of the file (after the header), column 2.
-        #expect(errorLine.contains("\(scratch.path("d.csv")): line 152, column 2 (\"b\"): value is NaN"), "\(result.stderr)")
+        #expect(errorLine.contains("\(scratch.path("d.csv")): line 152, column 2 (\"b\"): missing value (NaN)"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("m.json")))
     }
 }

@@ -44,16 +44,16 @@ struct DataCLITests {
         try "a,b,label\n1,10,x\n2,20,y\n3,nan,z\n".write(toFile: path, atomically: true, encoding: .utf8)
         let result = try EmfleetBinary.run(["data", "inspect", path, "--label-column", "label"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("shape:   3 rows × 2 columns"))
+        #expect(result.stdout.contains("shape:   3 rows × 3 columns (2 numeric, 1 text)"))
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let header = try #require(lines.first { $0.hasPrefix("column") })
-        #expect(header.split(separator: " ") == ["column", "name", "mean", "std", "min", "max", "NaN", "Inf"])
+        #expect(header.split(separator: " ") == ["column", "name", "mean", "std", "min", "max", "missing", "Inf"])
         let rowA = try #require(lines.first { $0.contains(" a ") }).split(separator: " ")
         #expect(rowA == ["0", "a", "2", "0.816497", "1", "3", "0", "0"])
         let rowB = try #require(lines.first { $0.contains(" b ") }).split(separator: " ")
         #expect(rowB == ["1", "b", "15", "5", "10", "20", "1", "0"])
         // Columns line up: every table line is as long as the header.
-        let table = lines.drop { !$0.hasPrefix("column") }
+        let table = result.stdout.components(separatedBy: "\n").drop { !$0.hasPrefix("column") }.prefix { !$0.isEmpty }
         #expect(Set(table.map(\.count)).count == 1)
     }
 
@@ -107,7 +107,8 @@ struct DataCLITests {
         try "a,b\n1,2\n3,oops\n".write(toFile: path, atomically: true, encoding: .utf8)
         let result = try EmfleetBinary.run(["data", "convert", path, scratch.path("o.npy")])
         #expect(result.status == 1)
-        #expect(result.stderr == "emfleet: error: \(path): line 3, column 2 (\"b\"): \"oops\" is not a number\n")
+        #expect(result.stderr == "emfleet: error: \(path): line 3, column 2 (\"b\"): \"oops\" is not a number; "
+            + "if the column holds text, leave it out with --exclude-columns b (or name it with --label-column)\n")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("o.npy")))
     }
 

@@ -43,7 +43,7 @@ struct GMMCLITests {
         let proba = try EmfleetBinary.run(["gmm", "predict", "--model", model, "--data", data, "--out", scratch.path("p.csv"), "--proba"])
         #expect(proba.status == 0, "\(proba.stderr)")
         let probabilities = try CSVReader.read(path: scratch.path("p.csv"))
-        #expect(probabilities.columnNames == ["component_0", "component_1", "component_2"])
+        #expect(probabilities.columnNames == ["p_0", "p_1", "p_2"])
         #expect(probabilities.features.doubles() == (try fitted.predictProbabilities(matrix)))
 
         let score = try EmfleetBinary.run(["gmm", "score", "--model", model, "--data", data, "--json"])
@@ -142,7 +142,7 @@ struct GMMCLITests {
                 let withNaN = scratch.path("nan.csv")
                 // Lines count as an editor counts them: the header and the blank line too.
                 try "a,b\n1,2\n\n3,nan\n5,7\n".write(toFile: withNaN, atomically: true, encoding: .utf8)
-                return (["gmm", "fit", "--data", withNaN, "--components", "1", "--out", out], "\(withNaN): line 4, column 2 (\"b\"): value is NaN")
+                return (["gmm", "fit", "--data", withNaN, "--components", "1", "--out", out], "\(withNaN): line 4, column 2 (\"b\"): missing value (NaN)")
             case .truncatedModel:
                 let text = try String(contentsOfFile: model, encoding: .utf8)
                 let cut = scratch.path("cut.json")

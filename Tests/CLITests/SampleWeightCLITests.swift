@@ -128,7 +128,7 @@ struct SampleWeightCLITests {
         try (Array(repeating: "0", count: 200).joined(separator: "\n")).write(toFile: scratch.path("zero.txt"), atomically: true, encoding: .utf8)
         for (name, message) in cases {
             let result = try EmfleetBinary.run(["gmm", "fit", "--data", data, "--sample-weight", scratch.path(name), "--components", "2",
-                                                "--out", scratch.path("m.json")] + (onWorkers ? ["--workers", "2"] : []))
+                                                "--out", scratch.path("m.json")] + (onWorkers ? ["--workers", "2", "--shards", "2"] : []))
             #expect(result.status != 0)
             let lines = result.stderr.split(separator: "\n")
             #expect(lines.count == 1 && lines[0].contains(scratch.path(name)) && lines[0].contains(message), "\(result.stderr)")

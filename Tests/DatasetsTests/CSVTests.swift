@@ -39,7 +39,7 @@ struct CSVTests {
         #expect(present.features.doubles() == [3, 4])
         let named = try folder.write("n.csv", text: "a,b\n3,4\n")
         let error = expectDatasetError { _ = try CSVReader.read(path: named, options: CSVOptions(header: .absent)) }
-        #expect(error?.description == "\(named): line 1, column 1: \"a\" is not a number")
+        #expect(error?.description.hasPrefix("\(named): line 1, column 1: \"a\" is not a number; ") == true)
     }
 
     @Test func columnSubsetByNameAndIndexInGivenOrder() throws {
@@ -83,7 +83,7 @@ struct CSVTests {
         #expect(error?.numbering == .line)
         #expect(error?.row == 4)
         #expect(error?.column == 3)
-        #expect(error?.description == "\(path): line 4, column 3 (\"price\"): \"n/a\" is not a number")
+        #expect(error?.description.hasPrefix("\(path): line 4, column 3 (\"price\"): \"n/a\" is not a number; ") == true)
     }
 
     @Test func nonFiniteValuesAreNumbersUnlessFiniteOnlyThenNamedByLine() throws {
@@ -96,7 +96,7 @@ struct CSVTests {
         #expect(error?.description == "\(path): line 4, column 3 (\"price\"): value is -infinity; remove or impute non-finite values first")
         // Reading from the NaN's row on: still its line in the file, not its place in the range.
         let later = expectDatasetError { _ = try DatasetLoader.load(path: path, rows: 2..<3, finiteOnly: true) }
-        #expect(later?.description == "\(path): line 5, column 2 (\"b\"): value is NaN; remove or impute non-finite values first")
+        #expect(later?.description == "\(path): line 5, column 2 (\"b\"): missing value (NaN); fill in or leave out the rows with missing values, or leave the column out with --exclude-columns (`emfleet data inspect` counts them per column)")
     }
 
     @Test func rowsDeepInABigFileAreReadFromTheRowIndexAsFromTheTop() throws {
@@ -126,14 +126,26 @@ struct CSVTests {
         lines[line - 1] = "4750.0,c2,oops"
         try lines.joined(separator: "\r\n").write(toFile: path, atomically: true, encoding: .utf8)
         let error = expectDatasetError { _ = try CSVReader.read(path: path, options: options, rows: 9400..<9600) }
-        #expect(error?.description == "\(path): line \(line), column 3 (\"y\"): \"oops\" is not a number")
+        #expect(error?.description.hasPrefix("\(path): line \(line), column 3 (\"y\"): \"oops\" is not a number; ") == true)
     }
 
-    @Test func emptyCellIsExplained() throws {
+    @Test("empty cells, NA, NaN, nan and null read as missing (NaN); a fit refuses them, naming the cell and what to do")
+    func missingCellsReadAsMissing() throws {
         let folder = try TemporaryFolder()
-        let path = try folder.write("data.csv", text: "1,2,3\n4,,6\n")
-        let error = expectDatasetError { _ = try CSVReader.read(path: path) }
-        #expect(error?.description.hasPrefix("\(path): line 2, column 2: empty cell") == true)
+        let path = try folder.write("data.csv", text: "a,b,c\n1,2,3\n4,,6\nNA,8,null\nnan,NaN,9\n")
+        let table = try CSVReader.read(path: path)
+        #expect(table.features.doubles().map { $0.isNaN } == [false, false, false, false, true, false, true, false, true, true, true, false])
+        let error = expectDatasetError { _ = try CSVReader.read(path: path, finiteOnly: true) }
+        #expect(error?.description == "\(path): line 3, column 2 (\"b\"): missing value (an empty cell); fill in or leave out the rows with missing values, "
+            + "or leave the column out with --exclude-columns (`emfleet data inspect` counts them per column)")
+        let words = try folder.write("words.csv", text: "a,b\n1,2\n3,NA\n")
+        let named = expectDatasetError { _ = try CSVReader.read(path: words, finiteOnly: true) }
+        #expect(named?.description.hasPrefix("\(words): line 3, column 2 (\"b\"): missing value (\"NA\");") == true)
+        // Words that are not missing values are still not numbers.
+        let other = try folder.write("other.csv", text: "a,b\n1,2\n3,n/a?\n")
+        let refused = expectDatasetError { _ = try CSVReader.read(path: other) }
+        #expect(refused?.description == "\(other): line 3, column 2 (\"b\"): \"n/a?\" is not a number; "
+            + "if the column holds text, leave it out with --exclude-columns b (or name it with --label-column)")
     }
 
     @Test func raggedRow() throws {

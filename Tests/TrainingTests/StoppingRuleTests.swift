@@ -66,4 +66,21 @@ struct StoppingRuleTests {
         trainer = NetworkTrainer(runner: trainer.runner, options: options, outputs: 2)
         #expect(try trainer.train().history.count == 25)
     }
+
+    @Test("without validation rows and without a patience the last epoch is kept; with a patience, the best")
+    func lastEpochWithoutValidation() throws {
+        // A learning rate high enough that the training loss goes up and down.
+        let base = Self.trainer(epochs: 18, learningRate: 0.5)
+        var options = base.options
+        options.setStopping(epochs: 18, patience: 1000, tolerance: nil)
+        let patient = try NetworkTrainer(runner: base.runner, options: options, outputs: 2).train()
+        let losses = patient.history.map(\.loss)
+        try #require(losses.count == 18 && losses.firstIndex(of: losses.min()!)! < 17, "the loss must be lowest before the last epoch: \(losses)")
+        #expect(patient.bestEpoch == losses.firstIndex(of: losses.min()!)! + 1)
+        options.setStopping(epochs: 18, patience: nil, tolerance: nil)
+        let plain = try NetworkTrainer(runner: base.runner, options: options, outputs: 2).train()
+        #expect(plain.history.map(\.loss) == losses)
+        #expect(plain.bestEpoch == 18)
+        #expect(plain.parameters != patient.parameters)
+    }
 }
