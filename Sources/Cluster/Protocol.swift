@@ -1,13 +1,13 @@
 import Engine
 import Foundation
 
-/// The emfleet wire protocol, version 4 (see docs/PROTOCOL.md).
+/// The emfleet wire protocol, version 5 (see docs/PROTOCOL.md).
 ///
 /// Every message is a ZeroMQ multipart message whose first frame is a 24-byte ``Envelope``
 /// and whose second frame, when present, is the body encoded with `WireWriter`.
 public enum WireProtocol {
     /// The protocol version this build speaks; a peer with another is refused.
-    public static let version: UInt16 = 4
+    public static let version: UInt16 = 5
     /// The first four bytes of every envelope.
     static let magic: [UInt8] = Array("EMFL".utf8)
     /// Largest message a worker accepts (`ZMQ_MAXMSGSIZE`): tasks and streamed rows stay far below.
@@ -209,12 +209,19 @@ struct ShardResult {
     /// The shards covered: `[first, first + count)`, an aligned block of ``ShardTree``.
     var shards: Range<Int>
     var outcome: [UInt8]
+    /// The worker's seconds of computing for this block (its share of the task's time), for
+    /// the coordinator's metrics; never used in the arithmetic.
+    var computeSeconds = 0.0
+    /// Rows of the block's shards, for the coordinator's metrics.
+    var rows = 0
     var body: [UInt8] {
-        var w = WireWriter(capacity: outcome.count + 24)
-        w.int(shards.lowerBound); w.int(shards.count); w.blob(outcome)
+        var w = WireWriter(capacity: outcome.count + 40)
+        w.int(shards.lowerBound); w.int(shards.count); w.blob(outcome); w.double(computeSeconds); w.int(rows)
         return w.bytes
     }
-    init(shards: Range<Int>, outcome: [UInt8]) { self.shards = shards; self.outcome = outcome }
+    init(shards: Range<Int>, outcome: [UInt8], computeSeconds: Double = 0, rows: Int = 0) {
+        self.shards = shards; self.outcome = outcome; self.computeSeconds = computeSeconds; self.rows = rows
+    }
     init(body: [UInt8], shardCount: Int) throws {
         var r = WireReader(body, context: "result")
         let first = try r.int("first shard", in: 0...(shardCount - 1))
@@ -225,6 +232,11 @@ struct ShardResult {
         }
         shards = first..<(first + count)
         outcome = try r.blob("outcome")
+        let seconds = try r.double("compute seconds")
+        // A lying figure would only skew the metrics, but keep them plausible: finite, 0 to a day.
+        guard seconds.isFinite, seconds >= 0, seconds <= 86_400 else { throw WireError("result: compute seconds \(seconds)") }
+        computeSeconds = seconds
+        rows = try r.int("rows", in: 0...Int(Int32.max))
         try r.finish()
     }
 }
