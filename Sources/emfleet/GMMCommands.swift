@@ -165,6 +165,7 @@ extension GMMCommand {
                 }
                 let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting)
                 defer { job.finish() }
+                job.status?.board.expect(steps: options.maxIterations * options.restarts)
                 let runner = job.runner
                 if let initial, let initModel {
                     guard initial.components == components, initial.dimension == runner.dimension,

@@ -39,7 +39,7 @@ extension KMeansCommand {
     ) throws -> OpenedJob {
         try OpenedJob(
             path: input.data, csv: weights?.csv(input.layout.csvOptions) ?? input.layout.csvOptions, shards: shards, threads: threads,
-            cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight,
+            cluster: cluster.settings, logFormat: cluster.logFormat, status: cluster.statusRequest, weights: weights?.sampleWeight,
             messageLimit: {
                 max(KMeansJob.messageLimit(largestShard: $0.largestShardRows, columns: $0.dimension),
                     MixtureJob.messageLimit(largestShard: $0.largestShardRows, columns: $0.dimension))
@@ -118,6 +118,7 @@ extension KMeansCommand {
                 }
                 let job = try KMeansCommand.open(input, shards: compute.shards, threads: compute.threads, cluster: cluster, weights: weighting)
                 defer { job.finish() }
+                job.status?.board.expect(steps: options.maxIterations * (options.runs ?? 1))
                 let runner = job.runner
                 if let given = options.initialCenters, case let .file(path) = self.`init`, given[0].count != runner.dimension {
                     throw ValidationError("--init \(path): centres of \(given[0].count) features; \(input.data) has \(runner.dimension)")
