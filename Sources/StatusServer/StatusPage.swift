@@ -73,10 +73,10 @@ function draw(s){
   let frac=p.maxSteps?Math.min(1,p.steps/p.maxSteps):(p.shards?p.roundShardsDone/p.shards:0);
   if(s.job.state==="done")frac=1;
   $("bar").style.width=(100*frac).toFixed(1)+"%";
-  const what=s.objective==="loss"?"epoch":"iteration";
+  const what=s.objective==="loss"?"epoch":s.objective==="bic"?"candidate":"iteration";
   $("progress").textContent=`${what} ${p.steps}${p.maxSteps?" of at most "+p.maxSteps:""} · round ${p.rounds}`+(p.shards?` (${p.roundShardsDone}/${p.shards} shards)`:"")
     +` · ${secs(s.job.elapsedSeconds)} elapsed`+(p.etaSeconds!=null?` · at most ${secs(p.etaSeconds)} left`:"")+(s.job.message?" · "+s.job.message:"");
-  const names={log_likelihood:"mean log-likelihood",inertia:"inertia",loss:"loss"};
+  const names={log_likelihood:"mean log-likelihood",inertia:"inertia",loss:"loss",bic:"BIC"};
   $("charttitle").textContent=(names[s.objective]||"objective")+" per "+what;
   chart(s.points, names[s.objective]);
   $("rounds").textContent=p.rounds;$("computed").textContent=s.shardsComputed;$("moved").textContent=s.shardsMoved;

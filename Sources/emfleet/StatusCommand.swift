@@ -23,9 +23,10 @@ final class LiveStatus {
         if log.format == .text { log.note("status page at \(server.url) (also /status.json and /metrics)") }
     }
 
-    /// Marks the job done (with its `--report` page) and stops the server once a page has seen the end.
+    /// Stops the server once a page that was watching has seen the end; a job that did not
+    /// log its `done` event stopped on an error.
     func finish() {
-        board.finish(report: Self.option("--report", in: CommandLine.arguments))
+        board.fail("stopped before its end (the command's error output says why)")
         server.stop(lingering: 2)
     }
 
@@ -57,6 +58,13 @@ final class LiveStatus {
             } else if let value = values["inertia"] as? Double {
                 board.record(step: step, objective: "inertia", value: value)
             }
+        case "candidate":
+            // gmm select and pipeline fit: one point per candidate model, by its BIC.
+            if let components = values["components"] as? Int, let bic = values["bic"] as? Double {
+                board.record(step: components, objective: "bic", value: bic)
+            }
+        case "done":
+            board.finish(report: option("--report", in: CommandLine.arguments))
         case "epoch":
             if let step = values["epoch"] as? Int, let value = values["loss"] as? Double {
                 board.record(step: step, objective: "loss", value: value)
