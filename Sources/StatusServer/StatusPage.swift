@@ -52,6 +52,7 @@ function bytes(n){const u=["B","kB","MB","GB","TB"];let i=0;while(n>=1000&&i<u.l
 function secs(s){if(s==null)return "–";if(s<60)return s.toFixed(1)+" s";const m=Math.floor(s/60);if(m<60)return m+" min "+Math.round(s%60)+" s";return Math.floor(m/60)+" h "+(m%60)+" min"}
 function chart(points, name){
   const svg=$("chart"),W=1000,H=260,L=80,R=12,T=12,B=34;
+  svg.dataset.points=points.length;
   if(!points.length){svg.innerHTML='<text x="500" y="130" text-anchor="middle" fill="#9ca3af">no iteration yet</text>';return}
   // EM's first value is the initialisation's, often far below the rest: scaling to it would flatten
   // the curve, so the y range comes from the later points and the line is clipped to the plot.
@@ -84,7 +85,7 @@ function draw(s){
   $("dropped").textContent=dropped;$("dropped").title=Object.entries(s.resultsDropped).map(([k,v])=>k+": "+v).join(", ");
   $("sent").textContent=bytes(s.bytesSent);$("received").textContent=bytes(s.bytesReceived);
   if(s.workers.length){
-    $("workers").innerHTML=s.workers.map(w=>`<tr class="${w.state}"><td>${w.id}</td><td>${esc(w.host)}</td><td>${w.pid}</td><td>${esc(w.name)}</td><td class="st">${w.state}</td><td>${esc(w.kernel)}</td><td class="n">${w.threads}</td><td class="n">${w.shards}</td><td class="n">${w.state==="lost"?"–":secs(w.secondsSinceHeard)+" ago"}</td><td class="n">${secs(w.computeSeconds)}</td><td class="n">${w.rows.toLocaleString("en")}</td></tr>`).join("");
+    $("workers").innerHTML=s.workers.map(w=>`<tr class="worker ${w.state}" data-shards="${w.shards}"><td>${w.id}</td><td>${esc(w.host)}</td><td>${w.pid}</td><td>${esc(w.name)}</td><td class="st">${w.state}</td><td>${esc(w.kernel)}</td><td class="n">${w.threads}</td><td class="n">${w.shards}</td><td class="n">${w.state==="lost"?"–":secs(w.secondsSinceHeard)+" ago"}</td><td class="n">${secs(w.computeSeconds)}</td><td class="n">${w.rows.toLocaleString("en")}</td></tr>`).join("");
   }
   $("report").innerHTML=s.job.report?`Report: <a href="file://${encodeURI(s.job.report)}/index.html">${esc(s.job.report)}/index.html</a>`:"";
 }
