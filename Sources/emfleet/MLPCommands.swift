@@ -330,7 +330,7 @@ extension MLPCommand {
             }
             let architecture = file.architecture
             let job = try OpenedJob(path: input.data, csv: csv, shards: nil, threads: threads,
-                                    cluster: cluster.settings, labels: labels, weights: weights?.sampleWeight,
+                                    cluster: cluster.settings, status: cluster.statusRequest, labels: labels, weights: weights?.sampleWeight,
                                     messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
             job.coordinator?.onShardDone = nil
             return (file, NeuralModelState(architecture: file.architecture, parameters: try file.parameters(), standardisation: file.standardisation), job)
