@@ -27,7 +27,7 @@ final class LiveStatus {
     /// log its `done` event stopped on an error.
     func finish() {
         board.fail("stopped before its end (the command's error output says why)")
-        server.stop(lingering: 2)
+        server.stop(lingering: 5)
     }
 
     /// The subcommand's words (`gmm fit`) and the arguments after them.
