@@ -36,7 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Not used itself: Hummingbird's dependencies bring swift-numerics, whose `Numerics` module
-        // would clash with this package's; depending on it here lets its module be renamed (below).
+        // would clash with this package's; depending on it lets its module be renamed (the Numerics
+        // target below, which every product reaches, so the renaming holds in any package using emfleet).
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
@@ -56,7 +57,10 @@ let package = Package(
         .target(name: "CKernels"),
 
         // MARK: - Libraries
-        .target(name: "Numerics", dependencies: ["CLAPACK", "CKernels"]),
+        .target(name: "Numerics", dependencies: [
+            "CLAPACK", "CKernels",
+            .product(name: "Numerics", package: "swift-numerics", moduleAliases: ["Numerics": "SwiftNumerics"]),
+        ]),
         .target(name: "Datasets", dependencies: ["Numerics"]),
         // The job protocol, the shard tree, the byte codec and the in-process runner: what every job and the runtime share.
         .target(name: "Engine", dependencies: ["Datasets", "Numerics"]),
@@ -78,7 +82,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Numerics", package: "swift-numerics", moduleAliases: ["Numerics": "SwiftNumerics"]),
             ]
         ),
 
