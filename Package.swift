@@ -30,6 +30,15 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // Not used itself: Hummingbird's dependencies bring swift-numerics, whose `Numerics` module
+        // would clash with this package's; depending on it lets its module be renamed (the Numerics
+        // target below, which every product reaches, so the renaming holds in any package using emfleet).
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
         // MARK: - C libraries at the edge
@@ -48,7 +57,10 @@ let package = Package(
         .target(name: "CKernels"),
 
         // MARK: - Libraries
-        .target(name: "Numerics", dependencies: ["CLAPACK", "CKernels"]),
+        .target(name: "Numerics", dependencies: [
+            "CLAPACK", "CKernels",
+            .product(name: "Numerics", package: "swift-numerics", moduleAliases: ["Numerics": "SwiftNumerics"]),
+        ]),
         .target(name: "Datasets", dependencies: ["Numerics"]),
         // The job protocol, the shard tree, the byte codec and the in-process runner: what every job and the runtime share.
         .target(name: "Engine", dependencies: ["Datasets", "Numerics"]),
@@ -60,12 +72,24 @@ let package = Package(
         // The distributed runtime: knows jobs only through Engine's protocol.
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
         .target(name: "Cluster", dependencies: ["Engine", "Messaging", "Datasets", "Numerics"]),
+        // The live status of a job: an HTTP server (page, JSON, Prometheus metrics) fed by the coordinator's observer.
+        .target(
+            name: "StatusServer",
+            dependencies: [
+                "Cluster",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // MARK: - Command-line front
         .executableTarget(
             name: "emfleet",
             dependencies: [
-                "Cluster", "Engine", "Mixture", "Neural", "Training", "Datasets", "Numerics", "Messaging", "Reports",
+                "Cluster", "Engine", "Mixture", "Neural", "Training", "Datasets", "Numerics", "Messaging", "Reports", "StatusServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -82,6 +106,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Datasets", "Numerics"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Engine", "Mixture", "Training", "Datasets", "Neural", "Numerics"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Mixture", "Datasets", "Neural", "Numerics"]),
+        .testTarget(name: "StatusServerTests", dependencies: ["StatusServer", "Cluster", "Engine", "Mixture", "Datasets"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture", "Messaging", "Cluster", "Training", "Engine"]),
     ],
     swiftLanguageModes: [.v6]

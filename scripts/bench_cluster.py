@@ -8,6 +8,10 @@ receiving and checking results, fold, M-step, checkpoint) and bytes per iteratio
 
 Part 2: many local workers on small shards (N=131,072, 1,024 shards of 128 rows): the
 coordinator's time and bytes per iteration with 8, 32 and 128 workers.
+
+Part 3 (alone with --status-only): the cost of `--status`: the 2-worker fit of part 1 with the
+status server on and its /metrics scraped every second, against the same fit without it, in
+interleaved pairs (A B B A ...) so that load from elsewhere on the machine falls on both alike.
 """
 import argparse
 import json
@@ -17,6 +21,9 @@ import tempfile
 import statistics
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 
 
 def fit(emfleet, data, k, iterations, extra):
@@ -31,6 +38,71 @@ def fit(emfleet, data, k, iterations, extra):
     median = lambda key: statistics.median(e[key] for e in iterations) if key in iterations[0] else float("nan")
     traffic = statistics.median(e["bytes_in"] + e["bytes_out"] for e in iterations) if "bytes_in" in iterations[0] else 0
     return median("seconds"), median("coordinator_seconds"), traffic
+
+
+def fit_scraped(emfleet, data, k, iterations, extra):
+    """Like fit(), with --status on and /metrics (and /status.json) fetched every second."""
+    command = [emfleet, "gmm", "fit", "--data", data, "--components", str(k), "--max-iter", str(iterations), "--tol", "0",
+               "--init", "random-from-data", "--out", "/tmp/emfleet-bench-cluster.json",
+               "--log-format", "json", "--status", "127.0.0.1:0"] + extra
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events, stop, scrapes = [], threading.Event(), [0]
+
+    def scrape(url):
+        while not stop.wait(1.0):
+            try:
+                for path in ("metrics", "status.json"):
+                    urllib.request.urlopen(url + path, timeout=2).read()
+                scrapes[0] += 1
+            except OSError:
+                pass
+
+    scraper = None
+    for line in process.stdout:
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        events.append(event)
+        if event["event"] == "status":
+            scraper = threading.Thread(target=scrape, args=(event["url"],), daemon=True)
+            scraper.start()
+    process.wait()
+    stop.set()
+    if process.returncode != 0:
+        sys.exit(f"bench: {' '.join(command)} failed:\n{process.stderr.read()}")
+    iterations = [e for e in events if e["event"] == "iteration"]
+    return statistics.median(e["seconds"] for e in iterations), statistics.median(e["coordinator_seconds"] for e in iterations), scrapes[0]
+
+
+def status_cost(emfleet, data, iterations, pairs):
+    print(f"## Cost of --status: 2 local workers, 1 thread each, N=1,000,000, D=16, K=16, {iterations} iterations, "
+          f"{pairs} interleaved pairs")
+    print()
+    print("| pair | without: s/iter | with --status, scraped every 1 s: s/iter | ratio | coordinator ms/iter without | with | scrapes |")
+    print("|---|---|---|---|---|---|---|")
+    extra = ["--workers", "2", "--worker-threads", "1"]
+    ratios, without_all, with_all, own_without, own_with = [], [], [], [], []
+    for pair in range(pairs):
+        # A B in even pairs, B A in odd ones: neither side always runs first.
+        order = ["without", "with"] if pair % 2 == 0 else ["with", "without"]
+        result = {}
+        for side in order:
+            if side == "without":
+                result[side], result["own without"], _ = fit(emfleet, data, 16, iterations, extra)
+            else:
+                result[side], result["own with"], result["scrapes"] = fit_scraped(emfleet, data, 16, iterations, extra)
+        ratios.append(result["with"] / result["without"])
+        without_all.append(result["without"])
+        with_all.append(result["with"])
+        own_without.append(result["own without"])
+        own_with.append(result["own with"])
+        print(f"| {pair + 1} | {result['without']:.4f} | {result['with']:.4f} | {ratios[-1]:.4f} | "
+              f"{1000 * result['own without']:.2f} | {1000 * result['own with']:.2f} | {result['scrapes']} |", flush=True)
+    print()
+    print(f"median s/iter without {statistics.median(without_all):.4f}, with {statistics.median(with_all):.4f}; "
+          f"median ratio {statistics.median(ratios):.4f} (pairs: min {min(ratios):.4f}, max {max(ratios):.4f}); "
+          f"coordinator's own ms/iter: median without {1000 * statistics.median(own_without):.2f}, "
+          f"with {1000 * statistics.median(own_with):.2f}", flush=True)
 
 
 def free_port():
@@ -52,10 +124,15 @@ def main():
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--many", default="8,32,128")
+    parser.add_argument("--status-only", action="store_true", help="run part 3 (the cost of --status) alone")
+    parser.add_argument("--pairs", type=int, default=8, help="interleaved pairs of part 3")
     args = parser.parse_args()
     os.makedirs(args.data_dir, exist_ok=True)
     big = os.path.join(args.data_dir, "gmm-a-1000000x16-k16-s1.npy")
     ensure(args.emfleet, big, 1_000_000, 16, 16, 1)
+    if args.status_only:
+        status_cost(args.emfleet, big, args.iterations, args.pairs)
+        return
 
     print(f"## N=1,000,000, D=16, K=16, full, {args.iterations} iterations (median of per-iteration medians over {args.repeats} runs)")
     print()
@@ -125,6 +202,9 @@ def main():
                                             ["--workers", str(workers), "--worker-threads", "1", "--shards", "1024",
                                              "--worker-timeout", "30"])
         print(f"| {workers} | {seconds:.3f} | {1000 * coordinator:.1f} | {traffic / 1e6:.2f} |", flush=True)
+
+    print()
+    status_cost(args.emfleet, big, args.iterations, args.pairs)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,10 @@ echo "== C kernels: the same bits on every instruction set"
 scripts/check-kernel-bits.sh
 echo "== reports in headless Chromium"
 scripts/check-reports.sh
+echo "== --status: /metrics through promtool and a real Prometheus"
+scripts/check-metrics.sh
+echo "== --status: the live page in headless Chromium during a 2-worker fit"
+scripts/check-status-page.sh
 echo "== fuzz corpus replay"
 for target in wire tasks npy csv; do
     EMFLEET_FUZZ_TARGET=$target .build/release/emfleet-fuzz --replay docs/fuzz/corpus/$target/* docs/fuzz/seeds/$target/*

@@ -83,6 +83,13 @@ public final class ClusterCoordinator: ShardRunner {
     public private(set) var droppedMessages = 0
     /// Called as shard outcomes of the current round arrive: (shards done, shards in all).
     public var onShardDone: ((Int, Int) -> Void)?
+    /// Told of rounds, results and workers (a status page); nil costs nothing.
+    public var observer: (any CoordinatorObserver)?
+    /// The running totals an observer sees (see ``status``).
+    private var totals = CoordinatorStatus()
+    private var lastNotified = -Double.infinity
+    /// The round in progress, for observers.
+    private var currentRound: RoundState?
 
     private let options: CoordinatorOptions
     private let onEvent: (ClusterEvent) -> Void
@@ -112,6 +119,8 @@ public final class ClusterCoordinator: ShardRunner {
         var excluded = false
         var held = Set<Int>()
         var pending = Set<Int>()
+        /// What it reported computing over the job (for observers).
+        var computeSeconds = 0.0, rows = 0
         init(id: Int, identity: [UInt8], hello: Hello, now: Double) {
             self.id = id; self.identity = identity; self.hello = hello; lastSeen = now
         }
@@ -195,6 +204,8 @@ public final class ClusterCoordinator: ShardRunner {
 
     private func runRound(order: TaskOrder, state: RoundState) throws {
         let start = clock.now()
+        currentRound = state
+        defer { currentRound = nil }
         roundStatistics = RoundStatistics()
         round += 1
         try pump(timeout: 0, state)
@@ -215,6 +226,7 @@ public final class ClusterCoordinator: ShardRunner {
                 send(peer, .task, body: part.body)
             }
         }
+        notify(force: true)
         var idleSince: Double?
         while state.remaining > 0 {
             try pump(timeout: 0.05, state)
@@ -233,6 +245,50 @@ public final class ClusterCoordinator: ShardRunner {
         }
         roundStatistics.seconds = clock.now() - start
         lastRound = roundStatistics
+        totals.bytesReceived += roundStatistics.bytesIn
+        totals.bytesSent += roundStatistics.bytesOut
+        notify(force: true, ended: true)
+    }
+
+    // MARK: Observer
+
+    /// A copy of the coordinator's state for observers.
+    private func status(_ state: RoundState?, ended: Bool) -> CoordinatorStatus {
+        var status = totals
+        let now = clock.now()
+        status.rounds = round
+        status.roundRunning = state != nil && !ended
+        status.shards = plan.count
+        status.shardsDone = state.map { plan.count - $0.remaining } ?? (round > 0 ? plan.count : 0)
+        var owned = [Int: Int]()
+        for case let id? in owner { owned[id, default: 0] += 1 }
+        status.workers = peers.values.sorted { $0.id < $1.id }.map { peer in
+            WorkerStatus(id: peer.id, host: peer.hello.host, pid: peer.hello.pid, threads: peer.hello.threads, blasCore: peer.hello.blasCore,
+                         name: peer.hello.name, state: peer.excluded ? WorkerStatus.State.excluded : peer.ready ? .ready : .joining, shards: owned[peer.id] ?? 0,
+                         secondsSinceHeard: max(0, now - peer.lastSeen), computeSeconds: peer.computeSeconds, rows: peer.rows)
+        }
+        status.lastRound = lastRound
+        return status
+    }
+
+    /// Tells the observer, at most five times a second unless `force`d (a round's start and end,
+    /// workers coming and going): a round of thousands of results should not copy thousands of states.
+    private func notify(force: Bool = false, ended: Bool = false) {
+        guard let observer else { return }
+        let now = clock.now()
+        guard force || now - lastNotified >= 0.2 else { return }
+        lastNotified = now
+        observer.coordinatorChanged(status(currentRound, ended: ended))
+    }
+
+    /// The short reason a dropped message is counted under in ``CoordinatorStatus/dropped``
+    /// (a metric label, so a few fixed words, never the message's own text).
+    static func dropCategory(_ reason: String) -> String {
+        if reason.hasPrefix("bad result") { return "bad_result" }
+        if reason.contains("handshake") { return "handshake" }
+        if reason.hasPrefix("protocol version") { return "protocol_version" }
+        if reason.contains("unknown or dead worker") { return "unknown_worker" }
+        return "malformed"
     }
 
     /// What a round has received so far.
@@ -309,7 +365,10 @@ public final class ClusterCoordinator: ShardRunner {
             count[id, default: 0] += 1
             if peers[id]!.held.isEmpty == false || round > 1 { moved[id, default: 0] += 1 }
         }
-        for (id, n) in moved.sorted(by: { $0.key < $1.key }) { onEvent(.shardsMoved(toWorker: id, count: n, reason: "rebalance")) }
+        for (id, n) in moved.sorted(by: { $0.key < $1.key }) {
+            totals.shardsMoved += n
+            onEvent(.shardsMoved(toWorker: id, count: n, reason: "rebalance"))
+        }
     }
 
     /// Gives the pending shards of lost workers to the least busy live ones, in this round.
@@ -328,6 +387,7 @@ public final class ClusterCoordinator: ShardRunner {
             given[peer.id, default: []].append(shard)
         }
         for (id, shards) in given.sorted(by: { $0.key < $1.key }) {
+            totals.shardsMoved += shards.count
             onEvent(.shardsMoved(toWorker: id, count: shards.count, reason: "a worker was lost"))
             var part = order
             part.shards = shards
@@ -344,6 +404,7 @@ public final class ClusterCoordinator: ShardRunner {
         if now - lastHeartbeat > Double(options.heartbeatMilliseconds) / 1000 {
             for peer in peers.values { send(peer, .heartbeat, body: nil) }
             lastHeartbeat = now
+            notify()
         }
     }
 
@@ -354,6 +415,7 @@ public final class ClusterCoordinator: ShardRunner {
         deadIdentities.insert(peer.identity)
         for shard in 0..<plan.count where owner[shard] == peer.id { owner[shard] = nil }
         onEvent(.workerLost(id: peer.id, label: peer.hello.label, reason: reason, pendingShards: peer.pending.count))
+        notify(force: true)
     }
 
     // MARK: Messages
@@ -387,6 +449,7 @@ public final class ClusterCoordinator: ShardRunner {
 
     private func drop(_ reason: String) {
         droppedMessages += 1
+        totals.dropped[Self.dropCategory(reason), default: 0] += 1
         // Log the first few and then every thousandth, so a flood cannot flood the log.
         if droppedMessages <= 5 || droppedMessages % 1000 == 0 { onEvent(.dropped(total: droppedMessages, reason: reason)) }
     }
@@ -447,6 +510,7 @@ public final class ClusterCoordinator: ShardRunner {
                     return
                 }
                 peer.ready = true
+                notify(force: true)
             case .result:
                 guard envelope.job == jobID, envelope.round == round else { return }  // stale: an earlier round
                 let result = try ShardResult(body: body, shardCount: plan.count)
@@ -460,7 +524,11 @@ public final class ClusterCoordinator: ShardRunner {
                         peer.pending.remove(shard)
                     }
                     state.remaining -= shards.count
+                    peer.computeSeconds += result.computeSeconds
+                    peer.rows += result.rows
+                    totals.shardsComputed += shards.count
                     onShardDone?(plan.count - state.remaining, plan.count)
+                    notify()
                 } catch {
                     drop("bad result from \(peer.label): \(error)")
                     toldToRejoin.insert(identity)
@@ -522,6 +590,7 @@ public final class ClusterCoordinator: ShardRunner {
             workerID: peer.id, heartbeatMilliseconds: options.heartbeatMilliseconds, messageLimit: options.messageLimit).body)
         send(peer, .job, body: spec.body)
         onEvent(.workerJoined(id: peer.id, hello: hello))
+        notify(force: true)
         if let referenceCore, hello.blasCore != referenceCore {
             onEvent(.blasMismatch(label: peer.label, core: hello.blasCore, expected: referenceCore))
         }

@@ -180,7 +180,7 @@ package final class SimulatedWorker {
             }, scratch)
             for (block, bytes) in results {
                 let outcome = behaviour == .lying ? Array(bytes.dropLast(8)) : bytes
-                say(.result, body: ShardResult(shards: block, outcome: outcome).body, round: round, delay: latency)
+                say(.result, body: ShardResult(shards: block, outcome: outcome, rows: block.clamped(to: 0..<job.plan.count).reduce(0) { $0 + job.plan.ranges[$1].count }).body, round: round, delay: latency)
             }
         } catch {
             say(.failure, body: WorkerFailure(fatal: error is FatalJobError, message: "\(error)").body, round: round, delay: latency)

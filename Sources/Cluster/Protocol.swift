@@ -209,12 +209,19 @@ struct ShardResult {
     /// The shards covered: `[first, first + count)`, an aligned block of ``ShardTree``.
     var shards: Range<Int>
     var outcome: [UInt8]
+    /// The worker's seconds of computing for this block (its share of the task's time), for
+    /// the coordinator's metrics; never used in the arithmetic.
+    var computeSeconds = 0.0
+    /// Rows of the block's shards, for the coordinator's metrics.
+    var rows = 0
     var body: [UInt8] {
-        var w = WireWriter(capacity: outcome.count + 24)
-        w.int(shards.lowerBound); w.int(shards.count); w.blob(outcome)
+        var w = WireWriter(capacity: outcome.count + 40)
+        w.int(shards.lowerBound); w.int(shards.count); w.blob(outcome); w.double(computeSeconds); w.int(rows)
         return w.bytes
     }
-    init(shards: Range<Int>, outcome: [UInt8]) { self.shards = shards; self.outcome = outcome }
+    init(shards: Range<Int>, outcome: [UInt8], computeSeconds: Double = 0, rows: Int = 0) {
+        self.shards = shards; self.outcome = outcome; self.computeSeconds = computeSeconds; self.rows = rows
+    }
     init(body: [UInt8], shardCount: Int) throws {
         var r = WireReader(body, context: "result")
         let first = try r.int("first shard", in: 0...(shardCount - 1))
@@ -225,6 +232,11 @@ struct ShardResult {
         }
         shards = first..<(first + count)
         outcome = try r.blob("outcome")
+        let seconds = try r.double("compute seconds")
+        // A lying figure would only skew the metrics, but keep them plausible: finite, 0 to a day.
+        guard seconds.isFinite, seconds >= 0, seconds <= 86_400 else { throw WireError("result: compute seconds \(seconds)") }
+        computeSeconds = seconds
+        rows = try r.int("rows", in: 0...Int(Int32.max))
         try r.finish()
     }
 }

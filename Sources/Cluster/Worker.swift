@@ -471,8 +471,16 @@ private final class ShardStore: Sendable {
     /// messages to send: one result per block, or the failure.
     func compute(_ task: PreparedTask, shards: [Int], job: JobSpec, threads: Int, messageLimit: Int?) -> [(MessageKind, [UInt8])] {
         do {
+            let start = ContinuousClock.now
             let results = try task.compute(shards, threads, messageLimit, { try self.data(of: $0, job: job) }, scratch)
-            return results.map { (.result, ShardResult(shards: $0.0, outcome: $0.1).body) }
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            // Each block carries its share of the time by rows, so the coordinator's sums add up.
+            let total = max(1, shards.reduce(0) { $0 + job.plan.ranges[$1].count })
+            return results.map { block, outcome in
+                let rows = block.clamped(to: 0..<job.plan.count).reduce(0) { $0 + job.plan.ranges[$1].count }
+                return (.result, ShardResult(shards: block, outcome: outcome, computeSeconds: seconds * Double(rows) / Double(total), rows: rows).body)
+            }
         } catch let error as FatalJobError {
             return [(.failure, WorkerFailure(fatal: true, message: error.description).body)]
         } catch {

@@ -4,6 +4,7 @@ import Datasets
 import Engine
 import Foundation
 import Mixture
+import StatusServer
 
 /// How log events are printed.
 enum LogFormat: String, ExpressibleByArgument, CaseIterable {
@@ -51,6 +52,14 @@ struct ClusterOptions: ParsableArguments {
     @Flag(name: .long, help: "With --bind: stop when the process that started this one exits (the launch scripts use it).")
     var exitWithParent = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Serve the job's live status page, /status.json and Prometheus /metrics here (127.0.0.1:0 picks a port and prints the URL).",
+        valueName: "addr:port"))
+    var status: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --status beyond loopback: a file holding the bearer token clients must send.", valueName: "file"))
+    var statusToken: String?
+
     func validate() throws {
         if workers != nil, bind != nil { throw ValidationError("give --workers or --bind, not both") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
@@ -74,6 +83,22 @@ struct ClusterOptions: ParsableArguments {
                 "--bind \(bind) listens beyond this machine without encryption: anyone who reaches it could join, read rows and "
                     + "poison the model. Give --curve-secret and --authorized-keys (keys from `emfleet keygen`), or --insecure on a trusted network")
         }
+        if statusToken != nil, status == nil { throw ValidationError("--status-token is for --status") }
+        if let status {
+            let address: StatusAddress
+            do { address = try StatusAddress(parsing: status) } catch { throw ValidationError("\(error)") }
+            if !address.isLoopback, statusToken == nil {
+                throw ValidationError(
+                    "--status \(status) listens beyond this machine: anyone who reaches it could read the job's options and progress. "
+                        + "Give --status-token FILE (a bearer token clients must send), or a loopback address such as 127.0.0.1:0")
+            }
+        }
+    }
+
+    /// What `--status` asks for, or nil.
+    var statusRequest: StatusRequest? {
+        guard let status, let address = try? StatusAddress(parsing: status) else { return nil }
+        return StatusRequest(address: address, tokenFile: statusToken)
     }
 
     /// Whether shards are computed by worker processes.
@@ -123,14 +148,17 @@ final class OpenedJob {
             { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), online.batchSize / 256)) }
         } ?? ShardPlan.defaultShardCount(rows:)
         try self.init(path: data.data, csv: weights?.csv(data.layout.csvOptions) ?? data.layout.csvOptions, shards: shards, threads: threads,
-                      cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight, defaultShards: defaultShards)
+                      cluster: cluster.settings, logFormat: cluster.logFormat, status: cluster.statusRequest, weights: weights?.sampleWeight,
+                      defaultShards: defaultShards)
     }
 
     /// Opens the data file at `path` for a job (see ``JobShards``), with the sample-weight file
     /// `weights` (or `csv`'s weight column), printing its events to a log in `logFormat`;
-    /// `messageLimit` defaults to the mixture job's.
+    /// `messageLimit` defaults to the mixture job's. With `status`, the status server starts
+    /// first (so that a port in use is reported before any work) and watches the coordinator.
     init(
         path: String, csv: CSVOptions, shards: Int?, threads: Int?, cluster: ClusterSettings, logFormat: LogFormat = .text,
+        status: StatusRequest? = nil,
         labels: JobSpec.LabelSource = .none,
         weights: String? = nil,
         defaultShards: (Int) -> Int = ShardPlan.defaultShardCount(rows:),
@@ -138,6 +166,7 @@ final class OpenedJob {
     ) throws {
         let log = EventLog(format: logFormat)
         self.log = log
+        self.status = try status.map { try LiveStatus(request: $0, log: log) }
         var cluster = cluster
         if let workers = cluster.workers {
             // Shards come from the rows alone, so workers beyond them would only start, join and idle.
@@ -159,8 +188,12 @@ final class OpenedJob {
                 if log.format == .text { log.note("coordinator listening on \(endpoint); waiting for \(cluster.minWorkers) worker(s)") }
             }
             coordinator.onShardDone = { done, total in log.progress(done: done, total: total) }
+            coordinator.observer = self.status?.board
         }
     }
+
+    /// The live status server of `--status`, or nil.
+    let status: LiveStatus?
 
     /// Warns, once per column, when a feature of a fit looks like a row identifier (a serial
     /// number, an ID): it would silently become a dimension of the model.
@@ -182,7 +215,10 @@ final class OpenedJob {
     /// Live workers, or nil in process.
     var liveWorkers: Int? { shards.liveWorkers }
     /// Ends the job on the workers, stops local ones and closes the socket.
-    func finish() { shards.finish() }
+    func finish() {
+        shards.finish()
+        status?.finish()
+    }
 }
 
 extension CommandLine {
@@ -200,8 +236,12 @@ final class EventLog: @unchecked Sendable {
 
     init(format: LogFormat) { self.format = format }
 
-    /// Emits a JSON event (json format only).
+    /// The `--status` board that iterations and epochs are shown on, or nil.
+    var status: StatusBoard?
+
+    /// Emits a JSON event (json format only); iterations and epochs also go to the status board.
     func json(_ event: String, _ fields: [(String, Any)]) {
+        if let status { LiveStatus.forward(event, fields, to: status) }
         guard format == .json else { return }
         var object: [String: Any] = ["event": event, "time": (ContinuousClock.now - start).seconds]
         for (key, value) in fields { object[key] = value }

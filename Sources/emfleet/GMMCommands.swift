@@ -201,6 +201,7 @@ extension GMMCommand {
                 let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting, online: stepwise.options())
                 defer { job.finish() }
                 job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
+                job.status?.board.expect(steps: options.maxIterations * options.restarts)
                 let runner = job.runner
                 // Said before the fit's header, which would promise a fit that cannot start.
                 guard components <= runner.plan.rows else {

@@ -40,7 +40,7 @@ extension KMeansCommand {
         let csv = csv ?? input.layout.csvOptions
         return try OpenedJob(
             path: input.data, csv: weights?.csv(csv) ?? csv, shards: shards, threads: threads,
-            cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight,
+            cluster: cluster.settings, logFormat: cluster.logFormat, status: cluster.statusRequest, weights: weights?.sampleWeight,
             messageLimit: {
                 max(KMeansJob.messageLimit(largestShard: $0.largestShardRows, columns: $0.dimension),
                     MixtureJob.messageLimit(largestShard: $0.largestShardRows, columns: $0.dimension))
@@ -121,6 +121,7 @@ extension KMeansCommand {
                 let job = try KMeansCommand.open(input, shards: compute.shards, threads: compute.threads, cluster: cluster, weights: weighting)
                 job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 defer { job.finish() }
+                job.status?.board.expect(steps: options.maxIterations * (options.runs ?? 1))
                 let runner = job.runner
                 if let resumed, let resume {
                     job.log.note("resuming \(resume) from iteration \(resumed.history.count) of run \(resumed.run + 1)")

@@ -230,10 +230,11 @@ extension MLPCommand {
                 let architecture = NetworkArchitecture(
                     inputs: shape.columns, hidden: hiddenWidths, outputs: outputs, activation: activation, loss: loss)
                 let job = try OpenedJob(
-                    path: input.data, csv: csv, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat,
+                    path: input.data, csv: csv, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat, status: cluster.statusRequest,
                     labels: labels, weights: weighting.sampleWeight, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
                     messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: precision, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
+                job.status?.board.expect(steps: options.epochs)
                 job.coordinator?.onShardDone = nil
                 job.warnAboutIdentifierFeatures(path: input.data, csv: csv)
                 var validationRunner: ShardRunner?
@@ -348,7 +349,7 @@ extension MLPCommand {
             try checkFeatureCount(of: file, csv: csv)
             let architecture = file.architecture
             let job = try OpenedJob(path: input.data, csv: csv, shards: nil, threads: threads,
-                                    cluster: cluster.settings, labels: labels, weights: weights?.sampleWeight,
+                                    cluster: cluster.settings, status: cluster.statusRequest, labels: labels, weights: weights?.sampleWeight,
                                     messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
             job.coordinator?.onShardDone = nil
             return (file, NeuralModelState(architecture: file.architecture, parameters: try file.parameters(), standardisation: file.standardisation), job)

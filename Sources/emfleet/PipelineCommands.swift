@@ -137,7 +137,7 @@ extension PipelineCommand {
                 let widths = hidden.values
                 let largestK = counts.max() ?? 1, precision = self.precision
                 let job = try OpenedJob(
-                    path: input.data, csv: csv, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat,
+                    path: input.data, csv: csv, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat, status: cluster.statusRequest,
                     labels: labels, weights: weighting.sampleWeight,
                     defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
                     messageLimit: { context in
@@ -284,7 +284,7 @@ extension PipelineCommand {
                 }
                 let architecture = file.network.architecture
                 let job = try OpenedJob(path: input.data, csv: csv, shards: nil, threads: threads,
-                                        cluster: cluster.settings, logFormat: cluster.logFormat,
+                                        cluster: cluster.settings, logFormat: cluster.logFormat, status: cluster.statusRequest,
                                         messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
