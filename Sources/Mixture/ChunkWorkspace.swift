@@ -59,8 +59,16 @@ final class ChunkWorkspace {
     let whitened: UnsafeMutablePointer<Double>
     /// Whitened form only: the chunk's rows scaled by √r for one component (rows × D).
     let scaled: UnsafeMutablePointer<Double>
-    /// Whitened form only: one component's second moments, upper triangle (D × D).
+    /// Whitened form only: second moments, upper triangle (D × D): every component's (F of them),
+    /// summed over the shard's chunks until ``finish(into:)`` adds them to the statistics, when
+    /// that takes at most ``persistentGramBytes``; otherwise one component's, for one chunk.
     let gram: UnsafeMutablePointer<Double>
+    /// Whether ``gram`` holds every component's sums across chunks.
+    let persistentGrams: Bool
+    /// The most memory the persistent sums may take (8 components at D = 784 take 39 MB).
+    static let persistentGramBytes = 64 << 20
+    /// Whether ``gram`` holds sums not yet in the statistics.
+    private var gramsPending = false
 
     init(dimension: Int, components: Int, covarianceType: CovarianceType, form: EStepForm? = nil) {
         self.dimension = dimension
@@ -77,14 +85,17 @@ final class ChunkWorkspace {
             // so it depends on the layout only, never on threads.
             chunkRows = max(64, min(256, (1 << 15) / layout.count))
         case .whitened:
-            // Enough rows for the products to run near the BLAS peak.
-            chunkRows = 256
+            // Enough rows for the products (dtrmm, dsyrk) to run near the BLAS peak.
+            chunkRows = 512
         }
         let factors = covarianceType == .tied ? 1 : components
         let whitenedForm = form == .whitened
         whitened = .allocate(capacity: whitenedForm ? chunkRows * factors * dimension : 1)
         scaled = .allocate(capacity: whitenedForm ? chunkRows * dimension : 1)
-        gram = .allocate(capacity: whitenedForm ? dimension * dimension : 1)
+        persistentGrams = whitenedForm && factors * dimension * dimension * 8 <= Self.persistentGramBytes
+        let gramCount = !whitenedForm ? 1 : persistentGrams ? factors * dimension * dimension : dimension * dimension
+        gram = .allocate(capacity: gramCount)
+        gram.initialize(repeating: 0, count: gramCount)
         shifted = .allocate(capacity: chunkRows * dimension)
         features = .allocate(capacity: whitenedForm ? 1 : chunkRows * layout.count)
         scores = .allocate(capacity: chunkRows * components)
@@ -275,16 +286,40 @@ final class ChunkWorkspace {
                     let x = shifted + r * d, out = scaled + r * d
                     for j in 0..<d { out[j] = root * x[j] }
                 }
-                BLAS.gramUpper(order: d, rows: n, alpha: 1, a: scaled, lda: d, beta: 0, c: gram, ldc: d)
-                let packed = tied ? base + k * d : base + c * m
-                var q = 0
-                for i in 0..<d {
-                    let gramRow = gram + i * d
-                    for j in i..<d {
-                        packed[q] += gramRow[j]
-                        q += 1
-                    }
+                if persistentGrams {
+                    BLAS.gramUpper(order: d, rows: n, alpha: 1, a: scaled, lda: d, beta: 1, c: gram + c * d * d, ldc: d)
+                    gramsPending = true
+                } else {
+                    BLAS.gramUpper(order: d, rows: n, alpha: 1, a: scaled, lda: d, beta: 0, c: gram, ldc: d)
+                    Self.addUpper(gram, order: d, to: tied ? base + k * d : base + c * m)
                 }
+            }
+        }
+    }
+
+    /// Adds what the chunks left in the workspace to `statistics` (the whitened form's second
+    /// moments, summed over the shard's chunks); call after a shard's last ``accumulate(rowCount:weights:into:)``.
+    func finish(into statistics: inout MixtureStatistics) {
+        guard gramsPending else { return }
+        gramsPending = false
+        let k = components, d = dimension, m = layout.count
+        let tied = statistics.covarianceType == .tied
+        statistics.moments.withUnsafeMutableBufferPointer { moments in
+            for c in 0..<(tied ? 1 : k) {
+                Self.addUpper(gram + c * d * d, order: d, to: tied ? moments.baseAddress! + k * d : moments.baseAddress! + c * m)
+            }
+        }
+        gram.update(repeating: 0, count: (tied ? 1 : k) * d * d)
+    }
+
+    /// Adds the upper triangle of the row-major `order × order` matrix to `packed`, row by row.
+    private static func addUpper(_ matrix: UnsafePointer<Double>, order d: Int, to packed: UnsafeMutablePointer<Double>) {
+        var q = 0
+        for i in 0..<d {
+            let row = matrix + i * d
+            for j in i..<d {
+                packed[q] += row[j]
+                q += 1
             }
         }
     }

@@ -106,6 +106,7 @@ enum Initialisation {
             labels.withUnsafeBufferPointer { workspace.setOneHot($0.baseAddress!, rowCount: chunk.count) }
             workspace.accumulate(rowCount: chunk.count, into: &statistics)
         }
+        workspace.finish(into: &statistics)
         return statistics
     }
 

@@ -335,6 +335,7 @@ public enum ShardEvaluator {
                 workspace.accumulate(rowCount: chunk.count, weights: shard.weights(weights, of: chunk), into: &statistics)
             }
         }
+        workspace.finish(into: &statistics)
         return statistics
     }
 
@@ -363,6 +364,7 @@ public enum ShardEvaluator {
                 workspace.accumulate(rowCount: chunk.count, weights: shard.weights(weights, of: chunk), into: &statistics)
             }
         }
+        workspace.finish(into: &statistics)
         return statistics
     }
 
@@ -386,6 +388,7 @@ public enum ShardEvaluator {
                 workspace.accumulate(rowCount: chunk.count, weights: w, into: &statistics)
             }
         }
+        workspace.finish(into: &statistics)
         return statistics
     }
 
@@ -414,6 +417,7 @@ public enum ShardEvaluator {
                 workspace.accumulate(rowCount: chunk.count, weights: w, into: &statistics)
             }
         }
+        workspace.finish(into: &statistics)
         return statistics
     }
 
