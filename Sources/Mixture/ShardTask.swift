@@ -83,11 +83,7 @@ public struct Minibatch: Sendable, Equatable {
     /// The order of a shard's rows in this pass.
     package func order(rows: Int, firstGlobalRow: Int) -> [Int] {
         var generator = SeededGenerator(seed: seed &+ UInt64(pass) &* 0x9E37_79B9_7F4A_7C15, stream: UInt64(firstGlobalRow) &+ 0x5EED)
-        var order = Array(0..<rows)
-        if rows > 1 {
-            for i in stride(from: rows - 1, to: 0, by: -1) { order.swapAt(i, generator.nextInt(below: i + 1)) }
-        }
-        return order
+        return generator.permutation(of: rows)
     }
 }
 

@@ -61,6 +61,16 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return Int(next(upperBound: UInt64(bound)))
     }
 
+    /// `0..<count` in a random order: Fisher-Yates from the last position down, one
+    /// ``nextInt(below:)`` per position (the order every seeded shuffle of the project uses).
+    public mutating func permutation(of count: Int) -> [Int] {
+        var order = Array(0..<count)
+        if count > 1 {
+            for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, nextInt(below: i + 1)) }
+        }
+        return order
+    }
+
     /// A standard normal variate (Marsaglia's polar method, so no trigonometric functions).
     public mutating func nextNormal() -> Double {
         if let spare = spareNormal {

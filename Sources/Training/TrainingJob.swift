@@ -63,13 +63,7 @@ public struct BatchLayout: Equatable, Sendable {
     /// The shard's training rows (local indices) in this epoch's order.
     package func order(shard: Int, epoch: Int) -> [Int] {
         var generator = SeededGenerator(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15, stream: UInt64(shard) &+ 1)
-        var order = Array(0..<trainingRows(shard))
-        if order.count > 1 {
-            for i in stride(from: order.count - 1, to: 0, by: -1) {
-                order.swapAt(i, generator.nextInt(below: i + 1))
-            }
-        }
-        return order
+        return generator.permutation(of: trainingRows(shard))
     }
 
     /// Local rows of `shard` in step `step` of an epoch whose order is `order`.

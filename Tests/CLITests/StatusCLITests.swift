@@ -69,10 +69,6 @@ struct StatusCLITests {
         #expect(sawTwoWorkers, "the worker table never showed both workers ready")
         #expect(sawRounds, "/metrics never counted a round")
         #expect(sawReadyGauge, "/metrics never showed 2 ready workers")
-        // At the end the counter holds every round: at least the 25 EM iterations.
-        let (_, final) = try await Self.get(url + "metrics")
-        let total = final.split(separator: "\n").first { $0.hasPrefix("emfleet_rounds_total ") }.flatMap { Int($0.split(separator: " ")[1]) }
-        #expect((total ?? 0) >= 25, "\(final)")
         let job = ended["job"] as? [String: Any]
         #expect(job?["state"] as? String == "done", "\(ended)")
         #expect(job?["report"] as? String == scratch.path("report"))
