@@ -49,7 +49,9 @@ struct StatusCLITests {
         // Poll as the page does (metrics first, then the document), until the job has ended; the
         // server waits a few seconds for a client that was watching to read the end.
         // Each figure is looked for in any poll: on a busy machine a whole fit can fall between two.
-        var sawTwoWorkers = false, sawRounds = false, sawReadyGauge = false, ended: [String: Any] = [:]
+        // (The workers gauge is checked in process, StatusServerTests: here a short fit can end
+        // between the polls that would see it.)
+        var sawTwoWorkers = false, sawRounds = false, ended: [String: Any] = [:]
         for _ in 0..<1200 {
             let (_, metrics) = try await Self.get(url + "metrics")
             let document = Self.json(try await Self.get(url + "status.json").1)
@@ -59,7 +61,6 @@ struct StatusCLITests {
             }
             let rounds = metrics.split(separator: "\n").first { $0.hasPrefix("emfleet_rounds_total ") }.flatMap { Int($0.split(separator: " ")[1]) }
             if (rounds ?? 0) >= 1 { sawRounds = true }
-            if metrics.contains("emfleet_workers{state=\"ready\"} 2") { sawReadyGauge = true }
             if (document["job"] as? [String: Any])?["state"] as? String != "running" {
                 ended = document
                 break
@@ -68,7 +69,6 @@ struct StatusCLITests {
         }
         #expect(sawTwoWorkers, "the worker table never showed both workers ready")
         #expect(sawRounds, "/metrics never counted a round")
-        #expect(sawReadyGauge, "/metrics never showed 2 ready workers")
         let job = ended["job"] as? [String: Any]
         #expect(job?["state"] as? String == "done", "\(ended)")
         #expect(job?["report"] as? String == scratch.path("report"))
