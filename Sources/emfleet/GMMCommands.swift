@@ -225,6 +225,9 @@ extension GMMCommand {
                     let iterations = resumed?.history.count ?? resumedVariational?.history.count ?? 0
                     log.note("resuming \(resume) from iteration \(iterations) of start \(start + 1) of \(options.restarts)")
                 }
+                if let resume, let resumedOnline {
+                    log.note("resuming \(resume) from step \(resumedOnline.position) of pass \(resumedOnline.pass + 1)")
+                }
                 let text = log.format == .text && !quiet
                 let whereComputed = cluster.workers.map { "\($0) local workers" }
                     ?? cluster.bind.map { "workers at \($0)" }
@@ -325,7 +328,7 @@ extension GMMCommand {
                     ("seconds", seconds), ("out", out), ("dropped_messages", job.coordinator?.droppedMessages ?? 0),
                 ] + (model.variational.map { [("effective_components", $0.effectiveComponents as Any)] } ?? []))
                 if log.format == .text {
-                    print(model.variational == nil ? FitReport.summary(model, seconds: seconds, out: out) : VariationalReport.summary(model, seconds: seconds, out: out))
+                    print(model.variational == nil ? FitReport.summary(model, seconds: seconds, out: out, online: onlineFitter != nil) : VariationalReport.summary(model, seconds: seconds, out: out))
                 }
             }
         }
@@ -501,12 +504,16 @@ enum FitReport {
         return String(format: "%5d %5d %@ %@ %9.3f", step.start + 1, step.iteration, likelihood, change, step.seconds)
     }
 
-    static func summary(_ model: GaussianMixture, seconds: Double, out: String?) -> String {
+    /// The lines after a fit; `online` says a stepwise fit's iterations are minibatch steps over passes.
+    static func summary(_ model: GaussianMixture, seconds: Double, out: String?, online: Bool = false) -> String {
         let p = model.parameters
         var lines = [String]()
+        let done = online
+            ? "after \(model.iterations) minibatch steps (\(model.logLikelihoodHistory.count) pass\(model.logLikelihoodHistory.count == 1 ? "" : "es"))"
+            : "after \(model.iterations) iterations"
         lines.append(String(
-            format: "%@ after %d iterations; mean log-likelihood %.10f; %.2f s%@",
-            model.converged ? "converged" : "did not converge", model.iterations, model.lowerBound, seconds,
+            format: "%@ %@; mean log-likelihood %.10f; %.2f s%@",
+            model.converged ? "converged" : "did not converge", done, model.lowerBound, seconds,
             out.map { "; model written to \($0)" } ?? ""))
         let d = p.dimension
         for k in 0..<p.components {

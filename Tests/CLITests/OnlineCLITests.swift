@@ -26,6 +26,7 @@ struct OnlineCLITests {
         let local = try EmfleetBinary.run(arguments + ["--out", scratch.path("local.json")])
         #expect(local.status == 0, "\(local.stderr)")
         #expect(local.stdout.contains("by stepwise EM (20 minibatches of about 1000 rows per pass, α = 0.6)"), "\(local.stdout)")
+        #expect(local.stdout.contains("after 20 minibatch steps (1 pass); mean log-likelihood"), "\(local.stdout)")
         let workers = try EmfleetBinary.run(arguments + ["--out", scratch.path("workers.json"), "--workers", "2", "--quiet"])
         #expect(workers.status == 0, "\(workers.stderr)")
         #expect(try bytes(scratch.path("local.json")) == bytes(scratch.path("workers.json")))
@@ -58,6 +59,7 @@ struct OnlineCLITests {
         try FileManager.default.copyItem(atPath: checkpoint, toPath: kept)
         let resumed = try EmfleetBinary.run(arguments + ["--out", scratch.path("m.json"), "--workers", "2", "--resume", checkpoint])
         #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming \(checkpoint) from step "), "\(resumed.stderr)")
         #expect(try bytes(scratch.path("m.json")) == bytes(scratch.path("reference.json")))
         #expect(!FileManager.default.fileExists(atPath: checkpoint))
         // Resuming with another minibatch size is refused, naming the settings.
