@@ -52,6 +52,9 @@ public enum ClusterEvent: Sendable {
     case dropped(total: Int, reason: String)
     /// The coordinator is waiting for workers.
     case waiting(ready: Int, wanted: Int)
+    /// Not every shard of this process fits under its memory limit: `kept` shards (`keptBytes`)
+    /// stay in memory and `streamed` are read from `file` on every pass (`bytesPerPass`).
+    case residency(kept: Int, keptBytes: Int, streamed: Int, bytesPerPass: Int, file: String, limit: MemoryLimit)
 }
 
 /// A failure of the cluster as a whole.
@@ -526,6 +529,7 @@ public final class ClusterCoordinator: ShardRunner {
                     state.remaining -= shards.count
                     peer.computeSeconds += result.computeSeconds
                     peer.rows += result.rows
+                    roundStatistics.bytesRead += result.bytesRead
                     totals.shardsComputed += shards.count
                     onShardDone?(plan.count - state.remaining, plan.count)
                     notify()

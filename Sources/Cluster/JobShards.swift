@@ -27,6 +27,8 @@ public struct ClusterSettings: Sendable, Equatable {
     public var maxWorkers = 1024
     /// Whether the coordinator stops when the process that started it exits.
     public var exitWithParent = false
+    /// The most memory each process's shards may take, in process and on local workers (nil: no limit).
+    public var memoryLimit: MemoryLimit?
 
     /// Settings that compute in this process.
     public init() {}
@@ -84,6 +86,15 @@ public final class JobShards {
         onEvent: @escaping (ClusterEvent) -> Void
     ) throws {
         guard cluster.isDistributed else {
+            let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+            if let limit = cluster.memoryLimit {
+                runner = try Self.limitedLocalShards(
+                    path: path, csv: csv, shards: shards, threads: threads, limit: limit, labels: labels, weights: weightFile,
+                    defaultShards: defaultShards, onEvent: onEvent)
+                coordinator = nil
+                fleet = nil
+                return
+            }
             let matrix = try DatasetLoader.load(path: path, csv: csv, finiteOnly: true).features
             let plan = ShardPlan(rows: matrix.rows, shards: shards ?? defaultShards(matrix.rows))
             var spec = JobSpec(path: path, csv: csv, rows: matrix.rows, columns: matrix.columns, shards: plan.count, fingerprint: "", stream: false)
@@ -91,13 +102,15 @@ public final class JobShards {
             spec.weightFile = weightFile
             let weights = try spec.checkedWeights()
             let targets = labels == .none ? nil : try spec.readTargets(0..<matrix.rows)
-            runner = LocalShards(
-                data: matrix, targets: targets, weights: weights, plan: plan, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            runner = LocalShards(data: matrix, targets: targets, weights: weights, plan: plan, threads: threads)
             coordinator = nil
             fleet = nil
             return
         }
         var spec = try JobSpec.describe(path: path, csv: csv, shards: shards, stream: cluster.streamData)
+        if let count = cluster.workers, !cluster.streamData {
+            try JobDataSource.checkFits(path: path, rows: spec.rows, columns: spec.columns, processes: count, limit: cluster.memoryLimit)
+        }
         if shards == nil { spec.shards = defaultShards(spec.rows) }
         spec.labels = labels
         try spec.setWeightFile(weightFile)
@@ -119,7 +132,8 @@ public final class JobShards {
             options.minWorkers = count
             let coordinator = try ClusterCoordinator(options: options, spec: spec, onEvent: onEvent)
             let cores = ProcessInfo.processInfo.activeProcessorCount
-            try fleet.start(count: count, threads: cluster.workerThreads ?? max(1, cores / count), executable: workerExecutable)
+            try fleet.start(count: count, threads: cluster.workerThreads ?? max(1, cores / count), executable: workerExecutable,
+                            memoryLimit: cluster.memoryLimit)
             self.fleet = fleet
             self.coordinator = coordinator
         } else {
@@ -127,6 +141,35 @@ public final class JobShards {
             fleet = nil
         }
         runner = coordinator!
+    }
+
+    /// The shards of an in-process job under `limit`: those that fit are loaded, the rest are
+    /// read from the file on every pass; one event says how many of each.
+    private static func limitedLocalShards(
+        path: String, csv: CSVOptions, shards: Int?, threads: Int, limit: MemoryLimit, labels: JobSpec.LabelSource, weights weightFile: String?,
+        defaultShards: (Int) -> Int, onEvent: (ClusterEvent) -> Void
+    ) throws -> LocalShards {
+        var spec = try JobSpec.describe(path: path, csv: csv, shards: shards, stream: false)
+        if shards == nil { spec.shards = defaultShards(spec.rows) }
+        spec.labels = labels
+        try spec.setWeightFile(weightFile)
+        try JobDataSource.checkFits(path: path, rows: spec.rows, columns: spec.columns, processes: 1, limit: limit)
+        let weights = try spec.checkedWeights()
+        let targets = labels == .none ? nil : try spec.readTargets(0..<spec.rows)
+        let residency = ShardResidency(limit: limit)
+        let plan = spec.plan
+        let matrices = try plan.ranges.enumerated().map { shard, range in
+            try JobDataSource.rows(
+                shard: shard, range: range, path: path, csv: csv,
+                bytes: try JobDataSource.bytesInMemory(path: path, rows: range.count, columns: spec.columns), residency: residency
+            ) { try spec.readRows(range) }
+        }
+        let held = residency.summary
+        if held.streamed > 0 {
+            onEvent(.residency(kept: held.kept, keptBytes: held.keptBytes, streamed: held.streamed, bytesPerPass: held.streamedBytes,
+                               file: path, limit: limit))
+        }
+        return LocalShards(shards: matrices, targets: targets, weights: weights, plan: plan, threads: threads)
     }
 
     /// Ends the job on the workers, stops local ones and closes the socket.

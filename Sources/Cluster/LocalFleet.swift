@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Worker processes on this machine for `--workers N`: the same binary run as
@@ -31,7 +32,7 @@ public final class LocalFleet {
     ///
     /// Workers poll briefly after each training step only while there is a core for each:
     /// with more workers than cores, a polling worker would take time from a computing one.
-    public func start(count: Int, threads: Int, executable: String, coordinatorTimeout: Double = 30) throws {
+    public func start(count: Int, threads: Int, executable: String, coordinatorTimeout: Double = 30, memoryLimit: MemoryLimit? = nil) throws {
         let poll = count * threads <= ProcessInfo.processInfo.activeProcessorCount ? 1000 : 0
         for index in 0..<count {
             let process = Process()
@@ -39,7 +40,7 @@ public final class LocalFleet {
             process.arguments = [
                 "worker", "--connect", endpoint, "--threads", "\(threads)", "--name", "local-\(index + 1)",
                 "--coordinator-timeout", "\(Int(coordinatorTimeout))", "--exit-with-parent", "--poll-after-step", "\(poll)",
-            ]
+            ] + (memoryLimit.map { ["--memory-limit", "\($0.bytes)"] } ?? [])
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = FileHandle.nullDevice
             try process.run()

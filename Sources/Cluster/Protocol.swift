@@ -1,13 +1,13 @@
 import Engine
 import Foundation
 
-/// The emfleet wire protocol, version 5 (see docs/PROTOCOL.md).
+/// The emfleet wire protocol, version 6 (see docs/PROTOCOL.md).
 ///
 /// Every message is a ZeroMQ multipart message whose first frame is a 24-byte ``Envelope``
 /// and whose second frame, when present, is the body encoded with `WireWriter`.
 public enum WireProtocol {
     /// The protocol version this build speaks; a peer with another is refused.
-    public static let version: UInt16 = 5
+    public static let version: UInt16 = 6
     /// The first four bytes of every envelope.
     static let magic: [UInt8] = Array("EMFL".utf8)
     /// Largest message a worker accepts (`ZMQ_MAXMSGSIZE`): tasks and streamed rows stay far below.
@@ -214,13 +214,16 @@ struct ShardResult {
     var computeSeconds = 0.0
     /// Rows of the block's shards, for the coordinator's metrics.
     var rows = 0
+    /// Bytes the worker read from the data file for this block during the task (shards over its
+    /// `--memory-limit`), for the job log; never used in the arithmetic.
+    var bytesRead = 0
     var body: [UInt8] {
-        var w = WireWriter(capacity: outcome.count + 40)
-        w.int(shards.lowerBound); w.int(shards.count); w.blob(outcome); w.double(computeSeconds); w.int(rows)
+        var w = WireWriter(capacity: outcome.count + 48)
+        w.int(shards.lowerBound); w.int(shards.count); w.blob(outcome); w.double(computeSeconds); w.int(rows); w.int(bytesRead)
         return w.bytes
     }
-    init(shards: Range<Int>, outcome: [UInt8], computeSeconds: Double = 0, rows: Int = 0) {
-        self.shards = shards; self.outcome = outcome; self.computeSeconds = computeSeconds; self.rows = rows
+    init(shards: Range<Int>, outcome: [UInt8], computeSeconds: Double = 0, rows: Int = 0, bytesRead: Int = 0) {
+        self.shards = shards; self.outcome = outcome; self.computeSeconds = computeSeconds; self.rows = rows; self.bytesRead = bytesRead
     }
     init(body: [UInt8], shardCount: Int) throws {
         var r = WireReader(body, context: "result")
@@ -237,6 +240,7 @@ struct ShardResult {
         guard seconds.isFinite, seconds >= 0, seconds <= 86_400 else { throw WireError("result: compute seconds \(seconds)") }
         computeSeconds = seconds
         rows = try r.int("rows", in: 0...Int(Int32.max))
+        bytesRead = try r.int("bytes read", in: 0...(1 << 50))
         try r.finish()
     }
 }

@@ -25,6 +25,9 @@ public struct WorkerOptions: Sendable {
     /// sleeping: the next step usually comes within a fraction of a millisecond, and waking a
     /// sleeping CPU (above all a virtual one) costs more than the polling. 0 turns it off.
     public var pollAfterStepMicroseconds = 1000
+    /// The most memory this worker's shards may take (nil: every shard is kept in memory);
+    /// shards over it are read from their `.npy` file on every pass (see ``MemoryLimit``).
+    public var memoryLimit: MemoryLimit?
 
     /// Creates options.
     public init(endpoint: String, threads: Int) {
@@ -55,7 +58,7 @@ public final class ClusterWorker {
     /// Reports failed handshakes: a refused key, or a coordinator with other security settings.
     private let monitor: ZMQMonitor
     private let computeQueue = DispatchQueue(label: "emfleet.worker.compute")
-    private let store = ShardStore()
+    private let store: ShardStore
     private let hello: Hello
     private let jobs: JobRegistry
     /// The coordinator's message limit, from its welcome: results are split to fit it.
@@ -84,6 +87,7 @@ public final class ClusterWorker {
     public init(options: WorkerOptions, jobs: JobRegistry) throws {
         self.options = options
         self.jobs = jobs
+        store = ShardStore(residency: ShardResidency(limit: options.memoryLimit), logName: options.name)
         heartbeatMilliseconds = options.heartbeatMilliseconds
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, type: .dealer)
@@ -428,6 +432,15 @@ private final class ShardStore: Sendable {
 
     private let held = Locked(Held())
     let scratch = ScratchStore()
+    /// Which shards are kept in memory and which are read from the file.
+    private let residency: ShardResidency
+    /// How this worker is named in its log lines.
+    private let logName: String
+
+    init(residency: ShardResidency, logName: String) {
+        self.residency = residency
+        self.logName = logName
+    }
     private let epochValue = Locked<UInt64>(0)
     /// The network thread's end of the hand-off socket (set once before computing starts).
     private let outputSocket = Locked<ZMQSocket?>(nil)
@@ -460,11 +473,13 @@ private final class ShardStore: Sendable {
             }
         }
         scratch.release(shards)
+        residency.release(shards)
     }
 
     func removeAll() {
         held.withLock { $0 = Held() }
         scratch.removeAll()
+        residency.removeAll()
     }
 
     /// Runs a task on `shards` (loading missing ones from shared storage), and returns the
@@ -473,13 +488,19 @@ private final class ShardStore: Sendable {
         do {
             let start = ContinuousClock.now
             let results = try task.compute(shards, threads, messageLimit, { try self.data(of: $0, job: job) }, scratch)
+            let read = try bytesRead(shards)
+            if let report = residency.changedReport(file: job.path) {
+                FileHandle.standardError.write(Data("emfleet: worker\(logName.isEmpty ? "" : " " + logName): \(report)\n".utf8))
+            }
             let elapsed = ContinuousClock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             // Each block carries its share of the time by rows, so the coordinator's sums add up.
             let total = max(1, shards.reduce(0) { $0 + job.plan.ranges[$1].count })
             return results.map { block, outcome in
                 let rows = block.clamped(to: 0..<job.plan.count).reduce(0) { $0 + job.plan.ranges[$1].count }
-                return (.result, ShardResult(shards: block, outcome: outcome, computeSeconds: seconds * Double(rows) / Double(total), rows: rows).body)
+                let blockRead = block.reduce(0) { $0 + (read[$1] ?? 0) }
+                return (.result, ShardResult(shards: block, outcome: outcome, computeSeconds: seconds * Double(rows) / Double(total), rows: rows,
+                                             bytesRead: blockRead).body)
             }
         } catch let error as FatalJobError {
             return [(.failure, WorkerFailure(fatal: true, message: error.description).body)]
@@ -490,6 +511,18 @@ private final class ShardStore: Sendable {
         }
     }
 
+    /// The bytes each of `shards` read from its file during the task just computed, after
+    /// checking that every read succeeded.
+    private func bytesRead(_ shards: [Int]) throws -> [Int: Int] {
+        var read: [Int: Int] = [:]
+        for shard in shards {
+            guard let source = held.withLock({ $0.rows[shard] })?.fileBackedRows else { continue }
+            try source.checkReads()
+            read[shard] = source.takeBytesRead()
+        }
+        return read
+    }
+
     /// A shard's rows and, for jobs with labels, its targets; for data with weights, its weights.
     private func data(of shard: Int, job: JobSpec) throws -> ShardData {
         let range = job.plan.ranges[shard]
@@ -497,7 +530,10 @@ private final class ShardStore: Sendable {
         if let rows = held.withLock({ $0.rows[shard] }) {
             matrix = rows
         } else {
-            matrix = try job.readRows(range)
+            matrix = try JobDataSource.rows(
+                shard: shard, range: range, path: job.path, csv: job.csv,
+                bytes: try JobDataSource.bytesInMemory(path: job.path, rows: range.count, columns: job.columns), residency: residency
+            ) { try job.readRows(range) }
             held.withLock { $0.rows[shard] = matrix }
         }
         var labels: TargetRows?

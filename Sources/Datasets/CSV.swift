@@ -91,6 +91,7 @@ public enum CSVWriter {
     ///
     /// - Precondition: `columnNames`, if given, has one name per column.
     public static func write(_ matrix: FeatureMatrix, columnNames: [String]?, to path: String) throws {
+        let matrix = matrix.inMemory()
         precondition(columnNames == nil || columnNames!.count == matrix.columns, "one name per column")
         try AtomicFileWriter.write(to: path) { out in
             if let columnNames { try out.write(columnNames.map(escape).joined(separator: ",") + "\n") }
@@ -105,6 +106,7 @@ public enum CSVWriter {
                         switch matrix.storage {
                         case .float32(let values): text += values[base + column].description
                         case .float64(let values): text += values[base + column].description
+                        case .file: preconditionFailure("inMemory() holds its rows in memory")
                         }
                     }
                     text += "\n"

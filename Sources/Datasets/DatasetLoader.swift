@@ -255,6 +255,8 @@ public func validateFinite(_ matrix: FeatureMatrix, file: String, firstRow: Int 
     case .float64(let values):
         index = firstNonFinite(values)
         value = index.map { values[$0] } ?? 0
+    case .file(let rows):
+        return try rows.verifyFinite()
     }
     guard let index else { return }
     let row = index / matrix.columns, column = index % matrix.columns

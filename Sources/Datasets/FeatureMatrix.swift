@@ -22,11 +22,12 @@ public enum ScalarType: String, Sendable, CaseIterable {
     }
 }
 
-/// A row-major in-memory block of features that keeps the file's precision.
+/// A row-major block of features that keeps the file's precision: in memory, or (for a shard
+/// over a worker's memory limit) read from its `.npy` file on every use.
 ///
 /// A matrix read from a `float32` file stays `Float` (half the memory); everything
 /// that computes reads it as `Double`, through ``subscript(row:column:)``,
-/// ``doubles()`` or the engine's block copy.
+/// ``doubles()`` or the engine's block copy, and gets the same values whatever the storage.
 ///
 /// ```swift
 /// let m = FeatureMatrix(rows: 2, columns: 3, values: [1, 2, 3, 4, 5, 6])
@@ -38,12 +39,15 @@ public struct FeatureMatrix: Sendable, Equatable {
     public enum Storage: Sendable, Equatable {
         case float32([Float])
         case float64([Double])
+        /// Rows read from a `.npy` file on every use (see ``FileBackedRows``).
+        case file(FileBackedRows)
 
         /// Number of elements.
         public var count: Int {
             switch self {
             case .float32(let values): values.count
             case .float64(let values): values.count
+            case .file(let rows): rows.rows * rows.columns
             }
         }
     }
@@ -85,12 +89,39 @@ public struct FeatureMatrix: Sendable, Equatable {
         self.storage = storage
     }
 
+    /// Creates a matrix whose rows are read from their file on every use.
+    public init(fileBacked rows: FileBackedRows) {
+        self.init(rows: rows.rows, columns: rows.columns, storage: .file(rows))
+    }
+
     /// The precision of the stored elements.
     public var scalarType: ScalarType {
         switch storage {
         case .float32: .float32
         case .float64: .float64
+        case .file(let rows): rows.scalarType
         }
+    }
+
+    /// The file the rows are read from, when they are not held in memory.
+    public var fileBackedRows: FileBackedRows? {
+        if case .file(let rows) = storage { return rows }
+        return nil
+    }
+
+    /// Bytes the elements take in memory (0 for rows read from their file).
+    public var residentBytes: Int {
+        switch storage {
+        case .float32(let values): values.count * 4
+        case .float64(let values): values.count * 8
+        case .file: 0
+        }
+    }
+
+    /// The matrix with its rows in memory (itself when they already are).
+    public func inMemory() -> FeatureMatrix {
+        guard case .file(let source) = storage else { return self }
+        return source.matrix(0..<rows)
     }
 
     /// The element at `row`, `column` (both 0-based) as a `Double`.
@@ -100,6 +131,8 @@ public struct FeatureMatrix: Sendable, Equatable {
         switch storage {
         case .float32(let values): return Double(values[index])
         case .float64(let values): return values[index]
+        case .file(let source):
+            return source.matrix(row..<(row + 1))[row: 0, column: column]
         }
     }
 
@@ -112,6 +145,8 @@ public struct FeatureMatrix: Sendable, Equatable {
             return FeatureMatrix(rows: range.count, columns: columns, float32: Array(values[slice]))
         case .float64(let values):
             return FeatureMatrix(rows: range.count, columns: columns, values: Array(values[slice]))
+        case .file(let source):
+            return source.matrix(range)
         }
     }
 
@@ -119,6 +154,7 @@ public struct FeatureMatrix: Sendable, Equatable {
     public func columns(_ indices: [Int]) -> FeatureMatrix {
         precondition(indices.allSatisfy { $0 >= 0 && $0 < columns }, "column index out of range")
         if indices == Array(0..<columns) { return self }
+        if case .file = storage { return inMemory().columns(indices) }
         func gather<T>(_ values: [T]) -> [T] {
             var result: [T] = []
             result.reserveCapacity(rows * indices.count)
@@ -131,6 +167,7 @@ public struct FeatureMatrix: Sendable, Equatable {
         switch storage {
         case .float32(let values): return FeatureMatrix(rows: rows, columns: indices.count, float32: gather(values))
         case .float64(let values): return FeatureMatrix(rows: rows, columns: indices.count, values: gather(values))
+        case .file: preconditionFailure("read into memory above")
         }
     }
 
@@ -139,11 +176,13 @@ public struct FeatureMatrix: Sendable, Equatable {
         switch storage {
         case .float32(let values): return values.map(Double.init)
         case .float64(let values): return values
+        case .file: return inMemory().doubles()
         }
     }
 
     /// The matrix converted to `scalarType` (rounding to nearest when narrowing to `Float`).
     public func converted(to scalarType: ScalarType) -> FeatureMatrix {
+        if case .file = storage { return inMemory().converted(to: scalarType) }
         switch (storage, scalarType) {
         case (.float32, .float32), (.float64, .float64):
             return self
@@ -151,6 +190,8 @@ public struct FeatureMatrix: Sendable, Equatable {
             return FeatureMatrix(rows: rows, columns: columns, values: values.map(Double.init))
         case (.float64(let values), .float32):
             return FeatureMatrix(rows: rows, columns: columns, float32: values.map(Float.init))
+        case (.file, _):
+            preconditionFailure("read into memory above")
         }
     }
 
@@ -186,7 +227,25 @@ public struct FeatureMatrix: Sendable, Equatable {
                         for j in 0..<columns { to[j] = from[j] - shift[j] }
                     }
                 }
+            case .file(let source):
+                source.read(range, subtracting: shift.baseAddress!, into: destination)
             }
+        }
+    }
+
+    /// Writes the rows at `positions` (any order) as `Double` into `destination`, one after
+    /// another in the order given, subtracting `shift[j]` from column `j`.
+    ///
+    /// - Precondition: every position lies inside the matrix, `shift.count == columns`, and
+    ///   `destination` has room for `positions.count * columns` values.
+    package func copyRows(at positions: [Int], subtracting shift: [Double], into destination: UnsafeMutablePointer<Double>) {
+        precondition(shift.count == columns, "shift must have one value per column")
+        if case .file(let source) = storage {
+            shift.withUnsafeBufferPointer { source.read(positions: positions, subtracting: $0.baseAddress!, into: destination) }
+            return
+        }
+        for (r, position) in positions.enumerated() {
+            copyRows(position..<(position + 1), subtracting: shift, into: destination + r * columns)
         }
     }
 
@@ -208,6 +267,8 @@ public struct FeatureMatrix: Sendable, Equatable {
             values.withUnsafeBufferPointer { source in
                 destination.update(from: source.baseAddress! + start, count: count)
             }
+        case .file(let source):
+            source.read(range, subtracting: nil, into: destination)
         }
     }
 }

@@ -83,6 +83,12 @@ final class ReadableFile {
         return done
     }
 
+    /// Asks the kernel to start reading `length` bytes at `offset` into the page cache, without
+    /// waiting (read-ahead for the next chunk of a file-backed shard); a hint, so failures are ignored.
+    func adviseWillNeed(offset: Int, length: Int) {
+        _ = posix_fadvise(descriptor, off_t(offset), off_t(length), Int32(POSIX_FADV_WILLNEED))
+    }
+
     /// Reads exactly `buffer.count` bytes at `offset`, or throws "changed while being read".
     func readExactly(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws {
         let got = try read(into: buffer, at: offset)

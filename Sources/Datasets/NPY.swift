@@ -192,9 +192,10 @@ public enum NPYWriter {
         let header = NPYHeader.encode(descr: matrix.scalarType.npyDescr, shape: [matrix.rows, matrix.columns])
         try AtomicFileWriter.write(to: path) { out in
             try out.write(header)
-            switch matrix.storage {
+            switch matrix.inMemory().storage {
             case .float32(let values): try writeLittleEndian(values, to: out)
             case .float64(let values): try writeLittleEndian(values, to: out)
+            case .file: preconditionFailure("inMemory() holds its rows in memory")
             }
         }
     }

@@ -176,6 +176,8 @@ public struct RoundStatistics: Sendable {
     public var waitSeconds = 0.0
     /// Seconds from the start to the end of the round.
     public var seconds = 0.0
+    /// Bytes the workers read from the data file during the round (shards over their `--memory-limit`).
+    public var bytesRead = 0
 
     /// Empty statistics.
     public init() {}

@@ -132,9 +132,7 @@ final class ChunkWorkspace {
 
     /// Loads the rows at `positions` (at most `chunkRows` of them) as ``load(_:rows:anchor:)`` does a range.
     func load(_ data: FeatureMatrix, positions: [Int], anchor: [Double]) {
-        for (r, position) in positions.enumerated() {
-            data.copyRows(position..<(position + 1), subtracting: anchor, into: shifted + r * dimension)
-        }
+        data.copyRows(at: positions, subtracting: anchor, into: shifted)
         if form == .quadratic { layout.expand(shifted, rows: positions.count, into: features) }
     }
 

@@ -375,7 +375,7 @@ public enum KMeansJob: ShardJob {
                 switch shard.features.storage {
                 case let .float64(values):
                     values.withUnsafeBufferPointer { run($0.baseAddress! + first * d) }
-                case .float32:
+                case .float32, .file:
                     shard.features.copyRows(first..<(first + n), into: converted)
                     run(converted)
                 }

@@ -276,8 +276,24 @@ package enum NeuralShardEvaluator {
     static func networkInputs<Scalar: NetworkScalar>(
         _ localRows: [Int], shard: NeuralShard, state: NeuralModelState
     ) -> (inputs: [Scalar], posteriors: [Double]) {
-        let features = shard.features
-        let offset = shard.offset, rows = localRows
+        var features = shard.features
+        var offset = shard.offset, rows = localRows
+        if features.fileBackedRows != nil {
+            // Rows read from their file: gathered into memory first, in the order asked (the same
+            // values as rows held in memory, so the same bits).
+            let d = features.columns
+            let gathered = [Double](unsafeUninitializedCapacity: rows.count * d) { buffer, count in
+                if !rows.isEmpty {
+                    features.copyRows(at: rows.map { $0 + offset }, subtracting: [Double](repeating: 0, count: d), into: buffer.baseAddress!)
+                }
+                count = rows.count * d
+            }
+            features = features.scalarType == .float32
+                ? FeatureMatrix(rows: rows.count, columns: d, float32: gathered.map { Float($0) })
+                : FeatureMatrix(rows: rows.count, columns: d, values: gathered)
+            offset = 0
+            rows = Array(0..<rows.count)
+        }
         let d = features.columns, width = state.architecture.inputs, k = width - d
         let posteriors = state.mixture.map { mixture in
             mixture.posteriors(FeatureMatrix(rows: rows.count, columns: d,
@@ -298,6 +314,7 @@ package enum NeuralShardEvaluator {
                     switch features.storage {
                     case let .float64(values): standardise(values) { $0 }
                     case let .float32(values): standardise(values) { Double($0) }
+                    case .file: preconditionFailure("gathered into memory above")
                     }
                 }
             }

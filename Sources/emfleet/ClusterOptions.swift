@@ -60,7 +60,13 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("With --status beyond loopback: a file holding the bearer token clients must send.", valueName: "file"))
     var statusToken: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Most memory each process's shards may take (512M, 4G); shards beyond it are read from their .npy file on every pass.",
+        valueName: "size"))
+    var memoryLimit: String?
+
     func validate() throws {
+        if let memoryLimit { _ = try parsedMemoryLimit(memoryLimit) }
         if workers != nil, bind != nil { throw ValidationError("give --workers or --bind, not both") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         guard minWorkers >= 1 else { throw ValidationError("--min-workers must be at least 1") }
@@ -126,6 +132,7 @@ struct ClusterOptions: ParsableArguments {
         settings.authorizedKeys = authorizedKeys
         settings.maxWorkers = maxWorkers
         settings.exitWithParent = exitWithParent
+        settings.memoryLimit = memoryLimit.flatMap { try? parsedMemoryLimit($0) }
         return settings
     }
 }
@@ -310,6 +317,22 @@ final class EventLog: @unchecked Sendable {
         case let .waiting(ready, wanted):
             json("waiting", [("ready", ready), ("wanted", wanted)])
             if format == .text { note("waiting for workers: \(ready) of \(wanted) ready") }
+        case let .residency(kept, keptBytes, streamed, bytesPerPass, file, limit):
+            json("residency", [("kept_shards", kept), ("kept_bytes", keptBytes), ("streamed_shards", streamed),
+                               ("bytes_per_pass", bytesPerPass), ("file", file), ("memory_limit", limit.bytes)])
+            if format == .text {
+                note("keeping \(kept) shard(s) in memory (\(MemoryLimit.format(keptBytes))) and reading \(streamed) from \(file) on every pass "
+                     + "(\(MemoryLimit.format(bytesPerPass)) per pass) under --memory-limit \(limit)")
+            }
         }
+    }
+}
+
+/// `--memory-limit`'s value, or a usage error that says how to write one.
+func parsedMemoryLimit(_ text: String) throws -> MemoryLimit {
+    do {
+        return try MemoryLimit(parsing: text)
+    } catch let error as MemoryLimitError {
+        throw ValidationError("--memory-limit: \(error.description)")
     }
 }

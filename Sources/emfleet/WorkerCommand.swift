@@ -35,6 +35,11 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The coordinator's .public key file; with --curve-secret, the traffic is encrypted and authenticated.", valueName: "file"))
     var coordinatorKey: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Most memory this worker's shards may take (512M, 4G); shards beyond it are read from their .npy file on every pass.",
+        valueName: "size"))
+    var memoryLimit: String?
+
     @Option(name: .long, help: ArgumentHelp("After a training step, poll this long for the next task before sleeping (0: sleep at once).", valueName: "microseconds"))
     var pollAfterStep: Int = 1000
 
@@ -45,6 +50,7 @@ struct WorkerCommand: ParsableCommand {
         if (curveSecret == nil) != (coordinatorKey == nil) {
             throw ValidationError("give --curve-secret and --coordinator-key together")
         }
+        if let memoryLimit { _ = try parsedMemoryLimit(memoryLimit) }
         guard connect.hasPrefix("tcp://") || connect.hasPrefix("ipc://") || connect.hasPrefix("inproc://") else {
             throw ValidationError("--connect takes tcp://HOST:PORT or ipc://PATH, not '\(connect)'")
         }
@@ -57,6 +63,7 @@ struct WorkerCommand: ParsableCommand {
             options.coordinatorTimeout = coordinatorTimeout
             options.exitWithParent = exitWithParent
             options.pollAfterStepMicroseconds = pollAfterStep
+            options.memoryLimit = try memoryLimit.map(parsedMemoryLimit)
             if let curveSecret, let coordinatorKey {
                 options.curve = CurveClientSettings(keys: try CurveKeyPair.readSecret(curveSecret),
                                                     coordinatorKey: try CurveKeyPair.readPublic(coordinatorKey))

@@ -1,0 +1,247 @@
+import Foundation
+import Numerics
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Rows of a `.npy` file that are read from the file on every use instead of being kept in
+/// memory: the storage of a shard that does not fit under a worker's `--memory-limit`.
+///
+/// Each read of a row range is one positioned read (`pread`), after which the kernel is asked
+/// to fetch the next range of the same length (`posix_fadvise(WILLNEED)`), so that while a
+/// chunk is computed the next one is already on its way into the page cache. The values a read
+/// gives are exactly those an in-memory load of the same rows gives (`Double` from the file's
+/// `float64`, or `Double(Float)` from its `float32`), so a model fitted from these rows is the
+/// same bits as one fitted from memory.
+///
+/// Reads that fail (the file was truncated or replaced during the job) cannot throw from the
+/// compute kernels: they leave zeros, and the failure is kept for ``checkReads()``, which the
+/// runner calls after every task.
+///
+/// ```swift
+/// let rows = try FileBackedRows(path: "big.npy", csv: CSVOptions(), rows: 0..<1_000_000)
+/// try rows.verifyFinite()
+/// let matrix = FeatureMatrix(fileBacked: rows)   // reads on demand
+/// ```
+public final class FileBackedRows: @unchecked Sendable {
+    // @unchecked: every stored property is immutable except the two `Locked` counters.
+
+    /// The file's path, as given.
+    public let path: String
+    /// The 0-based file row of the first row.
+    public let firstRow: Int
+    /// Rows covered.
+    public let rows: Int
+    /// Feature columns (after the column selection).
+    public let columns: Int
+    /// The file's precision.
+    public let scalarType: ScalarType
+    private let file: ReadableFile
+    private let dataOffset: Int
+    private let fileColumns: Int
+    /// The selected columns in file order, or nil for every column.
+    private let selected: [Int]?
+    private let fileSize: Int
+    private let readCount = Locked(0)
+    private let failure = Locked<DatasetError?>(nil)
+
+    /// Opens rows `range` (0-based data rows) of the `.npy` file at `path`, with `csv`'s column selection.
+    ///
+    /// - Throws: ``DatasetError`` for a text file (which cannot be read in pieces cheaply: it
+    ///   names `emfleet data convert`), a file that is not a 2-D float array, or rows out of range.
+    public init(path: String, csv: CSVOptions, rows range: Range<Int>) throws {
+        guard try DataFileFormat(path: path) == .npy else {
+            throw DatasetError(
+                file: path,
+                message: "is a text file, which a worker cannot read a piece at a time; convert it once with `emfleet data convert \(path) \(Self.npyName(for: path))` and fit that")
+        }
+        let reader = try NPYReader(path: path)
+        guard reader.shape.count == 2, let scalarType = reader.elementType.scalarType else {
+            _ = try reader.readRows(0..<0)  // the reader's own message for a 1-D or non-float array
+            throw DatasetError(file: path, message: "cannot be read as features")
+        }
+        guard range.lowerBound >= 0, range.upperBound <= reader.rows else {
+            throw DatasetError(file: path, message: "rows \(range.lowerBound)..<\(range.upperBound) requested but the file has \(reader.rows) rows")
+        }
+        let (features, _) = try DatasetLoader.npyColumns(csv, reader: reader)
+        self.path = path
+        firstRow = range.lowerBound
+        rows = range.count
+        columns = features.count
+        self.scalarType = scalarType
+        file = try ReadableFile(path: path)
+        dataOffset = reader.dataOffset
+        fileColumns = reader.columns
+        selected = features == Array(0..<reader.columns) ? nil : features
+        fileSize = reader.fileSize
+        guard try file.size() == fileSize else {
+            throw DatasetError(file: path, message: "changed while being opened: it was \(fileSize) bytes and is now \(try file.size())")
+        }
+    }
+
+    /// The name `emfleet data convert` would be given for a text file.
+    public static func npyName(for path: String) -> String {
+        guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return path + ".npy" }
+        return String(path[..<dot]) + ".npy"
+    }
+
+    /// Bytes one pass over every row reads from the file.
+    public var bytesPerPass: Int { rows * fileColumns * scalarType.byteWidth }
+
+    /// Bytes read from the file so far.
+    public var bytesRead: Int { readCount.current }
+
+    /// The bytes read since the last call, and resets the count.
+    public func takeBytesRead() -> Int { readCount.withLock { count in defer { count = 0 }; return count } }
+
+    /// Throws the first read failure since the last call (and forgets it).
+    public func checkReads() throws {
+        if let error = failure.withLock({ error -> DatasetError? in defer { error = nil }; return error }) { throw error }
+    }
+
+    /// Reads every row once and checks that every value is finite, naming the first that is not
+    /// as an in-memory load does (0-based row and column of the file).
+    public func verifyFinite() throws {
+        let block = max(1, (8 << 20) / max(1, columns * 8))
+        let buffer = UnsafeMutablePointer<Double>.allocate(capacity: block * columns)
+        defer { buffer.deallocate() }
+        var start = 0
+        while start < rows {
+            let range = start..<min(rows, start + block)
+            read(range, subtracting: nil, into: buffer)
+            try checkReads()
+            for i in 0..<(range.count * columns) where !buffer[i].isFinite {
+                throw DatasetError(
+                    file: path, row: firstRow + start + i / columns, column: selected?[i % columns] ?? i % columns, numbering: .index,
+                    message: nonFiniteMessage(buffer[i]))
+            }
+            start = range.upperBound
+        }
+    }
+
+    /// The rows in `range` (local) as an in-memory matrix of the file's precision.
+    func matrix(_ range: Range<Int>) -> FeatureMatrix {
+        let count = range.count * columns
+        switch scalarType {
+        case .float64:
+            let values = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+                if count > 0 { read(range, subtracting: nil, into: buffer.baseAddress!) }
+                initialized = count
+            }
+            return FeatureMatrix(rows: range.count, columns: columns, values: values)
+        case .float32:
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, range.count * rowBytes), alignment: 64)
+            defer { raw.deallocate() }
+            readBytes(rowsFrom: range.lowerBound, count: range.count, into: raw)
+            let source = raw.assumingMemoryBound(to: Float.self)
+            let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                for r in 0..<range.count {
+                    for (j, column) in columnOrder.enumerated() { buffer[r * columns + j] = Float(bitPattern: UInt32(littleEndian: source[r * fileColumns + column].bitPattern)) }
+                }
+                initialized = count
+            }
+            return FeatureMatrix(rows: range.count, columns: columns, float32: values)
+        }
+    }
+
+    /// Writes rows `range` (local) as `Double` into `destination`, row-major, subtracting
+    /// `shift[j]` from column `j` when a shift is given; then asks for the next range ahead.
+    func read(_ range: Range<Int>, subtracting shift: UnsafePointer<Double>?, into destination: UnsafeMutablePointer<Double>) {
+        guard !range.isEmpty else { return }
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range out of bounds")
+        if scalarType == .float64, selected == nil {
+            // The file's bytes are the values: read them straight into place.
+            readBytes(rowsFrom: range.lowerBound, count: range.count, into: UnsafeMutableRawPointer(destination))
+            #if _endian(big)
+            for i in 0..<(range.count * columns) { destination[i] = Double(bitPattern: UInt64(littleEndian: destination[i].bitPattern)) }
+            #endif
+            if let shift {
+                for r in 0..<range.count {
+                    let row = destination + r * columns
+                    for j in 0..<columns { row[j] -= shift[j] }
+                }
+            }
+        } else {
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: range.count * rowBytes, alignment: 64)
+            defer { raw.deallocate() }
+            readBytes(rowsFrom: range.lowerBound, count: range.count, into: raw)
+            convert(raw, rows: range.count, subtracting: shift, into: destination)
+        }
+        let next = range.upperBound..<min(rows, range.upperBound + range.count)
+        if !next.isEmpty { file.adviseWillNeed(offset: offset(ofRow: next.lowerBound), length: next.count * rowBytes) }
+    }
+
+    /// Writes the rows at `positions` (local, any order) as `Double` into `destination`, one
+    /// row after another in the order given, subtracting `shift` when given. Runs of
+    /// consecutive positions are read with one call.
+    func read(positions: [Int], subtracting shift: UnsafePointer<Double>?, into destination: UnsafeMutablePointer<Double>) {
+        var i = 0
+        while i < positions.count {
+            var end = i + 1
+            while end < positions.count, positions[end] == positions[end - 1] + 1 { end += 1 }
+            read(positions[i]..<(positions[end - 1] + 1), subtracting: shift, into: destination + i * columns, prefetch: false)
+            i = end
+        }
+    }
+
+    private func read(_ range: Range<Int>, subtracting shift: UnsafePointer<Double>?, into destination: UnsafeMutablePointer<Double>, prefetch: Bool) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row position out of bounds")
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: range.count * rowBytes, alignment: 64)
+        defer { raw.deallocate() }
+        readBytes(rowsFrom: range.lowerBound, count: range.count, into: raw)
+        convert(raw, rows: range.count, subtracting: shift, into: destination)
+    }
+
+    private var rowBytes: Int { fileColumns * scalarType.byteWidth }
+    private var columnOrder: [Int] { selected ?? Array(0..<fileColumns) }
+
+    private func offset(ofRow row: Int) -> Int { dataOffset + (firstRow + row) * rowBytes }
+
+    /// Reads `count` whole file rows from local row `row` into `raw`; on failure fills zeros and keeps the error.
+    private func readBytes(rowsFrom row: Int, count: Int, into raw: UnsafeMutableRawPointer) {
+        let length = count * rowBytes
+        let buffer = UnsafeMutableRawBufferPointer(start: raw, count: length)
+        do {
+            try file.readExactly(into: buffer, at: offset(ofRow: row))
+            readCount.withLock { $0 += length }
+        } catch {
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            let reason = (error as? DatasetError) ?? DatasetError(file: path, message: "\(error)")
+            failure.withLock { $0 = $0 ?? reason }
+        }
+    }
+
+    /// Converts whole file rows in `raw` to the selected columns as `Double`, minus `shift`.
+    private func convert(_ raw: UnsafeMutableRawPointer, rows count: Int, subtracting shift: UnsafePointer<Double>?, into destination: UnsafeMutablePointer<Double>) {
+        let order = columnOrder, columns = self.columns, fileColumns = self.fileColumns
+        order.withUnsafeBufferPointer { order in
+            switch scalarType {
+            case .float32:
+                let source = raw.assumingMemoryBound(to: UInt32.self)
+                for r in 0..<count {
+                    let from = source + r * fileColumns, to = destination + r * columns
+                    for j in 0..<columns {
+                        let value = Double(Float(bitPattern: UInt32(littleEndian: from[order[j]])))
+                        to[j] = shift.map { value - $0[j] } ?? value
+                    }
+                }
+            case .float64:
+                let source = raw.assumingMemoryBound(to: UInt64.self)
+                for r in 0..<count {
+                    let from = source + r * fileColumns, to = destination + r * columns
+                    for j in 0..<columns {
+                        let value = Double(bitPattern: UInt64(littleEndian: from[order[j]]))
+                        to[j] = shift.map { value - $0[j] } ?? value
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension FileBackedRows: Equatable {
+    /// Two file-backed row sets are equal when they are the same object (the storage compares
+    /// by identity, never by reading the file).
+    public static func == (left: FileBackedRows, right: FileBackedRows) -> Bool { left === right }
+}
