@@ -8,9 +8,9 @@ import Glibc
 /// Rows of a `.npy` file that are read from the file on every use instead of being kept in
 /// memory: the storage of a shard that does not fit under a worker's `--memory-limit`.
 ///
-/// Each read of a row range is one positioned read (`pread`), after which the kernel is asked
-/// to fetch the next range of the same length (`posix_fadvise(WILLNEED)`), so that while a
-/// chunk is computed the next one is already on its way into the page cache. The values a read
+/// Each read of a row range is one positioned read (`pread`); the kernel is asked to fetch the
+/// next 16 MiB ahead of it (`posix_fadvise(WILLNEED)`), so that while a chunk is computed the
+/// next ones are already on their way into the page cache. The values a read
 /// gives are exactly those an in-memory load of the same rows gives (`Double` from the file's
 /// `float64`, or `Double(Float)` from its `float32`), so a model fitted from these rows is the
 /// same bits as one fitted from memory.
@@ -45,6 +45,8 @@ public final class FileBackedRows: @unchecked Sendable {
     private let fileSize: Int
     private let readCount = Locked(0)
     private let failure = Locked<DatasetError?>(nil)
+    /// The rows up to which read-ahead has been requested in the current pass.
+    private let advised = Locked(0)
 
     /// Opens rows `range` (0-based data rows) of the `.npy` file at `path`, with `csv`'s column selection.
     ///
@@ -70,13 +72,30 @@ public final class FileBackedRows: @unchecked Sendable {
         rows = range.count
         columns = features.count
         self.scalarType = scalarType
-        file = try ReadableFile(path: path)
+        file = try Self.sharedFile(path)
         dataOffset = reader.dataOffset
         fileColumns = reader.columns
         selected = features == Array(0..<reader.columns) ? nil : features
         fileSize = reader.fileSize
         guard try file.size() == fileSize else {
             throw DatasetError(file: path, message: "changed while being opened: it was \(fileSize) bytes and is now \(try file.size())")
+        }
+    }
+
+    /// One open descriptor per file for all the shards that read it (a process may read a
+    /// thousand shards of one file; `pread` needs no descriptor of its own per reader), kept
+    /// while some shard holds it.
+    private static let openFiles = Locked<[String: WeakFile]>([:])
+
+    private struct WeakFile { weak var file: ReadableFile? }
+
+    private static func sharedFile(_ path: String) throws -> ReadableFile {
+        try openFiles.withLock { files in
+            if let open = files[path]?.file { return open }
+            let opened = try ReadableFile(path: path)
+            files = files.filter { $0.value.file != nil }
+            files[path] = WeakFile(file: opened)
+            return opened
         }
     }
 
@@ -168,8 +187,25 @@ public final class FileBackedRows: @unchecked Sendable {
             readBytes(rowsFrom: range.lowerBound, count: range.count, into: raw)
             convert(raw, rows: range.count, subtracting: shift, into: destination)
         }
-        let next = range.upperBound..<min(rows, range.upperBound + range.count)
-        if !next.isEmpty { file.adviseWillNeed(offset: offset(ofRow: next.lowerBound), length: next.count * rowBytes) }
+        readAhead(after: range)
+    }
+
+    /// How far ahead of the rows being read the kernel is asked to fetch: 16 MiB, so that a
+    /// disk's latency is hidden behind the computing of the chunks before it.
+    static let readAheadBytes = 16 << 20
+
+    /// Keeps the rows up to ``readAheadBytes`` past `range` requested: the first read of a pass
+    /// (from row 0) asks for the whole window, later ones top it up by half a window at a time.
+    private func readAhead(after range: Range<Int>) {
+        let window = max(1, Self.readAheadBytes / rowBytes)
+        let request = advised.withLock { advised -> Range<Int>? in
+            if range.lowerBound == 0 { advised = range.upperBound }
+            guard range.upperBound + window / 2 > advised || range.lowerBound == 0, advised < rows else { return nil }
+            let wanted = advised..<min(rows, range.upperBound + window)
+            advised = wanted.upperBound
+            return wanted.isEmpty ? nil : wanted
+        }
+        if let request { file.adviseWillNeed(offset: offset(ofRow: request.lowerBound), length: request.count * rowBytes) }
     }
 
     /// Writes the rows at `positions` (local, any order) as `Double` into `destination`, one

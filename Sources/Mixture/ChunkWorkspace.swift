@@ -70,6 +70,22 @@ final class ChunkWorkspace {
     /// Whether ``gram`` holds sums not yet in the statistics.
     private var gramsPending = false
 
+    /// The bytes a workspace for these shapes allocates (the sizes `init` uses).
+    static func bytes(dimension: Int, components: Int, covarianceType: CovarianceType, form: EStepForm? = nil) -> Int {
+        let layout = FeatureLayout(covarianceType: covarianceType, dimension: dimension)
+        let form = form ?? EStepForm.choose(covarianceType, dimension: dimension)
+        let rows = form == .whitened ? 512 : max(64, min(256, (1 << 15) / layout.count))
+        let factors = covarianceType == .tied ? 1 : components
+        var doubles = rows * dimension + rows * (2 * components + 2)
+        if form == .whitened {
+            let grams = factors * dimension * dimension * 8 <= persistentGramBytes ? factors * dimension * dimension : dimension * dimension
+            doubles += rows * factors * dimension + rows * dimension + grams
+        } else {
+            doubles += rows * layout.count
+        }
+        return doubles * 8
+    }
+
     init(dimension: Int, components: Int, covarianceType: CovarianceType, form: EStepForm? = nil) {
         self.dimension = dimension
         self.components = components

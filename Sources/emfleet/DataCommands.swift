@@ -202,8 +202,13 @@ extension DataCommand {
 
         @OptionGroup var data: DataFileOptions
 
+        @OptionGroup var memory: MemoryAdviceOptions
+
+        func validate() throws { try memory.validate() }
+
         func run() throws {
             try reportingErrors {
+                defer { memory.advise(file: file, csv: data.csvOptions) }
                 if try DataFileFormat(path: file) == .text { return try inspectTable() }
                 let result = try DatasetInspector.summarize(path: file, csv: data.csvOptions)
                 print("file:    \(file)")

@@ -286,10 +286,10 @@ struct ClusterCLITests {
                     statistics.rows = 5000
                     statistics.moments[0] = .nan
                     let outcome = [UInt8(6)] + withUnsafeBytes(of: UInt32(statistics.encoded().count).littleEndian, Array.init) + statistics.encoded()
-                    // A well-formed result for the one shard (first shard, shard count, outcome blob, compute seconds, rows):
-                    // only its numbers are wrong.
+                    // A well-formed result for the one shard (first shard, shard count, outcome blob, compute seconds, rows,
+                    // bytes read): only its numbers are wrong.
                     let result = int(shard) + int(1) + withUnsafeBytes(of: UInt32(outcome.count).littleEndian, Array.init) + outcome
-                        + withUnsafeBytes(of: (0.01).bitPattern.littleEndian, Array.init) + int(100)
+                        + withUnsafeBytes(of: (0.01).bitPattern.littleEndian, Array.init) + int(100) + int(0)
                     try liar.send([Envelope(.result, job: envelope.job, round: envelope.round).encoded, result])
                     lied += 1
                 }
