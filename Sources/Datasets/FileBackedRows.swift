@@ -42,6 +42,8 @@ public final class FileBackedRows: @unchecked Sendable {
     private let fileColumns: Int
     /// The selected columns in file order, or nil for every column.
     private let selected: [Int]?
+    /// The file columns to take, in order (every column without a selection).
+    private let columnOrder: [Int]
     private let fileSize: Int
     private let readCount = Locked(0)
     private let failure = Locked<DatasetError?>(nil)
@@ -76,6 +78,7 @@ public final class FileBackedRows: @unchecked Sendable {
         dataOffset = reader.dataOffset
         fileColumns = reader.columns
         selected = features == Array(0..<reader.columns) ? nil : features
+        columnOrder = features
         fileSize = reader.fileSize
         guard try file.size() == fileSize else {
             throw DatasetError(file: path, message: "changed while being opened: it was \(fileSize) bytes and is now \(try file.size())")
@@ -209,28 +212,36 @@ public final class FileBackedRows: @unchecked Sendable {
     }
 
     /// Writes the rows at `positions` (local, any order) as `Double` into `destination`, one
-    /// row after another in the order given, subtracting `shift` when given. Runs of
-    /// consecutive positions are read with one call.
+    /// row after another in the order given, subtracting `shift` when given.
+    ///
+    /// The rows are read in file order (the page cache and the disk prefer it) into one buffer,
+    /// one `pread` each, then converted together: a minibatch's rows are scattered over the shard,
+    /// so each costs a system call and nothing more.
     func read(positions: [Int], subtracting shift: UnsafePointer<Double>?, into destination: UnsafeMutablePointer<Double>) {
-        var i = 0
-        while i < positions.count {
-            var end = i + 1
-            while end < positions.count, positions[end] == positions[end - 1] + 1 { end += 1 }
-            read(positions[i]..<(positions[end - 1] + 1), subtracting: shift, into: destination + i * columns, prefetch: false)
-            i = end
-        }
-    }
-
-    private func read(_ range: Range<Int>, subtracting shift: UnsafePointer<Double>?, into destination: UnsafeMutablePointer<Double>, prefetch: Bool) {
-        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row position out of bounds")
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: range.count * rowBytes, alignment: 64)
+        guard !positions.isEmpty else { return }
+        let rowBytes = self.rowBytes
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: positions.count * rowBytes, alignment: 64)
         defer { raw.deallocate() }
-        readBytes(rowsFrom: range.lowerBound, count: range.count, into: raw)
-        convert(raw, rows: range.count, subtracting: shift, into: destination)
+        let slots = positions.indices.sorted { positions[$0] < positions[$1] }
+        var read = 0
+        for slot in slots {
+            let position = positions[slot]
+            precondition(position >= 0 && position < rows, "row position out of bounds")
+            let buffer = UnsafeMutableRawBufferPointer(start: raw + slot * rowBytes, count: rowBytes)
+            do {
+                try file.readExactly(into: buffer, at: offset(ofRow: position))
+                read += rowBytes
+            } catch {
+                buffer.initializeMemory(as: UInt8.self, repeating: 0)
+                let reason = (error as? DatasetError) ?? DatasetError(file: path, message: "\(error)")
+                failure.withLock { $0 = $0 ?? reason }
+            }
+        }
+        readCount.withLock { $0 += read }
+        convert(raw, rows: positions.count, subtracting: shift, into: destination)
     }
 
     private var rowBytes: Int { fileColumns * scalarType.byteWidth }
-    private var columnOrder: [Int] { selected ?? Array(0..<fileColumns) }
 
     private func offset(ofRow row: Int) -> Int { dataOffset + (firstRow + row) * rowBytes }
 
