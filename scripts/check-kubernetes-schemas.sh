@@ -19,7 +19,7 @@ set -euo pipefail
 me=check-kubernetes-schemas
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 version=${KUBERNETES_VERSION:-1.33.0}
-package="kubernetes-validate==1.37.0" # ships the schemas of Kubernetes 1.x up to 1.37
+package="kubernetes-validate==1.37.0" # ships the schemas of Kubernetes 1.25 to 1.37
 
 if ! python3 -c "import kubernetes_validate" 2>/dev/null; then
     echo "$me: installing $package with pip"
