@@ -9,6 +9,8 @@
 # coordinator and 2 workers across both nodes:
 #   - `sbatch --wait`: exit 0, the model byte-identical to the one-process fit, the job's output
 #     free of errors (no `slurmstepd: error`, CANCELLED, Terminated), the job keys removed;
+#   - the fixed layout of the file's usage, --nodes=2 --ntasks-per-node=2 --ntasks=4: 2 tasks per
+#     node, 3 workers, the one-process model of a short fit;
 #   - one worker task's emfleet killed with SIGKILL mid-job: the fit completes, the same model;
 #   - the job cancelled with scancel mid-job: the coordinator leaves its checkpoint, and a second
 #     sbatch with `--resume CHECKPOINT` in the job writes the same model;
@@ -240,13 +242,14 @@ fit=(gmm fit --data "$work/d.npy" --components 3 --seed 2 --max-iter 1000 --tol 
 say "one-process fit written ($((SECONDS - started)) s so far)"
 passed=1
 
+layout=() # more sbatch options, for one case
 # submit NAME NTASKS JOB...: `sbatch --wait --ntasks=NTASKS emfleet.sbatch JOB...` in the
 # background, from $work/submit; sets job_id, sbatch_pid and port (the coordinator's).
 submit() {
     local name=$1 ntasks=$2
     shift 2
     port=$(free_port)
-    (cd "$work/submit" && EMFLEET=$emfleet EMFLEET_PORT=$port exec sbatch --wait --parsable --ntasks="$ntasks" "$sbatch_file" "$@") \
+    (cd "$work/submit" && EMFLEET=$emfleet EMFLEET_PORT=$port exec sbatch --wait --parsable "${layout[@]}" --ntasks="$ntasks" "$sbatch_file" "$@") \
         >"$work/$name.sbatch" 2>&1 &
     sbatch_pid=$!
     job_id=""
@@ -327,6 +330,22 @@ done
 check_no_keys_left clean
 check_no_job_processes clean
 say "ok: sbatch --wait --ntasks=3 (coordinator and a worker on emfleet-n1, a worker on emfleet-n2) exits 0 with the one-process model, byte for byte, and an output without errors ($((SECONDS - started)) s so far)"
+passed=$((passed + 1))
+
+# 1b. A fixed layout, in the form the file's usage gives: --nodes, --ntasks-per-node and --ntasks.
+short=(gmm fit --data "$work/d.npy" --components 3 --seed 3 --max-iter 30 --quiet)
+"$emfleet" "${short[@]}" --out "$work/plain-short.json" >/dev/null 2>&1 || die "the short one-process fit failed"
+layout=(--nodes=2 --ntasks-per-node=2)
+submit layout 4 "${short[@]}" --out "$work/layout.json"
+layout=()
+finish layout
+((sbatch_status == 0)) || { show "$output"; die "layout: sbatch --wait --nodes=2 --ntasks-per-node=2 --ntasks=4 exited $sbatch_status"; }
+cmp -s "$work/plain-short.json" "$work/layout.json" || { show "$output"; die "layout: the model differs from the one-process fit"; }
+for worker in emfleet-n1-1 emfleet-n2-2 emfleet-n2-3; do
+    grep -q -- "joined: $worker " "$output" || { show "$output"; die "layout: no worker $worker joined (2 tasks per node expected)"; }
+done
+check_no_job_processes layout
+say "ok: sbatch --wait --nodes=2 --ntasks-per-node=2 --ntasks=4: 2 tasks per node, 3 workers, the one-process model ($((SECONDS - started)) s so far)"
 passed=$((passed + 1))
 
 # 2. A worker task's emfleet killed with SIGKILL mid-job.
