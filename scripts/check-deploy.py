@@ -13,7 +13,9 @@ What it checks:
     in the workers' --connect, whose host is that Service; the Service selects the coordinator pod
     only; --min-workers = the workers' parallelism; the coordinator and the workers mount the
     claim of data-pvc.yaml at /data, and --data and --out lie under /data;
-  * the sbatch template (#SBATCH --nodes/--ntasks-per-node, srun, SLURM_PROCID, scontrol), the
+  * the sbatch template (#SBATCH --ntasks and --requeue, no #SBATCH --ntasks-per-node or --nodes
+    that would refuse `sbatch --ntasks=N` on small nodes, srun, SLURM_PROCID, scontrol, workers
+    stopped with SIGUSR1 rather than SIGTERM, --resume-if-present in the job line), the
     Dockerfile (stages, binary path, ENTRYPOINT, EXPOSE) and the shell scripts' syntax (bash -n);
   * every --flag given to emfleet in deploy/, scripts/launch-*.sh, scripts/check-ssh-launch.sh,
     the Dockerfile (RUN, ENTRYPOINT + CMD) and the code blocks of docs/DEPLOY.md and
@@ -698,12 +700,18 @@ def check_slurm(report):
         return []
     text = path.read_text()
     bash_syntax(path, report)
-    for needle, what in ((r"^#SBATCH\s+--nodes", "#SBATCH --nodes"),
-                         (r"^#SBATCH\s+--ntasks-per-node", "#SBATCH --ntasks-per-node"),
+    for needle, what in ((r"^#SBATCH\s+--ntasks=\d+", "#SBATCH --ntasks=N"),
+                         (r"^#SBATCH\s+--requeue\b", "#SBATCH --requeue"),
+                         (r"^job=\(.*--resume-if-present", "--resume-if-present in the job line"),
+                         (r"scancel --quiet --signal=USR1", "workers stopped with SIGUSR1 (SIGTERM reads as a cancelled step)"),
                          (r"^\s*srun\b", "srun"),
                          (r"SLURM_PROCID", "SLURM_PROCID"),
                          (r'scontrol show hostnames "\$SLURM_JOB_NODELIST" \| head -n1', "the first node from scontrol")):
         report.check(re.search(needle, text, re.M), rel(path), f"has {what}", f"lacks {what}")
+    for needle, what in ((r"^#SBATCH\s+--ntasks-per-node", "#SBATCH --ntasks-per-node"),
+                         (r"^#SBATCH\s+(--nodes|-N)\b", "#SBATCH --nodes")):
+        report.check(not re.search(needle, text, re.M), rel(path), f"has no {what} (sbatch --ntasks=N works on nodes of any size)",
+                     f"has {what}, which makes `sbatch --ntasks=N` ask for more cores per node (or more nodes) than small nodes have")
     bind = re.search(r"--bind\s+\"?tcp://([^:\"]+):([^\"\s]+)", text)
     connect = re.search(r"--connect\s+\"?tcp://([^:\"]+):([^\"\s]+)", text)
     if report.check(bind and connect, rel(path), "has the coordinator's --bind and the workers' --connect",
@@ -783,7 +791,7 @@ def check_docker(report):
 
 def check_scripts(report, emfleet):
     invocations = []
-    for name in ("launch-local.sh", "launch-ssh.sh", "check-ssh-launch.sh"):
+    for name in ("launch-local.sh", "launch-ssh.sh", "check-ssh-launch.sh", "check-slurm.sh"):
         path = ROOT / "scripts" / name
         if not report.check(path.exists(), rel(path), "exists", "is missing"):
             continue

@@ -5,7 +5,8 @@ set -euo pipefail
 
 # openssh-server: the ssh launcher is tested against a private sshd.
 # chromium: scripts/check-reports.sh renders the HTML reports headless.
-packages=(libzmq3-dev libopenblas-dev liblapacke-dev pkg-config openssh-server chromium)
+# slurm-wlm, munge: scripts/check-slurm.sh runs the sbatch template on a private Slurm cluster.
+packages=(libzmq3-dev libopenblas-dev liblapacke-dev pkg-config openssh-server chromium slurm-wlm munge)
 
 missing=()
 for package in "${packages[@]}"; do

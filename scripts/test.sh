@@ -31,6 +31,12 @@ if ! python3 -c "import sklearn" 2>/dev/null; then
 fi
 scripts/check-readme-sklearn.sh
 scripts/check-launchers.sh
+echo "== Slurm: deploy/slurm/emfleet.sbatch on a private two-node cluster"
+scripts/check-slurm.sh
+echo "== Kubernetes manifests against the API's own schemas"
+scripts/check-kubernetes-schemas.sh
+echo "== a job in containers (podman): the Dockerfile's final stage"
+scripts/check-container.sh
 echo "== C kernels: the same bits on every instruction set"
 scripts/check-kernel-bits.sh
 echo "== reports in headless Chromium"
