@@ -23,6 +23,10 @@ public struct CoordinatorOptions: Sendable {
     /// Stop (with an error; checkpoints stay) once the process that started this one has
     /// exited: a launcher killed with SIGKILL cannot stop its coordinator itself.
     public var exitWithParent = false
+    /// Admit workers whose OpenBLAS kernel differs from the coordinator's and that cannot switch
+    /// to it (the model then depends on which worker computed which shard); by default they are
+    /// refused, and those that can switch are told to.
+    public var allowMixedKernels = false
     /// The largest message accepted from a worker: sized by the caller from the jobs it will run
     /// (each job's `messageLimit`), so that a worker cannot make the coordinator hold more.
     public var messageLimit = WireProtocol.minimumMessageLimit
@@ -46,8 +50,12 @@ public enum ClusterEvent: Sendable {
     case workerError(id: Int, label: String, message: String)
     /// Shards changed owner.
     case shardsMoved(toWorker: Int, count: Int, reason: String)
-    /// Workers' OpenBLAS kernels differ: models may differ in the last bits.
+    /// A worker runs another OpenBLAS kernel and was admitted anyway (`--allow-mixed-kernels`):
+    /// the model may depend on which worker computed which shard.
     case blasMismatch(label: String, core: String, expected: String)
+    /// A worker ran another OpenBLAS kernel that its CPU can replace with the coordinator's: it
+    /// was told to re-execute itself with that one and comes back as a new worker.
+    case kernelSwitch(label: String, core: String, required: String)
     /// Messages that failed their checks were dropped (running total).
     case dropped(total: Int, reason: String)
     /// The coordinator is waiting for workers.
@@ -582,6 +590,20 @@ public final class ClusterCoordinator: ShardRunner {
             let reason = "the coordinator already has \(options.maxWorkers) workers (--max-workers)"
             sendRaw(identity, .refuse, body: TextBody.encode(reason))
             onEvent(.workerRefused(label: hello.label, reason: reason))
+            return
+        }
+        if let referenceCore, hello.blasCore != referenceCore, !options.allowMixedKernels {
+            if hello.runnableCores.contains(referenceCore) {
+                sendRaw(identity, .welcome, body: Welcome(
+                    workerID: 0, heartbeatMilliseconds: options.heartbeatMilliseconds, messageLimit: options.messageLimit,
+                    requiredCore: referenceCore).body)
+                onEvent(.kernelSwitch(label: hello.label, core: hello.blasCore, required: referenceCore))
+            } else {
+                let reason = "it computes with OpenBLAS kernel \(hello.blasCore) and its CPU cannot run the coordinator's \(referenceCore), "
+                    + "so the model would depend on which worker computed which shard; --allow-mixed-kernels admits it anyway"
+                sendRaw(identity, .refuse, body: TextBody.encode(reason))
+                onEvent(.workerRefused(label: hello.label, reason: reason))
+            }
             return
         }
         deadIdentities.remove(identity)

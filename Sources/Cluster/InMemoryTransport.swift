@@ -1,3 +1,4 @@
+import Numerics
 import Datasets
 import Engine
 import Foundation
@@ -23,7 +24,8 @@ package final class InMemoryTransport: CoordinatorTransport {
         workers.append(worker)
         worker.transport = self
         worker.nextHeartbeat = clock.now() + worker.heartbeatPeriod
-        worker.say(.hello, body: Hello(host: "sim", pid: workers.count, threads: 1, blasCore: "sim", software: "sim", name: worker.name).body)
+        worker.say(.hello, body: Hello(host: "sim", pid: workers.count, threads: 1, blasCore: worker.blasCore, software: "sim", name: worker.name,
+                                       runnableCores: worker.runnableCores).body)
     }
 
     /// Queues a message from a worker, arriving after `delay` seconds.
@@ -103,6 +105,10 @@ package final class SimulatedWorker {
     private var jobID: UInt64 = 0
     private var held: [Int: FeatureMatrix] = [:]
     private let scratch = ScratchStore()
+    /// The OpenBLAS kernel it says it computes with (the test process's by default).
+    package var blasCore = BLAS.coreName
+    /// The kernels it says its CPU can run.
+    package var runnableCores: [String] = []
 
     /// A worker that reads its rows (and their `weights`) from `data` (the whole dataset, as
     /// shared storage would).
@@ -124,7 +130,7 @@ package final class SimulatedWorker {
 
     /// Says hello again (a worker whose process resumed, or that restarted).
     package func rejoin() {
-        say(.hello, body: Hello(host: "sim", pid: 0, threads: 1, blasCore: "sim", software: "sim", name: name).body)
+        say(.hello, body: Hello(host: "sim", pid: 0, threads: 1, blasCore: blasCore, software: "sim", name: name, runnableCores: runnableCores).body)
     }
 
     func say(_ kind: MessageKind, body: [UInt8]?, round: UInt64 = 0, delay: Double = 0) {

@@ -27,6 +27,8 @@ public struct ClusterSettings: Sendable, Equatable {
     public var maxWorkers = 1024
     /// Whether the coordinator stops when the process that started it exits.
     public var exitWithParent = false
+    /// Admit workers whose OpenBLAS kernel differs from the coordinator's and cannot change.
+    public var allowMixedKernels = false
     /// The most memory each process's shards may take, in process and on local workers (nil: no limit).
     public var memoryLimit: MemoryLimit?
 
@@ -122,6 +124,7 @@ public final class JobShards {
         options.minWorkers = cluster.minWorkers
         options.maxWorkers = max(cluster.maxWorkers, cluster.workers ?? 0)
         options.exitWithParent = cluster.exitWithParent
+        options.allowMixedKernels = cluster.allowMixedKernels
         options.messageLimit = messageLimit(ShardContext(plan: spec.plan, dimension: spec.columns))
         if let secret = cluster.curveSecret, let authorized = cluster.authorizedKeys {
             options.curve = CurveServerSettings(keys: try CurveKeyPair.readSecret(secret), authorized: try CurveKeyPair.authorizedKeys(authorized))

@@ -128,15 +128,20 @@ public struct Hello: Equatable, Sendable {
     public var software: String
     /// A name given with `--name` (may be empty).
     public var name: String
+    /// The OpenBLAS kernels the worker's CPU can run (`BLASKernel.runnableKernelsOnThisCPU()`).
+    public var runnableCores: [String] = []
 
     var body: [UInt8] {
         var w = WireWriter()
         w.string(host); w.int(pid); w.int(threads); w.string(blasCore); w.string(software); w.string(name)
+        w.u32(UInt32(runnableCores.count))
+        for core in runnableCores { w.string(core) }
         return w.bytes
     }
 
-    init(host: String, pid: Int, threads: Int, blasCore: String, software: String, name: String) {
+    init(host: String, pid: Int, threads: Int, blasCore: String, software: String, name: String, runnableCores: [String] = []) {
         self.host = host; self.pid = pid; self.threads = threads; self.blasCore = blasCore; self.software = software; self.name = name
+        self.runnableCores = runnableCores
     }
 
     init(body: [UInt8]) throws {
@@ -147,6 +152,9 @@ public struct Hello: Equatable, Sendable {
         blasCore = try r.string("BLAS core", maxBytes: 64)
         software = try r.string("version", maxBytes: 64)
         name = try r.string("name", maxBytes: 255)
+        let count = Int(try r.u32("runnable core count"))
+        guard count <= 64 else { throw WireError("hello: \(count) runnable cores is too many") }
+        runnableCores = try (0..<count).map { _ in try r.string("runnable core", maxBytes: 64) }
         try r.finish()
     }
 
@@ -160,19 +168,24 @@ struct Welcome: Equatable {
     var heartbeatMilliseconds: Int
     /// The largest message the coordinator accepts: workers split results to fit it.
     var messageLimit: Int
+    /// The OpenBLAS kernel the worker must compute with (empty: its own): a worker that runs
+    /// another re-executes itself with it and says hello again.
+    var requiredCore = ""
     var body: [UInt8] {
         var w = WireWriter()
-        w.int(workerID); w.int(heartbeatMilliseconds); w.int(messageLimit)
+        w.int(workerID); w.int(heartbeatMilliseconds); w.int(messageLimit); w.string(requiredCore)
         return w.bytes
     }
-    init(workerID: Int, heartbeatMilliseconds: Int, messageLimit: Int) {
+    init(workerID: Int, heartbeatMilliseconds: Int, messageLimit: Int, requiredCore: String = "") {
         self.workerID = workerID; self.heartbeatMilliseconds = heartbeatMilliseconds; self.messageLimit = messageLimit
+        self.requiredCore = requiredCore
     }
     init(body: [UInt8]) throws {
         var r = WireReader(body, context: "welcome")
         workerID = try r.int("worker id", in: 0...Int.max)
         heartbeatMilliseconds = try r.int("heartbeat", in: 10...3_600_000)
         messageLimit = try r.int("message limit", in: 4096...Int(Int32.max) * 8)
+        requiredCore = try r.string("required core", maxBytes: 64)
         try r.finish()
     }
 }

@@ -107,7 +107,8 @@ public final class ClusterWorker {
         try wake.bind(wakeEndpoint)
         hello = Hello(
             host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), threads: options.threads,
-            blasCore: BLAS.coreName, software: EmfleetVersion.string, name: options.name)
+            blasCore: BLAS.coreName, software: EmfleetVersion.string, name: options.name,
+            runnableCores: BLASKernel.runnableKernelsOnThisCPU())
         BLAS.setThreadCount(1)
     }
 
@@ -201,6 +202,15 @@ public final class ClusterWorker {
         switch envelope.kind {
         case .welcome:
             let welcome = try Welcome(body: body)
+            if !welcome.requiredCore.isEmpty, welcome.requiredCore != BLAS.coreName {
+                // The coordinator computes with another kernel: so must this worker, for models that do
+                // not depend on which worker computed which shard. It comes back as a new process.
+                FileHandle.standardError.write(Data(
+                    "emfleet: worker: the coordinator computes with OpenBLAS kernel \(welcome.requiredCore), this worker with \(BLAS.coreName); re-executing with OPENBLAS_CORETYPE=\(welcome.requiredCore)\n".utf8))
+                monitor.close()
+                socket.close()
+                throw WorkerExit(description: BLASKernel.reexecute(withKernel: welcome.requiredCore))
+            }
             heartbeatMilliseconds = welcome.heartbeatMilliseconds
             messageLimit = welcome.messageLimit - WireProtocol.resultOverhead
             welcomed = true

@@ -23,6 +23,46 @@ public enum BLASKernel {
         return nil
     }
 
+    /// The OpenBLAS kernel families (`OPENBLAS_CORETYPE` names) this CPU's reported instruction
+    /// sets can run, oldest first; a coordinator asks a worker to switch only to one of these.
+    public static func runnableKernelsOnThisCPU() -> [String] {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return [] }
+        let flags = Set(flagsLine.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
+        let families: [(String, [String])] = [
+            ("Prescott", ["pni"]), ("Core2", ["ssse3"]), ("Penryn", ["sse4_1"]), ("Nehalem", ["sse4_2"]),
+            ("Sandybridge", ["avx"]), ("Haswell", ["avx2", "fma"]), ("Zen", ["avx2", "fma"]),
+            ("SkylakeX", ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"]),
+            ("Cooperlake", ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd", "avx512_bf16"]),
+        ]
+        return families.filter { $0.1.allSatisfy(flags.contains) }.map(\.0)
+    }
+
+    /// Re-executes the current program with `OPENBLAS_CORETYPE=kernel`, once: the coordinator
+    /// asked this worker to compute with its kernel. Returns only when that is impossible (it was
+    /// done already and OpenBLAS still runs another kernel, or `execv` failed), with the reason.
+    public static func reexecute(withKernel kernel: String) -> String {
+        let marker = "EMFLEET_KERNEL_REEXECUTED"
+        if ProcessInfo.processInfo.environment[marker] != nil {
+            return "re-executed with OPENBLAS_CORETYPE=\(kernel), but OpenBLAS runs \(BLAS.coreName)"
+        }
+        setenv("OPENBLAS_CORETYPE", kernel, 1)
+        setenv(marker, kernel, 1)
+        execSelf()
+        return "could not re-execute itself with OPENBLAS_CORETYPE=\(kernel): \(String(cString: strerror(errno)))"
+    }
+
+    /// Replaces this process with the same program and arguments (its environment as set now).
+    private static func execSelf() {
+        let arguments = CommandLine.arguments
+        var cArguments = arguments.map { strdup($0) }
+        cArguments.append(nil)
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
+        execv(path, &cArguments)
+        for pointer in cArguments { free(pointer) }
+    }
+
     /// Re-executes the current program with `OPENBLAS_CORETYPE` set when OpenBLAS fell back to
     /// slow kernels on a CPU that supports fast ones. Returns normally when nothing needs doing
     /// (the variable is already set, OpenBLAS chose well, or re-execution is impossible).

@@ -60,6 +60,9 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("With --status beyond loopback: a file holding the bearer token clients must send.", valueName: "file"))
     var statusToken: String?
 
+    @Flag(name: .long, help: "Admit workers whose OpenBLAS kernel differs from the coordinator's and cannot switch to it (the model then depends on which worker computed which shard).")
+    var allowMixedKernels = false
+
     @Option(name: .long, help: ArgumentHelp(
         "Most memory each process's shards may take (512M, 4G); shards beyond it are read from their .npy file on every pass.",
         valueName: "size"))
@@ -132,6 +135,7 @@ struct ClusterOptions: ParsableArguments {
         settings.authorizedKeys = authorizedKeys
         settings.maxWorkers = maxWorkers
         settings.exitWithParent = exitWithParent
+        settings.allowMixedKernels = allowMixedKernels
         settings.memoryLimit = memoryLimit.flatMap { try? parsedMemoryLimit($0) }
         return settings
     }
@@ -309,8 +313,12 @@ final class EventLog: @unchecked Sendable {
         case let .blasMismatch(label, core, expected):
             json("blas_mismatch", [("label", label), ("core", core), ("expected", expected)])
             if format == .text {
-                note("warning: \(label) runs OpenBLAS core \(core), not \(expected): the model may differ in the last bits from a run on one core type (set OPENBLAS_CORETYPE alike everywhere)")
+                note("warning: \(label) computes with OpenBLAS kernel \(core), not the coordinator's \(expected) (--allow-mixed-kernels): "
+                     + "the model is no longer independent of which worker computed which shard")
             }
+        case let .kernelSwitch(label, core, required):
+            json("kernel_switch", [("label", label), ("core", core), ("required", required)])
+            if format == .text { note("\(label) computes with OpenBLAS kernel \(core): told to re-execute with the coordinator's \(required)") }
         case let .dropped(total, reason):
             json("dropped", [("total", total), ("reason", reason)])
             if format == .text { note("dropped a message (\(total) so far): \(reason)") }
