@@ -95,6 +95,7 @@ extension GMMCommand {
                 let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting, online: stepwise.options())
                 defer { job.finish() }
                 job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
+                let imputationMeans = try job.noteMissingValues(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 job.coordinator?.onShardDone = nil
                 let runner = job.runner, events = job.log
                 // A candidate with more components than rows cannot be fitted; the others still can.
@@ -130,6 +131,7 @@ extension GMMCommand {
                     if text { print(Self.line(row)); fflush(nil) }
                 }
                 chosen.training?.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: weighting.csv(input.layout.csvOptions))
+                chosen.training?.imputationMeans = imputationMeans
                 try MixtureModelFile.write(chosen, to: out)
                 if let table { try Self.write(rows, to: table) }
                 if let report {
