@@ -35,9 +35,12 @@ struct MissingRowsJobTests {
             if case let .classes(values) = try spec.readTargets(range) { labels += values }
             weights += try spec.readWeights(range)
         }
-        #expect(features == kept.flatMap { $0.prefix(3).map { Double($0)! } })
-        #expect(labels == kept.map { Int($0[4].dropFirst())! })
-        #expect(weights == kept.map { Double($0[3])! })
+        let keptFeatures: [Double] = kept.flatMap { row in row.prefix(3).map { Double($0)! } }
+        let keptLabels: [Int] = kept.map { row in Int(row[4].dropFirst())! }
+        let keptWeights: [Double] = kept.map { row in Double(row[3])! }
+        #expect(features == keptFeatures)
+        #expect(labels == keptLabels)
+        #expect(weights == keptWeights)
         // The same rows as one process reads.
         let local = try DatasetLoader.load(path: path, csv: csv, finiteOnly: true)
         #expect(local.features.doubles() == features && local.droppedRows == spec.droppedRows)
@@ -55,6 +58,10 @@ struct MissingRowsJobTests {
         }
         #expect(spec.rows == 300 && spec.csv.imputationMeans == means)
         let features = try spec.plan.ranges.flatMap { try spec.readRows($0).doubles() }
-        #expect(features == rows.flatMap { row in (0..<3).map { j in row[j].isEmpty || row[j] == "NA" ? means[j] : Double(row[j])! } })
+        var expected: [Double] = []
+        for row in rows {
+            for j in 0..<3 { expected.append(row[j].isEmpty || row[j] == "NA" ? means[j] : Double(row[j])!) }
+        }
+        #expect(features == expected)
     }
 }
