@@ -107,8 +107,10 @@ struct EMOptions: ParsableArguments {
     @Option(name: .long, help: "Initialisation: \(InitialisationMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
     var `init`: InitialisationMethod = .kmeans
 
-    @Option(name: .long, help: "Seeded starts; the best final log-likelihood is kept.")
-    var nInit: Int = 1
+    @Option(name: .long, help: ArgumentHelp(
+        "Seeded starts; the best final log-likelihood is kept (default: 1; for each candidate of gmm select, \(GMMCommand.Select.defaultStarts) by batch EM).",
+        valueName: "n"))
+    var nInit: Int?
 
     @Option(name: .long, help: "Random seed.")
     var seed: UInt64 = 0
@@ -117,7 +119,7 @@ struct EMOptions: ParsableArguments {
         guard maxIter >= 1 else { throw ValidationError("--max-iter must be at least 1") }
         guard tol >= 0 else { throw ValidationError("--tol must not be negative") }
         guard regCovar >= 0 else { throw ValidationError("--reg-covar must not be negative") }
-        guard nInit >= 1 else { throw ValidationError("--n-init must be at least 1") }
+        if let nInit, nInit < 1 { throw ValidationError("--n-init must be at least 1") }
     }
 
     /// Fit options with these settings for `components` components.
@@ -127,7 +129,7 @@ struct EMOptions: ParsableArguments {
         options.tolerance = tol
         options.regularization = regCovar
         options.initialisation = self.`init`
-        options.restarts = nInit
+        options.restarts = nInit ?? 1
         options.seed = seed
         return options
     }

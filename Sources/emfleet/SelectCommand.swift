@@ -73,6 +73,11 @@ extension GMMCommand {
 
         var covarianceTypes: [CovarianceType] { covariance.values }
 
+        /// Starts per candidate without `--n-init` (batch EM). One start stops in a local optimum
+        /// often enough that BIC then prefers too many components (on the README tour's data: K = 18
+        /// for 16 generating components); docs/BENCHMARKS.md measures this against scikit-learn.
+        static let defaultStarts = 4
+
         /// `141...160` for a run of consecutive counts, else `2, 4, 8`.
         static func describe(_ counts: [Int]) -> String {
             guard counts.count > 2, let first = counts.first, let last = counts.last, first <= last, counts == Array(first...last) else {
@@ -114,7 +119,9 @@ extension GMMCommand {
                         + "(\(runner.plan.count) shards) by \(criterion.rawValue.uppercased())")
                     print(Self.header)
                 }
-                let base = em.fitOptions(components: 1)
+                var base = em.fitOptions(components: 1)
+                // A stepwise fit has one start; batch EM gets several unless --n-init says otherwise.
+                if em.nInit == nil, stepwise.options() == nil { base.restarts = Self.defaultStarts }
                 if let online = stepwise.options() {
                     // Settings that cannot work are refused before the first candidate.
                     var first = base
