@@ -329,7 +329,7 @@ extension GMMCommand {
                                         model.variational == nil ? "mean log-likelihood" : "lower bound", model.lowerBound))
                     ReportPages.addVariational(model, to: &page)
                     try ReportPages.addMixture(model, runner: runner, to: &page)
-                    try page.write(to: report)
+                    try ReportPages.write(page, to: report, log: job.log)
                 }
                 let seconds = (ContinuousClock.now - clock).seconds
                 log.json("done", [

@@ -171,7 +171,7 @@ extension KMeansCommand {
                     page.addText(String(format: "%@ after %d iterations; inertia %.10g.", model.converged ? "Converged" : "Did not converge",
                                         model.iterations, model.inertia))
                     try ReportPages.addKMeans(model, runner: runner, to: &page)
-                    try page.write(to: report)
+                    try ReportPages.write(page, to: report, log: job.log)
                 }
                 let seconds = (ContinuousClock.now - clock).seconds
                 log.json("done", [("converged", model.converged), ("iterations", model.iterations), ("inertia", model.inertia),
@@ -299,15 +299,16 @@ extension ReportPages {
         }
         report.addScatter(
             id: "projection",
-            title: "The data on its first two principal components (\(sample.rows) of \(runner.plan.rows) rows), coloured by nearest centre",
-            xLabel: String(format: "PC1 (%.0f%% of the variance)", 100 * plane.explained.0),
+            title: "The data on the first two principal components of its standardised columns (\(sample.rows) of \(runner.plan.rows) rows), coloured by nearest centre",
+            xLabel: String(format: "PC1 of the standardised columns (%.0f%% of their variance)", 100 * plane.explained.0),
             yLabel: String(format: "PC2 (%.0f%%)", 100 * plane.explained.1),
             points: points, ellipses: marks, groupName: "cluster")
+        let names = featureNames(model.training?.featureColumns, count: d)
         report.addTable(
-            title: "Centres (\(model.clusters) clusters, \(d) features)",
-            header: ["cluster", "centre (first 6 features)"],
+            title: "Centres (\(model.clusters) clusters, \(d) features\(d > 6 ? ", the first 6 shown" : ""))",
+            header: ["cluster"] + names.prefix(6),
             rows: model.centers.enumerated().map { c, centre in
-                ["\(c)", centre.prefix(6).map { String(format: "%.4g", $0) }.joined(separator: ", ") + (d > 6 ? ", …" : "")]
+                ["\(c)"] + centre.prefix(6).map { String(format: "%.4g", $0) }
             })
     }
 }

@@ -307,7 +307,7 @@ extension MLPCommand {
                 if let report {
                     var page = Report(title: "emfleet mlp train: \(trained.architecture.layerSizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: input.data).lastPathComponent)")
                     ReportPages.addTraining(trained, title: "network", to: &page)
-                    try page.write(to: report)
+                    try ReportPages.write(page, to: report, log: job.log)
                 }
                 let seconds = (ContinuousClock.now - clock).seconds
                 log.json("done", [("epochs", trained.history.count), ("best_epoch", trained.bestEpoch), ("seconds", seconds), ("out", out)])

@@ -241,7 +241,7 @@ extension PipelineCommand {
                     page.addText("Held out: " + file.heldOut.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f%%", $0.key, 100 * $0.value) }.joined(separator: "; "))
                     if !selectionRows.isEmpty { ReportPages.addSelection(selectionRows, to: &page) }
                     try ReportPages.addMixture(mixture, runner: runner, to: &page)
-                    try page.write(to: report)
+                    try ReportPages.write(page, to: report, log: job.log)
                 }
                 job.log.json("done", [("out", out)])
                 if summary { print("pipeline written to \(out)") }

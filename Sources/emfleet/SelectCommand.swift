@@ -146,7 +146,7 @@ extension GMMCommand {
                     page.addText("Best by \(criterion.rawValue.uppercased()): \(chosen.parameters.components) \(chosen.parameters.covarianceType.rawValue) components.")
                     ReportPages.addSelection(rows, to: &page)
                     try ReportPages.addMixture(chosen, runner: runner, to: &page)
-                    try page.write(to: report)
+                    try ReportPages.write(page, to: report, log: job.log)
                 }
                 let k = chosen.parameters.components, type = chosen.parameters.covarianceType.rawValue
                 events.json("done", [("components", k), ("covariance", type), ("criterion", criterion.rawValue), ("out", out)])
