@@ -30,6 +30,8 @@ if ! python3 -c "import sklearn" 2>/dev/null; then
         || python3 -m pip install --quiet --break-system-packages scikit-learn
 fi
 scripts/check-readme-sklearn.sh
+echo "== the README's tour, as written, from an empty directory"
+scripts/check-readme.sh
 scripts/check-launchers.sh
 echo "== C kernels: the same bits on every instruction set"
 scripts/check-kernel-bits.sh
