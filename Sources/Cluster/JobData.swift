@@ -29,6 +29,12 @@ public struct JobSpec: Sendable {
     public var weightFile: String?
     /// The weight file's fingerprint as the coordinator sees it (empty without a weight file).
     public var weightFingerprint = ""
+    /// With ``MissingPolicy/dropRows`` (``CSVOptions/missing``): the file's data rows left out
+    /// (0-based, increasing); ``rows`` and every row range of the job count the rows kept. The
+    /// coordinator finds them (``describe(path:csv:shards:stream:)``) and sends them, so every
+    /// worker leaves out the same rows; nil in process, where they come from
+    /// ``MissingValueScan/of(path:csv:)`` when needed.
+    public var droppedRows: [Int]?
 
     /// Where labels come from and what they mean.
     public enum LabelSource: Sendable, Equatable {
@@ -49,13 +55,60 @@ public struct JobSpec: Sendable {
 
     /// Describes `path` for a job: its shape and fingerprint, reading no more than the header
     /// and sampled blocks of a `.npy` file (a text file is scanned for its row count).
+    ///
+    /// With ``MissingPolicy/dropRows`` or ``MissingPolicy/mean`` the whole file is scanned once
+    /// (``MissingValueScan``): the rows to leave out and the means to fill in travel in the job.
     public static func describe(path: String, csv: CSVOptions, shards: Int?, stream: Bool) throws -> JobSpec {
         let shape = try DatasetLoader.shape(path: path, csv: csv)
         guard shape.rows > 0 else { throw DatasetError(file: path, message: "has no rows") }
-        return JobSpec(
-            path: path, csv: csv, rows: shape.rows, columns: shape.columns,
-            shards: shards ?? ShardPlan.defaultShardCount(rows: shape.rows),
+        var csv = csv
+        var rows = shape.rows
+        var dropped: [Int]?
+        switch csv.missing {
+        case .error:
+            break
+        case .dropRows:
+            let scan = try MissingValueScan.of(path: path, csv: csv)
+            guard scan.keptRows > 0 else { throw keptNoRows(path) }
+            guard scan.rowsWithMissing.count <= maxDroppedRows else {
+                throw DatasetError(file: path, message: "\(scan.rowsWithMissing.count) rows have missing values, more than the \(maxDroppedRows) "
+                    + "a distributed job can leave out; drop them from the file first, or use --missing mean")
+            }
+            dropped = scan.rowsWithMissing
+            rows = scan.keptRows
+        case .mean:
+            if csv.imputationMeans == nil { csv.imputationMeans = try MissingValueScan.of(path: path, csv: csv).checkedMeans(file: path) }
+        }
+        var spec = JobSpec(
+            path: path, csv: csv, rows: rows, columns: shape.columns,
+            shards: shards ?? ShardPlan.defaultShardCount(rows: rows),
             fingerprint: try DataFingerprint.of(path: path), stream: stream)
+        spec.droppedRows = dropped
+        return spec
+    }
+
+    /// Most rows a distributed job leaves out (their indices travel in the `job` message).
+    public static let maxDroppedRows = 1 << 22
+
+    static func keptNoRows(_ path: String) -> DatasetError {
+        DatasetError(file: path, message: "every row has a missing value, so --missing drop-rows leaves none; use --missing mean, or leave the columns with gaps out with --exclude-columns")
+    }
+
+    /// The file's data rows that the job leaves out (empty unless ``MissingPolicy/dropRows``).
+    public func leftOutRows() throws -> [Int] {
+        if let droppedRows { return droppedRows }
+        guard csv.missing == .dropRows else { return [] }
+        return try MissingValueScan.of(path: path, csv: csv).rowsWithMissing
+    }
+
+    /// The reader options for a range of rows: under ``MissingPolicy/mean``, with the means of
+    /// the whole data, never those of the range alone.
+    private func rangeOptions() throws -> CSVOptions {
+        var csv = csv
+        if csv.missing == .mean, csv.imputationMeans == nil {
+            csv.imputationMeans = try MissingValueScan.of(path: path, csv: csv).checkedMeans(file: path)
+        }
+        return csv
     }
 
     /// The shard layout.
@@ -85,13 +138,15 @@ public struct JobSpec: Sendable {
     /// The sample weights of the rows of `range`, checked to be finite and non-negative, from the
     /// weight file (which must have one weight per row) or the data's weight column.
     public func readWeights(_ range: Range<Int>) throws -> [Double] {
+        let dropped = try leftOutRows()
+        let fileRange = KeptRows.fileRange(range, dropped: dropped)
         if let weightFile {
             let all = try SampleWeights.read(path: weightFile)
-            try SampleWeights.check(all.count, file: weightFile, rows: rows, dataFile: path)
-            return Array(all[range])
+            try SampleWeights.check(all.count, file: weightFile, rows: rows + dropped.count, dataFile: path)
+            return KeptRows.keep(Array(all[fileRange]), fileRange: fileRange, dropped: dropped)
         }
         guard csv.weightColumn != nil else { throw DatasetError(file: path, message: "this job has no sample weights") }
-        return try SampleWeights.read(columnOf: path, csv: csv, rows: range)
+        return KeptRows.keep(try SampleWeights.read(columnOf: path, csv: csv, rows: fileRange), fileRange: fileRange, dropped: dropped)
     }
 
     /// Every row's sample weight, checked as ``readWeights(_:)`` does and for a positive total;
@@ -103,9 +158,15 @@ public struct JobSpec: Sendable {
         return weights
     }
 
-    /// Reads the rows of `range` from the file and checks they are finite.
+    /// Reads the rows of `range` from the file and checks they are finite, applying the job's
+    /// ``MissingPolicy`` (the range counts kept rows).
     public func readRows(_ range: Range<Int>) throws -> FeatureMatrix {
-        let loaded = try DatasetLoader.load(path: path, csv: csv, rows: range, finiteOnly: true)
+        let dropped = try leftOutRows()
+        let fileRange = KeptRows.fileRange(range, dropped: dropped)
+        let loaded = try DatasetLoader.load(path: path, csv: try rangeOptions(), rows: fileRange, finiteOnly: true)
+        guard loaded.droppedRows[...] == KeptRows.dropped(in: fileRange, dropped: dropped) else {
+            throw DatasetError(file: path, message: "rows \(fileRange.lowerBound)..<\(fileRange.upperBound) do not have their missing values where the job's coordinator saw them; did the file change?")
+        }
         guard loaded.features.rows == range.count, loaded.features.columns == columns else {
             throw DatasetError(
                 file: path,
@@ -116,6 +177,8 @@ public struct JobSpec: Sendable {
 
     /// The targets of the rows of `range`: class indices or values, as the label source says.
     public func readTargets(_ range: Range<Int>) throws -> TargetRows {
+        let dropped = try leftOutRows()
+        let fileRange = KeptRows.fileRange(range, dropped: dropped)
         let text: [String]
         let file: String
         switch labels {
@@ -124,16 +187,16 @@ public struct JobSpec: Sendable {
         case let .classes(source, _), let .values(source):
             file = source.isEmpty ? path : source
             if source.isEmpty {
-                guard let column = try DatasetLoader.load(path: path, csv: csv, rows: range).labels else {
+                guard let column = try DatasetLoader.load(path: path, csv: csv, rows: fileRange).labels else {
                     throw DatasetError(file: path, message: "no label column was named")
                 }
-                text = column
+                text = KeptRows.keep(column, fileRange: fileRange, dropped: dropped)
             } else {
                 let all = try DatasetLoader.loadLabels(path: source)
-                guard all.count == rows else {
-                    throw DatasetError(file: source, message: "has \(all.count) labels but \(path) has \(rows) rows")
+                guard all.count == rows + dropped.count else {
+                    throw DatasetError(file: source, message: "has \(all.count) labels but \(path) has \(rows + dropped.count) rows")
                 }
-                text = Array(all[range])
+                text = KeptRows.keep(Array(all[fileRange]), fileRange: fileRange, dropped: dropped)
             }
         }
         switch labels {
@@ -184,6 +247,9 @@ public struct JobSpec: Sendable {
         w.bool(csv.excludedColumns != nil)
         w.u32(UInt32(csv.excludedColumns?.count ?? 0))
         for column in csv.excludedColumns ?? [] { w.string(column) }
+        w.string(csv.missing.rawValue)
+        w.bool(csv.imputationMeans != nil); w.doubles(csv.imputationMeans ?? [])
+        w.bool(droppedRows != nil); w.ints(droppedRows ?? [])
         return w.bytes
     }
 
@@ -232,6 +298,20 @@ public struct JobSpec: Sendable {
         guard excludedCount <= 1 << 16 else { throw WireError("job: \(excludedCount) excluded columns is too many") }
         let excluded = try (0..<excludedCount).map { _ in try r.string("excluded column", maxBytes: 1024) }
         csv.excludedColumns = hasExclusions ? excluded : nil
+        guard let missing = MissingPolicy(rawValue: try r.string("missing policy", maxBytes: 16)) else {
+            throw WireError("job: unknown missing-value policy")
+        }
+        csv.missing = missing
+        let hasMeans = try r.bool("imputation means present")
+        let means = try r.doubles("imputation means")
+        guard !hasMeans || means.count == columns, means.allSatisfy(\.isFinite) else {
+            throw WireError("job: \(means.count) imputation means for \(columns) columns, or one not finite")
+        }
+        csv.imputationMeans = hasMeans ? means : nil
+        let hasDropped = try r.bool("dropped rows present")
+        let dropped = try r.ints("dropped rows", in: 0...(Int(Int32.max) * 64), maxCount: Self.maxDroppedRows)
+        guard zip(dropped, dropped.dropFirst()).allSatisfy({ $0 < $1 }) else { throw WireError("job: dropped rows out of order") }
+        droppedRows = hasDropped ? dropped : nil
         try r.finish()
     }
 }

@@ -28,12 +28,19 @@ public struct CSVOptions: Sendable {
     /// The sample-weight column, by header name or 0-based index; never read as a feature
     /// (``SampleWeights/read(column:of:csv:rows:)`` reads it).
     public var weightColumn: String?
+    /// What a read that needs finite features (`finiteOnly`) does with missing values; any file type.
+    public var missing: MissingPolicy
+    /// With ``MissingPolicy/mean``: the means to fill each feature column's gaps with (a model's
+    /// training means, or a distributed job's); nil computes them from the rows read.
+    public var imputationMeans: [Double]?
 
     /// Creates options; the defaults detect the delimiter and header and read every column as a feature.
     public init(
         delimiter: Character? = nil, header: Header = .auto, columns: [String]? = nil, excludedColumns: [String]? = nil,
-        labelColumn: String? = nil, weightColumn: String? = nil
+        labelColumn: String? = nil, weightColumn: String? = nil, missing: MissingPolicy = .error, imputationMeans: [Double]? = nil
     ) {
+        self.missing = missing
+        self.imputationMeans = imputationMeans
         self.delimiter = delimiter
         self.header = header
         self.columns = columns

@@ -5,7 +5,7 @@
 ///
 /// ```
 /// data.csv: line 1042, column 7 ("price"): "n/a" is not a number
-/// x.npy: row 17, column 3: missing value (NaN); fill in or leave out the rows with missing values, …
+/// x.npy: row 17, column 3: missing value (NaN); pass --missing drop-rows (leave out rows with gaps) or …
 /// x.npy: truncated: header says 1000 rows of 16 float64 (128000 bytes) but 12000 bytes follow the header
 /// ```
 ///

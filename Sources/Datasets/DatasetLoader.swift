@@ -9,6 +9,12 @@ public struct LoadedDataset: Sendable {
     public var columnNames: [String]?
     /// The label of each row, when a label column was named.
     public var labels: [String]?
+    /// The data rows (0-based, in the file) left out by ``MissingPolicy/dropRows``.
+    public var droppedRows: [Int] = []
+    /// The means that filled gaps under ``MissingPolicy/mean``.
+    public var imputationMeans: [Double]?
+    /// How many cells ``MissingPolicy/mean`` filled.
+    public var imputedCells = 0
 
     /// Creates a dataset.
     public init(features: FeatureMatrix, columnNames: [String]?, labels: [String]?) {
@@ -63,9 +69,18 @@ public enum DatasetLoader {
     ///   - csv: column selection for any file; delimiter and header for text files.
     ///   - rows: the data rows (0-based) to read; `nil` reads all.
     /// - Throws: ``DatasetError`` from the readers, or for an unsupported extension.
-    ///   - finiteOnly: refuse a NaN or infinite feature value: a text file names its line and
-    ///     column ("line 12, column 3"), an `.npy` file its 0-based row and column.
+    ///   - finiteOnly: refuse an infinite feature value, and treat missing ones as
+    ///     ``CSVOptions/missing`` says: refuse them (a text file names its line and column,
+    ///     "line 12, column 3", an `.npy` file its 0-based row and column), drop their rows
+    ///     (listed in ``LoadedDataset/droppedRows``) or fill them with column means.
     public static func load(path: String, csv: CSVOptions = .init(), rows: Range<Int>? = nil, finiteOnly: Bool = false) throws -> LoadedDataset {
+        guard finiteOnly, csv.missing != .error else { return try loadRows(path: path, csv: csv, rows: rows, finiteOnly: finiteOnly) }
+        var loaded = try loadRows(path: path, csv: csv, rows: rows, finiteOnly: false)
+        try loaded.applyMissing(csv.missing, means: csv.imputationMeans, file: path, firstRow: rows?.lowerBound ?? 0)
+        return loaded
+    }
+
+    private static func loadRows(path: String, csv: CSVOptions, rows: Range<Int>?, finiteOnly: Bool) throws -> LoadedDataset {
         switch try DataFileFormat(path: path) {
         case .npy:
             let reader = try NPYReader(path: path)
@@ -276,6 +291,6 @@ func nonFiniteMessage(_ value: Double) -> String {
 
 /// What to do about a missing value (`what`: "an empty cell", "\"NA\"", "NaN") in rows to be fitted or applied.
 func missingValueMessage(_ what: String) -> String {
-    "missing value (\(what)); fill in or leave out the rows with missing values, or leave the column out "
-        + "with --exclude-columns (`emfleet data inspect` counts them per column)"
+    "missing value (\(what)); pass --missing drop-rows (leave out rows with gaps) or --missing mean (fill gaps with "
+        + "the column's mean), or leave the column out with --exclude-columns (`emfleet data inspect` counts them per column)"
 }

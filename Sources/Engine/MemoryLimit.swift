@@ -189,6 +189,14 @@ public enum JobDataSource {
                     + " and a text file cannot be read a piece at a time; convert it once with"
                     + " `emfleet data convert \(path) \(FileBackedRows.npyName(for: path))` and fit the .npy file")
         }
+        if csv.missing != .error {
+            // A file-backed shard reads the file's rows as they are: with gaps to drop or fill, the
+            // rows read would not be the job's.
+            throw FatalJobError(
+                "\(path): its shards do not fit under --memory-limit \(residency.limit.map(\.description) ?? ""), and shards read from the file"
+                    + " need a file without missing values; write one once with"
+                    + " `emfleet data convert \(path) filled.npy --missing \(csv.missing.rawValue)` and fit that")
+        }
         let source = try FileBackedRows(path: path, csv: csv, rows: range)
         try source.verifyFinite()
         _ = source.takeBytesRead()  // the check is not a pass of the job

@@ -41,6 +41,9 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
         /// The data's feature columns, in the model's feature order: header names, or 0-based
         /// positions for files without names; absent in files of earlier emfleet versions.
         public var featureColumns: [String]?
+        /// With `--missing mean`: each feature's mean over the training rows, which filled the
+        /// training data's gaps and fills those of the rows the model is applied to; absent otherwise.
+        public var imputationMeans: [Double]?
 
         /// Facts about a fit's data.
         public init(rows: Int, shards: Int, keptStart: Int, featureColumns: [String]? = nil) {
@@ -54,6 +57,7 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
             case rows, shards
             case keptStart = "kept_start"
             case featureColumns = "feature_columns"
+            case imputationMeans = "imputation_means"
         }
     }
 

@@ -75,6 +75,8 @@ public struct Report {
         }
         let frame = Frame(xs: xs, ys: ys)
         var svg = frame.open(id: id, xLabel: xLabel, yLabel: yLabel)
+        // Points and ellipses stay inside the plot: an ellipse wider than the data is cut at its edge.
+        svg += "<g class=\"plot\" clip-path=\"url(#\(id)-plot)\">"
         for p in points {
             svg += "<circle class=\"sample component-\(p.group)\" cx=\"\(frame.x(p.x))\" cy=\"\(frame.y(p.y))\" r=\"1.6\" fill=\"\(Self.colour(p.group))\" fill-opacity=\"0.5\"/>"
         }
@@ -85,6 +87,7 @@ public struct Report {
             svg += "<ellipse class=\"ellipse component-\(e.group)\" cx=\"\(frame.x(e.centre.x))\" cy=\"\(frame.y(e.centre.y))\" rx=\"\(format(rx))\" ry=\"\(format(ry))\" "
                 + "transform=\"rotate(\(format(degrees)) \(frame.x(e.centre.x)) \(frame.y(e.centre.y)))\" fill=\"none\" stroke=\"\(Self.colour(e.group))\" stroke-width=\"2\"/>"
         }
+        svg += "</g>"
         let groups = Set(points.map(\.group)).union(ellipses.map(\.group)).sorted()
         svg += legend(groups.map { "\(groupName) \($0)" }, colours: groups.map(Self.colour))
         svg += "</svg>"
@@ -105,12 +108,12 @@ public struct Report {
         for (index, bar) in bars.enumerated() where bar.value.isFinite {
             let centre = Double(index)
             let height = max(0, bar.value) * frame.yScale
-            svg += "<rect class=\"bar\" x=\"\(format(Double(Frame.margin) + (centre - frame.xMin) * frame.xScale - width / 2))\" "
+            svg += "<rect class=\"bar\" x=\"\(format(Double(frame.left) + (centre - frame.xMin) * frame.xScale - width / 2))\" "
                 + "y=\"\(frame.y(max(0, bar.value)))\" width=\"\(format(width))\" height=\"\(format(height))\" fill=\"\(Self.colour(index))\">"
                 + "<title>\(escape(bar.label)): \(format(bar.value))</title></rect>"
         }
         if let threshold {
-            svg += "<line class=\"threshold\" x1=\"\(Frame.margin)\" x2=\"\(Frame.width - Frame.margin)\" y1=\"\(frame.y(threshold))\" "
+            svg += "<line class=\"threshold\" x1=\"\(frame.left)\" x2=\"\(Frame.width - Frame.margin)\" y1=\"\(frame.y(threshold))\" "
                 + "y2=\"\(frame.y(threshold))\" stroke=\"#d62728\" stroke-dasharray=\"6 4\"/>"
         }
         svg += "</svg>"
@@ -119,9 +122,10 @@ public struct Report {
 
     /// A table.
     public mutating func addTable(title: String, header: [String], rows: [[String]]) {
-        var html = "<h2>\(escape(title))</h2>\n<table><thead><tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>"
+        // A wide table scrolls inside its box rather than widening the page.
+        var html = "<h2>\(escape(title))</h2>\n<div class=\"table\"><table><thead><tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>"
         for row in rows { html += "<tr>" + row.map { "<td>\(escape($0))</td>" }.joined() + "</tr>" }
-        sections.append(html + "</tbody></table>")
+        sections.append(html + "</tbody></table></div>")
     }
 
     /// The page.
@@ -130,10 +134,11 @@ public struct Report {
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
         <style>
-        body { font: 14px/1.4 system-ui, sans-serif; margin: 24px auto; max-width: 980px; color: #222; }
+        body { font: 14px/1.4 system-ui, sans-serif; margin: 24px auto; padding: 0 16px; max-width: 980px; color: #222; }
         h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; }
-        svg { background: #fff; border: 1px solid #ddd; }
+        svg { background: #fff; border: 1px solid #ddd; box-sizing: border-box; width: 100%; max-width: 900px; height: auto; display: block; }
         table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+        div.table { overflow-x: auto; max-width: 100%; }
         td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
         .axis text { font-size: 11px; fill: #555; }
         </style></head><body>
@@ -161,11 +166,18 @@ public struct Report {
 }
 
 /// The drawing area of a chart and its mapping from data to pixels.
+///
+/// The SVG has a `viewBox` and `width="100%"`, so it scales with the window; the left margin
+/// grows with the longest y tick label, so the rotated y title never overlaps the ticks.
 struct Frame {
     static let width = 900, height = 420, margin = 56
     let xMin: Double, xMax: Double, yMin: Double, yMax: Double
     /// Whether the x values are whole numbers (iterations, epochs, K): ticks are then whole too.
     let wholeX: Bool
+    /// The plot's left edge: room for the y title and the widest y tick label.
+    let left: Int
+    /// Width of one character of an 11-pixel tick label, generously.
+    static let tickCharacterWidth = 7.0
 
     /// A frame around `xs` and `ys`; `wholeX` asks for whole-number x ticks (default: when every x is whole).
     init(xs: [Double], ys: [Double], wholeX: Bool? = nil) {
@@ -177,16 +189,24 @@ struct Frame {
         }
         (xMin, xMax) = padded(xs)
         (yMin, yMax) = padded(ys)
+        let (low, high) = (yMin, yMax)
+        let widest = Self.yTicks(low, high).map { tick($0, span: high - low).count }.max() ?? 1
+        // The title's 11-pixel line is centred at x = 14; ticks end 6 pixels left of the axis.
+        left = max(Self.margin, 22 + 8 + 6 + Int((Double(widest) * Self.tickCharacterWidth).rounded(.up)))
     }
 
-    var xScale: Double { Double(Self.width - 2 * Self.margin) / (xMax - xMin) }
+    static func yTicks(_ low: Double, _ high: Double) -> [Double] { (0...4).map { low + (high - low) * Double($0) / 4 } }
+
+    var xScale: Double { Double(Self.width - left - Self.margin) / (xMax - xMin) }
     var yScale: Double { Double(Self.height - 2 * Self.margin) / (yMax - yMin) }
-    func x(_ value: Double) -> String { format(Double(Self.margin) + (value - xMin) * xScale) }
+    func x(_ value: Double) -> String { format(Double(left) + (value - xMin) * xScale) }
     func y(_ value: Double) -> String { format(Double(Self.height - Self.margin) - (value - yMin) * yScale) }
 
     func open(id: String, xLabel: String, yLabel: String) -> String {
-        var svg = "<svg id=\"\(id)\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Self.width)\" height=\"\(Self.height)\" viewBox=\"0 0 \(Self.width) \(Self.height)\">"
-        let left = Self.margin, right = Self.width - Self.margin, top = Self.margin, bottom = Self.height - Self.margin
+        var svg = "<svg id=\"\(id)\" xmlns=\"http://www.w3.org/2000/svg\" width=\"100%\" viewBox=\"0 0 \(Self.width) \(Self.height)\" "
+            + "preserveAspectRatio=\"xMidYMid meet\">"
+        let left = self.left, right = Self.width - Self.margin, top = Self.margin, bottom = Self.height - Self.margin
+        svg += "<defs><clipPath id=\"\(id)-plot\"><rect x=\"\(left)\" y=\"\(top)\" width=\"\(right - left)\" height=\"\(bottom - top)\"/></clipPath></defs>"
         svg += "<g class=\"axis\"><line x1=\"\(left)\" y1=\"\(bottom)\" x2=\"\(right)\" y2=\"\(bottom)\" stroke=\"#888\"/>"
             + "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(bottom)\" stroke=\"#888\"/>"
         var xTicks = (0...4).map { xMin + (xMax - xMin) * Double($0) / 4 }
@@ -197,12 +217,11 @@ struct Frame {
         for fx in xTicks {
             svg += "<text x=\"\(x(fx))\" y=\"\(bottom + 16)\" text-anchor=\"middle\">\(tick(fx, span: xMax - xMin))</text>"
         }
-        for i in 0...4 {
-            let fy = yMin + (yMax - yMin) * Double(i) / 4
-            svg += "<text x=\"\(left - 6)\" y=\"\(y(fy))\" text-anchor=\"end\">\(tick(fy, span: yMax - yMin))</text>"
+        for fy in Self.yTicks(yMin, yMax) {
+            svg += "<text x=\"\(left - 6)\" y=\"\(y(fy))\" text-anchor=\"end\" dominant-baseline=\"middle\">\(tick(fy, span: yMax - yMin))</text>"
         }
-        svg += "<text x=\"\((left + right) / 2)\" y=\"\(Self.height - 12)\" text-anchor=\"middle\">\(escape(xLabel))</text>"
-        svg += "<text x=\"14\" y=\"\((top + bottom) / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 14 \((top + bottom) / 2))\">\(escape(yLabel))</text></g>"
+        svg += "<text class=\"x-title\" x=\"\((left + right) / 2)\" y=\"\(Self.height - 12)\" text-anchor=\"middle\">\(escape(xLabel))</text>"
+        svg += "<text class=\"y-title\" x=\"14\" y=\"\((top + bottom) / 2)\" text-anchor=\"middle\" dominant-baseline=\"middle\" transform=\"rotate(-90 14 \((top + bottom) / 2))\">\(escape(yLabel))</text></g>"
         return svg
     }
 }

@@ -35,10 +35,14 @@ public struct NetworkModelFile: Codable, Equatable, Sendable {
         /// The data's feature columns, in the network's input order: header names, or 0-based
         /// positions for files without names; absent in files of earlier emfleet versions.
         public var featureColumns: [String]?
+        /// With `--missing mean`: each feature's mean over the training rows, which filled the
+        /// training data's gaps and fills those of the rows the network is applied to; absent otherwise.
+        public var imputationMeans: [Double]?
 
         enum CodingKeys: String, CodingKey {
             case rows, shards
             case featureColumns = "feature_columns"
+            case imputationMeans = "imputation_means"
         }
     }
 

@@ -67,6 +67,13 @@ struct DataFileOptions: ParsableArguments {
     @Option(help: "Text files: whether the first line is a header (auto: if any cell is not a number).")
     var header: CSVOptions.Header = .auto
 
+    @Option(help: ArgumentHelp(
+        "Missing feature values (empty cells, NA, NaN, nan, null; NaN in .npy): error names the first one; drop-rows leaves out "
+            + "the rows that have one; mean fills each with its column's mean over the training rows (a model remembers those means "
+            + "and applying it fills gaps with them).",
+        valueName: "error|drop-rows|mean"))
+    var missing: MissingPolicy = .error
+
     func validate() throws {
         if let delimiter, delimiterCharacter(delimiter) == nil {
             throw ValidationError("--delimiter must be one character or 'tab', not '\(delimiter)'")
@@ -86,7 +93,8 @@ struct DataFileOptions: ParsableArguments {
             header: header,
             columns: columns.map(selectedColumns),
             excludedColumns: excludeColumns.map(selectedColumns),
-            labelColumn: labelColumn
+            labelColumn: labelColumn,
+            missing: missing
         )
     }
 
@@ -343,8 +351,14 @@ extension DataCommand {
                 let labelsFormat = try labelsOut.map { try DataFileFormat(path: $0) }
                 try OutputLocation.checkFile(output, option: "the output")
                 if let labelsOut { try OutputLocation.checkFile(labelsOut, option: "--labels-out") }
-                // Standardising needs finite values; a plain conversion carries NaN through.
-                let loaded = try DatasetLoader.load(path: input, csv: data.csvOptions, finiteOnly: standardise)
+                // Standardising needs finite values; a plain conversion carries NaN through unless --missing says otherwise.
+                let loaded = try DatasetLoader.load(path: input, csv: data.csvOptions, finiteOnly: standardise || data.missing != .error)
+                if !loaded.droppedRows.isEmpty {
+                    FileHandle.standardError.write(Data("emfleet: --missing drop-rows: left out \(loaded.droppedRows.count) rows of \(input), which have missing values\n".utf8))
+                }
+                if loaded.imputedCells > 0 {
+                    FileHandle.standardError.write(Data("emfleet: --missing mean: filled \(loaded.imputedCells) missing cells of \(input) with its column means\n".utf8))
+                }
                 var features = loaded.features
                 if standardise { features = Self.standardised(features) }
                 let matrix = dtype.map { features.converted(to: $0) } ?? features

@@ -39,9 +39,12 @@ struct DataOptions: ParsableArguments {
     /// label) by name, or, for a model trained on a file without names, by position from a
     /// file without names that has more columns.
     ///
-    /// - Throws: `DatasetError` when the file has names but lacks one of the model's columns.
-    func csvOptions(forModelColumns modelColumns: [String]?, model: String) throws -> CSVOptions {
-        var csv = layout.csvOptions
+    /// Under `--missing mean`, gaps are filled with the model's training means (`imputationMeans`).
+    ///
+    /// - Throws: `DatasetError` when the file has names but lacks one of the model's columns;
+    ///   `ValidationError` for `--missing mean` with a model that holds no training means.
+    func csvOptions(forModelColumns modelColumns: [String]?, imputationMeans: [Double]?, model: String) throws -> CSVOptions {
+        var csv = try applyingTrainingMeans(layout.csvOptions, means: imputationMeans, model: model)
         guard let modelColumns, !modelColumns.isEmpty, csv.columns == nil, csv.excludedColumns == nil else { return csv }
         let file = try DatasetLoader.fileColumns(path: data, csv: csv)
         let positions = modelColumns.compactMap(Int.init)
@@ -76,15 +79,17 @@ struct AppliedModelOptions: ParsableArguments {
     /// the (weighted) log-likelihood sum, the total weight (the row count without weights) and the per-row output.
     func evaluate(
         _ output: RowOutput, weights: SampleWeightOptions? = nil
-    ) throws -> (model: GaussianMixture, rows: Int, sum: Double, weight: Double, perRow: [Double]) {
+    ) throws -> (model: GaussianMixture, rows: Int, sum: Double, weight: Double, perRow: [Double], csv: CSVOptions) {
         try FileKind.require(model, is: MixtureModelFile.format)
         let mixture = try MixtureModelFile.read(from: model)
-        let csv = try input.csvOptions(forModelColumns: mixture.training?.featureColumns, model: model)
-        let job = try OpenedJob(path: input.data, csv: weights?.csv(csv) ?? csv, shards: nil, threads: threads,
+        let chosen = try input.csvOptions(forModelColumns: mixture.training?.featureColumns, imputationMeans: mixture.training?.imputationMeans, model: model)
+        let csv = weights?.csv(chosen) ?? chosen
+        let job = try OpenedJob(path: input.data, csv: csv, shards: nil, threads: threads,
                                 cluster: cluster.settings, logFormat: cluster.logFormat, weights: weights?.sampleWeight)
         defer { job.finish() }
+        try job.noteMissingValues(path: input.data, csv: csv)
         let result = try mixture.evaluate(on: job.runner, output: output)
-        return (mixture, job.runner.plan.rows, result.sum, result.weight, result.perRow)
+        return (mixture, job.runner.plan.rows, result.sum, result.weight, result.perRow, csv)
     }
 }
 
@@ -102,8 +107,10 @@ struct EMOptions: ParsableArguments {
     @Option(name: .long, help: "Initialisation: \(InitialisationMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
     var `init`: InitialisationMethod = .kmeans
 
-    @Option(name: .long, help: "Seeded starts; the best final log-likelihood is kept.")
-    var nInit: Int = 1
+    @Option(name: .long, help: ArgumentHelp(
+        "Seeded starts; the best final log-likelihood is kept (default: 1; for each candidate of gmm select, \(GMMCommand.Select.defaultStarts) by batch EM).",
+        valueName: "n"))
+    var nInit: Int?
 
     @Option(name: .long, help: "Random seed.")
     var seed: UInt64 = 0
@@ -112,7 +119,7 @@ struct EMOptions: ParsableArguments {
         guard maxIter >= 1 else { throw ValidationError("--max-iter must be at least 1") }
         guard tol >= 0 else { throw ValidationError("--tol must not be negative") }
         guard regCovar >= 0 else { throw ValidationError("--reg-covar must not be negative") }
-        guard nInit >= 1 else { throw ValidationError("--n-init must be at least 1") }
+        if let nInit, nInit < 1 { throw ValidationError("--n-init must be at least 1") }
     }
 
     /// Fit options with these settings for `components` components.
@@ -122,7 +129,7 @@ struct EMOptions: ParsableArguments {
         options.tolerance = tol
         options.regularization = regCovar
         options.initialisation = self.`init`
-        options.restarts = nInit
+        options.restarts = nInit ?? 1
         options.seed = seed
         return options
     }
@@ -201,6 +208,7 @@ extension GMMCommand {
                 let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting, online: stepwise.options())
                 defer { job.finish() }
                 job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
+                let imputationMeans = try job.noteMissingValues(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 job.status?.board.expect(steps: options.maxIterations * options.restarts)
                 let runner = job.runner
                 // Said before the fit's header, which would promise a fit that cannot start.
@@ -311,6 +319,7 @@ extension GMMCommand {
                         progress: progress)
                 }
                 model.training?.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: weighting.csv(input.layout.csvOptions))
+                model.training?.imputationMeans = imputationMeans
                 try MixtureModelFile.write(model, to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
                 if let report {
@@ -320,7 +329,7 @@ extension GMMCommand {
                                         model.variational == nil ? "mean log-likelihood" : "lower bound", model.lowerBound))
                     ReportPages.addVariational(model, to: &page)
                     try ReportPages.addMixture(model, runner: runner, to: &page)
-                    try page.write(to: report)
+                    try ReportPages.write(page, to: report, log: job.log)
                 }
                 let seconds = (ContinuousClock.now - clock).seconds
                 log.json("done", [
@@ -360,7 +369,7 @@ extension GMMCommand {
                 try identifiers.check(out: out)
                 let result = try applied.evaluate(proba ? .probabilities : .labels)
                 let k = result.model.parameters.components
-                let ids = try identifiers.read(applied.input, rows: result.rows)
+                let ids = try identifiers.read(applied.input, csv: result.csv, rows: result.rows)
                 if proba {
                     try writeMatrix(result.perRow, rows: result.rows, columns: k,
                                     header: probabilityHeader((0..<k).map(String.init)), ids: ids, to: out)
@@ -592,13 +601,16 @@ struct IdentifierColumnOption: ParsableArguments {
         }
     }
 
-    /// The column's values for the `rows` predictions of `data`, or nil without `--id-column`.
-    func read(_ data: DataOptions, rows: Int) throws -> IdentifierColumn? {
+    /// The column's values for the `rows` predictions of `data` read with `csv` (less the rows
+    /// `--missing drop-rows` left out), or nil without `--id-column`.
+    func read(_ data: DataOptions, csv: CSVOptions, rows: Int) throws -> IdentifierColumn? {
         guard let idColumn else { return nil }
         let column = try DatasetLoader.columnText(path: data.data, csv: data.layout.csvOptions, column: idColumn)
-        guard column.values.count == rows else {
-            throw DatasetError(file: data.data, message: "--id-column \(idColumn): \(column.values.count) values for \(rows) predictions")
+        let dropped = try leftOutRows(path: data.data, csv: csv)
+        let values = KeptRows.keep(column.values, fileRange: 0..<column.values.count, dropped: dropped)
+        guard values.count == rows else {
+            throw DatasetError(file: data.data, message: "--id-column \(idColumn): \(values.count) values for \(rows) predictions")
         }
-        return IdentifierColumn(name: column.name, values: column.values)
+        return IdentifierColumn(name: column.name, values: values)
     }
 }

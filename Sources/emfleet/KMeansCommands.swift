@@ -120,6 +120,7 @@ extension KMeansCommand {
                 }
                 let job = try KMeansCommand.open(input, shards: compute.shards, threads: compute.threads, cluster: cluster, weights: weighting)
                 job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
+                let imputationMeans = try job.noteMissingValues(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 defer { job.finish() }
                 job.status?.board.expect(steps: options.maxIterations * (options.runs ?? 1))
                 let runner = job.runner
@@ -162,6 +163,7 @@ extension KMeansCommand {
                         fflush(nil)
                     })
                 model.training?.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: weighting.csv(input.layout.csvOptions))
+                model.training?.imputationMeans = imputationMeans
                 try KMeansModelFile.write(model, to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
                 if let report = output.report {
@@ -169,7 +171,7 @@ extension KMeansCommand {
                     page.addText(String(format: "%@ after %d iterations; inertia %.10g.", model.converged ? "Converged" : "Did not converge",
                                         model.iterations, model.inertia))
                     try ReportPages.addKMeans(model, runner: runner, to: &page)
-                    try page.write(to: report)
+                    try ReportPages.write(page, to: report, log: job.log)
                 }
                 let seconds = (ContinuousClock.now - clock).seconds
                 log.json("done", [("converged", model.converged), ("iterations", model.iterations), ("inertia", model.inertia),
@@ -191,17 +193,18 @@ extension KMeansCommand {
         @OptionGroup var threading: ThreadOptions
         @OptionGroup(title: "Cluster") var cluster: ClusterOptions
 
-        func assign(_ output: KMeansRowOutput, weights: SampleWeightOptions? = nil) throws -> (model: KMeansModel, rows: Int, inertia: Double, perRow: [Double]) {
+        func assign(_ output: KMeansRowOutput, weights: SampleWeightOptions? = nil) throws -> (model: KMeansModel, rows: Int, inertia: Double, perRow: [Double], csv: CSVOptions) {
             try FileKind.require(model, is: KMeansModelFile.format)
             let fitted = try KMeansModelFile.read(from: model)
-            let csv = try input.csvOptions(forModelColumns: fitted.training?.featureColumns, model: model)
+            let csv = try input.csvOptions(forModelColumns: fitted.training?.featureColumns, imputationMeans: fitted.training?.imputationMeans, model: model)
             let job = try KMeansCommand.open(input, shards: nil, threads: threading.threads, cluster: cluster, weights: weights, csv: csv)
             defer { job.finish() }
+            try job.noteMissingValues(path: input.data, csv: weights?.csv(csv) ?? csv)
             guard job.runner.dimension == fitted.dimension else {
                 throw ValidationError("\(model) has \(fitted.dimension) features; \(input.data) has \(job.runner.dimension)")
             }
             let result = try fitted.assign(on: job.runner, output: output)
-            return (fitted, job.runner.plan.rows, result.inertia, result.perRow)
+            return (fitted, job.runner.plan.rows, result.inertia, result.perRow, weights?.csv(csv) ?? csv)
         }
     }
 
@@ -225,7 +228,7 @@ extension KMeansCommand {
                 try checkTableOutput(out)
                 try identifiers.check(out: out)
                 let result = try applied.assign(distances ? .distances : .labels)
-                let ids = try identifiers.read(applied.input, rows: result.rows)
+                let ids = try identifiers.read(applied.input, csv: result.csv, rows: result.rows)
                 if distances {
                     let k = result.model.clusters
                     try writeMatrix(result.perRow, rows: result.rows, columns: k, header: (0..<k).map { "distance_\($0)" }, ids: ids, to: out)
@@ -296,15 +299,16 @@ extension ReportPages {
         }
         report.addScatter(
             id: "projection",
-            title: "The data on its first two principal components (\(sample.rows) of \(runner.plan.rows) rows), coloured by nearest centre",
-            xLabel: String(format: "PC1 (%.0f%% of the variance)", 100 * plane.explained.0),
+            title: "The data on the first two principal components of its standardised columns (\(sample.rows) of \(runner.plan.rows) rows), coloured by nearest centre",
+            xLabel: String(format: "PC1 of the standardised columns (%.0f%% of their variance)", 100 * plane.explained.0),
             yLabel: String(format: "PC2 (%.0f%%)", 100 * plane.explained.1),
             points: points, ellipses: marks, groupName: "cluster")
+        let names = featureNames(model.training?.featureColumns, count: d)
         report.addTable(
-            title: "Centres (\(model.clusters) clusters, \(d) features)",
-            header: ["cluster", "centre (first 6 features)"],
+            title: "Centres (\(model.clusters) clusters, \(d) features\(d > 6 ? ", the first 6 shown" : ""))",
+            header: ["cluster"] + names.prefix(6),
             rows: model.centers.enumerated().map { c, centre in
-                ["\(c)", centre.prefix(6).map { String(format: "%.4g", $0) }.joined(separator: ", ") + (d > 6 ? ", …" : "")]
+                ["\(c)"] + centre.prefix(6).map { String(format: "%.4g", $0) }
             })
     }
 }

@@ -237,13 +237,17 @@ extension MLPCommand {
                 job.status?.board.expect(steps: options.epochs)
                 job.coordinator?.onShardDone = nil
                 job.warnAboutIdentifierFeatures(path: input.data, csv: csv)
+                let imputationMeans = try job.noteMissingValues(path: input.data, csv: csv)
                 var validationRunner: ShardRunner?
                 if let validationData {
                     let validationLabels: JobSpec.LabelSource = switch labels {
                     case .values: .values(file: self.validationLabels ?? "")
                     default: .classes(file: self.validationLabels ?? "", classes: classes ?? [])
                     }
-                    let held = try OpenedJob(path: validationData, csv: csv, shards: 1, threads: threads,
+                    // The validation rows' gaps are filled with the training rows' means.
+                    var heldCSV = csv
+                    if csv.missing == .mean { heldCSV.imputationMeans = imputationMeans }
+                    let held = try OpenedJob(path: validationData, csv: heldCSV, shards: 1, threads: threads,
                                              cluster: ClusterSettings(), labels: validationLabels)
                     guard held.runner.dimension == job.runner.dimension else {
                         throw ValidationError("\(validationData) has \(held.runner.dimension) feature columns; \(input.data) has \(job.runner.dimension)")
@@ -297,12 +301,13 @@ extension MLPCommand {
                     })
                 var modelFile = NetworkModelFile(trained, classes: classes)
                 modelFile.training.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: csv)
+                modelFile.training.imputationMeans = imputationMeans
                 try modelFile.write(to: out)
                 try? FileManager.default.removeItem(atPath: checkpointPath)
                 if let report {
                     var page = Report(title: "emfleet mlp train: \(trained.architecture.layerSizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: input.data).lastPathComponent)")
                     ReportPages.addTraining(trained, title: "network", to: &page)
-                    try page.write(to: report)
+                    try ReportPages.write(page, to: report, log: job.log)
                 }
                 let seconds = (ContinuousClock.now - clock).seconds
                 log.json("done", [("epochs", trained.history.count), ("best_epoch", trained.bestEpoch), ("seconds", seconds), ("out", out)])
@@ -344,7 +349,7 @@ extension MLPCommand {
         func open(labels: JobSpec.LabelSource, weights: SampleWeightOptions? = nil) throws -> (NetworkModelFile, NeuralModelState, OpenedJob) {
             try FileKind.require(model, is: NetworkModelFile.formatName)
             let file = try NetworkModelFile.read(from: model)
-            let chosen = try input.csvOptions(forModelColumns: file.training.featureColumns, model: model)
+            let chosen = try input.csvOptions(forModelColumns: file.training.featureColumns, imputationMeans: file.training.imputationMeans, model: model)
             let csv = weights?.csv(chosen) ?? chosen
             try checkFeatureCount(of: file, csv: csv)
             let architecture = file.architecture
@@ -352,6 +357,7 @@ extension MLPCommand {
                                     cluster: cluster.settings, status: cluster.statusRequest, labels: labels, weights: weights?.sampleWeight,
                                     messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
             job.coordinator?.onShardDone = nil
+            try job.noteMissingValues(path: input.data, csv: csv)
             return (file, NeuralModelState(architecture: file.architecture, parameters: try file.parameters(), standardisation: file.standardisation), job)
         }
     }
@@ -378,7 +384,8 @@ extension MLPCommand {
                 defer { job.finish() }
                 let outputs = try job.runner.outputs(state)
                 let width = file.architecture.outputs, rows = outputs.count / width
-                let ids = try identifiers.read(applied.input, rows: rows)
+                let ids = try identifiers.read(applied.input, csv: try applied.input.csvOptions(
+                    forModelColumns: file.training.featureColumns, imputationMeans: file.training.imputationMeans, model: applied.model), rows: rows)
                 if file.task == "regression" {
                     try writeMatrix(outputs, rows: rows, columns: width, header: ["prediction"], ids: ids, to: out)
                 } else if proba {
@@ -410,7 +417,7 @@ extension MLPCommand {
                 try FileKind.require(applied.model, is: NetworkModelFile.formatName)
                 let file = try NetworkModelFile.read(from: applied.model)
                 // The columns first: with the wrong ones, any complaint about the labels misleads.
-                let chosen = try applied.input.csvOptions(forModelColumns: file.training.featureColumns, model: applied.model)
+                let chosen = try applied.input.csvOptions(forModelColumns: file.training.featureColumns, imputationMeans: file.training.imputationMeans, model: applied.model)
                 try applied.checkFeatureCount(of: file, csv: weighting.csv(chosen))
                 let texts = try labelOptions.read(data: applied.input, csv: chosen)
                 let shape = try DatasetLoader.shape(path: applied.input.data, csv: weighting.csv(applied.input.layout.csvOptions))

@@ -151,6 +151,7 @@ extension PipelineCommand {
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
                 job.warnAboutIdentifierFeatures(path: input.data, csv: csv)
+                let imputationMeans = try job.noteMissingValues(path: input.data, csv: csv)
                 Self.warnAboutScales(path: input.data, csv: csv, log: job.log)
                 let runner = job.runner
                 let summary = job.log.format == .text, text = summary && !output.quiet
@@ -234,12 +235,13 @@ extension PipelineCommand {
                         heldOut: ["agreement_with_mixture": agreement])
                 }
                 file.network.training.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: csv)
+                file.network.training.imputationMeans = imputationMeans
                 try file.write(to: out)
                 if let report {
                     page.addText("Held out: " + file.heldOut.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f%%", $0.key, 100 * $0.value) }.joined(separator: "; "))
                     if !selectionRows.isEmpty { ReportPages.addSelection(selectionRows, to: &page) }
                     try ReportPages.addMixture(mixture, runner: runner, to: &page)
-                    try page.write(to: report)
+                    try ReportPages.write(page, to: report, log: job.log)
                 }
                 job.log.json("done", [("out", out)])
                 if summary { print("pipeline written to \(out)") }
@@ -277,7 +279,7 @@ extension PipelineCommand {
                 try FileKind.require(model, is: PipelineModelFile.formatName)
                 let file = try PipelineModelFile.read(from: model)
                 let features = try file.features()
-                let csv = try input.csvOptions(forModelColumns: file.network.training.featureColumns, model: model)
+                let csv = try input.csvOptions(forModelColumns: file.network.training.featureColumns, imputationMeans: file.network.training.imputationMeans, model: model)
                 let shape = try DatasetLoader.shape(path: input.data, csv: csv)
                 guard shape.columns == features.model.parameters.dimension else {
                     throw ValidationError("\(input.data) has \(shape.columns) feature columns but the pipeline was fitted on \(features.model.parameters.dimension)")
@@ -288,6 +290,7 @@ extension PipelineCommand {
                                         messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: .float64, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
                 job.coordinator?.onShardDone = nil
+                try job.noteMissingValues(path: input.data, csv: csv)
                 let network = file.network
                 let state = NeuralModelState(architecture: network.architecture,
                                              parameters: try network.parameters(extraInputs: features.appendPosteriors ? features.model.parameters.components : 0),
@@ -295,7 +298,7 @@ extension PipelineCommand {
                 let outputs = try job.runner.outputs(state)
                 let width = network.architecture.outputs, rows = outputs.count / width
                 let names = network.classes ?? (0..<width).map(String.init)
-                let ids = try identifiers.read(input, rows: rows)
+                let ids = try identifiers.read(input, csv: csv, rows: rows)
                 if proba {
                     try writeMatrix(outputs, rows: rows, columns: width, header: probabilityHeader(names), ids: ids, to: out)
                 } else {

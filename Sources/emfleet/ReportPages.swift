@@ -9,6 +9,14 @@ import Training
 
 /// The report pages of the job commands (`--report DIR`).
 enum ReportPages {
+    /// Writes `page` to `DIRECTORY/index.html` and says where: a line on standard output (even
+    /// with `--quiet`: the report is an output the user asked for), or a `report` event in a JSON log.
+    static func write(_ page: Report, to directory: String, log: EventLog) throws {
+        try page.write(to: directory)
+        let path = URL(fileURLWithPath: directory).appendingPathComponent("index.html").path
+        if log.format == .json { log.json("report", [("path", path)]) } else { print("report written to \(path)") }
+    }
+
     /// At most this many rows are drawn in scatter plots.
     static let sampleLimit = 5000
 
@@ -54,24 +62,35 @@ enum ReportPages {
         let ellipses = plane.ellipses(of: model.parameters).filter { model.parameters.weights[$0.group] >= effective ?? 0 }
         report.addScatter(
             id: "projection",
-            title: "The data on its first two principal components (\(sample.rows) of \(runner.plan.rows) rows), coloured by component, with 2-σ ellipses",
-            xLabel: String(format: "PC1 (%.0f%% of the variance)", 100 * plane.explained.0),
+            title: "The data on the first two principal components of its standardised columns (\(sample.rows) of \(runner.plan.rows) rows), "
+                + "coloured by component, with 2-σ ellipses",
+            xLabel: String(format: "PC1 of the standardised columns (%.0f%% of their variance)", 100 * plane.explained.0),
             yLabel: String(format: "PC2 (%.0f%%)", 100 * plane.explained.1),
             points: points, ellipses: ellipses, groupName: "component")
         let p = model.parameters
+        // One column per feature (the first 6), named as the data names it.
+        let names = featureNames(model.training?.featureColumns, count: p.dimension)
+        let shown = min(p.dimension, 6)
         report.addTable(
-            title: "Parameters (\(p.components) \(p.covarianceType.rawValue) components, \(p.dimension) features)",
-            header: ["component", "weight", "mean (first 6 features)", "covariance trace"],
+            title: "Parameters (\(p.components) \(p.covarianceType.rawValue) components, \(p.dimension) features\(p.dimension > shown ? ", the means of the first \(shown) shown" : ""))",
+            header: ["component", "weight"] + names.prefix(shown).map { "mean \($0)" } + ["covariance trace"],
             rows: (0..<p.components).map { k in
-                let mean = (0..<min(p.dimension, 6)).map { String(format: "%.4g", p.means[k * p.dimension + $0]) }.joined(separator: ", ")
+                let mean = (0..<shown).map { String(format: "%.4g", p.means[k * p.dimension + $0]) }
                 let trace: Double = switch p.covarianceType {
                 case .full: (0..<p.dimension).reduce(0) { $0 + p.covariances[k * p.dimension * p.dimension + $1 * p.dimension + $1] }
                 case .tied: (0..<p.dimension).reduce(0) { $0 + p.covariances[$1 * p.dimension + $1] }
                 case .diag: (0..<p.dimension).reduce(0) { $0 + p.covariances[k * p.dimension + $1] }
                 case .spherical: p.covariances[k] * Double(p.dimension)
                 }
-                return ["\(k)", String(format: "%.4f", p.weights[k]), mean + (p.dimension > 6 ? ", …" : ""), String(format: "%.4g", trace)]
+                return ["\(k)", String(format: "%.4f", p.weights[k])] + mean + [String(format: "%.4g", trace)]
             })
+    }
+
+    /// The feature columns' names for a table's header: the model file's (header names, or
+    /// positions for a file without names, shown as `column N`), else `x0`, `x1`, ….
+    static func featureNames(_ columns: [String]?, count: Int) -> [String] {
+        guard let columns, columns.count == count else { return (0..<count).map { "x\($0)" } }
+        return columns.map { Int($0) != nil ? "column \($0)" : $0 }
     }
 
     /// BIC and AIC against K, one series per covariance type.

@@ -73,6 +73,11 @@ extension GMMCommand {
 
         var covarianceTypes: [CovarianceType] { covariance.values }
 
+        /// Starts per candidate without `--n-init` (batch EM). One start stops in a local optimum
+        /// often enough that BIC then prefers too many components (on the README tour's data: K = 18
+        /// for 16 generating components); docs/BENCHMARKS.md measures this against scikit-learn.
+        static let defaultStarts = 4
+
         /// `141...160` for a run of consecutive counts, else `2, 4, 8`.
         static func describe(_ counts: [Int]) -> String {
             guard counts.count > 2, let first = counts.first, let last = counts.last, first <= last, counts == Array(first...last) else {
@@ -95,6 +100,7 @@ extension GMMCommand {
                 let job = try OpenedJob(data: input, shards: shards, threads: threads, cluster: cluster, weights: weighting, online: stepwise.options())
                 defer { job.finish() }
                 job.warnAboutIdentifierFeatures(path: input.data, csv: weighting.csv(input.layout.csvOptions))
+                let imputationMeans = try job.noteMissingValues(path: input.data, csv: weighting.csv(input.layout.csvOptions))
                 job.coordinator?.onShardDone = nil
                 let runner = job.runner, events = job.log
                 // A candidate with more components than rows cannot be fitted; the others still can.
@@ -113,7 +119,9 @@ extension GMMCommand {
                         + "(\(runner.plan.count) shards) by \(criterion.rawValue.uppercased())")
                     print(Self.header)
                 }
-                let base = em.fitOptions(components: 1)
+                var base = em.fitOptions(components: 1)
+                // A stepwise fit has one start; batch EM gets several unless --n-init says otherwise.
+                if em.nInit == nil, stepwise.options() == nil { base.restarts = Self.defaultStarts }
                 if let online = stepwise.options() {
                     // Settings that cannot work are refused before the first candidate.
                     var first = base
@@ -130,6 +138,7 @@ extension GMMCommand {
                     if text { print(Self.line(row)); fflush(nil) }
                 }
                 chosen.training?.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: weighting.csv(input.layout.csvOptions))
+                chosen.training?.imputationMeans = imputationMeans
                 try MixtureModelFile.write(chosen, to: out)
                 if let table { try Self.write(rows, to: table) }
                 if let report {
@@ -137,7 +146,7 @@ extension GMMCommand {
                     page.addText("Best by \(criterion.rawValue.uppercased()): \(chosen.parameters.components) \(chosen.parameters.covarianceType.rawValue) components.")
                     ReportPages.addSelection(rows, to: &page)
                     try ReportPages.addMixture(chosen, runner: runner, to: &page)
-                    try page.write(to: report)
+                    try ReportPages.write(page, to: report, log: job.log)
                 }
                 let k = chosen.parameters.components, type = chosen.parameters.covarianceType.rawValue
                 events.json("done", [("components", k), ("covariance", type), ("criterion", criterion.rawValue), ("out", out)])

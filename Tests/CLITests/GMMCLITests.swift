@@ -173,9 +173,10 @@ struct GMMCLITests {
         let best = try #require(table.min { ($0["bic"] as? Double ?? .infinity) < ($1["bic"] as? Double ?? .infinity) })
         let k = try #require(best["components"] as? Int), covariance = try #require(best["covariance"] as? String)
         #expect(select.stdout.contains("best by BIC: \(k) \(covariance) components"))
-        // The chosen model is the one `gmm fit` gives alone, byte for byte, and BIC is `gmm score`'s.
+        // The chosen model is the one `gmm fit` gives alone, byte for byte, with select's default
+        // of 4 starts per candidate, and BIC is `gmm score`'s.
         let alone = try EmfleetBinary.run(["gmm", "fit", "--data", data, "--components", "\(k)", "--covariance", covariance,
-                                           "--seed", "4", "--quiet", "--out", scratch.path("alone.json")])
+                                           "--seed", "4", "--n-init", "4", "--quiet", "--out", scratch.path("alone.json")])
         #expect(alone.status == 0, "\(alone.stderr)")
         #expect(try bytes(scratch.path("best.json")) == (try bytes(scratch.path("alone.json"))))
         let score = try EmfleetBinary.run(["gmm", "score", "--model", scratch.path("alone.json"), "--data", data, "--json"])

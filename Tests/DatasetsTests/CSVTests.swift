@@ -96,7 +96,7 @@ struct CSVTests {
         #expect(error?.description == "\(path): line 4, column 3 (\"price\"): value is -infinity; remove or impute non-finite values first")
         // Reading from the NaN's row on: still its line in the file, not its place in the range.
         let later = expectDatasetError { _ = try DatasetLoader.load(path: path, rows: 2..<3, finiteOnly: true) }
-        #expect(later?.description == "\(path): line 5, column 2 (\"b\"): missing value (NaN); fill in or leave out the rows with missing values, or leave the column out with --exclude-columns (`emfleet data inspect` counts them per column)")
+        #expect(later?.description == "\(path): line 5, column 2 (\"b\"): missing value (NaN); pass --missing drop-rows (leave out rows with gaps) or --missing mean (fill gaps with the column's mean), or leave the column out with --exclude-columns (`emfleet data inspect` counts them per column)")
     }
 
     @Test func rowsDeepInABigFileAreReadFromTheRowIndexAsFromTheTop() throws {
@@ -136,8 +136,7 @@ struct CSVTests {
         let table = try CSVReader.read(path: path)
         #expect(table.features.doubles().map { $0.isNaN } == [false, false, false, false, true, false, true, false, true, true, true, false])
         let error = expectDatasetError { _ = try CSVReader.read(path: path, finiteOnly: true) }
-        #expect(error?.description == "\(path): line 3, column 2 (\"b\"): missing value (an empty cell); fill in or leave out the rows with missing values, "
-            + "or leave the column out with --exclude-columns (`emfleet data inspect` counts them per column)")
+        #expect(error?.description == "\(path): line 3, column 2 (\"b\"): missing value (an empty cell); pass --missing drop-rows (leave out rows with gaps) or --missing mean (fill gaps with the column's mean), or leave the column out with --exclude-columns (`emfleet data inspect` counts them per column)")
         let words = try folder.write("words.csv", text: "a,b\n1,2\n3,NA\n")
         let named = expectDatasetError { _ = try CSVReader.read(path: words, finiteOnly: true) }
         #expect(named?.description.hasPrefix("\(words): line 3, column 2 (\"b\"): missing value (\"NA\");") == true)

@@ -45,7 +45,7 @@ struct FeatureMatrixTests {
         let m = FeatureMatrix(rows: 3, columns: 4, values: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, .nan, .infinity])
         let error = expectDatasetError { try validateFinite(m, file: "x.npy", firstRow: 100) }
         #expect(error?.row == 102 && error?.column == 2)
-        #expect(error?.description == "x.npy: row 102, column 2: missing value (NaN); fill in or leave out the rows with missing values, or leave the column out with --exclude-columns (`emfleet data inspect` counts them per column)")
+        #expect(error?.description == "x.npy: row 102, column 2: missing value (NaN); pass --missing drop-rows (leave out rows with gaps) or --missing mean (fill gaps with the column's mean), or leave the column out with --exclude-columns (`emfleet data inspect` counts them per column)")
     }
 
     @Test(arguments: [Float.infinity, -Float.infinity])
