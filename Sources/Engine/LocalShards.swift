@@ -25,29 +25,29 @@ public final class LocalShards: ShardRunner, @unchecked Sendable {
 
     /// Creates a runner over `data` (with its `targets` and sample `weights`) cut into `plan`'s
     /// shards, using `threads` threads.
-    public init(data: FeatureMatrix, targets: TargetRows? = nil, weights: [Double]? = nil, plan: ShardPlan, threads: Int) {
+    public convenience init(data: FeatureMatrix, targets: TargetRows? = nil, weights: [Double]? = nil, plan: ShardPlan, threads: Int) {
         precondition(plan.rows == data.rows, "shard plan and data disagree on the row count")
         precondition(targets.map { $0.count == data.rows } ?? true, "targets and data disagree on the row count")
         precondition(weights.map { $0.count == data.rows } ?? true, "weights and data disagree on the row count")
-        shardRows = plan.ranges.map { (data, $0) }
-        dimension = data.columns
-        self.targets = targets
-        self.weights = weights
-        self.plan = plan
-        self.threads = max(1, threads)
-        shardTargets = plan.ranges.map { targets?.slice($0) }
-        shardWeights = plan.ranges.map { range in weights.map { Array($0[range]) } }
-        BLAS.setThreadCount(1)
+        self.init(shardRows: plan.ranges.map { (data, $0) }, dimension: data.columns, targets: targets, weights: weights, plan: plan, threads: threads)
     }
 
     /// Creates a runner over shards held one matrix each (in memory or read from their file, as
     /// ``ShardResidency`` chose), with every row's `targets` and sample `weights`.
-    public init(shards: [FeatureMatrix], targets: TargetRows? = nil, weights: [Double]? = nil, plan: ShardPlan, threads: Int) {
+    public convenience init(shards: [FeatureMatrix], targets: TargetRows? = nil, weights: [Double]? = nil, plan: ShardPlan, threads: Int) {
         precondition(shards.count == plan.count && zip(shards, plan.ranges).allSatisfy { $0.rows == $1.count }, "one matrix per shard of the plan")
         precondition(targets.map { $0.count == plan.rows } ?? true, "targets and shards disagree on the row count")
         precondition(weights.map { $0.count == plan.rows } ?? true, "weights and shards disagree on the row count")
-        shardRows = shards.map { ($0, 0..<$0.rows) }
-        dimension = shards.first?.columns ?? 0
+        self.init(shardRows: shards.map { ($0, 0..<$0.rows) }, dimension: shards.first?.columns ?? 0, targets: targets, weights: weights,
+                  plan: plan, threads: threads)
+    }
+
+    private init(
+        shardRows: [(matrix: FeatureMatrix, positions: Range<Int>)], dimension: Int, targets: TargetRows?, weights: [Double]?, plan: ShardPlan,
+        threads: Int
+    ) {
+        self.shardRows = shardRows
+        self.dimension = dimension
         self.targets = targets
         self.weights = weights
         self.plan = plan

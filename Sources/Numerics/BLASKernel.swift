@@ -53,11 +53,14 @@ public enum BLASKernel {
         return "could not re-execute itself with OPENBLAS_CORETYPE=\(kernel): \(String(cString: strerror(errno)))"
     }
 
-    /// Replaces this process with the same program and arguments (its environment as set now).
+    /// Replaces this process with the same program and arguments (its environment as set now);
+    /// returns only if `execv` fails.
     private static func execSelf() {
         let arguments = CommandLine.arguments
         var cArguments = arguments.map { strdup($0) }
         cArguments.append(nil)
+        // The resolved path, not /proc/self/exe itself: the process keeps its name ("emfleet",
+        // not "exe") for ps, pgrep and the launch scripts.
         let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
         execv(path, &cArguments)
         for pointer in cArguments { free(pointer) }
@@ -73,14 +76,7 @@ public enum BLASKernel {
               let kernel = bestKernelForThisCPU()
         else { return }
         setenv("OPENBLAS_CORETYPE", kernel, 1)
-        let arguments = CommandLine.arguments
-        var cArguments = arguments.map { strdup($0) }
-        cArguments.append(nil)
-        // The resolved path, not /proc/self/exe itself: the process keeps its name ("emfleet",
-        // not "exe") for ps, pgrep and the launch scripts.
-        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
-        execv(path, &cArguments)
-        // execv returned: it failed. Carry on with the slow kernels rather than stop.
-        for pointer in cArguments { free(pointer) }
+        execSelf()
+        // execSelf returned: execv failed. Carry on with the slow kernels rather than stop.
     }
 }
