@@ -65,6 +65,9 @@ final class ChunkWorkspace {
     let gram: UnsafeMutablePointer<Double>
     /// Whether ``gram`` holds every component's sums across chunks.
     let persistentGrams: Bool
+    /// Responsibilities (or weights) at most this small leave a row out of a component's
+    /// second moments in the whitened form: 2⁻¹⁰⁰⁰.
+    static let negligibleWeight = 0x1p-1000
     /// The most memory the persistent sums may take (8 components at D = 784 take 39 MB).
     static let persistentGramBytes = 64 << 20
     /// Whether ``gram`` holds sums not yet in the statistics.
@@ -293,18 +296,26 @@ final class ChunkWorkspace {
                 a: responsibilities, lda: k, b: shifted, ldb: d,
                 beta: 1, c: tied ? base : base + layout.quadraticCount, ldc: tied ? d : m)
             for c in 0..<(tied ? 1 : k) {
+                // Only the rows that carry weight for this component enter its rank-n update: in
+                // wide data the responsibilities are nearly one-hot (log-density gaps of hundreds),
+                // so most are below 2⁻¹⁰⁰⁰ and the update shrinks from n rows to about n/K. What is
+                // left out is below 2⁻¹⁰⁰⁰·‖x‖² a row: nothing any double can show.
+                var kept = 0
                 for r in 0..<n {
                     // Tied: each row once, with its weight; full: with its (weighted) responsibility.
                     let factor = tied ? (weights.map { $0[r] } ?? 1) : responsibilities[r * k + c]
+                    guard factor > Self.negligibleWeight else { continue }
                     let root = factor.squareRoot()
-                    let x = shifted + r * d, out = scaled + r * d
+                    let x = shifted + r * d, out = scaled + kept * d
                     for j in 0..<d { out[j] = root * x[j] }
+                    kept += 1
                 }
+                guard kept > 0 else { continue }
                 if persistentGrams {
-                    BLAS.gramUpper(order: d, rows: n, alpha: 1, a: scaled, lda: d, beta: 1, c: gram + c * d * d, ldc: d)
+                    BLAS.gramUpper(order: d, rows: kept, alpha: 1, a: scaled, lda: d, beta: 1, c: gram + c * d * d, ldc: d)
                     gramsPending = true
                 } else {
-                    BLAS.gramUpper(order: d, rows: n, alpha: 1, a: scaled, lda: d, beta: 0, c: gram, ldc: d)
+                    BLAS.gramUpper(order: d, rows: kept, alpha: 1, a: scaled, lda: d, beta: 0, c: gram, ldc: d)
                     Self.addUpper(gram, order: d, to: tied ? base + k * d : base + c * m)
                 }
             }
