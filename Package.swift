@@ -91,6 +91,7 @@ let package = Package(
             dependencies: [
                 "Cluster", "Engine", "Mixture", "Neural", "Training", "Datasets", "Numerics", "Messaging", "Reports", "StatusServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

@@ -3,6 +3,7 @@ import Cluster
 import Datasets
 import Engine
 import Foundation
+import Logging
 import Mixture
 import StatusServer
 
@@ -239,13 +240,18 @@ extension CommandLine {
     }
 }
 
-/// Prints cluster events and progress as text for people or as JSON lines for programs.
+/// Prints cluster events and progress as text for people or as JSON lines for programs, through
+/// swift-log (``EventLogHandler`` writes the records).
 final class EventLog: @unchecked Sendable {
     // @unchecked: used from the thread running the command only.
     let format: LogFormat
-    private let start = ContinuousClock.now
+    private let logger: Logger
 
-    init(format: LogFormat) { self.format = format }
+    init(format: LogFormat) {
+        self.format = format
+        let start = ContinuousClock.now
+        logger = Logger(label: "emfleet") { _ in EventLogHandler(format: format, start: start) }
+    }
 
     /// The `--status` board that iterations and epochs are shown on, or nil.
     var status: StatusBoard?
@@ -254,12 +260,9 @@ final class EventLog: @unchecked Sendable {
     func json(_ event: String, _ fields: [(String, Any)]) {
         if let status { LiveStatus.forward(event, fields, to: status) }
         guard format == .json else { return }
-        var object: [String: Any] = ["event": event, "time": (ContinuousClock.now - start).seconds]
-        for (key, value) in fields { object[key] = value }
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-            print(String(decoding: data, as: UTF8.self))
-            fflush(nil)
-        }
+        var metadata: Logger.Metadata = [:]
+        for (key, value) in fields { metadata[key] = .stringConvertible(JSONField(value)) }
+        logger.info("\(event)", metadata: metadata)
     }
 
     private let terminal = isatty(STDERR_FILENO) == 1
@@ -283,8 +286,8 @@ final class EventLog: @unchecked Sendable {
     func note(_ text: String) {
         switch format {
         case .text:
-            let clear = barShown ? "\r\u{1B}[K" : ""
-            FileHandle.standardError.write(Data("\(clear)emfleet: \(text)\n".utf8))
+            if barShown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            logger.notice("\(text)")
         case .json:
             json("note", [("message", text)])
         }
