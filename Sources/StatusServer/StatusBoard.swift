@@ -82,7 +82,7 @@ public final class StatusBoard: CoordinatorObserver, Sendable {
         var lost: [Int: WorkerStatus] = [:]
         var lastReported: [Int: (seconds: Double, rows: Int)] = [:]
         /// Whether a client has read the document, and whether one has since the job ended.
-        var read = false, readAfterEnd = false
+        var read = false, readAfterEnd = false, reportFetched = false
     }
 
     /// The most points kept: a chart of 20,000 epochs would only be slower, not clearer.
@@ -225,7 +225,17 @@ public final class StatusBoard: CoordinatorObserver, Sendable {
     }
 
     /// Whether a page that was watching has not yet read the job's end (the server then waits a little before stopping).
-    var endUnseen: Bool { state.withLock { $0.read && !$0.readAfterEnd } }
+    var endUnseen: Bool { state.withLock { $0.read && (!$0.readAfterEnd || ($0.report != nil && !$0.reportFetched)) } }
+
+    /// The `--report` page written at the end, read for a page that asks for it (nil before the
+    /// end or without a report); a page that fetched it holds a copy, so the server may stop.
+    func reportPage() -> String? {
+        guard let folder = state.withLock({ $0.state == "running" ? nil : $0.report }),
+              let html = try? String(contentsOfFile: folder + "/index.html", encoding: .utf8)
+        else { return nil }
+        state.withLock { $0.reportFetched = true }
+        return html
+    }
 
     /// `/metrics`: the text exposition format.
     public func metricsText() -> String { metrics.exposition() }

@@ -46,6 +46,7 @@ svg{background:#fafafa;border:1px solid #e5e7eb;border-radius:4px}
 <script>
 "use strict";
 const token = new URLSearchParams(location.search).get("token");
+let reportURL = "";
 const $ = id => document.getElementById(id);
 const esc = s => String(s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c]));
 function bytes(n){const u=["B","kB","MB","GB","TB"];let i=0;while(n>=1000&&i<u.length-1){n/=1000;i++}return (i?n.toFixed(1):n)+" "+u[i]}
@@ -87,7 +88,14 @@ function draw(s){
   if(s.workers.length){
     $("workers").innerHTML=s.workers.map(w=>`<tr class="worker ${w.state}" data-shards="${w.shards}"><td>${w.id}</td><td>${esc(w.host)}</td><td>${w.pid}</td><td>${esc(w.name)}</td><td class="st">${w.state}</td><td>${esc(w.kernel)}</td><td class="n">${w.threads}</td><td class="n">${w.shards}</td><td class="n">${w.state==="lost"?"–":secs(w.secondsSinceHeard)+" ago"}</td><td class="n">${secs(w.computeSeconds)}</td><td class="n">${w.rows.toLocaleString("en")}</td></tr>`).join("");
   }
-  $("report").innerHTML=s.job.report?`Report: <a href="file://${encodeURI(s.job.report)}/index.html">${esc(s.job.report)}/index.html</a>`:"";
+  if(s.job.report&&s.job.state!=="running"&&!reportURL){
+    reportURL="pending";
+    fetch("report/index.html"+(token?"?token="+encodeURIComponent(token):""),{cache:"no-store",headers:token?{Authorization:"Bearer "+token}:{}})
+      .then(r=>{if(!r.ok)throw new Error("HTTP "+r.status);return r.blob();})
+      .then(b=>{reportURL=URL.createObjectURL(b);$("report").innerHTML=`Report: <a id="report-link" href="${reportURL}" target="_blank">${esc(s.job.report)}/index.html</a> (a copy kept by this page)`;})
+      .catch(()=>{reportURL="";});
+  }
+  if(!s.job.report)$("report").innerHTML="";
 }
 async function poll(){
   try{

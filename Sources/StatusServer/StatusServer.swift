@@ -95,6 +95,14 @@ public final class StatusServer: Sendable {
             return Self.response(String(decoding: data, as: UTF8.self), type: "application/json")
         }
         router.get("/") { _, _ in Self.response(StatusPage.html, type: "text/html; charset=utf-8") }
+        // The report is one self-contained file: the page keeps a copy, whose link still works once
+        // the job (and this server) has ended; browsers do not follow file:// links from http pages.
+        router.get("/report/index.html") { _, _ in
+            guard let html = board.reportPage() else {
+                return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "no report yet\n")))
+            }
+            return Self.response(html, type: "text/html; charset=utf-8")
+        }
 
         // Hummingbird logs through swift-log to standard output by default; the command's own
         // output stays the only thing there.

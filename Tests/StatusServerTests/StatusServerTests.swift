@@ -196,3 +196,24 @@ struct StatusServerTests {
         #expect(metrics.contains("emfleet_shards_moved_total \(document.shardsMoved)\n"))
     }
 }
+
+extension StatusServerTests {
+    @Test("the --report page is served once the job has ended, for the page to keep a copy it can link to")
+    func servesTheReport() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("emfleet-report-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try "<!doctype html><title>the report</title>".write(to: folder.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+        let board = StatusBoard(command: "gmm fit", arguments: [])
+        let server = try await StatusServer.start(board: board, address: Self.loopback(), token: nil)
+        defer { server.stop() }
+        let (before, _, _) = try await Self.get(server.url + "report/index.html")
+        #expect(before == 404)
+        board.finish(report: folder.path)
+        let (after, headers, html) = try await Self.get(server.url + "report/index.html")
+        #expect(after == 200 && html.contains("<title>the report</title>"))
+        #expect((headers["Content-Type"] as? String)?.hasPrefix("text/html") == true)
+        let (_, _, page) = try await Self.get(server.url)
+        #expect(page.contains("report/index.html") && page.contains("createObjectURL") && !page.contains("file://"))
+    }
+}
