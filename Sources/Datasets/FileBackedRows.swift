@@ -142,28 +142,17 @@ public final class FileBackedRows: @unchecked Sendable {
         }
     }
 
-    /// The rows in `range` (local) as an in-memory matrix of the file's precision.
+    /// The rows in `range` (local) as an in-memory matrix of the file's precision (a `float32`
+    /// value read as `Double` narrows back to itself exactly).
     func matrix(_ range: Range<Int>) -> FeatureMatrix {
         let count = range.count * columns
+        let values = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { read(range, subtracting: nil, into: buffer.baseAddress!) }
+            initialized = count
+        }
         switch scalarType {
-        case .float64:
-            let values = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
-                if count > 0 { read(range, subtracting: nil, into: buffer.baseAddress!) }
-                initialized = count
-            }
-            return FeatureMatrix(rows: range.count, columns: columns, values: values)
-        case .float32:
-            let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, range.count * rowBytes), alignment: 64)
-            defer { raw.deallocate() }
-            readBytes(rowsFrom: range.lowerBound, count: range.count, into: raw)
-            let source = raw.assumingMemoryBound(to: Float.self)
-            let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                for r in 0..<range.count {
-                    for (j, column) in columnOrder.enumerated() { buffer[r * columns + j] = Float(bitPattern: UInt32(littleEndian: source[r * fileColumns + column].bitPattern)) }
-                }
-                initialized = count
-            }
-            return FeatureMatrix(rows: range.count, columns: columns, float32: values)
+        case .float64: return FeatureMatrix(rows: range.count, columns: columns, values: values)
+        case .float32: return FeatureMatrix(rows: range.count, columns: columns, float32: values.map { Float($0) })
         }
     }
 
@@ -227,14 +216,8 @@ public final class FileBackedRows: @unchecked Sendable {
         for slot in slots {
             let position = positions[slot]
             precondition(position >= 0 && position < rows, "row position out of bounds")
-            let buffer = UnsafeMutableRawBufferPointer(start: raw + slot * rowBytes, count: rowBytes)
-            do {
-                try file.readExactly(into: buffer, at: offset(ofRow: position))
+            if readOrZero(UnsafeMutableRawBufferPointer(start: raw + slot * rowBytes, count: rowBytes), at: offset(ofRow: position)) {
                 read += rowBytes
-            } catch {
-                buffer.initializeMemory(as: UInt8.self, repeating: 0)
-                let reason = (error as? DatasetError) ?? DatasetError(file: path, message: "\(error)")
-                failure.withLock { $0 = $0 ?? reason }
             }
         }
         readCount.withLock { $0 += read }
@@ -248,14 +231,22 @@ public final class FileBackedRows: @unchecked Sendable {
     /// Reads `count` whole file rows from local row `row` into `raw`; on failure fills zeros and keeps the error.
     private func readBytes(rowsFrom row: Int, count: Int, into raw: UnsafeMutableRawPointer) {
         let length = count * rowBytes
-        let buffer = UnsafeMutableRawBufferPointer(start: raw, count: length)
-        do {
-            try file.readExactly(into: buffer, at: offset(ofRow: row))
+        if readOrZero(UnsafeMutableRawBufferPointer(start: raw, count: length), at: offset(ofRow: row)) {
             readCount.withLock { $0 += length }
+        }
+    }
+
+    /// Fills `buffer` from the file at `offset`; on failure fills zeros, keeps the first error for
+    /// ``checkReads()`` and returns false.
+    private func readOrZero(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
+        do {
+            try file.readExactly(into: buffer, at: offset)
+            return true
         } catch {
             buffer.initializeMemory(as: UInt8.self, repeating: 0)
             let reason = (error as? DatasetError) ?? DatasetError(file: path, message: "\(error)")
             failure.withLock { $0 = $0 ?? reason }
+            return false
         }
     }
 
