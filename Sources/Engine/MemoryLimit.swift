@@ -51,8 +51,15 @@ public struct MemoryLimit: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Bytes left for kept shards' rows.
+    /// Bytes left for rows: kept shards' and ``stagingBytes``.
     public var shardBytes: Int { max(0, bytes - Self.reserveBytes) }
+
+    /// Of ``shardBytes``, what shards read from the file may hold of rows read ahead of their
+    /// use (a stepwise fit's next minibatches): an eighth, at most 64 MiB.
+    public var stagingBytes: Int { min(64 << 20, shardBytes / 8) }
+
+    /// Bytes left for kept shards' rows.
+    public var keptShardBytes: Int { shardBytes - stagingBytes }
 
     /// The limit in the largest unit that writes it with at most one decimal: `512M`, `1.5G`.
     public var description: String { Self.format(bytes) }
@@ -78,9 +85,15 @@ public struct MemoryLimitError: Error, CustomStringConvertible, Sendable {
 
 /// Which of a process's shards are kept in memory and which are read from their file on every
 /// pass, under an optional ``MemoryLimit``; safe to use from several threads.
+///
+/// Shards are kept while they fit in the limit's ``MemoryLimit/keptShardBytes``; the rest of its
+/// rows' part (``MemoryLimit/stagingBytes``) is shared by the shards read from the file for rows
+/// they read ahead of their use.
 public final class ShardResidency: Sendable {
     /// The limit (nil: every shard is kept in memory).
     public let limit: MemoryLimit?
+    /// The memory the shards read from the file share for rows read ahead.
+    public let staging: RowStagingPool
     private struct State {
         var kept: [Int: Int] = [:]  // shard: bytes
         var streamed: [Int: Int] = [:]  // shard: bytes per pass
@@ -89,7 +102,10 @@ public final class ShardResidency: Sendable {
     private let state = Locked(State())
 
     /// Creates the accounting for a process with `limit`.
-    public init(limit: MemoryLimit?) { self.limit = limit }
+    public init(limit: MemoryLimit?) {
+        self.limit = limit
+        staging = RowStagingPool(bytes: limit?.stagingBytes ?? 0)
+    }
 
     /// Whether `shard`, whose rows take `bytes` in memory, is kept (and counted) or must be read
     /// from its file.
@@ -100,7 +116,7 @@ public final class ShardResidency: Sendable {
                 return true
             }
             let used = state.kept.values.reduce(0, +) - (state.kept[shard] ?? 0)
-            guard used + bytes <= limit.shardBytes else { return false }
+            guard used + bytes <= limit.keptShardBytes else { return false }
             state.kept[shard] = bytes
             return true
         }
@@ -197,7 +213,7 @@ public enum JobDataSource {
                     + " need a file without missing values; write one once with"
                     + " `emfleet data convert \(path) filled.npy --missing \(csv.missing.rawValue)` and fit that")
         }
-        let source = try FileBackedRows(path: path, csv: csv, rows: range)
+        let source = try FileBackedRows(path: path, csv: csv, rows: range, staging: residency.staging)
         try source.verifyFinite()
         _ = source.takeBytesRead()  // the check is not a pass of the job
         residency.noteStreamed(shard, bytesPerPass: source.bytesPerPass)

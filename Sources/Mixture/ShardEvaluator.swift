@@ -13,6 +13,10 @@ public final class ShardScratch: @unchecked Sendable {
     /// Stepwise EM: this pass's order of the shard's rows, and the (seed, pass) it belongs to.
     var minibatchOrder: [Int] = []
     var minibatchOrderKey: (seed: UInt64, pass: Int)? = nil
+    /// Stepwise EM on a shard read from its file: the rows of this pass's steps
+    /// `stagedSteps` read ahead together (one matrix per step), for the (seed, pass) of the order.
+    var stagedRows: [FeatureMatrix] = []
+    var stagedSteps: Range<Int> = 0..<0
     /// Creates empty scratch state.
     public init() {}
 }
@@ -399,8 +403,11 @@ public enum ShardEvaluator {
             || scratch.minibatchOrder.count != shard.range.count {
             scratch.minibatchOrder = batch.order(rows: shard.range.count, firstGlobalRow: shard.firstGlobalRow)
             scratch.minibatchOrderKey = (batch.seed, batch.pass)
+            scratch.stagedRows = []
+            scratch.stagedSteps = 0..<0
         }
         let positions = batch.positions(in: scratch.minibatchOrder)
+        let staged = stagedMinibatch(shard, batch: batch, scratch: scratch)
         let workspace = ChunkWorkspace(
             dimension: parameters.dimension, components: parameters.components, covarianceType: parameters.covarianceType)
         var statistics = MixtureStatistics(
@@ -408,7 +415,11 @@ public enum ShardEvaluator {
         var chunkWeights = [Double](repeating: 0, count: workspace.chunkRows)
         for start in stride(from: 0, to: positions.count, by: workspace.chunkRows) {
             let chunk = positions[start..<min(start + workspace.chunkRows, positions.count)]
-            workspace.load(shard.data, positions: chunk.map { shard.range.lowerBound + $0 }, anchor: model.anchor)
+            if let staged {
+                workspace.load(staged, rows: start..<(start + chunk.count), anchor: model.anchor)
+            } else {
+                workspace.load(shard.data, positions: chunk.map { shard.range.lowerBound + $0 }, anchor: model.anchor)
+            }
             if let weights = shard.weights { for (r, local) in chunk.enumerated() { chunkWeights[r] = weights[local] } }
             chunkWeights.withUnsafeBufferPointer { buffer in
                 let w = shard.weights == nil ? nil : buffer.baseAddress
@@ -419,6 +430,40 @@ public enum ShardEvaluator {
         }
         workspace.finish(into: &statistics)
         return statistics
+    }
+
+    /// A shard read from its file gives a minibatch's rows from rows staged for several steps
+    /// at once (``FileBackedRows/stage(_:)``, as many steps as the shard's part of the staging
+    /// memory holds), or nil (rows in memory, or no room for two steps): read them one by one.
+    /// The matrix holds the step's rows in ascending position, as the minibatch takes them.
+    private static func stagedMinibatch(_ shard: ShardView, batch: Minibatch, scratch: ShardScratch) -> FeatureMatrix? {
+        guard let source = shard.data.fileBackedRows else { return nil }
+        let expected = batch.rows(ofShardWith: shard.range.count)
+        // A step asked again (a task sent twice) after its rows were handed out is staged afresh.
+        if !scratch.stagedSteps.contains(batch.step)
+            || scratch.stagedRows[batch.step - scratch.stagedSteps.lowerBound].rows != expected {
+            scratch.stagedRows = []  // released before the next stage is read
+            let stepBytes = max(1, expected * shard.data.columns * 8)
+            let steps = min(batch.steps - batch.step, source.stagingBytes / stepBytes)
+            guard steps >= 2 else {
+                scratch.stagedSteps = 0..<0
+                return nil
+            }
+            let stage = batch.step..<(batch.step + steps)
+            scratch.stagedRows = source.stage(stage.map { step in
+                Minibatch(seed: batch.seed, pass: batch.pass, step: step, steps: batch.steps)
+                    .positions(in: scratch.minibatchOrder).map { shard.range.lowerBound + $0 }
+            })
+            scratch.stagedSteps = stage
+        }
+        let index = batch.step - scratch.stagedSteps.lowerBound
+        let staged = scratch.stagedRows[index]
+        if expected > 0 { scratch.stagedRows[index] = FeatureMatrix(rows: 0, columns: staged.columns, values: []) }
+        if batch.step == scratch.stagedSteps.upperBound - 1 {
+            scratch.stagedRows = []
+            scratch.stagedSteps = 0..<0
+        }
+        return staged
     }
 
     static func score(_ shard: ShardView, model: PreparedMixture, output: RowOutput) -> ShardOutcome {

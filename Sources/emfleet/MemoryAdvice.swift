@@ -47,13 +47,13 @@ struct MemoryAdviceOptions: ParsableArguments {
                 ?? "no covariance type fits with \(components) components: fewer components or a larger limit"
             print("warning: a full-covariance fit with \(components) components on \(shape.columns) features needs about "
                   + "\(MemoryLimit.format(full)) beyond its rows, more than --memory-limit \(limit) allows; \(instead)")
-        } else if rowBytes > limit.shardBytes {
+        } else if rowBytes > limit.keptShardBytes {
             if isText {
                 print("warning: the rows do not fit under --memory-limit \(limit) and a text file cannot be read a piece at a time: "
                       + "convert it once with `emfleet data convert \(file) \(FileBackedRows.npyName(for: file))`")
             } else {
-                print("         the fit keeps about \(MemoryLimit.format(limit.shardBytes)) of the rows in memory and reads the other "
-                      + "\(MemoryLimit.format(rowBytes - limit.shardBytes)) from the file on every pass")
+                print("         the fit keeps about \(MemoryLimit.format(limit.keptShardBytes)) of the rows in memory and reads the other "
+                      + "\(MemoryLimit.format(rowBytes - limit.keptShardBytes)) from the file on every pass")
             }
         } else {
             print("         everything fits: the rows stay in memory")

@@ -61,10 +61,14 @@ struct BoundedMemoryTests {
             #expect(try MixtureFitter(runner: bounded.runner, options: options).fit() == expected, "\(type)")
         }
         options.covarianceType = .full
-        var online = OnlineOptions()
-        online.batchSize = 500
-        #expect(try OnlineMixtureFitter(runner: bounded.runner, options: options, online: online).fit()
-                == OnlineMixtureFitter(runner: memory.runner, options: options, online: online).fit())
+        // 500 rows a step: no room to read steps ahead, each row is read on its own; 30 rows a
+        // step (4 of each shard's): the streamed shards read 3 (float32) or 6 (float64) steps at once.
+        for batchSize in [500, 30] {
+            var online = OnlineOptions()
+            online.batchSize = batchSize
+            #expect(try OnlineMixtureFitter(runner: bounded.runner, options: options, online: online).fit()
+                    == OnlineMixtureFitter(runner: memory.runner, options: options, online: online).fit(), "\(batchSize)")
+        }
 
         var kmeans = KMeansOptions(clusters: 3)
         kmeans.maxIterations = 5

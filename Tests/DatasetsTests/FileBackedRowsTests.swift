@@ -59,6 +59,40 @@ struct FileBackedRowsTests {
         #expect(source.bytesPerPass == shard.count * 4 * precision.byteWidth)
     }
 
+    @Test("staged groups of positions hold the rows a read by positions gives, read in one span or row by row",
+          arguments: [ScalarType.float64, .float32], [nil, ["3", "1"]] as [[String]?])
+    func stagedRows(precision: ScalarType, columns: [String]?) throws {
+        let folder = try TemporaryFolder()
+        let path = folder.path("long-\(precision).npy")
+        let long = SyntheticMixture.generate(samples: 3000, features: 4, components: 2, seed: 10).features
+        try NPYWriter.write(long.converted(to: precision), to: path)
+        let csv = CSVOptions(columns: columns)
+        let pool = RowStagingPool(bytes: 1 << 20)
+        let source = try FileBackedRows(path: path, csv: csv, rows: 10..<2990, staging: pool)
+        let file = FeatureMatrix(fileBacked: source)
+        #expect(source.stagingBytes == 1 << 20)
+        let other = try FileBackedRows(path: path, csv: csv, rows: 0..<5, staging: pool)
+        #expect(source.stagingBytes == 1 << 19 && other.rows == 5)
+        let d = file.columns
+        let zero = [Double](repeating: 0, count: d)
+        // Dense groups (read as one span) and two far rows (read one by one), in any order.
+        for groups in [[[7, 3, 50], [99, 0], [], [12, 13, 14, 15]], [[2979], [0]]] {
+            _ = source.takeBytesRead()
+            let staged = source.stage(groups)
+            let read = source.takeBytesRead()
+            #expect(staged.count == groups.count)
+            for (group, matrix) in zip(groups, staged) {
+                let expected = Self.doubles(group.count * d) { file.copyRows(at: group, subtracting: zero, into: $0) }
+                #expect(matrix.rows == group.count && matrix.columns == d && matrix.scalarType == .float64)
+                #expect(matrix.doubles().map(\.bitPattern) == expected.map(\.bitPattern), "\(group)")
+            }
+            let rowBytes = 4 * precision.byteWidth
+            let wanted = groups.joined().count
+            // The span from the first to the last row wanted, or just the rows wanted.
+            #expect(read == (groups.count == 2 ? wanted * rowBytes : 100 * rowBytes), "\(groups)")
+        }
+    }
+
     @Test("a value that is not finite is named by its file row and column, as an in-memory load names it")
     func nonFinite() throws {
         let folder = try TemporaryFolder()

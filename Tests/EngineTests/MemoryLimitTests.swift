@@ -18,6 +18,10 @@ struct MemoryLimitTests {
         #expect(try MemoryLimit(parsing: "1.5G").description == "1.5G")
         #expect(MemoryLimit.format(300) == "300B")
         #expect(try MemoryLimit(parsing: "512M").shardBytes == (512 << 20) - MemoryLimit.reserveBytes)
+        // An eighth of the rows' part is for rows read ahead, at most 64M.
+        #expect(try MemoryLimit(parsing: "512M").stagingBytes == 48 << 20)
+        #expect(try MemoryLimit(parsing: "512M").keptShardBytes == 336 << 20)
+        #expect(try MemoryLimit(parsing: "4G").stagingBytes == 64 << 20)
     }
 
     @Test("a size that is not one, or too small for a process, says how to write one", arguments: ["lots", "-1G", "0", "1.5Q", "", "100M"])
@@ -27,17 +31,19 @@ struct MemoryLimitTests {
 
     @Test("shards are kept while they fit, first come first kept; released ones make room; the report changes with them")
     func residency() {
-        let limit = MemoryLimit(bytes: MemoryLimit.reserveBytes + 250)
+        let limit = MemoryLimit(bytes: MemoryLimit.reserveBytes + 400)  // 350 for kept shards, 50 for rows read ahead
         let residency = ShardResidency(limit: limit)
+        #expect(residency.staging.bytes == 50 && residency.staging.share == 50)
         #expect(residency.keep(0, bytes: 100))
         #expect(residency.keep(1, bytes: 100))
+        #expect(residency.keep(5, bytes: 100))
         #expect(!residency.keep(2, bytes: 100))
         residency.noteStreamed(2, bytesPerPass: 100)
         #expect(residency.keep(3, bytes: 50))
         let summary = residency.summary
-        #expect(summary.kept == 3 && summary.keptBytes == 250 && summary.streamed == 1 && summary.streamedBytes == 100)
+        #expect(summary.kept == 4 && summary.keptBytes == 350 && summary.streamed == 1 && summary.streamedBytes == 100)
         #expect(residency.changedReport(file: "big.npy")
-                == "keeps 3 shards in memory (250B), reads 1 shard from big.npy on every pass (100B per pass) under --memory-limit \(limit)")
+                == "keeps 4 shards in memory (350B), reads 1 shard from big.npy on every pass (100B per pass) under --memory-limit \(limit)")
         #expect(residency.changedReport(file: "big.npy") == nil, "said once until it changes")
         residency.release([0])
         #expect(residency.keep(4, bytes: 100))
