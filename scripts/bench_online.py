@@ -13,19 +13,41 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_large import children, peak_kib  # noqa: E402
+
+PEAKS = []  # the worker processes' peak resident memory of every fit, MiB
 
 
 def fit(emfleet, data, k, extra):
     with tempfile.TemporaryDirectory() as scratch:
         out = os.path.join(scratch, "m.json")
         start = time.perf_counter()
-        done = subprocess.run([emfleet, "gmm", "fit", "--data", data, "-c", str(k), "--out", out, "--log-format", "json"] + extra,
-                              capture_output=True, text=True)
+        process = subprocess.Popen([emfleet, "gmm", "fit", "--data", data, "-c", str(k), "--out", out, "--log-format", "json"] + extra,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        peaks, finished = {}, threading.Event()
+
+        def watch():
+            while not finished.is_set():
+                for child in children(process.pid):
+                    value = peak_kib(child)
+                    if value is not None:
+                        peaks[child] = max(peaks.get(child, 0), value)
+                time.sleep(0.1)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        stdout, stderr = process.communicate()
+        finished.set()
+        watcher.join()
         seconds = time.perf_counter() - start
-        if done.returncode != 0:
-            sys.exit(f"bench: gmm fit {' '.join(extra)} failed:\n{done.stderr}")
-        events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        if process.returncode != 0:
+            sys.exit(f"bench: gmm fit {' '.join(extra)} failed:\n{stderr}")
+        PEAKS.extend(v / 1024 for v in peaks.values())
+        events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
         model = json.load(open(out))
         return events, model, seconds
 
@@ -66,6 +88,8 @@ def main():
         gap = (model["lower_bound"] - converged) / abs(converged)
         print(f"| online, α = {decay} | {len(passes)} | {sum(p['seconds'] for p in passes):.2f} "
               f"({seconds:.1f} whole command) | {model['lower_bound']:.6f} | {100 * gap:+.3f}% |", flush=True)
+    if PEAKS:
+        print(f"\nworker processes' peak resident memory: {min(PEAKS):.0f}-{max(PEAKS):.0f} MiB")
 
 
 if __name__ == "__main__":

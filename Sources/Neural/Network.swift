@@ -610,6 +610,25 @@ public func addWeightDecay(_ lambda: Double, parameters: [Double], to gradient: 
     }
 }
 
+/// Adds the gradient of an L1 penalty `lambda · Σ|w|`: `gradient[i] += lambda · sign(parameters[i])`
+/// for every weight entry (0 for a weight that is exactly 0); biases are not penalised.
+///
+/// - Parameters:
+///   - lambda: The penalty's coefficient; 0 leaves the gradient unchanged.
+///   - parameters: The current parameters.
+///   - gradient: The gradient to update, in the parameter layout.
+///   - architecture: The network the vectors belong to.
+public func addL1Penalty(_ lambda: Double, parameters: [Double], to gradient: inout [Double], architecture: NetworkArchitecture) {
+    require(parameters.count == architecture.parameterCount && gradient.count == parameters.count,
+            "the L1 penalty needs \(architecture.parameterCount) parameters and gradient values, got \(parameters.count) and \(gradient.count)")
+    guard lambda != 0 else { return }
+    for layer in 0..<architecture.layerCount {
+        for i in architecture.weightRange(layer: layer) where parameters[i] != 0 {
+            gradient[i] += parameters[i] > 0 ? lambda : -lambda
+        }
+    }
+}
+
 /// Stops with `message` when `condition` is false, also in `-Ounchecked` builds (where
 /// `precondition` is not checked); used for shapes and labels before unchecked loops.
 @inline(__always)

@@ -31,6 +31,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var seed: UInt64 = 0
     /// L2 weight decay on the weights.
     public var weightDecay = 0.0
+    /// L1 penalty on the weights (not the biases): `l1 · Σ|w|` added to the loss, so the
+    /// gradient gains `l1 · sign(w)`.
+    public var l1 = 0.0
     /// Fraction of each shard's rows held out for validation.
     public var validationFraction = 0.0
     /// Stop after this many consecutive epochs without improvement of the monitored loss
@@ -70,7 +73,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case hidden, activation, loss, initialisation, optimizer, schedule, epochs, seed, patience, precision, tolerance
+        case hidden, activation, loss, initialisation, optimizer, schedule, epochs, seed, patience, precision, tolerance, l1
         case learningRate = "learning_rate"
         case batchSize = "batch_size"
         case weightDecay = "weight_decay"
@@ -92,6 +95,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         epochs = try c.decode(Int.self, forKey: .epochs)
         seed = try c.decode(UInt64.self, forKey: .seed)
         weightDecay = try c.decode(Double.self, forKey: .weightDecay)
+        l1 = try c.decodeIfPresent(Double.self, forKey: .l1) ?? 0
         validationFraction = try c.decode(Double.self, forKey: .validationFraction)
         patience = try c.decodeIfPresent(Int.self, forKey: .patience)
         tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance) ?? 0
@@ -317,10 +321,11 @@ public struct NetworkTrainer {
                 weight += sums.batch.weight
                 let scale = 1 / sums.batch.weight
                 let updateStart = ContinuousClock.now
-                if options.weightDecay > 0 {
+                if options.weightDecay > 0 || options.l1 > 0 {
                     var gradient = sums.batch.wideGradient
                     for i in gradient.indices { gradient[i] *= scale }
                     addWeightDecay(options.weightDecay, parameters: state.parameters, to: &gradient, architecture: architecture)
+                    addL1Penalty(options.l1, parameters: state.parameters, to: &gradient, architecture: architecture)
                     state.optimizer.update(parameters: &state.parameters, gradient: gradient, learningRate: rate, settings: options.optimizer)
                 } else {
                     state.optimizer.update(

@@ -112,6 +112,9 @@ extension MLPCommand {
         @Option(name: .long, help: "L2 weight decay on the weights.")
         var weightDecay: Double = 0
 
+        @Option(name: .customLong("l1"), help: "L1 penalty on the weights (λ·Σ|w| added to the loss; drives weights to 0).")
+        var l1: Double = 0
+
         @Option(name: .long, help: "Learning-rate schedule: constant, step:EPOCHS:FACTOR, cosine[:MIN_FRACTION].")
         var schedule: String = "constant"
 
@@ -168,6 +171,7 @@ extension MLPCommand {
             if validationData != nil, validationSplit > 0 { throw ValidationError("give --validation-split or --validation-data, not both") }
             if validationLabels != nil, validationData == nil { throw ValidationError("--validation-labels needs --validation-data") }
             guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
+            guard l1 >= 0, l1.isFinite else { throw ValidationError("--l1 must be a finite number, not negative") }
             if let patience { guard patience >= 1 else { throw ValidationError("--patience must be at least 1") } }
             if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
             if cluster.streamData { throw ValidationError("--stream-data is for mixture jobs; training workers read their rows from the file") }
@@ -193,6 +197,7 @@ extension MLPCommand {
                 options.schedule = try LearningRateSchedule.parse(schedule, totalEpochs: options.epochs)
                 options.seed = seed
                 options.weightDecay = weightDecay
+                options.l1 = l1
                 options.validationFraction = validationSplit
                 options.precision = precision
 

@@ -134,7 +134,7 @@ enum ReportPages {
                 ["parameters", "\(a.parameterCount)"],
                 ["optimizer", o.optimizer.kind.rawValue + String(format: ", learning rate %g", o.learningRate)],
                 ["batch size", "\(o.batchSize)"], ["epochs run", "\(history.count) of \(o.epochs)"],
-                ["weight decay", String(format: "%g", o.weightDecay)], ["seed", "\(o.seed)"],
+                ["weight decay", String(format: "%g", o.weightDecay)], ["L1 penalty", String(format: "%g", o.l1)], ["seed", "\(o.seed)"],
                 ["training rows", "\(network.rows) in \(network.shards) shards"],
             ])
         report.addTable(

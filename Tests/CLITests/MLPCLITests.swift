@@ -34,6 +34,26 @@ private func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fil
 struct MLPCLITests {
     let fixture = TrainingFixture.shared
 
+    @Test("--l1 reaches the model file and changes the weights, the same on 2 workers; a negative one is a usage error")
+    func l1Penalty() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let oneProcess = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels,
+                                                "--out", scratch.path("l1.json"), "--l1", "0.001"] + TrainingFixture.train)
+        #expect(oneProcess.status == 0, "\(oneProcess.stderr)")
+        let workers = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--workers", "2",
+                                             "--out", scratch.path("l1-workers.json"), "--l1", "0.001"] + TrainingFixture.train)
+        #expect(workers.status == 0, "\(workers.stderr)")
+        #expect(try bytes(scratch.path("l1.json")) == (try bytes(scratch.path("l1-workers.json"))))
+        #expect(try bytes(scratch.path("l1.json")) != (try fixture.reference()))
+        let model = try JSONSerialization.jsonObject(with: try bytes(scratch.path("l1.json"))) as? [String: Any]
+        let options = model?["options"] as? [String: Any]
+        #expect(options?["l1"] as? Double == 0.001, "\(model?.keys.sorted() ?? [])")
+        let negative = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels,
+                                              "--out", scratch.path("bad.json"), "--l1", "-1"])
+        #expect(negative.status == 64 && negative.stderr.contains("--l1"), "\(negative.stderr)")
+    }
+
     @Test(arguments: [1, 2, 3, 4])
     func weightsAreByteIdenticalForAnyWorkerCount(workers: Int) throws {
         let scratch = try ScratchDirectory()

@@ -177,6 +177,23 @@ struct NetworkTests {
         }
     }
 
+    @Test("the L1 penalty adds λ·sign(w) to weights only, nothing at a weight of 0")
+    func l1Penalty() {
+        let architecture = Self.architecture
+        var parameters = architecture.initialParameters(seed: 1)
+        let zeroed = architecture.weightRange(layer: 1).lowerBound
+        parameters[zeroed] = 0
+        var gradient = [Double](repeating: 1, count: architecture.parameterCount)
+        addL1Penalty(0.25, parameters: parameters, to: &gradient, architecture: architecture)
+        for layer in 0..<3 {
+            for i in architecture.weightRange(layer: layer) {
+                #expect(gradient[i] == (parameters[i] == 0 ? 1 : parameters[i] > 0 ? 1.25 : 0.75))
+            }
+            for i in architecture.biasRange(layer: layer) { #expect(gradient[i] == 1) }
+        }
+        #expect(gradient[zeroed] == 1)
+    }
+
     @Test("layer sizes, parameter count and ranges tile the parameter vector")
     func layout() throws {
         let architecture = NetworkArchitecture(inputs: 32, hidden: [128, 64], outputs: 10, activation: .relu, loss: .softmaxCrossEntropy)
