@@ -89,7 +89,7 @@ workers=(w1 w2 w3)
 nh_up c "${workers[@]}"
 for host in c "${workers[@]}"; do nh_link "$host" 5 2 1; done
 say "4 hosts (c, w1, w2, w3) on a bridge; links 5 ± 2 ms, 1% loss, by $NH_MODE"
-nh_measure | sed "s/^/$me:   /"
+nh_measure 400 | sed "s/^/$me:   /"
 nh_expect_links 5 2 1 || die "the links are not degraded as they should be (see above)"
 say "ok: every link measured at 5 ± 2 ms and 1% loss"
 passed=1
@@ -102,11 +102,13 @@ coordinator=tcp://$(nh_addr c):5555
 # the slow link, a longer one for the worker's cut (it must outlast the cut and the rejoin).
 gmm_args=(gmm fit --data "$work/g.npy" --components 10 --seed 1 --tol 0 --shards 12 --threads 1)
 mlp_args=(mlp train --data "$work/x.npy" --labels "$work/y.npy" --hidden 16 --batch-size 400 --seed 1 --shards 12 --threads 1)
+# shellcheck disable=SC2034 # read through ${!name} below
 gmm_length=--max-iter mlp_length=--epochs
+# shellcheck disable=SC2034
 gmm_short=150 gmm_long=400 mlp_short=40 mlp_long=150
 for job in gmm mlp; do
     for length in short long; do
-        length_option=${job}_length args_name=${job}_args[@] count_name=${job}_$length
+        length_option=${job}_length args_name="${job}_args[@]" count_name=${job}_$length
         "$emfleet" "${!args_name}" "${!length_option}" "${!count_name}" --out "$work/$job-$length-plain.json" >/dev/null 2>"$work/plain.err" \
             || die "the one-process $job run failed: $(cat "$work/plain.err")"
     done
@@ -158,7 +160,8 @@ since_start() { python3 -c "import sys; print(f'{float(sys.argv[1]) - float(sys.
 wait_for() {
     local _
     for _ in $(seq 1 600); do
-        (($(grep -c "\"event\":\"$2\"" "$work/$1.log" 2>/dev/null || true) >= $3)) && return 0
+        n=$(grep -c "\"event\":\"$2\"" "$work/$1.log" 2>/dev/null) || true
+        ((${n:-0} >= $3)) && return 0
         kill -0 "$coordinator_pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -241,7 +244,7 @@ if kind == "cut":
         fail(f"another worker was lost too: {json.dumps(others[0])}")
 with open(results, "a") as out:
     print(f"{name}\t{per_step:.4f}\t{total_moved}\t{to_owner}\t{rejoin}", file=out)
-open(log.rsplit("/", 1)[0] + "/summary", "w").write(f"{per_step * 1000:.1f} ms per iteration, {total_moved} shards moved"
+open(log.rsplit("/", 1)[0] + "/summary", "w").write(f"{per_step * 1000:.1f} ms per {steps[0]['event']}, {total_moved} shards moved"
       + (f", lost shards owned again {to_owner} s after the cut, rejoined {rejoin} s after the link's return" if to_owner else ""))
 EOF
     summary=$(cat "$work/summary")

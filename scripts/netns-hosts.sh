@@ -123,8 +123,10 @@ nh_up() {
     done
     # Nothing but the hosts' own /24: no default route, no address but lo's and eth0's.
     for name in "${NH_HOSTS[@]}"; do
-        [[ -z $(nh_exec "$name" ip route show | grep -v "^$NH_SUBNET.0/24 dev eth0 ") ]] \
-            || { echo "netns-hosts: $name has a route beyond $NH_SUBNET.0/24" >&2; return 1; }
+        if nh_exec "$name" ip route show | grep -qv "^$NH_SUBNET.0/24 dev eth0 "; then
+            echo "netns-hosts: $name has a route beyond $NH_SUBNET.0/24" >&2
+            return 1
+        fi
         [[ $(nh_exec "$name" ip -o -4 addr show | awk '{print $2}' | sort | tr '\n' ' ') == "eth0 lo " ]] \
             || { echo "netns-hosts: $name has an address on another interface" >&2; return 1; }
     done
