@@ -3,7 +3,8 @@
 # scripts/netns-hosts.sh) over links that delay every packet 5 ± 2 ms and drop 1% of them, and
 # faults those links during `gmm fit` and `mlp train`. Before anything runs, each link's delay,
 # jitter and loss are measured (pings between every pair of hosts, iptables counters): a link
-# that is not degraded fails the check. Then, for each job:
+# that is not degraded fails the check (shown first: one link left plain must fail the
+# measurement, and by its name). Then, for each job:
 #   - clean, --insecure and CURVE (keys from `emfleet keygen`): the model is byte-identical (cmp)
 #     to the one-process fit of the same data, options and shards;
 #   - one worker's link cut for 6 s after the third iteration (epoch): the coordinator declares
@@ -87,12 +88,19 @@ printf 'case\ts_per_iteration\tshards_moved\tcut_to_new_owner_s\treturn_to_rejoi
 # --- hosts and links
 workers=(w1 w2 w3)
 nh_up c "${workers[@]}"
-for host in c "${workers[@]}"; do nh_link "$host" 5 2 1; done
+# First w3's link is left plain (no delay, no loss): the measurement must say so.
+for host in c w1 w2; do nh_link "$host" 5 2 1; done
+nh_link w3 0 0 0
+nh_measure 200 >/dev/null
+if why=$(nh_expect_links 5 2 1 2>&1); then die "a link without delay or loss passed the measurement"; fi
+[[ $why == "link w3: "* ]] || die "the measurement blamed another link than the plain one: $why"
+say "ok: a plain link fails the measurement ($why)"
+nh_link w3 5 2 1
 say "4 hosts (c, w1, w2, w3) on a bridge; links 5 ± 2 ms, 1% loss, by $NH_MODE"
 nh_measure 400 | sed "s/^/$me:   /"
 nh_expect_links 5 2 1 || die "the links are not degraded as they should be (see above)"
 say "ok: every link measured at 5 ± 2 ms and 1% loss"
-passed=1
+passed=2
 coordinator=tcp://$(nh_addr c):5555
 
 # --- data, keys and the one-process models
