@@ -180,9 +180,9 @@ nh_down() {
     done
     # shellcheck disable=SC2086
     [[ -z ${pids// /} ]] || kill -KILL $pids 2>/dev/null || true
-    for name in "${NH_HOSTS[@]}" br; do
+    for name in "${NH_HOSTS[@]}" br probe; do
         ns=$(nh_ns "$name")
-        ip netns list | grep -q "^$ns\b" && ip netns del "$ns"
+        if ip netns list | grep -q "^$ns\b"; then ip netns del "$ns"; fi
     done
     NH_DELAY_PID=()
     return 0
