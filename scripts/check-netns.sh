@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a coordinator and three workers on four test hosts (network namespaces made by
-# scripts/netns-hosts.sh) over links that delay every packet 5 ± 2 ms and drop 1% of them, and
-# faults those links during `gmm fit` and `mlp train`. Before anything runs, each link's delay,
+# scripts/netns-hosts.sh) over links that each hold the packets their host sends 5 ± 2 ms and
+# drop 1% of them, and faults those links during `gmm fit` and `mlp train`. Before anything runs, each link's delay,
 # jitter and loss are measured (pings between every pair of hosts, iptables counters): a link
 # that is not degraded fails the check (shown first: one link left plain must fail the
 # measurement, and by its name). Then, for each job:
@@ -25,7 +25,7 @@
 # Usage: scripts/check-netns.sh          (as root; skipped, with the reason, without)
 #   EMFLEET=PATH  the emfleet binary (default: .build/release/emfleet in this repository)
 #
-# Needs ip, iptables, ping, python3, and (when the kernel has no sch_netem) gcc and
+# Needs ip, nsenter, iptables, ping, python3, and (when the kernel has no sch_netem) gcc and
 # libnetfilter-queue-dev: installed with apt-get when missing. Every namespace, process and rule
 # it made is removed at the end, also on failure.
 # shellcheck disable=SC2317  # (functions that only traps call)
