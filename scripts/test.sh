@@ -35,6 +35,8 @@ scripts/check-readme.sh
 scripts/check-launchers.sh
 echo "== Slurm: deploy/slurm/emfleet.sbatch on a private two-node cluster"
 scripts/check-slurm.sh
+echo "== hosts and links that fail: network namespaces, 5 ± 2 ms links with 1% loss, cuts"
+scripts/check-netns.sh
 echo "== Kubernetes manifests against the API's own schemas"
 scripts/check-kubernetes-schemas.sh
 echo "== a job in containers (podman): the Dockerfile's final stage"
