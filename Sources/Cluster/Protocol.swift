@@ -1,13 +1,13 @@
 import Engine
 import Foundation
 
-/// The emfleet wire protocol, version 6 (see docs/PROTOCOL.md).
+/// The emfleet wire protocol, version 7 (see docs/PROTOCOL.md).
 ///
 /// Every message is a ZeroMQ multipart message whose first frame is a 24-byte ``Envelope``
 /// and whose second frame, when present, is the body encoded with `WireWriter`.
 public enum WireProtocol {
     /// The protocol version this build speaks; a peer with another is refused.
-    public static let version: UInt16 = 6
+    public static let version: UInt16 = 7
     /// The first four bytes of every envelope.
     static let magic: [UInt8] = Array("EMFL".utf8)
     /// Largest message a worker accepts (`ZMQ_MAXMSGSIZE`): tasks and streamed rows stay far below.

@@ -105,6 +105,10 @@ public final class NetworkWorkspace<Scalar: NetworkScalar> {
     private(set) var activations: [UnsafeMutablePointer<Scalar>]
     /// Two `capacity × maximumWidth` buffers for the errors ∂loss/∂z, used alternately.
     private(set) var deltas: (UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>)
+    /// With dropout, per hidden layer l (indices as `activations`): the activations before
+    /// dropout and the masks; empty until a batch with dropout needs them.
+    private(set) var undropped: [UnsafeMutablePointer<Scalar>] = []
+    private(set) var masks: [UnsafeMutablePointer<Scalar>] = []
 
     /// Creates buffers for batches of up to `capacity` rows of `architecture`.
     public init(architecture: NetworkArchitecture, capacity: Int) {
@@ -139,8 +143,17 @@ public final class NetworkWorkspace<Scalar: NetworkScalar> {
         deltas = (.allocate(capacity: capacity * maximumWidth), .allocate(capacity: capacity * maximumWidth))
     }
 
+    /// Makes the dropout buffers for `capacity` rows.
+    func reserveDropout() {
+        guard undropped.isEmpty else { return }
+        undropped = [.allocate(capacity: 1)] + widths.dropFirst().map { .allocate(capacity: capacity * $0) }
+        masks = [.allocate(capacity: 1)] + widths.dropFirst().map { .allocate(capacity: capacity * $0) }
+    }
+
     private func release() {
-        for buffer in activations { buffer.deallocate() }
+        for buffer in activations + undropped + masks { buffer.deallocate() }
+        undropped = []
+        masks = []
         deltas.0.deallocate()
         deltas.1.deallocate()
     }
@@ -232,6 +245,46 @@ public struct BatchSums: Sendable, Equatable {
 ///
 /// Every matrix product is one `dgemm` over the whole batch; the arithmetic is sequential,
 /// so the same inputs always give the same bits.
+/// Dropout for one step: each hidden unit of each row is kept with probability `1 − p` of its
+/// layer and scaled by `1/(1 − p)` when kept (inverted dropout, so that predictions need no
+/// scaling), and zeroed otherwise.
+///
+/// Which units are dropped depends only on `seed` (the step's) and each row's key (its place in
+/// the data, never in the batch or on a worker), so a step's masks, and the model, are the same
+/// bits however the rows are split over workers.
+///
+/// ```swift
+/// let dropout = Dropout(rates: [0.5, 0.5], seed: stepSeed, rowKeys: rows.map { UInt64($0) })
+/// ```
+public struct Dropout: Sendable, Equatable {
+    /// The probability of dropping a unit, per hidden layer (in [0, 1)).
+    public var rates: [Double]
+    /// The step's seed.
+    public var seed: UInt64
+    /// One key per row of the batch, in batch order.
+    public var rowKeys: [UInt64]
+
+    /// Dropout with `rates` per hidden layer for the rows keyed `rowKeys`.
+    public init(rates: [Double], seed: UInt64, rowKeys: [UInt64]) {
+        self.rates = rates; self.seed = seed; self.rowKeys = rowKeys
+    }
+
+    /// Whether any layer drops anything.
+    public var isActive: Bool { rates.contains { $0 > 0 } }
+
+    /// Writes row `row`'s mask of hidden layer `layer` (`width` values: 0 or 1/(1 − p)).
+    package func mask<Scalar: NetworkScalar>(layer: Int, row: Int, width: Int, into mask: UnsafeMutablePointer<Scalar>) {
+        let p = layer < rates.count ? rates[layer] : 0
+        guard p > 0 else {
+            mask.update(repeating: 1, count: width)
+            return
+        }
+        let kept = Scalar(1 / (1 - p))
+        var generator = SeededGenerator(seed: seed ^ (rowKeys[row] &* 0x9E37_79B9_7F4A_7C15), stream: UInt64(layer))
+        for j in 0..<width { mask[j] = generator.nextUniform() < p ? 0 : kept }
+    }
+}
+
 public enum Network {
     /// Loss, accuracy counts and (when `gradient`) the gradient, summed over `rows` rows.
     ///
@@ -255,13 +308,14 @@ public enum Network {
     ///   - workspace: Buffers for this thread; grown when `rows` exceeds its capacity.
     ///   - weights: Each row's sample weight (at least `rows`, finite and non-negative): its
     ///     loss, errors, gradient and right prediction count that many times. Nil: once each.
+    ///   - dropout: Units dropped in the hidden layers (a training step's; nil: none).
     /// - Returns: The sums; the process stops with a message when shapes or labels are invalid.
     public static func batchSums(
         architecture: NetworkArchitecture, parameters: [Double], inputs: [Double], rows: Int,
-        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Double>, weights: [Double]? = nil
+        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Double>, weights: [Double]? = nil, dropout: Dropout? = nil
     ) -> BatchSums {
         sums(architecture: architecture, parameters: parameters, inputs: inputs, rows: rows, targets: targets,
-             gradient: gradient, workspace: workspace, weights: weights)
+             gradient: gradient, workspace: workspace, weights: weights, dropout: dropout)
     }
 
     /// ``batchSums(architecture:parameters:inputs:rows:targets:gradient:workspace:)`` computed in
@@ -269,19 +323,22 @@ public enum Network {
     /// added up in `Double`; the gradient comes back in `narrowGradient` (`gradient` stays empty).
     public static func batchSums(
         architecture: NetworkArchitecture, parameters: [Float], inputs: [Float], rows: Int,
-        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Float>, weights: [Double]? = nil
+        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Float>, weights: [Double]? = nil, dropout: Dropout? = nil
     ) -> BatchSums {
         sums(architecture: architecture, parameters: parameters, inputs: inputs, rows: rows, targets: targets,
-             gradient: gradient, workspace: workspace, weights: weights)
+             gradient: gradient, workspace: workspace, weights: weights, dropout: dropout)
     }
 
     // Generic over the precision but internal, so that both public entry points get
     // specialised code.
     private static func sums<Scalar: NetworkScalar>(
         architecture: NetworkArchitecture, parameters: [Scalar], inputs: [Scalar], rows: Int,
-        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Scalar>, weights: [Double]?
+        targets: Targets, gradient: Bool, workspace: NetworkWorkspace<Scalar>, weights: [Double]?, dropout: Dropout?
     ) -> BatchSums {
         require(workspace.architecture == architecture, "the workspace was made for another architecture")
+        require(dropout.map { $0.rowKeys.count >= rows && $0.rates.allSatisfy { (0..<1).contains($0) } } ?? true,
+                "dropout needs a key per row and rates in [0, 1)")
+        let dropout = dropout?.isActive == true ? dropout : nil
         require(weights.map { $0.count >= rows } ?? true, "\(rows) rows need \(rows) weights, got \(weights?.count ?? 0)")
         require(parameters.count == workspace.parameterCount,
                 "expected \(workspace.parameterCount) parameters, got \(parameters.count)")
@@ -316,7 +373,7 @@ public enum Network {
         parameters.withUnsafeBufferPointer { parameterBuffer in
             inputs.withUnsafeBufferPointer { inputBuffer in
                 let w = parameterBuffer.baseAddress!, x = inputBuffer.baseAddress!
-                forward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace)
+                forward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace, dropout: dropout)
                 let logits = workspace.activations[workspace.widths.count - 1]
                 let delta = workspace.deltas.0
                 func terms(_ weights: UnsafePointer<Double>?) {
@@ -337,7 +394,8 @@ public enum Network {
                 if gradient {
                     let n = workspace.parameterCount
                     let computed = [Scalar](unsafeUninitializedCapacity: n) { buffer, count in
-                        backward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace, gradient: buffer.baseAddress!)
+                        backward(architecture, parameters: w, inputs: x, rows: rows, workspace: workspace, dropout: dropout != nil,
+                                 gradient: buffer.baseAddress!)
                         count = n
                     }
                     // Scalar is Double or Float: the checked type makes each bit cast exact.
@@ -390,13 +448,15 @@ public enum Network {
 
     // MARK: - Passes
 
-    /// Fills the workspace's activations: hidden layers after their activation, the output
-    /// layer's pre-activations (logits).
+    /// Fills the workspace's activations: hidden layers after their activation (and dropout,
+    /// the undropped values and the masks kept for the backward pass), the output layer's
+    /// pre-activations (logits).
     private static func forward<Scalar: NetworkScalar>(
         _ architecture: NetworkArchitecture, parameters: UnsafePointer<Scalar>, inputs: UnsafePointer<Scalar>,
-        rows: Int, workspace: NetworkWorkspace<Scalar>
+        rows: Int, workspace: NetworkWorkspace<Scalar>, dropout: Dropout? = nil
     ) {
         let widths = workspace.widths, layers = widths.count - 1
+        if dropout != nil { workspace.reserveDropout() }
         var input = inputs
         for l in 0..<layers {
             let fanIn = widths[l], fanOut = widths[l + 1]
@@ -406,7 +466,15 @@ public enum Network {
             Scalar.gemm(
                 transposeA: false, transposeB: false, m: rows, n: fanOut, k: fanIn, alpha: 1,
                 a: input, lda: fanIn, b: weights, ldb: fanOut, beta: 1, c: z, ldc: fanOut)
-            if l < layers - 1 { activate(architecture.activation, z, count: rows * fanOut) }
+            if l < layers - 1 {
+                activate(architecture.activation, z, count: rows * fanOut)
+                if let dropout {
+                    let undropped = workspace.undropped[l + 1], mask = workspace.masks[l + 1]
+                    undropped.update(from: z, count: rows * fanOut)
+                    for r in 0..<rows { dropout.mask(layer: l, row: r, width: fanOut, into: mask + r * fanOut) }
+                    for i in 0..<(rows * fanOut) { z[i] *= mask[i] }
+                }
+            }
             input = UnsafePointer(z)
         }
     }
@@ -414,7 +482,7 @@ public enum Network {
     /// Back-propagates `workspace.deltas.0` (∂loss/∂logits) and writes Σ_rows ∂loss/∂parameters.
     private static func backward<Scalar: NetworkScalar>(
         _ architecture: NetworkArchitecture, parameters: UnsafePointer<Scalar>, inputs: UnsafePointer<Scalar>,
-        rows: Int, workspace: NetworkWorkspace<Scalar>, gradient: UnsafeMutablePointer<Scalar>
+        rows: Int, workspace: NetworkWorkspace<Scalar>, dropout: Bool = false, gradient: UnsafeMutablePointer<Scalar>
     ) {
         let widths = workspace.widths
         var delta = workspace.deltas.0, spare = workspace.deltas.1
@@ -432,7 +500,14 @@ public enum Network {
             Scalar.gemm(
                 transposeA: false, transposeB: true, m: rows, n: fanIn, k: fanOut, alpha: 1,
                 a: delta, lda: fanOut, b: parameters + offset, ldb: fanOut, beta: 0, c: spare, ldc: fanIn)
-            multiplyByDerivative(architecture.activation, spare, activations: workspace.activations[l], count: rows * fanIn)
+            if dropout {
+                // a = f(z) ⊙ m: the error reaches f(z) through the mask, and f' is taken at the undropped value.
+                let mask = workspace.masks[l]
+                for i in 0..<(rows * fanIn) { spare[i] *= mask[i] }
+                multiplyByDerivative(architecture.activation, spare, activations: workspace.undropped[l], count: rows * fanIn)
+            } else {
+                multiplyByDerivative(architecture.activation, spare, activations: workspace.activations[l], count: rows * fanIn)
+            }
             swap(&delta, &spare)
         }
     }

@@ -34,6 +34,10 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// L1 penalty on the weights (not the biases): `l1 · Σ|w|` added to the loss, so the
     /// gradient gains `l1 · sign(w)`.
     public var l1 = 0.0
+    /// The probability of dropping each unit of each hidden layer in a training step (inverted
+    /// dropout: kept units are scaled by 1/(1 − p), evaluations and predictions drop nothing);
+    /// one rate per hidden layer, or empty for none.
+    public var dropout: [Double] = []
     /// Fraction of each shard's rows held out for validation.
     public var validationFraction = 0.0
     /// Stop after this many consecutive epochs without improvement of the monitored loss
@@ -73,7 +77,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case hidden, activation, loss, initialisation, optimizer, schedule, epochs, seed, patience, precision, tolerance, l1
+        case hidden, activation, loss, initialisation, optimizer, schedule, epochs, seed, patience, precision, tolerance, l1, dropout
         case learningRate = "learning_rate"
         case batchSize = "batch_size"
         case weightDecay = "weight_decay"
@@ -96,6 +100,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         seed = try c.decode(UInt64.self, forKey: .seed)
         weightDecay = try c.decode(Double.self, forKey: .weightDecay)
         l1 = try c.decodeIfPresent(Double.self, forKey: .l1) ?? 0
+        dropout = try c.decodeIfPresent([Double].self, forKey: .dropout) ?? []
         validationFraction = try c.decode(Double.self, forKey: .validationFraction)
         patience = try c.decodeIfPresent(Int.self, forKey: .patience)
         tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance) ?? 0
@@ -252,7 +257,8 @@ public struct NetworkTrainer {
         progress: (EpochRecord) -> Void = { _ in }
     ) throws -> TrainedNetwork {
         let plan = runner.plan
-        let layout = BatchLayout(plan: plan, batchSize: options.batchSize, validationFraction: options.validationFraction, seed: options.seed)
+        let layout = BatchLayout(plan: plan, batchSize: options.batchSize, validationFraction: options.validationFraction, seed: options.seed,
+                                 dropout: options.dropout)
         guard layout.totalTrainingRows > 0 else { throw MixtureError.invalidData("no training rows are left after the validation split") }
         let hasValidation = layout.totalValidationRows > 0 || validation != nil
         // The best epoch is kept when something chose it: held-out rows, or a patience that

@@ -38,9 +38,20 @@ public struct BatchLayout: Equatable, Sendable {
     package var batchSize: Int
     package var validationFraction: Double
     package var seed: UInt64
+    /// The dropout rate of each hidden layer in a step (empty: none).
+    package var dropout: [Double]
 
-    package init(plan: ShardPlan, batchSize: Int, validationFraction: Double, seed: UInt64) {
+    package init(plan: ShardPlan, batchSize: Int, validationFraction: Double, seed: UInt64, dropout: [Double] = []) {
         self.plan = plan; self.batchSize = batchSize; self.validationFraction = validationFraction; self.seed = seed
+        self.dropout = dropout
+    }
+
+    /// The units a step drops for `rows` (local rows of `shard`): seeded by (seed, epoch, step)
+    /// and keyed by each row's shard and place in it, so that no split of the rows changes them.
+    package func dropout(epoch: Int, step: Int, shard: Int, rows: [Int]) -> Dropout? {
+        guard dropout.contains(where: { $0 > 0 }) else { return nil }
+        var generator = SeededGenerator(seed: seed ^ 0xD409_0D40, stream: UInt64(epoch) << 32 | UInt64(step))
+        return Dropout(rates: dropout, seed: generator.next(), rowKeys: rows.map { UInt64(shard) << 32 | UInt64($0) })
     }
 
     package func validationRows(_ shard: Int) -> Int { Int((Double(plan.ranges[shard].count) * validationFraction).rounded(.down)) }
@@ -235,7 +246,8 @@ package enum NeuralShardEvaluator {
                 scratch.epoch = epoch
             }
             let rows = Array(layout.rows(step: step, shard: shard.index, order: scratch.order))
-            return evaluate(rows, shard: shard, state: state, gradient: true, scratch: scratch)
+            return evaluate(rows, shard: shard, state: state, gradient: true, scratch: scratch,
+                            dropout: layout.dropout(epoch: epoch, step: step, shard: shard.index, rows: rows))
         case let .evaluate(_, layout, part):
             let training = layout.trainingRows(shard.index), count = shard.rows
             let range: Range<Int> = switch part {
@@ -326,15 +338,18 @@ package enum NeuralShardEvaluator {
         return (inputs, posteriors)
     }
 
-    static func evaluate(_ rows: [Int], shard: NeuralShard, state: NeuralModelState, gradient: Bool, scratch: NeuralScratch) -> TrainingSums {
+    static func evaluate(
+        _ rows: [Int], shard: NeuralShard, state: NeuralModelState, gradient: Bool, scratch: NeuralScratch, dropout: Dropout? = nil
+    ) -> TrainingSums {
         switch state.precision {
-        case .float64: evaluate(Double.self, rows, shard: shard, state: state, gradient: gradient, scratch: scratch)
-        case .float32: evaluate(Float.self, rows, shard: shard, state: state, gradient: gradient, scratch: scratch)
+        case .float64: evaluate(Double.self, rows, shard: shard, state: state, gradient: gradient, scratch: scratch, dropout: dropout)
+        case .float32: evaluate(Float.self, rows, shard: shard, state: state, gradient: gradient, scratch: scratch, dropout: dropout)
         }
     }
 
     private static func evaluate<Scalar: NetworkScalar>(
-        _: Scalar.Type, _ rows: [Int], shard: NeuralShard, state: NeuralModelState, gradient: Bool, scratch: NeuralScratch
+        _: Scalar.Type, _ rows: [Int], shard: NeuralShard, state: NeuralModelState, gradient: Bool, scratch: NeuralScratch,
+        dropout: Dropout?
     ) -> TrainingSums {
         let architecture = state.architecture
         let (inputs, posteriors): ([Scalar], [Double]) = networkInputs(rows, shard: shard, state: state)
@@ -367,14 +382,14 @@ package enum NeuralShardEvaluator {
             }
             sums = TrainingSums(batch: Network.batchSums(
                 architecture: architecture, parameters: state.narrowParameters, inputs: narrowInputs, rows: rows.count,
-                targets: targets, gradient: gradient, workspace: scratch.narrowWorkspace!, weights: weights))
+                targets: targets, gradient: gradient, workspace: scratch.narrowWorkspace!, weights: weights, dropout: dropout))
         } else {
             if scratch.workspace == nil || scratch.workspace!.architecture != architecture {
                 scratch.workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: max(rows.count, 1))
             }
             sums = TrainingSums(batch: Network.batchSums(
                 architecture: architecture, parameters: state.parameters, inputs: unsafeBitCast(inputs, to: [Double].self), rows: rows.count,
-                targets: targets, gradient: gradient, workspace: scratch.workspace!, weights: weights))
+                targets: targets, gradient: gradient, workspace: scratch.workspace!, weights: weights, dropout: dropout))
         }
 
         sums.targetSum = targetSum
@@ -670,13 +685,16 @@ package enum NeuralTaskCodec {
     }
 
     private static func encode(_ layout: BatchLayout, _ w: inout WireWriter) {
-        w.int(layout.batchSize); w.double(layout.validationFraction); w.u64(layout.seed)
+        w.int(layout.batchSize); w.double(layout.validationFraction); w.u64(layout.seed); w.doubles(layout.dropout)
     }
 
     private static func decodeLayout(_ r: inout WireReader, _ plan: ShardPlan) throws -> BatchLayout {
         let batch = try r.int("batch size", in: 1...(1 << 24))
         let fraction = try r.double("validation fraction")
         guard fraction >= 0, fraction < 1 else { throw WireError("training task: validation fraction \(fraction)") }
-        return BatchLayout(plan: plan, batchSize: batch, validationFraction: fraction, seed: try r.u64("seed"))
+        let seed = try r.u64("seed")
+        let dropout = try r.doubles("dropout")
+        guard dropout.count <= 1 << 16, dropout.allSatisfy({ (0..<1).contains($0) }) else { throw WireError("training task: dropout rates \(dropout) outside [0, 1)") }
+        return BatchLayout(plan: plan, batchSize: batch, validationFraction: fraction, seed: seed, dropout: dropout)
     }
 }

@@ -59,6 +59,27 @@ struct LayerWidths: ExpressibleByArgument, CustomStringConvertible {
     var description: String { values.map(String.init).joined(separator: ",") }
 }
 
+/// Dropout rates for `--dropout 0.5` (every hidden layer) or `--dropout 0.5,0.2` (one per layer).
+struct DropoutRates: ExpressibleByArgument, CustomStringConvertible {
+    var values: [Double]
+
+    init(_ values: [Double]) { self.values = values }
+
+    init?(argument: String) {
+        let rates = argument.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !rates.isEmpty, rates.allSatisfy({ $0.map { (0..<1).contains($0) } ?? false }) else { return nil }
+        values = rates.map { $0! }
+    }
+
+    /// One rate per hidden layer of `hidden` widths, or nil when the count fits neither form.
+    func perLayer(_ hidden: [Int]) -> [Double]? {
+        if values.count == 1 { return Array(repeating: values[0], count: hidden.count) }
+        return values.count == hidden.count ? values : nil
+    }
+
+    var description: String { values.map { String($0) }.joined(separator: ",") }
+}
+
 /// Class names sorted as numbers when they all are numbers, else as text.
 func sortedClasses(_ labels: [String]) -> [String] {
     let unique = Array(Set(labels))
@@ -114,6 +135,11 @@ extension MLPCommand {
 
         @Option(name: .customLong("l1"), help: "L1 penalty on the weights (λ·Σ|w| added to the loss; drives weights to 0).")
         var l1: Double = 0
+
+        @Option(name: .long, help: ArgumentHelp(
+            "Dropout: the probability of dropping each hidden unit in a training step, for every hidden layer or one per layer (0.5 or 0.5,0.2).",
+            valueName: "P"))
+        var dropout = DropoutRates([0])
 
         @Option(name: .long, help: "Learning-rate schedule: constant, step:EPOCHS:FACTOR, cosine[:MIN_FRACTION].")
         var schedule: String = "constant"
@@ -172,6 +198,9 @@ extension MLPCommand {
             if validationLabels != nil, validationData == nil { throw ValidationError("--validation-labels needs --validation-data") }
             guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
             guard l1 >= 0, l1.isFinite else { throw ValidationError("--l1 must be a finite number, not negative") }
+            guard dropout.perLayer(hiddenWidths) != nil else {
+                throw ValidationError("--dropout \(dropout) gives \(dropout.values.count) rates for \(hiddenWidths.count) hidden layers; give one rate or one per layer")
+            }
             if let patience { guard patience >= 1 else { throw ValidationError("--patience must be at least 1") } }
             if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
             if cluster.streamData { throw ValidationError("--stream-data is for mixture jobs; training workers read their rows from the file") }
@@ -198,6 +227,8 @@ extension MLPCommand {
                 options.seed = seed
                 options.weightDecay = weightDecay
                 options.l1 = l1
+                let rates = dropout.perLayer(hiddenWidths) ?? []
+                options.dropout = rates.contains { $0 > 0 } ? rates : []
                 options.validationFraction = validationSplit
                 options.precision = precision
 

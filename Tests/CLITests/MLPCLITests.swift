@@ -34,6 +34,26 @@ private func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fil
 struct MLPCLITests {
     let fixture = TrainingFixture.shared
 
+    @Test("--dropout gives the same model on 1 and 3 workers and reaches the model file; rates that do not fit are usage errors")
+    func dropout() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        for workers in [1, 3] {
+            let result = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--workers", "\(workers)",
+                                                "--out", scratch.path("d\(workers).json"), "--dropout", "0.5,0.2"] + TrainingFixture.train)
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        #expect(try bytes(scratch.path("d1.json")) == (try bytes(scratch.path("d3.json"))))
+        #expect(try bytes(scratch.path("d1.json")) != (try fixture.reference()))
+        let model = try JSONSerialization.jsonObject(with: try bytes(scratch.path("d1.json"))) as? [String: Any]
+        #expect((model?["options"] as? [String: Any])?["dropout"] as? [Double] == [0.5, 0.2])
+        for bad in ["0.5,0.2,0.1", "1", "-0.1", "half"] {
+            let result = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels,
+                                                "--out", scratch.path("bad.json"), "--hidden", "32,16", "--dropout", bad])
+            #expect(result.status == 64 && result.stderr.contains("--dropout"), "\(bad): \(result.stderr)")
+        }
+    }
+
     @Test("--l1 reaches the model file and changes the weights, the same on 2 workers; a negative one is a usage error")
     func l1Penalty() throws {
         let scratch = try ScratchDirectory()

@@ -159,6 +159,83 @@ struct GradientCheckTests {
     }
 }
 
+@Suite("Dropout")
+struct DropoutTests {
+    static let rates = [0.5, 0.3]
+
+    static func dropout(rows: Range<Int>, seed: UInt64 = 77) -> Dropout {
+        Dropout(rates: rates, seed: seed, rowKeys: rows.map { UInt64($0) })
+    }
+
+    // With the masks fixed (the step's seed and the rows' keys), the loss is a smooth function of
+    // the parameters, and back-propagation through the masks must agree with central differences.
+    // (Sigmoid and ReLU are left out: dropped units leave derivatives below what central
+    // differences resolve at the suite's 1e-6 relative tolerance, or pre-activations at the kink.)
+    @Test("back-propagation through dropped units agrees with central differences", arguments: [Activation.tanh, .linear])
+    func gradientCheck(activation: Activation) throws {
+        let problem = GradientProblem(activation: activation, loss: .crossEntropy3)
+        let rows = GradientProblem.rows
+        let workspace = NetworkWorkspace<Double>(architecture: problem.architecture, capacity: rows)
+        let dropout = Self.dropout(rows: 0..<rows)
+        let sums = Network.batchSums(
+            architecture: problem.architecture, parameters: problem.parameters, inputs: problem.inputs,
+            rows: rows, targets: problem.targets, gradient: true, workspace: workspace, dropout: dropout)
+        let plain = Network.batchSums(
+            architecture: problem.architecture, parameters: problem.parameters, inputs: problem.inputs,
+            rows: rows, targets: problem.targets, gradient: true, workspace: workspace)
+        #expect(sums.lossSum != plain.lossSum, "dropout changes the loss")
+        let result = checkGradient(analytic: sums.gradient, at: problem.parameters) {
+            Network.batchSums(architecture: problem.architecture, parameters: $0, inputs: problem.inputs, rows: rows,
+                              targets: problem.targets, gradient: false, workspace: workspace, dropout: dropout).lossSum
+        }
+        #expect(result.passed, "worst relative error \(result.worstError) at parameter \(result.worstIndex)")
+        // And the check bites: the gradient of the plain network is not this one's.
+        #expect(!checkGradient(analytic: plain.gradient, at: problem.parameters) {
+            Network.batchSums(architecture: problem.architecture, parameters: $0, inputs: problem.inputs, rows: rows,
+                              targets: problem.targets, gradient: false, workspace: workspace, dropout: dropout).lossSum
+        }.passed)
+    }
+
+    @Test("each layer drops its rate of the units and scales the rest by 1/(1 − p)")
+    func ratesAndScale() {
+        let dropout = Self.dropout(rows: 0..<2000)
+        for (layer, p) in Self.rates.enumerated() {
+            var mask = [Double](repeating: -1, count: 100)
+            var dropped = 0
+            for row in 0..<2000 {
+                mask.withUnsafeMutableBufferPointer { dropout.mask(layer: layer, row: row, width: 100, into: $0.baseAddress!) }
+                dropped += mask.filter { $0 == 0 }.count
+                #expect(mask.allSatisfy { $0 == 0 || $0 == 1 / (1 - p) })
+            }
+            // 200,000 draws: the standard error of the fraction is about 0.001.
+            #expect(abs(Double(dropped) / 200_000 - p) < 0.006, "layer \(layer): \(dropped) of 200000 dropped")
+        }
+    }
+
+    @Test("a row's dropped units depend on its key and the step's seed, not on the batch it is in; rate 0 drops nothing")
+    func masksFollowTheRows() {
+        let architecture = NetworkArchitecture(inputs: 4, hidden: [64, 32], outputs: 3, activation: .tanh, loss: .softmaxCrossEntropy)
+        let parameters = architecture.initialParameters(seed: 3)
+        let rows = 40
+        let inputs = normals(rows * 4, seed: 4)
+        let labels = (0..<rows).map { $0 % 3 }
+        let workspace = NetworkWorkspace<Double>(architecture: architecture, capacity: rows)
+        func sums(_ range: Range<Int>, _ dropout: Dropout?) -> BatchSums {
+            Network.batchSums(architecture: architecture, parameters: parameters, inputs: Array(inputs[(range.lowerBound * 4)..<(range.upperBound * 4)]),
+                              rows: range.count, targets: .classes(Array(labels[range])), gradient: true, workspace: workspace, dropout: dropout)
+        }
+        let whole = sums(0..<rows, Self.dropout(rows: 0..<rows))
+        var halves = sums(0..<15, Self.dropout(rows: 0..<15))
+        halves.add(sums(15..<rows, Self.dropout(rows: 15..<rows)))
+        #expect(abs(halves.lossSum - whole.lossSum) <= 1e-12 * abs(whole.lossSum))
+        #expect(zip(halves.gradient, whole.gradient).allSatisfy { abs($0 - $1) <= 1e-12 * (1 + abs($1)) })
+        #expect(sums(0..<rows, Self.dropout(rows: 0..<rows, seed: 78)).lossSum != whole.lossSum, "another step drops other units")
+        let none = sums(0..<rows, nil)
+        #expect(sums(0..<rows, Dropout(rates: [0, 0], seed: 77, rowKeys: (0..<rows).map { UInt64($0) })) == none)
+        #expect(whole.lossSum != none.lossSum)
+    }
+}
+
 @Suite("Single-precision passes")
 struct SinglePrecisionTests {
     /// ‖a − b‖ / ‖b‖.

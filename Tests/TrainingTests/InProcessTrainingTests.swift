@@ -10,7 +10,7 @@ import Training
 struct InProcessTrainingTests {
     static let generated = SyntheticMixture.generate(samples: 1200, features: 4, components: 3, seed: 5)
 
-    static func train(threads: Int, shards: Int, l1: Double = 0) throws -> TrainedNetwork {
+    static func train(threads: Int, shards: Int, l1: Double = 0, dropout: [Double] = [], precision: NetworkPrecision = .float32) throws -> TrainedNetwork {
         let data = generated.features
         let runner = LocalShards(data: data, targets: .classes(generated.labels), plan: ShardPlan(rows: data.rows, shards: shards), threads: threads)
         var options = TrainingOptions()
@@ -19,6 +19,8 @@ struct InProcessTrainingTests {
         options.batchSize = 64
         options.validationFraction = 0.2
         options.l1 = l1
+        options.dropout = dropout
+        options.precision = precision
         return try NetworkTrainer(runner: runner, options: options, outputs: 3).train()
     }
 
@@ -49,5 +51,17 @@ struct InProcessTrainingTests {
         #expect(small(weights(penalised)) > 2 * small(weights(plain)), "\(small(weights(penalised))) against \(small(weights(plain))) weights under 1e-3")
         #expect((penalised.history.last?.validationAccuracy ?? 0) > 0.85, "\(penalised.history.last?.validationAccuracy ?? 0)")
         #expect(penalised.options.l1 == 0.05 && plain.options.l1 == 0)
+    }
+
+    @Test("dropout: the same bits for any thread count in both precisions, still learns; rates of 0 change nothing",
+          arguments: [NetworkPrecision.float32, .float64])
+    func dropout(precision: NetworkPrecision) throws {
+        let dropped = try Self.train(threads: 1, shards: 4, dropout: [0.3], precision: precision)
+        #expect(try Self.train(threads: 3, shards: 4, dropout: [0.3], precision: precision).parameters == dropped.parameters)
+        let plain = try Self.train(threads: 2, shards: 4, precision: precision)
+        #expect(dropped.parameters != plain.parameters)
+        #expect(try Self.train(threads: 2, shards: 4, dropout: [0], precision: precision).parameters == plain.parameters)
+        #expect((dropped.history.last?.validationAccuracy ?? 0) > 0.9, "\(dropped.history.last?.validationAccuracy ?? 0)")
+        #expect(dropped.options.dropout == [0.3])
     }
 }
