@@ -360,23 +360,32 @@ extension GMMCommand {
         @Flag(name: .long, help: "Write the N×K posterior probabilities instead of labels.")
         var proba = false
 
+        @Flag(name: .long, help: "Write each row's log-likelihood log p(x) (scikit-learn's score_samples) instead of labels.")
+        var logLikelihood = false
+
         @OptionGroup var identifiers: IdentifierColumnOption
+
+        func validate() throws {
+            if proba, logLikelihood { throw ValidationError("--proba and --log-likelihood write different files: choose one") }
+        }
 
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
                 try checkTableOutput(out)
                 try identifiers.check(out: out)
-                let result = try applied.evaluate(proba ? .probabilities : .labels)
+                let result = try applied.evaluate(proba ? .probabilities : logLikelihood ? .logLikelihoods : .labels)
                 let k = result.model.parameters.components
                 let ids = try identifiers.read(applied.input, csv: result.csv, rows: result.rows)
-                if proba {
+                if logLikelihood {
+                    try writeMatrix(result.perRow, rows: result.rows, columns: 1, header: ["log_likelihood"], ids: ids, to: out)
+                } else if proba {
                     try writeMatrix(result.perRow, rows: result.rows, columns: k,
                                     header: probabilityHeader((0..<k).map(String.init)), ids: ids, to: out)
                 } else {
                     try writeLabels(result.perRow.map { Int($0) }, ids: ids, to: out)
                 }
-                print("wrote \(proba ? "probabilities" : "labels") for \(result.rows) rows to \(out)")
+                print("wrote \(proba ? "probabilities" : logLikelihood ? "log-likelihoods" : "labels") for \(result.rows) rows to \(out)")
             }
         }
     }
