@@ -33,6 +33,9 @@ class _MixtureBase(FleetMixin, DensityMixin, BaseEstimator):
     def _fit_arguments(self):
         return []
 
+    def _check_rows(self, rows):
+        pass
+
     def _initial_model(self):
         """The model EM starts from (`--init-model`), or None to initialise in the binary."""
         return None
@@ -43,6 +46,7 @@ class _MixtureBase(FleetMixin, DensityMixin, BaseEstimator):
             if rows < self.n_components:
                 raise _binary.EmfleetValueError(
                     f"Expected n_samples >= n_components but got n_components = {self.n_components}, n_samples = {rows}")
+            self._check_rows(rows)
             initial = self._initial_model()
             model_path = scratch.file("model.json")
             args = ["gmm", "fit", "--data", data, "--components", self.n_components,
@@ -341,6 +345,12 @@ class BayesianGaussianMixture(_MixtureBase):
                 "warm_start: emfleet's variational fit starts from its --init, not from an earlier model; "
                 "fit again with warm_start=False")
         return self._fit_file(X, y, sample_weight)
+
+    def _check_rows(self, rows):
+        if rows < 2 and self.covariance_prior is None:
+            raise _binary.EmfleetValueError(
+                f"n_samples = {rows}: the default covariance prior (the data's covariance) needs at least 2 rows; "
+                "give covariance_prior")
 
     def _fit_arguments(self):
         args = ["--variational", _VARIATIONAL_PRIOR[self.weight_concentration_prior_type]]

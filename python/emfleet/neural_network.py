@@ -169,10 +169,6 @@ class _MLPBase(FleetMixin, BaseEstimator):
                 args += ["--sample-weight", weights]
             return json.loads(_binary.run(args + self._apply_arguments()))
 
-    def partial_fit(self, X, y, **kwargs):
-        raise NotImplementedError("partial_fit: emfleet's mlp train starts from fresh weights; fit on all rows "
-                                  "(a path or memmap of an .npy file is read in place, larger than memory)")
-
     def to_sklearn(self):
         """The scikit-learn estimator of the same name with these parameters and these weights
         (the input standardisation folded into the first layer)."""
@@ -241,13 +237,15 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
                               "precision": [StrOptions({"float32", "float64"})]}
 
     def _labels_file(self, y, rows, scratch):
-        y = column_or_1d(y, warn=True) if np.ndim(y) <= 2 else y
+        if y is None:
+            raise ValueError("MLPClassifier requires y to be passed, but the target y is None.")
+        y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if len(y) != rows:
             raise ValueError(f"Found input variables with inconsistent numbers of samples: [{rows}, {len(y)}]")
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"The labels hold a single class ({self.classes_[0]!r}); a classifier needs two or more")
+            raise ValueError(f"The labels hold one class ({self.classes_[0]!r}); a classifier needs two or more")
         np.save(scratch.file("labels.npy"), codes.astype(np.int64))
         return scratch.file("labels.npy"), "binary-cross-entropy" if len(self.classes_) == 2 else "cross-entropy"
 
@@ -297,9 +295,11 @@ class MLPRegressor(RegressorMixin, _MLPBase):
 
     @staticmethod
     def _target_file(y, rows, scratch):
+        if y is None:
+            raise ValueError("MLPRegressor requires y to be passed, but the target y is None.")
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
+            y = column_or_1d(y, warn=True)
         if y.ndim != 1:
             raise NotImplementedError(f"y of shape {y.shape}: emfleet's regression network has one output; fit one model per target")
         y = y.astype(np.float64)

@@ -9,8 +9,16 @@ import emfleet
 
 EXPECTED_FAILED = {
     "GaussianMixture": {},
-    "BayesianGaussianMixture": {},
-    "KMeans": {},
+    "BayesianGaussianMixture": {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "scikit-learn's BayesianGaussianMixture takes no sample_weight; emfleet's does, but the check's 30-feature "
+            "data makes the default covariance prior (the data's covariance) singular, which the binary refuses"),
+    },
+    "KMeans": {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "the k-means++ start draws differently from weights than from repeated rows; scikit-learn lists "
+            "the same check as failing for its own KMeans"),
+    },
     "MLPClassifier": {},
     "MLPRegressor": {},
 }
