@@ -47,29 +47,48 @@ class _MixtureBase(FleetMixin, DensityMixin, BaseEstimator):
                 raise _binary.EmfleetValueError(
                     f"Expected n_samples >= n_components but got n_components = {self.n_components}, n_samples = {rows}")
             self._check_rows(rows)
+            # A warm start continues the earlier fit, whose last lower bound the first iteration is
+            # compared with, as in scikit-learn.
+            warm = self.warm_start and hasattr(self, "lower_bound_") and hasattr(self, "weights_")
+            previous = self.lower_bound_ if warm else None
             initial = self._initial_model()
-            model_path = scratch.file("model.json")
-            args = ["gmm", "fit", "--data", data, "--components", self.n_components,
-                    "--covariance", self.covariance_type, "--max-iter", self.max_iter, f"--tol={number(self.tol)}",
-                    f"--reg-covar={number(self.reg_covar)}", "--init", _INIT[self.init_params],
-                    "--n-init", 1 if initial is not None else self.n_init,
-                    "--seed", seed_from(self.random_state), "--out", model_path]
-            if initial is not None:
-                args += ["--init-model", scratch.write_json("init.json", initial)]
             weights = self._weights_file(sample_weight, rows, scratch)
-            if weights is not None:
-                args += ["--sample-weight", weights]
-            args += self._fit_arguments() + self._fleet_arguments()
-            if not self.verbose:
-                args.append("--quiet")
-            _binary.run(args, verbose=self.verbose)
-            with open(model_path) as f:
-                self._set_model(json.load(f))
+            seed = seed_from(self.random_state)
+            doc = self._run_fit(scratch, data, weights, initial, seed, self.max_iter)
+            history = doc.get("log_likelihood_history") or []
+            if previous is not None and np.isfinite(previous) and history and abs(history[0] - previous) < self.tol:
+                # scikit-learn stops after this first iteration, converged.
+                if len(history) > 1:
+                    doc = self._run_fit(scratch, data, weights, initial, seed, 1)
+                doc["converged"] = True
+            self._set_model(doc)
         if not self.converged_:
             warnings.warn(
                 "Best performing initialization did not converge. Try different init parameters, "
                 "or increase max_iter, tol, or check for degenerate data.", ConvergenceWarning)
         return self
+
+    def _run_fit(self, scratch, data, weights, initial, seed, max_iter):
+        """One `emfleet gmm fit`; returns the model document it wrote."""
+        model_path = scratch.file("model.json")
+        args = ["gmm", "fit", "--data", data, "--components", self.n_components,
+                "--covariance", self.covariance_type, "--max-iter", max(1, max_iter), f"--tol={number(self.tol)}",
+                f"--reg-covar={number(self.reg_covar)}", "--init", _INIT[self.init_params],
+                "--n-init", 1 if initial is not None and "given" not in initial else self.n_init, "--seed", seed, "--out", model_path]
+        if initial is not None and "given" in initial:
+            args += ["--init-given", scratch.write_json("given.json", initial["given"])]
+        elif initial is not None:
+            args += ["--init-model", scratch.write_json("init.json", initial)]
+        if max_iter == 0:
+            args += ["--initialise-only"]
+        if weights is not None:
+            args += ["--sample-weight", weights]
+        args += self._fit_arguments() + self._fleet_arguments()
+        if not self.verbose:
+            args.append("--quiet")
+        _binary.run(args, verbose=self.verbose)
+        with open(model_path) as f:
+            return json.load(f)
 
     def fit(self, X, y=None, sample_weight=None):
         """Fits the mixture in the binary (`emfleet gmm fit`); `sample_weight` makes each row count its weight."""
@@ -252,8 +271,6 @@ class GaussianMixture(_MixtureBase):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, y=None, sample_weight=None):
-        if self.max_iter < 1:
-            raise _binary.EmfleetValueError("max_iter=0 (initialisation only) is not offered by the emfleet binary; give max_iter >= 1")
         return self._fit_file(X, y, sample_weight)
 
     def _initial_model(self):
@@ -267,15 +284,20 @@ class GaussianMixture(_MixtureBase):
         means = _check_means(self.means_init, self.n_components, n_features, xp=np) if self.means_init is not None else None
         precisions = (_check_precisions(self.precisions_init, self.covariance_type, self.n_components, n_features, xp=np)
                       if self.precisions_init is not None else None)
+        covariances = _covariances_from_precisions(precisions, self.covariance_type) if precisions is not None else None
         if not all(given):
-            raise NotImplementedError(
-                "weights_init, means_init and precisions_init start emfleet's EM together (gmm fit --init-model): "
-                "give all three, or none")
-        covariances = _covariances_from_precisions(precisions, self.covariance_type)
+            # The others come from the init_params start, in the binary (gmm fit --init-given).
+            parts = {"weights": weights, "means": means, "covariances": covariances}
+            return {"given": {name: np.asarray(v, dtype=float).tolist() for name, v in parts.items() if v is not None}}
         return {"format": "emfleet.gaussian-mixture", "version": 1, "kind": "gaussian-mixture",
                 "covariance_type": self.covariance_type, "n_components": self.n_components, "n_features": n_features,
                 "weights": weights.tolist(), "means": means.tolist(), "covariances": covariances.tolist(),
                 "converged": False, "n_iter": 0, "log_likelihood_history": []}
+
+    def _n_parameters(self):
+        """The model's free parameters, as the binary counts them for BIC and AIC (`gmm score`)."""
+        check_is_fitted(self, "means_")
+        return int(self._score_report(np.asarray(self.means_, dtype=np.float64)[:1])["free_parameters"])
 
     def bic(self, X):
         """Bayesian information criterion of the model on X (`emfleet gmm score`)."""
