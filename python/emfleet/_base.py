@@ -34,10 +34,12 @@ class FleetMixin:
             args += ["--bind", self.bind]
         if self.min_workers is not None:
             args += ["--min-workers", self.min_workers]
-        if self.threads is not None and self.workers is None and self.bind is None:
-            args += ["--threads", self.threads]
-        elif self.threads is not None:
-            args += ["--worker-threads", self.threads]
+        if self.threads is not None:
+            # Threads per local worker with workers=; in this process without; remote workers choose their own.
+            if self.workers is not None:
+                args += ["--worker-threads", self.threads]
+            elif self.bind is None:
+                args += ["--threads", self.threads]
         if job:
             if self.shards is not None:
                 args += ["--shards", self.shards]
@@ -48,17 +50,12 @@ class FleetMixin:
         return args
 
     def _apply_arguments(self):
-        """Fleet options for predict and score: workers and threads, never a report."""
-        args = []
+        """Options for predict and score: `workers` local processes, or `threads` in one process. Remote
+        workers (`bind`) serve fits; predictions run here."""
         if self.workers is not None:
-            args += ["--workers", self.workers]
-        if self.bind is not None:
-            args += ["--bind", self.bind]
-        if self.min_workers is not None:
-            args += ["--min-workers", self.min_workers]
-        if self.threads is not None and self.workers is None and self.bind is None:
-            args += ["--threads", self.threads]
-        return args
+            args = ["--workers", self.workers]
+            return args + (["--worker-threads", self.threads] if self.threads is not None else [])
+        return ["--threads", self.threads] if self.threads is not None else []
 
     def _data_file(self, X, scratch, reset, name="X.npy", ensure_min_samples=1):
         """The path of an .npy file holding X (X's own file when it is one, else a copy in `scratch`),

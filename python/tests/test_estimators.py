@@ -235,3 +235,24 @@ def test_mlp_regressor_fits_a_line_and_scores_r2():
     assert net.score(X, y) == pytest.approx(r2_score(y, predicted), rel=1e-6)
     assert net.score(X, y) > 0.9
     np.testing.assert_allclose(net.to_sklearn().predict(X), predicted, rtol=1e-8, atol=1e-8)
+
+
+def test_bind_fits_on_remote_workers_with_the_same_model(blobs):
+    import socket
+    import subprocess
+
+    X, _ = blobs
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    endpoint = f"tcp://127.0.0.1:{port}"
+    worker = subprocess.Popen([emfleet.find_binary(), "worker", "--connect", endpoint],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        remote = emfleet.GaussianMixture(3, random_state=4, shards=4, bind=endpoint, min_workers=1).fit(X)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    alone = emfleet.GaussianMixture(3, random_state=4, shards=4, memory_limit="256M").fit(X)
+    np.testing.assert_array_equal(remote.means_, alone.means_)
+    np.testing.assert_array_equal(remote.covariances_, alone.covariances_)
