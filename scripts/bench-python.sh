@@ -10,7 +10,6 @@ python3 -c "import sklearn" 2>/dev/null || python3 -m pip install --quiet scikit
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 -m venv --system-site-packages "$work/venv"
-cp -r python "$work/package"
-"$work/venv/bin/python" -m pip install --quiet --no-build-isolation "$work/package" 2>&1 | grep -v "^\[notice\]" || true
+"$work/venv/bin/python" -m pip install --quiet ./python 2>&1 | grep -v "^\[notice\]" || true
 EMFLEET_BIN="$PWD/.build/release/emfleet" "$work/venv/bin/python" scripts/bench_python.py \
     --emfleet "$PWD/.build/release/emfleet" --data-dir bench-data "$@"

@@ -18,11 +18,14 @@ trap 'rm -rf "$work"' EXIT
 
 python3 -m venv --system-site-packages "$work/venv"
 py="$work/venv/bin/python"
-# Installed from a copy, so that the build leaves nothing in the checkout.
-cp -r "$root/python" "$work/package"
-"$py" -m pip install --quiet --no-build-isolation "$work/package" 2>&1 | grep -v "^\[notice\]" || true
+# As the README says: pip install ./python (its build files stay in python/build, git-ignored).
+"$py" -m pip install --quiet "$root/python" 2>&1 | grep -v "^\[notice\]" || true
 "$py" -c "import emfleet, sys; sys.exit(0 if emfleet.__file__.startswith('$work/venv') else 1)" \
     || { echo "check-python: emfleet did not install into the virtual environment" >&2; exit 1; }
+# Without EMFLEET_BIN the installed package finds the binary of the checkout it came from.
+found=$(cd "$work" && env -u EMFLEET_BIN PATH=/usr/bin:/bin "$py" -c "import emfleet; print(emfleet.find_binary())")
+[[ $found == "$root/.build/release/emfleet" ]] \
+    || { echo "check-python: the installed package found '$found', not $root/.build/release/emfleet" >&2; exit 1; }
 "$py" -m pytest --version >/dev/null 2>&1 || "$py" -m pip install --quiet pytest
 
 cd "$work"
