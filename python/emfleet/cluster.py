@@ -104,7 +104,7 @@ class KMeans(FleetMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clus
         doc.setdefault("inertia_history", [])
         doc.setdefault("options", {"clusters": int(centres.shape[0]), "initialisation": "k-means++",
                                    "maxIterations": int(self.max_iter), "tolerance": float(self.tol), "seed": 0})
-        doc.setdefault("training", {"rows": 0, "shards": 1, "keptStart": 0})
+        doc.setdefault("training", {"rows": 0, "shards": 1, "kept_start": 0})
         return doc
 
     def _apply(self, X, flag):

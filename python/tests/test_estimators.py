@@ -256,3 +256,17 @@ def test_bind_fits_on_remote_workers_with_the_same_model(blobs):
     alone = emfleet.GaussianMixture(3, random_state=4, shards=4, memory_limit="256M").fit(X)
     np.testing.assert_array_equal(remote.means_, alone.means_)
     np.testing.assert_array_equal(remote.covariances_, alone.covariances_)
+
+
+def test_from_sklearn_takes_models_fitted_by_sklearn(blobs):
+    X, _ = blobs
+    theirs = sklearn.mixture.BayesianGaussianMixture(n_components=4, covariance_type="diag", random_state=0).fit(X)
+    ours = emfleet.BayesianGaussianMixture.from_sklearn(theirs)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-9)
+    np.testing.assert_allclose(ours.score_samples(X), theirs.score_samples(X), rtol=1e-9)
+    centres = sklearn.cluster.KMeans(3, n_init=1, random_state=0).fit(X)
+    mine = emfleet.KMeans.from_sklearn(centres)
+    np.testing.assert_array_equal(mine.predict(X), centres.predict(X))
+    assert mine.score(X) == pytest.approx(centres.score(X), rel=1e-10)
+    gm = sklearn.mixture.GaussianMixture(3, covariance_type="tied", random_state=0).fit(X)
+    np.testing.assert_allclose(emfleet.GaussianMixture.from_sklearn(gm).score_samples(X), gm.score_samples(X), rtol=1e-10)
