@@ -66,6 +66,7 @@ class FleetMixin:
             if len(shape) != 2:
                 raise EmfleetValueError(f"{path}: expected a 2-D array of rows, got shape {shape}")
             if reset:
+                self._input_dtype = np.load(path, mmap_mode="r").dtype
                 self.n_features_in_ = shape[1]
                 if hasattr(self, "feature_names_in_"):
                     del self.feature_names_in_
@@ -77,6 +78,8 @@ class FleetMixin:
             return path, shape[0]
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C",
                           ensure_min_samples=ensure_min_samples)
+        if reset:
+            self._input_dtype = X.dtype
         return scratch.write_array(name, X), X.shape[0]
 
     @staticmethod
@@ -86,6 +89,15 @@ class FleetMixin:
             return None
         weights = _check_sample_weight(sample_weight, np.empty((rows, 0)), dtype=np.float64)
         return scratch.write_array("weights.npy", weights)
+
+
+def output_dtype(X):
+    """float32 for float32 data (scikit-learn keeps it in its outputs), else float64."""
+    if isinstance(X, (str, os.PathLike)):
+        dtype = np.load(os.fspath(X), mmap_mode="r").dtype
+    else:
+        dtype = getattr(X, "dtype", np.float64)
+    return np.float32 if dtype == np.float32 else np.float64
 
 
 def seed_from(random_state):

@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _binary
-from ._base import FLEET_CONSTRAINTS, FleetMixin, number, numbers, seed_from
+from ._base import FLEET_CONSTRAINTS, FleetMixin, number, numbers, output_dtype, seed_from
 
 _INIT = {"kmeans": "kmeans", "k-means++": "k-means++", "random": "random", "random_from_data": "random-from-data"}
 
@@ -102,9 +102,11 @@ class _MixtureBase(FleetMixin, DensityMixin, BaseEstimator):
 
     def _set_model(self, doc):
         self._model = doc
-        self.weights_ = np.array(doc["weights"], dtype=float)
-        self.means_ = np.array(doc["means"], dtype=float)
-        self.covariances_ = np.array(doc["covariances"], dtype=float)
+        # In the dtype of the data, as scikit-learn's are; the document keeps the binary's doubles.
+        dtype = getattr(self, "_input_dtype", np.float64)
+        self.weights_ = np.array(doc["weights"], dtype=dtype)
+        self.means_ = np.array(doc["means"], dtype=dtype)
+        self.covariances_ = np.array(doc["covariances"], dtype=dtype)
         self.converged_ = bool(doc["converged"])
         self.n_iter_ = int(doc["n_iter"])
         history = doc.get("log_likelihood_history") or []
@@ -125,13 +127,23 @@ class _MixtureBase(FleetMixin, DensityMixin, BaseEstimator):
         """The model file for the binary, from the current attributes (which a user may have set)."""
         check_is_fitted(self, ["weights_", "means_", "covariances_"])
         doc = dict(getattr(self, "_model", None) or {})
-        means = np.asarray(self.means_, dtype=float)
+        means = np.asarray(self.means_)
+
+        def field(name, value):
+            # The binary's own doubles while the attribute still holds them (in float32 data's
+            # dtype, rounded); the attribute's values once someone has set others.
+            value = np.asarray(value)
+            stored = doc.get(name)
+            if stored is not None and np.shape(stored) == value.shape and np.array_equal(np.asarray(stored, dtype=value.dtype), value):
+                return stored
+            return value.astype(float).tolist()
+
         doc.update({
             "format": "emfleet.gaussian-mixture", "version": doc.get("version", 1),
             "kind": doc.get("kind", "gaussian-mixture"), "covariance_type": self.covariance_type,
             "n_components": int(means.shape[0]), "n_features": int(means.shape[1]),
-            "weights": np.asarray(self.weights_, dtype=float).tolist(), "means": means.tolist(),
-            "covariances": np.asarray(self.covariances_, dtype=float).tolist(),
+            "weights": field("weights", self.weights_), "means": field("means", means),
+            "covariances": field("covariances", self.covariances_),
             "converged": bool(getattr(self, "converged_", True)), "n_iter": int(getattr(self, "n_iter_", 0)),
             "log_likelihood_history": [float(v) for v in getattr(self, "lower_bounds_", [])],
         })
@@ -159,11 +171,11 @@ class _MixtureBase(FleetMixin, DensityMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Each row's posterior probability of every component (`emfleet gmm predict --proba`)."""
-        return self._per_row(X, ["--proba"])
+        return self._per_row(X, ["--proba"]).astype(output_dtype(X), copy=False)
 
     def score_samples(self, X):
         """Each row's log-likelihood (`emfleet gmm predict --log-likelihood`)."""
-        return self._per_row(X, ["--log-likelihood"]).reshape(-1)
+        return self._per_row(X, ["--log-likelihood"]).reshape(-1).astype(output_dtype(X), copy=False)
 
     def _score_report(self, X, sample_weight=None):
         check_is_fitted(self, ["weights_", "means_", "covariances_"])
