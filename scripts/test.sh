@@ -30,6 +30,8 @@ if ! python3 -c "import sklearn" 2>/dev/null; then
         || python3 -m pip install --quiet --break-system-packages scikit-learn
 fi
 scripts/check-readme-sklearn.sh
+echo "== emfleet from Python: the package's tests, scikit-learn's estimator checks and mixture tests, the example"
+scripts/check-python.sh
 echo "== the README's tour, as written, from an empty directory"
 scripts/check-readme.sh
 scripts/check-launchers.sh

@@ -157,6 +157,15 @@ extension GMMCommand {
         @Option(name: .long, help: "Start from this model file instead of initialising.")
         var initModel: String?
 
+        @Option(name: .long, help: ArgumentHelp(
+            "A JSON object with some of weights, means and covariances (in scikit-learn's shapes) that replace those of the --init start "
+                + "(scikit-learn's weights_init, means_init, precisions_init given alone).",
+            valueName: "file"))
+        var initGiven: String?
+
+        @Flag(name: .long, help: "Write the start's parameters (--init, --init-given or --init-model) as the model, with no EM iteration (scikit-learn's max_iter=0).")
+        var initialiseOnly = false
+
         @OptionGroup(title: "Variational Bayes") var variational: VariationalArguments
 
         @OptionGroup(title: "Stepwise (online) EM") var stepwise: OnlineArguments
@@ -184,6 +193,12 @@ extension GMMCommand {
             }
             if stepwise.online, variational.variational != nil {
                 throw ValidationError("--online fits by stepwise EM; --variational by variational Bayes: choose one")
+            }
+            if initGiven != nil, initModel != nil {
+                throw ValidationError("--init-model gives the whole start; --init-given replaces parts of the --init start: choose one")
+            }
+            if initGiven != nil || initialiseOnly, variational.variational != nil || stepwise.online {
+                throw ValidationError("\(initialiseOnly ? "--initialise-only" : "--init-given") starts batch EM; it does not apply to --variational or --online")
             }
         }
 
@@ -227,6 +242,19 @@ extension GMMCommand {
                                 + "give matching --components and --covariance")
                     }
                     options.initialParameters = initial
+                }
+                if let initGiven {
+                    var start = try MixtureFitter(runner: runner, options: options).initialisedParameters()
+                    try GivenInitialParts.apply(file: initGiven, to: &start)
+                    options.initialParameters = start
+                }
+                if initialiseOnly {
+                    let parameters = try options.initialParameters ?? MixtureFitter(runner: runner, options: options).initialisedParameters()
+                    try MixtureModelFile.write(GaussianMixture(parameters: parameters), to: out)
+                    if job.log.format == .text {
+                        print("wrote the start of \(components) \(covariance.rawValue) components (no EM iteration) to \(out)")
+                    }
+                    return
                 }
                 let log = job.log
                 if let resume, let start = resumed?.start ?? resumedVariational?.start {
@@ -360,23 +388,32 @@ extension GMMCommand {
         @Flag(name: .long, help: "Write the N×K posterior probabilities instead of labels.")
         var proba = false
 
+        @Flag(name: .long, help: "Write each row's log-likelihood log p(x) (scikit-learn's score_samples) instead of labels.")
+        var logLikelihood = false
+
         @OptionGroup var identifiers: IdentifierColumnOption
+
+        func validate() throws {
+            if proba, logLikelihood { throw ValidationError("--proba and --log-likelihood write different files: choose one") }
+        }
 
         func run() throws {
             try reportingErrors {
                 try OutputLocation.checkFile(out, option: "--out")
                 try checkTableOutput(out)
                 try identifiers.check(out: out)
-                let result = try applied.evaluate(proba ? .probabilities : .labels)
+                let result = try applied.evaluate(proba ? .probabilities : logLikelihood ? .logLikelihoods : .labels)
                 let k = result.model.parameters.components
                 let ids = try identifiers.read(applied.input, csv: result.csv, rows: result.rows)
-                if proba {
+                if logLikelihood {
+                    try writeMatrix(result.perRow, rows: result.rows, columns: 1, header: ["log_likelihood"], ids: ids, to: out)
+                } else if proba {
                     try writeMatrix(result.perRow, rows: result.rows, columns: k,
                                     header: probabilityHeader((0..<k).map(String.init)), ids: ids, to: out)
                 } else {
                     try writeLabels(result.perRow.map { Int($0) }, ids: ids, to: out)
                 }
-                print("wrote \(proba ? "probabilities" : "labels") for \(result.rows) rows to \(out)")
+                print("wrote \(proba ? "probabilities" : logLikelihood ? "log-likelihoods" : "labels") for \(result.rows) rows to \(out)")
             }
         }
     }
@@ -463,6 +500,51 @@ extension GMMCommand {
                 print("wrote \(count) rows to \(out)")
             }
         }
+    }
+}
+
+/// `gmm fit --init-given FILE`: some of a start's weights, means and covariances, replacing those of the
+/// `--init` start, as scikit-learn's `weights_init`, `means_init` and `precisions_init` given alone do.
+enum GivenInitialParts {
+    /// Replaces the parts `file` holds (a JSON object with any of `weights`, `means`, `covariances`,
+    /// nested arrays in scikit-learn's shapes) in `start`.
+    ///
+    /// - Throws: `ModelFileError` naming the file and the field for a file that does not parse, an
+    ///   unknown field, or a part of the wrong size.
+    static func apply(file: String, to start: inout MixtureParameters) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ModelFileError(file: file, message: "is not a JSON object with weights, means or covariances")
+        }
+        if let unknown = object.keys.sorted().first(where: { !["weights", "means", "covariances"].contains($0) }) {
+            throw ModelFileError(file: file, message: "has a field \"\(unknown)\"; give only weights, means and covariances")
+        }
+        let k = start.components, d = start.dimension
+        let covarianceCount = switch start.covarianceType {
+        case .full: k * d * d
+        case .tied: d * d
+        case .diag: k * d
+        case .spherical: k
+        }
+        func numbers(_ field: String, count: Int) throws -> [Double]? {
+            guard let value = object[field] else { return nil }
+            var flat = [Double]()
+            func walk(_ v: Any) -> Bool {
+                if let array = v as? [Any] { return array.allSatisfy(walk) }
+                guard let number = v as? NSNumber else { return false }
+                flat.append(number.doubleValue)
+                return true
+            }
+            guard walk(value), flat.count == count else {
+                throw ModelFileError(file: file, message: "\(field) must be \(count) numbers for \(k) \(start.covarianceType.rawValue) components over \(d) features")
+            }
+            return flat
+        }
+        let weights = try numbers("weights", count: k) ?? start.weights
+        let means = try numbers("means", count: k * d) ?? start.means
+        let covariances = try numbers("covariances", count: covarianceCount) ?? start.covariances
+        start = try MixtureParameters(covarianceType: start.covarianceType, components: k, dimension: d,
+                                      weights: weights, means: means, covariances: covariances)
     }
 }
 
