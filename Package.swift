@@ -61,7 +61,7 @@ let package = Package(
             "CLAPACK", "CKernels",
             .product(name: "Numerics", package: "swift-numerics", moduleAliases: ["Numerics": "SwiftNumerics"]),
         ]),
-        .target(name: "Datasets", dependencies: ["Numerics"]),
+        .target(name: "Datasets", dependencies: ["Numerics", "CKernels"]),
         // The job protocol, the shard tree, the byte codec and the in-process runner: what every job and the runtime share.
         .target(name: "Engine", dependencies: ["Datasets", "Numerics"]),
         // Models and their shard jobs.

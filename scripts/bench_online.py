@@ -61,6 +61,7 @@ def main():
     parser.add_argument("--components", type=int, default=16)
     parser.add_argument("--decays", default="0.6,0.8,1.0")
     parser.add_argument("--extra", default="", help="more gmm fit options for every run, e.g. '--workers 2'")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds of every fit (medians are shown)")
     args = parser.parse_args()
     os.makedirs(args.data_dir, exist_ok=True)
     n, d, k = args.rows, args.features, args.components
@@ -70,24 +71,40 @@ def main():
                         "--seed", "4", "--out", data], check=True, stdout=subprocess.DEVNULL)
     # The same shards for every fit (the online default: one per 256 rows of a minibatch), so all start from the same bits.
     extra = ["--shards", str(max(1, 10_000 // 256))] + args.extra.split()
-    events, model, batch_seconds = fit(args.emfleet, data, k, ["--tol", "1e-3", "--max-iter", "300"] + extra)
-    iterations = [e for e in events if e.get("event") == "iteration"]
-    per_iteration = statistics.median(e["seconds"] for e in iterations[1:]) if len(iterations) > 1 else iterations[0]["seconds"]
-    converged = model["lower_bound"]
-    print(f"{n:,} rows × {d}, K = {k}, full covariances, k-means++ start (seed 0); {' '.join(extra) or 'one process'}")
+    decays = args.decays.split(",")
+    # Batch and stepwise fits alternate, so that a change in the machine's speed (a shared
+    # virtual machine's neighbours) falls on both; medians over the repeats.
+    batch_runs, online_runs = [], {decay: [] for decay in decays}
+    for _ in range(args.repeats):
+        events, model, batch_seconds = fit(args.emfleet, data, k, ["--tol", "1e-3", "--max-iter", "300"] + extra)
+        iterations = [e for e in events if e.get("event") == "iteration"]
+        per_iteration = statistics.median(e["seconds"] for e in iterations[1:]) if len(iterations) > 1 else iterations[0]["seconds"]
+        batch_runs.append((iterations, per_iteration, batch_seconds, model["lower_bound"]))
+        for decay in decays:
+            events, model, seconds = fit(args.emfleet, data, k, ["--online", "--step-decay", decay] + extra)
+            passes = [e for e in events if e.get("event") == "pass"]
+            online_runs[decay].append((len(passes), sum(p["seconds"] for p in passes), seconds, model["lower_bound"]))
+    converged = batch_runs[0][3]
+    assert all(run[3] == converged for run in batch_runs), "batch EM gave different models"
+    per_iteration = statistics.median(run[1] for run in batch_runs)
+    listed = lambda values: ", ".join(f"{v:.2f}" for v in values)
+    print(f"{n:,} rows × {d}, K = {k}, full covariances, k-means++ start (seed 0); {' '.join(extra) or 'one process'}; "
+          f"medians of {args.repeats} alternating runs")
     print()
     print("| fit | passes over the data | seconds | mean log-likelihood | gap to batch EM |")
     print("|---|---|---|---|---|")
-    print(f"| batch EM, to tol 1e-3 | {len(iterations)} | {sum(e['seconds'] for e in iterations):.2f} "
-          f"({batch_seconds:.1f} whole command; {per_iteration:.2f} per iteration) "
+    iterations = batch_runs[0][0]
+    print(f"| batch EM, to tol 1e-3 | {len(iterations)} | {statistics.median(sum(e['seconds'] for e in run[0]) for run in batch_runs):.2f} "
+          f"({per_iteration:.2f} per iteration; runs: {listed(run[1] for run in batch_runs)}) "
           f"| {converged:.6f} | - |", flush=True)
     print(f"| batch EM, 3 iterations (time) | 3 | {3 * per_iteration:.2f} | - | - |", flush=True)
-    for decay in args.decays.split(","):
-        events, model, seconds = fit(args.emfleet, data, k, ["--online", "--step-decay", decay] + extra)
-        passes = [e for e in events if e.get("event") == "pass"]
-        gap = (model["lower_bound"] - converged) / abs(converged)
-        print(f"| online, α = {decay} | {len(passes)} | {sum(p['seconds'] for p in passes):.2f} "
-              f"({seconds:.1f} whole command) | {model['lower_bound']:.6f} | {100 * gap:+.3f}% |", flush=True)
+    for decay in decays:
+        runs = online_runs[decay]
+        likelihood = runs[0][3]
+        assert all(run[3] == likelihood for run in runs), "a stepwise fit gave different models"
+        gap = (likelihood - converged) / abs(converged)
+        print(f"| online, α = {decay} | {runs[0][0]} | {statistics.median(run[1] for run in runs):.2f} "
+              f"(runs: {listed(run[1] for run in runs)}) | {likelihood:.6f} | {100 * gap:+.3f}% |", flush=True)
     if PEAKS:
         print(f"\nworker processes' peak resident memory: {min(PEAKS):.0f}-{max(PEAKS):.0f} MiB")
 

@@ -65,6 +65,27 @@ void emfleet_exp_inplace(double *restrict values, long n) {
     }
 }
 
+// How many rows ahead a gather asks for: enough to keep several misses in flight.
+#define EMFLEET_GATHER_AHEAD 8
+
+#define EMFLEET_GATHER(T, SUFFIX)                                                                              \
+    void emfleet_gather_rows_##SUFFIX(const T *restrict source, const long *restrict positions, long count,     \
+                                      long columns, const double *restrict shift, double *restrict destination) { \
+        long lines = (columns * (long)sizeof(T) + 63) / 64;                                                     \
+        for (long r = 0; r < count; r++) {                                                                      \
+            if (r + EMFLEET_GATHER_AHEAD < count) {                                                             \
+                const char *ahead = (const char *)(source + positions[r + EMFLEET_GATHER_AHEAD] * columns);    \
+                for (long line = 0; line < lines && line < 4; line++) __builtin_prefetch(ahead + 64 * line, 0, 0); \
+            }                                                                                                   \
+            const T *from = source + positions[r] * columns;                                                    \
+            double *to = destination + r * columns;                                                             \
+            for (long j = 0; j < columns; j++) to[j] = (double)from[j] - shift[j];                              \
+        }                                                                                                       \
+    }
+
+EMFLEET_GATHER(double, f64)
+EMFLEET_GATHER(float, f32)
+
 EMFLEET_CLONES
 void emfleet_expand_quadratic(const double *restrict x, long rows, long d, int cross, double *restrict features, long stride) {
     for (long row = 0; row < rows; row++) {

@@ -1,3 +1,4 @@
+import CKernels
 /// The precision of the numbers in a feature file or matrix.
 public enum ScalarType: String, Sendable, CaseIterable {
     /// IEEE 754 single precision (numpy `float32`, descr `'<f4'`).
@@ -240,12 +241,28 @@ public struct FeatureMatrix: Sendable, Equatable {
     ///   `destination` has room for `positions.count * columns` values.
     package func copyRows(at positions: [Int], subtracting shift: [Double], into destination: UnsafeMutablePointer<Double>) {
         precondition(shift.count == columns, "shift must have one value per column")
-        if case .file(let source) = storage {
-            shift.withUnsafeBufferPointer { source.read(positions: positions, subtracting: $0.baseAddress!, into: destination) }
-            return
-        }
-        for (r, position) in positions.enumerated() {
-            copyRows(position..<(position + 1), subtracting: shift, into: destination + r * columns)
+        let columns = self.columns, rows = self.rows
+        for position in positions { precondition(position >= 0 && position < rows, "row position out of bounds") }
+        // One switch and one buffer access for the whole gather: a stepwise EM step gathers a
+        // few hundred scattered rows from every shard, and per-row calls cost more than the copies.
+        shift.withUnsafeBufferPointer { shift in
+            let shift = shift.baseAddress!
+            switch storage {
+            case .float32(let values):
+                values.withUnsafeBufferPointer { source in
+                    positions.withUnsafeBufferPointer { at in
+                        emfleet_gather_rows_f32(source.baseAddress!, at.baseAddress!, at.count, columns, shift, destination)
+                    }
+                }
+            case .float64(let values):
+                values.withUnsafeBufferPointer { source in
+                    positions.withUnsafeBufferPointer { at in
+                        emfleet_gather_rows_f64(source.baseAddress!, at.baseAddress!, at.count, columns, shift, destination)
+                    }
+                }
+            case .file(let source):
+                source.read(positions: positions, subtracting: shift, into: destination)
+            }
         }
     }
 

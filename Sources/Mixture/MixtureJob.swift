@@ -21,6 +21,13 @@ public enum MixtureJob: ShardJob {
             scratch: scratch)
     }
 
+    /// A stepwise EM step is short and on the critical path, as a training step is: workers
+    /// compute it on their network thread and poll for the next one (see ``ShardJob/runsInline(_:)``).
+    public static func runsInline(_ task: ShardTask) -> Bool {
+        if case .minibatchExpectation = task { return true }
+        return false
+    }
+
     /// Adds the outcome of the next shards.
     public static func combine(_ left: inout ShardOutcome, _ right: ShardOutcome) { left.add(right) }
 

@@ -77,13 +77,18 @@ public struct Minibatch: Sendable, Equatable {
     package func positions(in order: [Int]) -> [Int] {
         let each = (order.count + steps - 1) / steps
         let start = min(step * each, order.count)
-        return order[start..<min(start + each, order.count)].sorted()
+        let positions = Array(order[start..<min(start + each, order.count)])
+        return positions.isSorted ? positions : positions.sorted()
     }
 
-    /// The order of a shard's rows in this pass.
+    /// The order of a shard's rows in this pass, each step's rows ascending (sorted once per
+    /// pass here, so that ``positions(in:)`` finds them in order).
     package func order(rows: Int, firstGlobalRow: Int) -> [Int] {
         var generator = SeededGenerator(seed: seed &+ UInt64(pass) &* 0x9E37_79B9_7F4A_7C15, stream: UInt64(firstGlobalRow) &+ 0x5EED)
-        return generator.permutation(of: rows)
+        var order = generator.permutation(of: rows)
+        let each = (rows + steps - 1) / steps
+        for start in stride(from: 0, to: rows, by: max(1, each)) { order[start..<min(start + each, rows)].sort() }
+        return order
     }
 }
 
@@ -156,4 +161,9 @@ extension ShardRunner {
     public func run(_ task: ShardTask) throws -> ShardOutcome {
         try run(MixtureJob.self, task)
     }
+}
+
+extension Array where Element == Int {
+    /// Whether the values ascend.
+    fileprivate var isSorted: Bool { zip(self, dropFirst()).allSatisfy { $0 <= $1 } }
 }

@@ -246,12 +246,16 @@ public struct NetworkTrainer {
     /// - Parameters:
     ///   - resuming: a checkpoint of an earlier run of this training; the result is bit-identical
     ///     to an uninterrupted run.
+    ///   - start: weights and standardisation of an earlier network of the same architecture to
+    ///     train on from (scikit-learn's `warm_start`), with a fresh optimizer; nil: seeded weights
+    ///     and the standardisation of these rows.
     ///   - checkpointEvery: when `checkpoint` is called: after epochs as this schedule says, and
     ///     always after the last epoch.
     ///   - checkpoint: called with everything needed to continue; its time counts in the epoch's seconds.
     ///   - progress: called with each epoch's record.
     public func train(
         resuming: TrainingCheckpoint? = nil,
+        startingFrom start: (parameters: [Double], standardisation: Standardisation)? = nil,
         checkpointEvery: CheckpointSchedule = .every(1),
         checkpoint: (TrainingCheckpoint) throws -> Void = { _ in },
         progress: (EpochRecord) -> Void = { _ in }
@@ -289,12 +293,25 @@ public struct NetworkTrainer {
             let extraInputs = mixture.map { $0.appendPosteriors ? $0.model.parameters.components : 0 } ?? 0
             let architecture = NetworkArchitecture(
                 inputs: runner.dimension + extraInputs, hidden: options.hidden, outputs: outputs, activation: options.activation, loss: options.loss)
-            let summary = try DataSummary.compute(runner)
-            let scale = summary.variance.map { $0 > 0 ? 1 / $0.squareRoot() : 1 }
-            let parameters = architecture.initialParameters(seed: options.seed, scheme: options.initialisation)
+            let parameters: [Double], standardisation: Standardisation
+            if let start {
+                // The earlier network's weights read its own standardised inputs: keep both.
+                guard start.parameters.count == architecture.parameterCount,
+                      start.standardisation.mean.count == runner.dimension, start.standardisation.scale.count == runner.dimension
+                else {
+                    throw MixtureError.invalidData("the starting network has \(start.parameters.count) weights for \(start.standardisation.mean.count) inputs; "
+                        + "this one needs \(architecture.parameterCount) for \(runner.dimension)")
+                }
+                parameters = start.parameters
+                standardisation = start.standardisation
+            } else {
+                let summary = try DataSummary.compute(runner)
+                parameters = architecture.initialParameters(seed: options.seed, scheme: options.initialisation)
+                standardisation = Standardisation(mean: summary.mean, scale: summary.variance.map { $0 > 0 ? 1 / $0.squareRoot() : 1 })
+            }
             state = TrainingCheckpoint(
                 options: options, architecture: architecture,
-                standardisation: Standardisation(mean: summary.mean, scale: scale), shards: plan.count, rows: plan.rows,
+                standardisation: standardisation, shards: plan.count, rows: plan.rows,
                 nextEpoch: 0, parameters: parameters, optimizer: OptimizerState(parameterCount: parameters.count, settings: options.optimizer),
                 history: [], bestParameters: parameters, bestEpoch: 0, bestLoss: .infinity, epochsWithoutImprovement: 0)
         }

@@ -133,6 +133,11 @@ extension MLPCommand {
         @Option(name: .long, help: "L2 weight decay on the weights.")
         var weightDecay: Double = 0
 
+        @Option(name: .long, help: ArgumentHelp(
+            "Start from this network model file's weights and input standardisation (the same architecture and classes) instead of seeded weights; the optimizer starts afresh (scikit-learn's warm_start).",
+            valueName: "FILE"))
+        var initModel: String?
+
         @Option(name: .customLong("l1"), help: "L1 penalty on the weights (λ·Σ|w| added to the loss; drives weights to 0).")
         var l1: Double = 0
 
@@ -203,11 +208,32 @@ extension MLPCommand {
             }
             if let patience { guard patience >= 1 else { throw ValidationError("--patience must be at least 1") } }
             if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
+            if initModel != nil, resume != nil { throw ValidationError("--resume continues a checkpoint; --init-model starts a new training: choose one") }
             if cluster.streamData { throw ValidationError("--stream-data is for mixture jobs; training workers read their rows from the file") }
             _ = try LearningRateSchedule.parse(schedule, totalEpochs: epochs ?? TrainingOptions.untunedEpochs)
         }
 
         var hiddenWidths: [Int] { hidden.values }
+
+        /// The weights and standardisation of the `--init-model` file, refused (before any work)
+        /// unless its network is the one this command trains, with the same classes.
+        static func startingNetwork(_ path: String, architecture: NetworkArchitecture, classes: [String]?) throws
+            -> (parameters: [Double], standardisation: Standardisation)
+        {
+            try FileKind.require(path, is: NetworkModelFile.formatName)
+            let model = try NetworkModelFile.read(from: path)
+            let theirs = model.architecture
+            func shape(_ a: NetworkArchitecture) -> String {
+                "\(a.inputs)-\(a.hidden.map(String.init).joined(separator: "-"))-\(a.outputs) \(a.activation.rawValue) (\(a.loss.rawValue))"
+            }
+            guard theirs == architecture else {
+                throw ValidationError("--init-model \(path): its network is \(shape(theirs)); this training's is \(shape(architecture)) (give the same --hidden, --activation, --loss and data columns)")
+            }
+            guard model.classes == classes else {
+                throw ValidationError("--init-model \(path): its classes are \((model.classes ?? []).joined(separator: ", ")); these labels have \((classes ?? []).joined(separator: ", "))")
+            }
+            return (try model.parameters(), model.standardisation)
+        }
 
         func run() throws {
             try reportingErrors {
@@ -265,6 +291,7 @@ extension MLPCommand {
                 }
                 let architecture = NetworkArchitecture(
                     inputs: shape.columns, hidden: hiddenWidths, outputs: outputs, activation: activation, loss: loss)
+                let start = try initModel.map { try Self.startingNetwork($0, architecture: architecture, classes: classes) }
                 let job = try OpenedJob(
                     path: input.data, csv: csv, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat, status: cluster.statusRequest,
                     labels: labels, weights: weighting.sampleWeight, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
@@ -310,6 +337,7 @@ extension MLPCommand {
                 let clock = ContinuousClock.now
                 let trained = try NetworkTrainer(runner: job.runner, options: options, outputs: outputs, validation: validationRunner).train(
                     resuming: resumed,
+                    startingFrom: start,
                     checkpointEvery: checkpointEvery,
                     checkpoint: { state in
                         var state = state

@@ -54,6 +54,38 @@ struct MLPCLITests {
         }
     }
 
+    @Test("--init-model trains on from a model's weights and standardisation, the same on 2 workers; another network is refused, naming both")
+    func initModel() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let reference = fixture.directory + "/reference.json"
+        for workers in ["1", "2"] {
+            let result = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--workers", workers,
+                                                "--init-model", reference, "--out", scratch.path("warm\(workers).json")]
+                                               + TrainingFixture.train.map { $0 == "4" ? "1" : $0 })
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        #expect(try bytes(scratch.path("warm1.json")) == (try bytes(scratch.path("warm2.json"))))
+        let cold = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels,
+                                          "--out", scratch.path("cold.json")] + TrainingFixture.train.map { $0 == "4" ? "1" : $0 })
+        #expect(cold.status == 0, "\(cold.stderr)")
+        func model(_ path: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: try bytes(path)) as? [String: Any] ?? [:]
+        }
+        func firstLoss(_ path: String) throws -> Double {
+            try #require(((try model(path))["history"] as? [[String: Any]])?.first?["loss"] as? Double)
+        }
+        // One epoch on from four trained ones starts where those ended, far below a first epoch from seeded weights.
+        #expect(try firstLoss(scratch.path("warm1.json")) < 0.8 * firstLoss(scratch.path("cold.json")))
+        #expect(NSDictionary(dictionary: try model(scratch.path("warm1.json"))["standardisation"] as? [String: Any] ?? [:])
+                == NSDictionary(dictionary: try model(reference)["standardisation"] as? [String: Any] ?? [:]))
+        let other = try EmfleetBinary.run(["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--hidden", "8",
+                                           "--init-model", reference, "--out", scratch.path("other.json"), "--epochs", "1"])
+        #expect(other.status != 0 && other.stderr.contains("--init-model") && other.stderr.contains("8-32-16-4")
+                && other.stderr.contains("8-8-4"), "\(other.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("other.json")))
+    }
+
     @Test("--l1 reaches the model file and changes the weights, the same on 2 workers; a negative one is a usage error")
     func l1Penalty() throws {
         let scratch = try ScratchDirectory()

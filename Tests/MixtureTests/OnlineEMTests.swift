@@ -81,8 +81,12 @@ struct OnlineEMTests {
             }
             #expect(seen.sorted() == Array(0..<rows))
         }
-        let first = Minibatch(seed: 1, pass: 0, step: 0, steps: 1).order(rows: 50, firstGlobalRow: 0)
-        #expect(first != Minibatch(seed: 1, pass: 1, step: 0, steps: 1).order(rows: 50, firstGlobalRow: 0), "each pass its own order")
+        let first = Minibatch(seed: 1, pass: 0, step: 0, steps: 5).order(rows: 50, firstGlobalRow: 0)
+        #expect(first != Minibatch(seed: 1, pass: 1, step: 0, steps: 5).order(rows: 50, firstGlobalRow: 0), "each pass its own order")
+        // Each step's rows come in ascending order, and are not simply the next rows of the shard.
+        let batch = Minibatch(seed: 1, pass: 0, step: 2, steps: 5)
+        let positions = batch.positions(in: first)
+        #expect(positions == positions.sorted() && Array(first[20..<30]) == positions && positions != Array(20..<30))
     }
 
     @Test("settings that cannot work are refused before any work")

@@ -68,8 +68,6 @@ class _MLPBase(FleetMixin, BaseEstimator):
             raise NotImplementedError(f"learning_rate={self.learning_rate!r}: emfleet's sgd has a constant rate (or its own schedules)")
         if not self.shuffle:
             raise NotImplementedError("shuffle=False: emfleet always visits the rows in a seeded order")
-        if self.warm_start and hasattr(self, "_model"):
-            raise NotImplementedError("warm_start: emfleet's mlp train starts from fresh weights (or --resume of its own checkpoint)")
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -100,12 +98,23 @@ class _MLPBase(FleetMixin, BaseEstimator):
             weights = self._weights_file(sample_weight, rows, scratch)
             if weights is not None:
                 args += ["--sample-weight", weights]
+            # warm_start: train on from the fitted weights (and their input standardisation); the
+            # optimizer starts afresh, as scikit-learn's does on a warm-started fit.
+            earlier = self._model if self.warm_start and hasattr(self, "_model") else None
+            if earlier is not None:
+                args += ["--init-model", scratch.write_json("start.json", earlier)]
             args += self._fleet_arguments()
             if not self.verbose:
                 args.append("--quiet")
             _binary.run(args, verbose=self.verbose)
             with open(model_path) as f:
                 self._set_model(json.load(f), rows)
+            if earlier is not None:
+                # scikit-learn counts a warm-started fit's epochs on from the earlier ones.
+                previous = [float(h["loss"]) for h in earlier.get("history") or []]
+                self.loss_curve_ = previous + self.loss_curve_
+                self.n_iter_ = len(self.loss_curve_)
+                self.t_ = self.n_iter_ * rows
         if self.n_iter_ == self.max_iter and self._model.get("best_epoch", self.n_iter_) == self.n_iter_:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization hasn't converged yet.",

@@ -217,6 +217,23 @@ def test_mlp_classifier_learns_and_converts(blobs):
     np.testing.assert_allclose(back.predict_proba(X), proba, atol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_mlp_warm_start_trains_on_from_the_fitted_weights(blobs):
+    X, y = blobs
+    labels = np.array(["a", "b", "c"])[y]
+    net = emfleet.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0, warm_start=True).fit(X, labels)
+    first = list(net.loss_curve_)
+    net.fit(X, labels)
+    assert len(net.loss_curve_) == 6 and net.n_iter_ == 6 and net.loss_curve_[:3] == first
+    # The second fit starts where the first ended, below a fresh start's first epoch.
+    assert net.loss_curve_[3] < 0.9 * first[0]
+    cold = emfleet.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, labels)
+    assert cold.loss_curve_ == first
+    with pytest.raises(ValueError, match="--init-model"):
+        emfleet.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0, warm_start=True).fit(X, labels).set_params(
+            hidden_layer_sizes=(5,)).fit(X, labels)
+
+
 def test_mlp_classifier_with_two_classes_and_weights(blobs):
     X, y = blobs
     two = (y == 0).astype(int)

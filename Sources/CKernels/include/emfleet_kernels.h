@@ -14,6 +14,12 @@ void emfleet_exp_inplace(double *values, long n);
 /// followed by the d values themselves.
 void emfleet_expand_quadratic(const double *x, long rows, long d, int cross, double *features, long stride);
 
+/// Gathers `count` rows of `columns` values: `destination[r·columns + j] = source[positions[r]·columns + j] − shift[j]`,
+/// prefetching the rows a few positions ahead (scattered rows are a cache and TLB miss each).
+void emfleet_gather_rows_f64(const double *source, const long *positions, long count, long columns, const double *shift, double *destination);
+/// As `emfleet_gather_rows_f64`, from single-precision rows (each value widened exactly before the subtraction).
+void emfleet_gather_rows_f32(const float *source, const long *positions, long count, long columns, const double *shift, double *destination);
+
 /// One Adam step: g = gradient*scale; m = beta1*m + (1-beta1)*g; v = beta2*v + (1-beta2)*g*g;
 /// w += -rate*m/(sqrt(v)+epsilon), element by element, in place.
 void emfleet_adam_update(double *w, double *m, double *v, const double *gradient, long n, double scale,
