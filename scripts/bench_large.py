@@ -45,6 +45,29 @@ def peak_kib(pid):
     return None
 
 
+def watch_peaks(process):
+    """Polls the peak resident memory (MiB) of `process`'s children every 0.1 s; returns the dict
+    it fills and a function that stops the polling."""
+    peaks, done = {}, threading.Event()
+
+    def watch():
+        while not done.is_set():
+            for child in children(process.pid):
+                value = peak_kib(child)
+                if value is not None:
+                    peaks[child] = max(peaks.get(child, 0), value / 1024)
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+
+    def stop():
+        done.set()
+        watcher.join()
+
+    return peaks, stop
+
+
 def drop_caches():
     try:
         subprocess.run(["sync"], check=True)
@@ -64,19 +87,7 @@ def fit(emfleet, data, k, iterations, extra, cold=False):
         if cold:
             drop_caches()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        peaks = {}
-        done = threading.Event()
-
-        def watch():
-            while not done.is_set():
-                for child in children(process.pid):
-                    value = peak_kib(child)
-                    if value is not None:
-                        peaks[child] = max(peaks.get(child, 0), value)
-                time.sleep(0.1)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
+        peaks, stop_watching = watch_peaks(process)
         events = []
         for line in process.stdout:
             if line.startswith("{"):
@@ -86,8 +97,7 @@ def fit(emfleet, data, k, iterations, extra, cold=False):
                     drop_caches()  # the next iteration reads from the disk again
         stderr = process.stderr.read()
         process.wait()
-        done.set()
-        watcher.join()
+        stop_watching()
         if process.returncode != 0:
             sys.exit(f"bench: gmm fit {' '.join(extra)} failed:\n{stderr}")
         notes = [line for line in stderr.splitlines() if "memory" in line]
@@ -95,7 +105,7 @@ def fit(emfleet, data, k, iterations, extra, cold=False):
         per_iteration = statistics.median(e["seconds"] for e in steps[1:])
         read = statistics.median(e.get("bytes_read", 0) for e in steps[1:])
         with open(out, "rb") as model:
-            return per_iteration, sorted(v / 1024 for v in peaks.values()), read, model.read(), notes
+            return per_iteration, sorted(peaks.values()), read, model.read(), notes
 
 
 def cold_read_rate(path):

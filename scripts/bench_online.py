@@ -13,11 +13,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_large import children, peak_kib  # noqa: E402
+from bench_large import watch_peaks  # noqa: E402
 
 PEAKS = []  # the worker processes' peak resident memory of every fit, MiB
 
@@ -28,25 +27,13 @@ def fit(emfleet, data, k, extra):
         start = time.perf_counter()
         process = subprocess.Popen([emfleet, "gmm", "fit", "--data", data, "-c", str(k), "--out", out, "--log-format", "json"] + extra,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        peaks, finished = {}, threading.Event()
-
-        def watch():
-            while not finished.is_set():
-                for child in children(process.pid):
-                    value = peak_kib(child)
-                    if value is not None:
-                        peaks[child] = max(peaks.get(child, 0), value)
-                time.sleep(0.1)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
+        peaks, stop_watching = watch_peaks(process)
         stdout, stderr = process.communicate()
-        finished.set()
-        watcher.join()
+        stop_watching()
         seconds = time.perf_counter() - start
         if process.returncode != 0:
             sys.exit(f"bench: gmm fit {' '.join(extra)} failed:\n{stderr}")
-        PEAKS.extend(v / 1024 for v in peaks.values())
+        PEAKS.extend(peaks.values())
         events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
         model = json.load(open(out))
         return events, model, seconds
