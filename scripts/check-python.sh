@@ -16,6 +16,8 @@ export EMFLEET_BIN="${EMFLEET_BIN:-$root/.build/release/emfleet}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# Debian splits venv's ensurepip into python3-venv.
+python3 -c "import ensurepip" 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; } >/dev/null 2>&1 || true
 python3 -m venv --system-site-packages "$work/venv"
 py="$work/venv/bin/python"
 # As the README says: pip install ./python (its build files stay in python/build, git-ignored).

@@ -7,6 +7,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from . import _binary
 from ._binary import EmfleetValueError, npy_path
 
 FLEET_PARAMETERS = ("workers", "bind", "min_workers", "shards", "threads", "memory_limit", "report")
@@ -56,6 +57,15 @@ class FleetMixin:
             args = ["--workers", self.workers]
             return args + (["--worker-threads", self.threads] if self.threads is not None else [])
         return ["--threads", self.threads] if self.threads is not None else []
+
+    def _predict_rows(self, command, X, flag):
+        """Runs `emfleet <command> predict` with the fitted model on X and returns its `.npy` output."""
+        with _binary.Scratch() as scratch:
+            data, _ = self._data_file(X, scratch, reset=False)
+            model = scratch.write_json("model.json", self._document())
+            out = scratch.file("out.npy")
+            _binary.run([command, "predict", "--model", model, "--data", data, "--out", out] + flag + self._apply_arguments())
+            return np.load(out)
 
     def _data_file(self, X, scratch, reset, name="X.npy", ensure_min_samples=1):
         """The path of an .npy file holding X (X's own file when it is one, else a copy in `scratch`),

@@ -109,12 +109,7 @@ class KMeans(FleetMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clus
 
     def _apply(self, X, flag):
         check_is_fitted(self, "cluster_centers_")
-        with _binary.Scratch() as scratch:
-            data, _ = self._data_file(X, scratch, reset=False)
-            model = scratch.write_json("model.json", self._document())
-            out = scratch.file("out.npy")
-            _binary.run(["kmeans", "predict", "--model", model, "--data", data, "--out", out] + flag + self._apply_arguments())
-            return np.load(out)
+        return self._predict_rows("kmeans", X, flag)
 
     def predict(self, X):
         """The nearest centre of each row (`emfleet kmeans predict`)."""

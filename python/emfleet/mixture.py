@@ -158,12 +158,7 @@ class _MixtureBase(FleetMixin, DensityMixin, BaseEstimator):
 
     def _per_row(self, X, flag):
         check_is_fitted(self, ["weights_", "means_", "covariances_"])
-        with _binary.Scratch() as scratch:
-            data, _ = self._data_file(X, scratch, reset=False)
-            model = scratch.write_json("model.json", self._document())
-            out = scratch.file("out.npy")
-            _binary.run(["gmm", "predict", "--model", model, "--data", data, "--out", out] + flag + self._apply_arguments())
-            return np.load(out)
+        return self._predict_rows("gmm", X, flag)
 
     def predict(self, X):
         """Each row's most probable component (`emfleet gmm predict`)."""
