@@ -389,3 +389,16 @@ double emfleet_squared_distance_sum(const double *restrict x, long n, long d, co
     }
     return total;
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+int emfleet_map_allocations_from(long bytes) {
+#if defined(__GLIBC__)
+    return mallopt(M_MMAP_THRESHOLD, (int)bytes);
+#else
+    (void)bytes;
+    return 0;
+#endif
+}

@@ -14,7 +14,7 @@ public enum WireProtocol {
     public static let maxMessageBytes: Int64 = 1 << 30
     /// Messages queued per worker connection at the coordinator (`ZMQ_RCVHWM`): with the message
     /// size limit, it bounds the memory one peer can hold there.
-    public static let coordinatorQueuePerPeer: Int32 = 4
+    public static let coordinatorQueuePerPeer: Int32 = 2
 
     /// Bytes of a result message beyond its outcome (envelope, block, lengths).
     public static let resultOverhead = 256

@@ -68,6 +68,7 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
     private let zap: ZAPHandler?
     private var refused: [TransportEvent] = []
     private let requestedEndpoint: String
+    private let messageLimit: Int
 
     /// Binds `endpoint`; workers may connect from now on.
     ///
@@ -76,6 +77,7 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
     ///   - curve: CURVE keys and the authorized worker keys (nil: no encryption).
     public init(endpoint: String, messageLimit: Int, curve: CurveServerSettings?) throws {
         requestedEndpoint = endpoint
+        self.messageLimit = messageLimit
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, type: .router)
         try socket.setRouterMandatory(true)
@@ -122,7 +124,14 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
             events.append(.handshakeFailed(address: event.address, detail: "event \(event.value)"))
         }
         guard !ready.isEmpty else { return events }
-        while let frames = try socket.tryReceive() { events.append(.message(frames)) }
+        // At most about one largest message's worth per poll: what is left stays in libzmq's
+        // bounded queue (the socket stays readable), so a flood never has the queue and a
+        // drained copy of it in memory at once.
+        var taken = 0
+        while taken < messageLimit, let frames = try socket.tryReceive() {
+            taken += frames.reduce(0) { $0 + $1.count }
+            events.append(.message(frames))
+        }
         return events
     }
 

@@ -5,6 +5,9 @@ import Numerics
 // OpenBLAS chooses its kernels as it loads; fix a poor choice before anything runs.
 BLASKernel.reexecuteWithBestKernelIfNeeded()
 
+// Large message buffers go back to the system when freed (docs/PROTOCOL.md, Sizes and limits).
+ProcessMemory.returnLargeBlocksWhenFreed()
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 var command: any ParsableCommand
 do {

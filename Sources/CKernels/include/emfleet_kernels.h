@@ -62,4 +62,8 @@ void emfleet_kmeans_group_centers(const double *centers, long k, long d, double 
 /// or 1 when row_weights is NULL).
 double emfleet_squared_distance_sum(const double *x, long n, long d, const double *anchor, const double *row_weights);
 
+/// Has the C library map allocations of at least `bytes` on their own and unmap them when freed
+/// (glibc's M_MMAP_THRESHOLD, fixed); returns 0 where that is not available.
+int emfleet_map_allocations_from(long bytes);
+
 #endif
