@@ -226,7 +226,6 @@ extension MLPCommand {
             if let optimizerState, initModel == nil, FileManager.default.fileExists(atPath: optimizerState) {
                 throw ValidationError("--optimizer-state \(optimizerState) exists: give the model written with it as --init-model, or remove the file to start afresh")
             }
-            if optimizerState != nil, resume != nil { throw ValidationError("--resume continues a checkpoint; --optimizer-state continues a finished training: choose one") }
             if let classes {
                 guard loss != .meanSquaredError else { throw ValidationError("--classes names the classes of a classifier; --loss mse trains a regression") }
                 let names = Self.classNames(classes)
