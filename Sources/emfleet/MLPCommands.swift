@@ -142,7 +142,7 @@ extension MLPCommand {
             "The optimizer's state between runs (scikit-learn's partial_fit): when FILE exists, training goes on with its optimizer "
                 + "(Adam's moments and step, SGD's velocity) and its epoch count (the data order and the learning-rate schedule go on "
                 + "from there) from the weights of --init-model, which must be the model written with it; at the end the final state "
-                + "is written to FILE. --epochs counts this run's epochs.",
+                + "is written to FILE. --epochs counts this run's epochs. With --resume the checkpoint carries them instead.",
             valueName: "FILE"))
         var optimizerState: String?
 
@@ -223,7 +223,8 @@ extension MLPCommand {
             if let patience { guard patience >= 1 else { throw ValidationError("--patience must be at least 1") } }
             if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
             if initModel != nil, resume != nil { throw ValidationError("--resume continues a checkpoint; --init-model starts a new training: choose one") }
-            if let optimizerState, initModel == nil, FileManager.default.fileExists(atPath: optimizerState) {
+            // A resumed run takes the optimizer from its checkpoint and writes the state at its end.
+            if let optimizerState, initModel == nil, resume == nil, FileManager.default.fileExists(atPath: optimizerState) {
                 throw ValidationError("--optimizer-state \(optimizerState) exists: give the model written with it as --init-model, or remove the file to start afresh")
             }
             if let classes {

@@ -122,6 +122,31 @@ struct MLPCLITests {
         #expect(NSArray(array: try model(scratch.path("fresh.json"))["layers"] as? [Any] ?? []) != NSArray(array: reference["layers"] as? [Any] ?? []))
     }
 
+    @Test("a continued training killed after an epoch and resumed writes the model and optimizer state of an uninterrupted one")
+    func continuedTrainingResumes() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let base = ["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--hidden", "32,16", "--batch-size", "128", "--seed", "3"]
+        let first = try EmfleetBinary.run(base + ["--quiet", "--epochs", "1", "--optimizer-state", scratch.path("state"), "--out", scratch.path("one.json")])
+        #expect(first.status == 0, "\(first.stderr)")
+        try FileManager.default.copyItem(atPath: scratch.path("state"), toPath: scratch.path("state-killed"))
+        let on = ["--epochs", "3", "--init-model", scratch.path("one.json"), "--checkpoint-every", "1"]
+        let whole = try EmfleetBinary.run(base + on + ["--quiet", "--optimizer-state", scratch.path("state"), "--out", scratch.path("whole.json")])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let out = scratch.path("killed.json")
+        // On 2 workers, which are slow enough for the kill to come before the last epoch, and give the same bits.
+        let train = try RunningEmfleet(base + on + ["--workers", "2", "--log-format", "json", "--optimizer-state", scratch.path("state-killed"), "--out", out])
+        #expect(train.waitForLine { $0.contains("\"event\":\"epoch\"") } != nil)
+        kill(train.pid, SIGKILL)
+        _ = train.finish()
+        #expect(FileManager.default.fileExists(atPath: out + ".checkpoint"))
+        let resumed = try EmfleetBinary.run(base + ["--quiet", "--epochs", "3", "--checkpoint-every", "1", "--resume", out + ".checkpoint",
+                                                    "--optimizer-state", scratch.path("state-killed"), "--out", out])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try bytes(out) == (try bytes(scratch.path("whole.json"))))
+        #expect(try bytes(scratch.path("state-killed")) == (try bytes(scratch.path("state"))))
+    }
+
     @Test("--optimizer-state of another network, optimizer or model, or a damaged one, is one error line; --classes lists the outputs")
     func optimizerStateMismatches() throws {
         let scratch = try ScratchDirectory()
