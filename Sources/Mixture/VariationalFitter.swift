@@ -95,6 +95,36 @@ public struct VariationalMixtureFitter {
         }
     }
 
+    /// The posterior of an earlier variational fit to go on from (scikit-learn's `warm_start`):
+    /// `model` must be a variational model of this fit's components, features, covariance type
+    /// and weight prior.
+    ///
+    /// The fit then runs one start from it, with the priors resolved from this fit's data and
+    /// options as always (scikit-learn recomputes them on every fit): on the data of the
+    /// earlier fit with the same options, `n` iterations from a model fitted for `m` give the
+    /// model of `m + n` iterations.
+    ///
+    /// - Parameter file: names the model in messages.
+    /// - Throws: ``ModelFileError`` naming `file` when the model does not fit.
+    public func startingPosterior(of model: GaussianMixture, file: String) throws -> VariationalPosterior {
+        guard let fit = model.variational else {
+            throw ModelFileError(file: file, message: "is a mixture fitted by EM; a variational fit goes on from a variational model (gmm fit --variational)")
+        }
+        let posterior = fit.posterior, d = runner.dimension
+        guard posterior.components == options.components, posterior.dimension == d, posterior.covarianceType == options.covarianceType else {
+            throw ModelFileError(
+                file: file,
+                message: "has \(posterior.components) components (\(posterior.covarianceType.rawValue)) over \(posterior.dimension) features, "
+                    + "but this fit asks for \(options.components) (\(options.covarianceType.rawValue)) over \(d); give matching --components and --covariance")
+        }
+        guard posterior.weightPriorType == variational.weightPriorType else {
+            throw ModelFileError(
+                file: file,
+                message: "was fitted with a \(posterior.weightPriorType.rawValue) weight prior; this fit asks for \(variational.weightPriorType.rawValue)")
+        }
+        return posterior
+    }
+
     /// The priors with scikit-learn's defaults filled in from the data.
     public func resolvePrior(summary: DataSummary) throws -> VariationalPrior {
         let d = runner.dimension, k = options.components, type = options.covarianceType

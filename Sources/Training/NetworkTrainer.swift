@@ -203,6 +203,10 @@ public struct TrainedNetwork: Sendable, Equatable {
     public var bestEpoch: Int
     public var rows: Int
     public var shards: Int
+    /// The optimizer's state after the last epoch (for ``TrainingContinuation``).
+    public var optimizer = OptimizerState(parameterCount: 0, settings: OptimizerSettings(kind: .sgd))
+    /// Epochs trained in all, those of a continued training included: the next epoch's 0-based index.
+    public var epochsCompleted = 0
 }
 
 /// Synchronous data-parallel minibatch training over a `NeuralRunner`.
@@ -249,6 +253,10 @@ public struct NetworkTrainer {
     ///   - start: weights and standardisation of an earlier network of the same architecture to
     ///     train on from (scikit-learn's `warm_start`), with a fresh optimizer; nil: seeded weights
     ///     and the standardisation of these rows.
+    ///   - continuation: the optimizer's state and epoch count at the end of the training that
+    ///     wrote `start` (scikit-learn's `partial_fit`): this training's epochs are the ones after
+    ///     those (their data order and learning rates), with that optimizer; needs `start`.
+    ///     `options.epochs` still counts this training's epochs.
     ///   - checkpointEvery: when `checkpoint` is called: after epochs as this schedule says, and
     ///     always after the last epoch.
     ///   - checkpoint: called with everything needed to continue; its time counts in the epoch's seconds.
@@ -256,6 +264,7 @@ public struct NetworkTrainer {
     public func train(
         resuming: TrainingCheckpoint? = nil,
         startingFrom start: (parameters: [Double], standardisation: Standardisation)? = nil,
+        continuing continuation: TrainingContinuation? = nil,
         checkpointEvery: CheckpointSchedule = .every(1),
         checkpoint: (TrainingCheckpoint) throws -> Void = { _ in },
         progress: (EpochRecord) -> Void = { _ in }
@@ -309,17 +318,24 @@ public struct NetworkTrainer {
                 parameters = architecture.initialParameters(seed: options.seed, scheme: options.initialisation)
                 standardisation = Standardisation(mean: summary.mean, scale: summary.variance.map { $0 > 0 ? 1 / $0.squareRoot() : 1 })
             }
+            if let continuation {
+                guard start != nil else { throw MixtureError.invalidData("an optimizer state continues a training from its model's weights: give them as the start") }
+                try continuation.check(architecture: architecture, optimizer: options.optimizer, weights: parameters, file: "the optimizer state")
+            }
             state = TrainingCheckpoint(
                 options: options, architecture: architecture,
                 standardisation: standardisation, shards: plan.count, rows: plan.rows,
-                nextEpoch: 0, parameters: parameters, optimizer: OptimizerState(parameterCount: parameters.count, settings: options.optimizer),
-                history: [], bestParameters: parameters, bestEpoch: 0, bestLoss: .infinity, epochsWithoutImprovement: 0)
+                nextEpoch: continuation?.epochs ?? 0, parameters: parameters,
+                optimizer: continuation?.optimizer ?? OptimizerState(parameterCount: parameters.count, settings: options.optimizer),
+                history: [], bestParameters: parameters, bestEpoch: continuation?.epochs ?? 0, bestLoss: .infinity, epochsWithoutImprovement: 0)
         }
         let architecture = state.architecture
         let classification = options.loss != .meanSquaredError
         let options = self.options
+        // `options.epochs` counts this training's epochs: the history's, which for a continued
+        // training start after the `nextEpoch` it was handed.
         func goesOn(_ state: TrainingCheckpoint) -> Bool {
-            state.nextEpoch < options.epochs && (options.patience.map { state.epochsWithoutImprovement < $0 } ?? true)
+            state.history.count < options.epochs && (options.patience.map { state.epochsWithoutImprovement < $0 } ?? true)
         }
         var timer = CheckpointTimer(checkpointEvery)
         while goesOn(state) {
@@ -404,7 +420,7 @@ public struct NetworkTrainer {
             record.profile = profile
             state.history.append(record)
             state.nextEpoch += 1
-            try timer.writeIfDue(completed: state.nextEpoch, last: !goesOn(state)) { try checkpoint(state) }
+            try timer.writeIfDue(completed: state.history.count, last: !goesOn(state)) { try checkpoint(state) }
             // The epoch's time includes its checkpoint.
             let seconds = (ContinuousClock.now - clock).seconds
             record.seconds = seconds
@@ -414,6 +430,7 @@ public struct NetworkTrainer {
         }
         return TrainedNetwork(
             architecture: architecture, parameters: state.bestParameters, standardisation: state.standardisation,
-            options: options, history: state.history, bestEpoch: state.bestEpoch, rows: plan.rows, shards: plan.count)
+            options: options, history: state.history, bestEpoch: state.bestEpoch, rows: plan.rows, shards: plan.count,
+            optimizer: state.optimizer, epochsCompleted: state.nextEpoch)
     }
 }

@@ -28,9 +28,7 @@ extension TrainingCheckpoint {
         writer.int(rows)
         writer.int(nextEpoch)
         writer.doubles(parameters)
-        writer.int(optimizer.step)
-        writer.doubles(optimizer.first)
-        writer.doubles(optimizer.second)
+        optimizer.write(to: &writer)
         writer.u32(UInt32(history.count))
         for record in history {
             writer.int(record.epoch)
@@ -65,17 +63,7 @@ extension TrainingCheckpoint {
             nextEpoch = try reader.int("next epoch", in: 0...Int(Int32.max))
             let count = architecture.parameterCount
             parameters = try reader.doubles("weights", expected: count)
-            let step = try reader.int("optimizer step", in: 0...Int.max)
-            let first = try reader.doubles("optimizer first moment", expected: count)
-            let second = try reader.doubles("optimizer second moment")
-            guard second.isEmpty || second.count == count else {
-                throw WireError("optimizer second moment has \(second.count) numbers, expected 0 or \(count)")
-            }
-            var state = OptimizerState(parameterCount: 0, settings: options.optimizer)
-            state.step = step
-            state.first = first
-            state.second = second
-            optimizer = state
+            optimizer = try OptimizerState(reading: &reader, parameterCount: count)
             let records = Int(try reader.u32("history length"))
             guard records <= reader.remaining / 17 else { throw WireError("the history claims \(records) epochs, more than the file holds") }
             history = try (0..<records).map { _ in
@@ -126,5 +114,32 @@ extension EpochRecord {
             accuracy = newValue[0]; validationLoss = newValue[1]; validationAccuracy = newValue[2]
             validationMSE = newValue[3]; validationMAE = newValue[4]; validationR2 = newValue[5]
         }
+    }
+}
+
+extension OptimizerState {
+    /// Appends the state to a checkpoint payload: the step count, then the two moments as bit
+    /// patterns (the second empty for SGD). Training checkpoints and optimizer-state files
+    /// (``TrainingContinuation``) share this layout.
+    func write(to writer: inout WireWriter) {
+        writer.int(step)
+        writer.doubles(first)
+        writer.doubles(second)
+    }
+
+    /// Reads a state written by ``write(to:)`` for `count` parameters.
+    ///
+    /// - Throws: `WireError` when it is truncated or its moments do not have `count` numbers.
+    init(reading reader: inout WireReader, parameterCount count: Int) throws {
+        let step = try reader.int("optimizer step", in: 0...Int.max)
+        let first = try reader.doubles("optimizer first moment", expected: count)
+        let second = try reader.doubles("optimizer second moment")
+        guard second.isEmpty || second.count == count else {
+            throw WireError("optimizer second moment has \(second.count) numbers, expected 0 or \(count)")
+        }
+        self.init(parameterCount: 0, settings: OptimizerSettings(kind: .sgd))
+        self.step = step
+        self.first = first
+        self.second = second
     }
 }

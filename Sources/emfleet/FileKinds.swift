@@ -16,6 +16,7 @@ enum FileKind {
         OnlineCheckpoint.format: ("a checkpoint of `emfleet gmm fit --online`", "emfleet gmm fit --online --resume"),
         KMeansCheckpoint.format: ("a checkpoint of `emfleet kmeans fit`", "emfleet kmeans fit --resume"),
         TrainingCheckpoint.format: ("a checkpoint of `emfleet mlp train`", "emfleet mlp train --resume"),
+        TrainingContinuation.format: ("an optimizer state of `emfleet mlp train`", "emfleet mlp train --optimizer-state"),
     ]
 
     /// Throws when `path` is an emfleet file of a format other than `expected`, saying what it

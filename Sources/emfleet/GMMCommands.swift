@@ -154,7 +154,10 @@ extension GMMCommand {
 
         @OptionGroup var em: EMOptions
 
-        @Option(name: .long, help: "Start from this model file instead of initialising.")
+        @Option(name: .long, help: ArgumentHelp(
+            "Start from this model file instead of initialising (scikit-learn's warm_start). With --variational: a variational model "
+                + "(its posterior: weight concentrations, mean precisions, means, degrees of freedom, covariances), whose fit goes on.",
+            valueName: "file"))
         var initModel: String?
 
         @Option(name: .long, help: ArgumentHelp(
@@ -188,9 +191,6 @@ extension GMMCommand {
 
         func validate() throws {
             guard components >= 1 else { throw ValidationError("--components must be at least 1") }
-            if variational.variational != nil, initModel != nil {
-                throw ValidationError("--init-model starts EM; a --variational fit starts from its --init")
-            }
             if stepwise.online, variational.variational != nil {
                 throw ValidationError("--online fits by stepwise EM; --variational by variational Bayes: choose one")
             }
@@ -209,8 +209,10 @@ extension GMMCommand {
                 if let report { try OutputLocation.checkFolder(report, option: "--report") }
                 var options = em.fitOptions(components: components)
                 options.covarianceType = covariance
-                let initial = try initModel.map { try FileKind.require($0, is: MixtureModelFile.format); return try MixtureModelFile.read(from: $0).parameters }
+                let initialModel = try initModel.map { try FileKind.require($0, is: MixtureModelFile.format); return try MixtureModelFile.read(from: $0) }
                 let priors = try variational.options()
+                // A variational fit goes on from the model's posterior; EM from its parameters.
+                let initial = priors == nil ? initialModel?.parameters : nil
                 let resumed = priors == nil && !stepwise.online ? try resume.map(Self.readCheckpoint) : nil
                 let resumedVariational = priors != nil ? try resume.map { try FileKind.require($0, is: VariationalCheckpoint.format); return try VariationalCheckpoint.read(from: $0) } : nil
                 let resumedOnline = stepwise.online ? try resume.map { try FileKind.require($0, is: OnlineCheckpoint.format); return try OnlineCheckpoint.read(from: $0) } : nil
@@ -268,7 +270,10 @@ extension GMMCommand {
                 let whereComputed = cluster.workers.map { "\($0) local workers" }
                     ?? cluster.bind.map { "workers at \($0)" }
                     ?? "\(threads ?? ProcessInfo.processInfo.activeProcessorCount) threads"
-                let variationalFitter = priors.map { VariationalMixtureFitter(runner: runner, options: options, variational: $0) }
+                var variationalFitter = priors.map { VariationalMixtureFitter(runner: runner, options: options, variational: $0) }
+                if let model = initialModel, let initModel, let fitter = variationalFitter {
+                    variationalFitter?.initialPosterior = try fitter.startingPosterior(of: model, file: initModel)
+                }
                 let onlineFitter = stepwise.options().map { OnlineMixtureFitter(runner: runner, options: options, online: $0) }
                 // Priors or settings that do not fit the data are refused before any work.
                 try variationalFitter?.validate()

@@ -138,6 +138,20 @@ extension MLPCommand {
             valueName: "FILE"))
         var initModel: String?
 
+        @Option(name: .long, help: ArgumentHelp(
+            "The optimizer's state between runs (scikit-learn's partial_fit): when FILE exists, training goes on with its optimizer "
+                + "(Adam's moments and step, SGD's velocity) and its epoch count (the data order and the learning-rate schedule go on "
+                + "from there) from the weights of --init-model, which must be the model written with it; at the end the final state "
+                + "is written to FILE. --epochs counts this run's epochs. With --resume the checkpoint carries them instead.",
+            valueName: "FILE"))
+        var optimizerState: String?
+
+        @Option(name: .long, help: ArgumentHelp(
+            "The class names, comma-separated, in the order of the network's outputs (default: those the labels hold, sorted); "
+                + "every label must be one of them. For training on batches that may lack a class (scikit-learn's partial_fit classes=).",
+            valueName: "NAMES"))
+        var classes: String?
+
         @Option(name: .customLong("l1"), help: "L1 penalty on the weights (λ·Σ|w| added to the loss; drives weights to 0).")
         var l1: Double = 0
 
@@ -209,11 +223,27 @@ extension MLPCommand {
             if let patience { guard patience >= 1 else { throw ValidationError("--patience must be at least 1") } }
             if let shards { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
             if initModel != nil, resume != nil { throw ValidationError("--resume continues a checkpoint; --init-model starts a new training: choose one") }
+            // A resumed run takes the optimizer from its checkpoint and writes the state at its end.
+            if let optimizerState, initModel == nil, resume == nil, FileManager.default.fileExists(atPath: optimizerState) {
+                throw ValidationError("--optimizer-state \(optimizerState) exists: give the model written with it as --init-model, or remove the file to start afresh")
+            }
+            if let classes {
+                guard loss != .meanSquaredError else { throw ValidationError("--classes names the classes of a classifier; --loss mse trains a regression") }
+                let names = Self.classNames(classes)
+                guard Set(names).count == names.count, !names.contains("") else {
+                    throw ValidationError("--classes \(classes): give distinct, non-empty names separated by commas")
+                }
+            }
             if cluster.streamData { throw ValidationError("--stream-data is for mixture jobs; training workers read their rows from the file") }
             _ = try LearningRateSchedule.parse(schedule, totalEpochs: epochs ?? TrainingOptions.untunedEpochs)
         }
 
         var hiddenWidths: [Int] { hidden.values }
+
+        /// The names of `--classes`, in their order.
+        static func classNames(_ text: String) -> [String] {
+            text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        }
 
         /// The weights and standardisation of the `--init-model` file, refused (before any work)
         /// unless its network is the one this command trains, with the same classes.
@@ -240,6 +270,7 @@ extension MLPCommand {
                 try OutputLocation.checkFile(out, option: "--out")
                 try OutputLocation.checkFile(checkpoint ?? out + ".checkpoint", option: "--checkpoint")
                 if let report { try OutputLocation.checkFolder(report, option: "--report") }
+                if let optimizerState { try OutputLocation.checkFile(optimizerState, option: "--optimizer-state") }
                 var options = TrainingOptions()
                 options.hidden = hiddenWidths
                 options.activation = activation
@@ -275,7 +306,13 @@ extension MLPCommand {
                     labels = .values(file: source)
                     outputs = 1
                 } else {
-                    let found = sortedClasses(texts)
+                    let found = try self.classes.map { given in
+                        let names = Self.classNames(given), known = Set(names)
+                        if let stray = texts.first(where: { !known.contains($0) }) {
+                            throw ValidationError("\(labelOptions.labels ?? input.data): the label \"\(stray)\" is not one of --classes \(given)")
+                        }
+                        return names
+                    } ?? sortedClasses(texts)
                     guard found.count >= 2 else { throw ValidationError("the labels hold a single class (\(found.first ?? "")); a classifier needs two or more") }
                     if loss == .binaryCrossEntropy, found.count != 2 {
                         throw ValidationError("binary-cross-entropy needs exactly two classes; the labels hold \(found.count): use cross-entropy")
@@ -292,6 +329,13 @@ extension MLPCommand {
                 let architecture = NetworkArchitecture(
                     inputs: shape.columns, hidden: hiddenWidths, outputs: outputs, activation: activation, loss: loss)
                 let start = try initModel.map { try Self.startingNetwork($0, architecture: architecture, classes: classes) }
+                let continuation = try optimizerState.flatMap { path -> TrainingContinuation? in
+                    guard let start, FileManager.default.fileExists(atPath: path) else { return nil }
+                    try FileKind.require(path, is: TrainingContinuation.format)
+                    let continuation = try TrainingContinuation.read(from: path)
+                    try continuation.check(architecture: architecture, optimizer: options.optimizer, weights: start.parameters, file: path)
+                    return continuation
+                }
                 let job = try OpenedJob(
                     path: input.data, csv: csv, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat, status: cluster.statusRequest,
                     labels: labels, weights: weighting.sampleWeight, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
@@ -321,6 +365,9 @@ extension MLPCommand {
                 if let resume, let resumed {
                     log.note("resuming \(resume) after epoch \(resumed.nextEpoch) of \(options.epochs)")
                 }
+                if let optimizerState, let continuation {
+                    log.note("continuing after epoch \(continuation.epochs) with the \(continuation.settings.kind.rawValue) state of \(optimizerState) (step \(continuation.optimizer.step))")
+                }
                 if let asked = self.batchSize, asked > shape.rows {
                     log.note("warning: --batch-size \(asked) is more than the \(shape.rows) rows: every step takes all the training rows")
                 }
@@ -338,6 +385,7 @@ extension MLPCommand {
                 let trained = try NetworkTrainer(runner: job.runner, options: options, outputs: outputs, validation: validationRunner).train(
                     resuming: resumed,
                     startingFrom: start,
+                    continuing: continuation,
                     checkpointEvery: checkpointEvery,
                     checkpoint: { state in
                         var state = state
@@ -367,6 +415,7 @@ extension MLPCommand {
                 modelFile.training.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: csv)
                 modelFile.training.imputationMeans = imputationMeans
                 try modelFile.write(to: out)
+                if let optimizerState { try TrainingContinuation(trained).write(to: optimizerState) }
                 try? FileManager.default.removeItem(atPath: checkpointPath)
                 if let report {
                     var page = Report(title: "emfleet mlp train: \(trained.architecture.layerSizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: input.data).lastPathComponent)")

@@ -86,6 +86,106 @@ struct MLPCLITests {
         #expect(!FileManager.default.fileExists(atPath: scratch.path("other.json")))
     }
 
+    @Test("--optimizer-state: two runs of one epoch give the weights of one run of two, the same bytes on 2 workers")
+    func optimizerStateContinuesTraining() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let base = ["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--hidden", "32,16", "--batch-size", "128",
+                    "--seed", "3", "--quiet"]
+        func model(_ path: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: try bytes(path)) as? [String: Any] ?? [:]
+        }
+        let whole = try EmfleetBinary.run(base + ["--epochs", "2", "--out", scratch.path("whole.json")])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let first = try EmfleetBinary.run(base + ["--epochs", "1", "--optimizer-state", scratch.path("state"), "--out", scratch.path("one.json")])
+        #expect(first.status == 0, "\(first.stderr)")
+        try FileManager.default.copyItem(atPath: scratch.path("state"), toPath: scratch.path("state-w2"))
+        for (state, workers) in [("state", [String]()), ("state-w2", ["--workers", "2"])] {
+            let second = try EmfleetBinary.run(base + workers + ["--epochs", "1", "--init-model", scratch.path("one.json"),
+                                                                  "--optimizer-state", scratch.path(state), "--out", scratch.path("two-\(state).json")])
+            #expect(second.status == 0, "\(second.stderr)")
+        }
+        // Any worker count: the same model and the same state.
+        #expect(try bytes(scratch.path("two-state.json")) == (try bytes(scratch.path("two-state-w2.json"))))
+        #expect(try bytes(scratch.path("state")) == (try bytes(scratch.path("state-w2"))))
+        // The second run is the second epoch of the whole: Adam's moments and step, the epoch's
+        // data order and the first run's standardisation carried over, bit for bit.
+        let continued = try model(scratch.path("two-state.json")), reference = try model(scratch.path("whole.json"))
+        #expect(NSArray(array: continued["layers"] as? [Any] ?? []) == NSArray(array: reference["layers"] as? [Any] ?? [1]))
+        #expect(NSDictionary(dictionary: continued["standardisation"] as? [String: Any] ?? [:])
+                == NSDictionary(dictionary: reference["standardisation"] as? [String: Any] ?? [:]))
+        let history = try #require(continued["history"] as? [[String: Any]]), whole2 = try #require(reference["history"] as? [[String: Any]])
+        #expect(history.count == 1 && history[0]["epoch"] as? Int == 2 && history[0]["loss"] as? Double == whole2[1]["loss"] as? Double)
+        // A fresh optimizer (--init-model alone) gives other weights.
+        let fresh = try EmfleetBinary.run(base + ["--epochs", "1", "--init-model", scratch.path("one.json"), "--out", scratch.path("fresh.json")])
+        #expect(fresh.status == 0, "\(fresh.stderr)")
+        #expect(NSArray(array: try model(scratch.path("fresh.json"))["layers"] as? [Any] ?? []) != NSArray(array: reference["layers"] as? [Any] ?? []))
+    }
+
+    @Test("a continued training killed after an epoch and resumed writes the model and optimizer state of an uninterrupted one")
+    func continuedTrainingResumes() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let base = ["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--hidden", "32,16", "--batch-size", "128", "--seed", "3"]
+        let first = try EmfleetBinary.run(base + ["--quiet", "--epochs", "1", "--optimizer-state", scratch.path("state"), "--out", scratch.path("one.json")])
+        #expect(first.status == 0, "\(first.stderr)")
+        try FileManager.default.copyItem(atPath: scratch.path("state"), toPath: scratch.path("state-killed"))
+        let on = ["--epochs", "3", "--init-model", scratch.path("one.json"), "--checkpoint-every", "1"]
+        let whole = try EmfleetBinary.run(base + on + ["--quiet", "--optimizer-state", scratch.path("state"), "--out", scratch.path("whole.json")])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let out = scratch.path("killed.json")
+        // On 2 workers, which are slow enough for the kill to come before the last epoch, and give the same bits.
+        let train = try RunningEmfleet(base + on + ["--workers", "2", "--log-format", "json", "--optimizer-state", scratch.path("state-killed"), "--out", out])
+        #expect(train.waitForLine { $0.contains("\"event\":\"epoch\"") } != nil)
+        kill(train.pid, SIGKILL)
+        _ = train.finish()
+        #expect(FileManager.default.fileExists(atPath: out + ".checkpoint"))
+        let resumed = try EmfleetBinary.run(base + ["--quiet", "--epochs", "3", "--checkpoint-every", "1", "--resume", out + ".checkpoint",
+                                                    "--optimizer-state", scratch.path("state-killed"), "--out", out])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try bytes(out) == (try bytes(scratch.path("whole.json"))))
+        #expect(try bytes(scratch.path("state-killed")) == (try bytes(scratch.path("state"))))
+    }
+
+    @Test("--optimizer-state of another network, optimizer or model, or a damaged one, is one error line; --classes lists the outputs")
+    func optimizerStateMismatches() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let base = ["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--batch-size", "512", "--seed", "3", "--quiet", "--epochs", "1"]
+        for (hidden, name) in [("32,16", "a"), ("8", "small")] {
+            let made = try EmfleetBinary.run(base + ["--hidden", hidden, "--optimizer-state", scratch.path("\(name).state"), "--out", scratch.path("\(name).json")])
+            #expect(made.status == 0, "\(made.stderr)")
+        }
+        try Data("not a state".utf8).write(to: URL(fileURLWithPath: scratch.path("bad.state")))
+        let reference = fixture.directory + "/reference.json"
+        let cases: [([String], String)] = [
+            (["--hidden", "32,16", "--optimizer-state", scratch.path("a.state")], "--optimizer-state \(scratch.path("a.state")) exists: give the model written with it as --init-model"),
+            (["--hidden", "32,16", "--init-model", scratch.path("a.json"), "--optimizer-state", scratch.path("small.state")],
+             "holds the optimizer state of a 8-8-4 relu (cross-entropy) network; this training's is 8-32-16-4 relu (cross-entropy)"),
+            (["--hidden", "32,16", "--optimizer", "sgd", "--init-model", scratch.path("a.json"), "--optimizer-state", scratch.path("a.state")],
+             "holds adam's optimizer state; this training uses --optimizer sgd"),
+            (["--hidden", "32,16", "--init-model", reference, "--optimizer-state", scratch.path("a.state")], "written with other weights"),
+            (["--hidden", "32,16", "--init-model", scratch.path("a.json"), "--optimizer-state", scratch.path("bad.state")], "not an emfleet checkpoint"),
+            (["--hidden", "32,16", "--init-model", scratch.path("a.json"), "--optimizer-state", scratch.path("a.json")], "is a network model"),
+            (["--hidden", "8", "--classes", "0,1,2"], "the label \"3\" is not one of --classes 0,1,2"),
+        ]
+        for (extra, message) in cases {
+            let result = try EmfleetBinary.run(base + extra + ["--out", scratch.path("refused.json")])
+            let errors = result.stderr.split(separator: "\n").filter { !$0.isEmpty }
+            // A usage error (the first case) is followed by the usage; the others are one line.
+            #expect(result.status != 0 && result.stderr.contains(message) && (errors.count == 1 || result.status == 64), "\(extra): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: scratch.path("refused.json")))
+        }
+        let before = try bytes(scratch.path("a.state"))
+        _ = try EmfleetBinary.run(base + ["--hidden", "32,16", "--init-model", reference, "--optimizer-state", scratch.path("a.state"), "--out", scratch.path("refused.json")])
+        #expect(try bytes(scratch.path("a.state")) == before)
+        // A class the labels lack still gets its output.
+        let wider = try EmfleetBinary.run(base + ["--hidden", "8", "--classes", "0,1,2,3,4", "--out", scratch.path("wide.json")])
+        #expect(wider.status == 0, "\(wider.stderr)")
+        let wide = try JSONSerialization.jsonObject(with: try bytes(scratch.path("wide.json"))) as? [String: Any]
+        #expect(wide?["classes"] as? [String] == ["0", "1", "2", "3", "4"] && (wide?["architecture"] as? [String: Any])?["outputs"] as? Int == 5)
+    }
+
     @Test("--l1 reaches the model file and changes the weights, the same on 2 workers; a negative one is a usage error")
     func l1Penalty() throws {
         let scratch = try ScratchDirectory()

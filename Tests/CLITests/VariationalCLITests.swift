@@ -101,6 +101,41 @@ struct VariationalCLITests {
         #expect(refused.status == 1 && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
     }
 
+    @Test("--init-model with --variational goes on from a variational model: 5 iterations on from 5 give the model of 10, on any workers")
+    func initModelGoesOnFromAVariationalModel() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let common = ["gmm", "fit", "--data", Self.faithful, "--components", "4", "--variational", "dirichlet-process", "--tol", "0", "--quiet"]
+        for (iterations, name) in [("10", "whole"), ("5", "five")] {
+            let fit = try EmfleetBinary.run(common + ["--max-iter", iterations, "--out", scratch.path("\(name).json")])
+            #expect(fit.status == 0, "\(fit.stderr)")
+        }
+        for (workers, name) in [([String](), "rest"), (["--workers", "2"], "rest-w2")] {
+            let fit = try EmfleetBinary.run(common + workers + ["--max-iter", "5", "--init-model", scratch.path("five.json"), "--out", scratch.path("\(name).json")])
+            #expect(fit.status == 0, "\(fit.stderr)")
+        }
+        #expect(try bytes(scratch.path("rest.json")) == (try bytes(scratch.path("rest-w2.json"))))
+        let rest = try MixtureModelFile.read(from: scratch.path("rest.json")), whole = try MixtureModelFile.read(from: scratch.path("whole.json"))
+        #expect(rest.variational != nil && rest.variational == whole.variational)
+        #expect(rest.parameters == whole.parameters)
+        #expect(rest.logLikelihoodHistory == Array(whole.logLikelihoodHistory.suffix(5)))
+        // An EM model, another weight prior or another shape are one error line.
+        let em = try EmfleetBinary.run(["gmm", "fit", "--data", Self.faithful, "--components", "4", "--quiet", "--out", scratch.path("em.json")])
+        #expect(em.status == 0, "\(em.stderr)")
+        let refusals: [([String], String)] = [
+            (common + ["--init-model", scratch.path("em.json")], "is a mixture fitted by EM; a variational fit goes on from a variational model"),
+            (["gmm", "fit", "--data", Self.faithful, "--components", "4", "--variational", "dirichlet-distribution", "--init-model", scratch.path("five.json")],
+             "was fitted with a dirichlet_process weight prior; this fit asks for dirichlet_distribution"),
+            (["gmm", "fit", "--data", Self.faithful, "--components", "3", "--variational", "dirichlet-process", "--init-model", scratch.path("five.json")],
+             "has 4 components (full) over 2 features, but this fit asks for 3"),
+        ]
+        for (arguments, message) in refusals {
+            let result = try EmfleetBinary.run(arguments + ["--out", scratch.path("refused.json")])
+            #expect(result.status == 1 && result.stderr.contains(message) && result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: scratch.path("refused.json")))
+        }
+    }
+
     @Test func badPriorsAreOneErrorLineBeforeAnyWork() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.cleanUp() }
@@ -112,7 +147,6 @@ struct VariationalCLITests {
             (["--variational", "dirichlet-process", "--degrees-of-freedom-prior", "0.5"], "--degrees-of-freedom-prior must be greater than 1"),
             (["--variational", "dirichlet-process", "--covariance-prior", "1,0,0,-1"], "--covariance-prior must be a symmetric positive-definite 2×2 matrix"),
             (["--variational", "dirichlet-process", "--weight-concentration-prior=-1"], "--weight-concentration-prior must be a positive number"),
-            (["--variational", "dirichlet-process", "--init-model", scratch.path("m.json")], "--init-model starts EM"),
         ]
         for (extra, message) in cases {
             let result = try EmfleetBinary.run(base + extra)

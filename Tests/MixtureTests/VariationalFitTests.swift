@@ -67,6 +67,41 @@ struct VariationalFitTests {
         #expect(throws: MixtureError.self) { try refusing.fit(resuming: state) }
     }
 
+    @Test("a fit that goes on from a variational model file gives, n iterations on from m, the bits of m + n", arguments: WeightPriorType.allCases)
+    func goesOnFromAModelFile(prior: WeightPriorType) throws {
+        let wine = try Self.data("wine_diag.train")
+        var options = Self.options(4, .full, iterations: 10)
+        options.tolerance = 0
+        let whole = try Self.fitter(wine, options, prior: prior).fit()
+        options.maxIterations = 5
+        let first = try Self.fitter(wine, options, prior: prior).fit()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("emfleet-vb-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try MixtureModelFile.write(first, to: path)
+        let saved = try MixtureModelFile.read(from: path)
+        for threads in [1, 3] {
+            var fitter = Self.fitter(wine, options, prior: prior, threads: threads)
+            fitter.initialPosterior = try fitter.startingPosterior(of: saved, file: path)
+            let rest = try fitter.fit()
+            #expect(rest.variational == whole.variational)
+            #expect(rest.parameters == whole.parameters)
+            #expect(rest.logLikelihoodHistory == Array(whole.logLikelihoodHistory.suffix(5)))
+            #expect(rest.iterations == 5)
+        }
+        // Another weight prior, another shape, or an EM model: refused naming the file.
+        let other: WeightPriorType = prior == .dirichletProcess ? .dirichletDistribution : .dirichletProcess
+        #expect(throws: ModelFileError.self) { try Self.fitter(wine, options, prior: other).startingPosterior(of: saved, file: path) }
+        #expect(throws: ModelFileError.self) { try Self.fitter(wine, Self.options(3, .full), prior: prior).startingPosterior(of: saved, file: path) }
+        var em = saved
+        em.variational = nil
+        do {
+            _ = try Self.fitter(wine, options, prior: prior).startingPosterior(of: em, file: path)
+            Issue.record("an EM model was taken as a variational start")
+        } catch let error as ModelFileError {
+            #expect(error.description == "\(path): is a mixture fitted by EM; a variational fit goes on from a variational model (gmm fit --variational)")
+        }
+    }
+
     @Test("the model file keeps the posterior and priors exactly and predicts as the fitted model", arguments: CovarianceType.allCases)
     func modelFileRoundTrip(type: CovarianceType) throws {
         let iris = try Self.data("iris")

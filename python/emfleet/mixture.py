@@ -369,11 +369,14 @@ class BayesianGaussianMixture(_MixtureBase):
     def _fit(self, X, y=None, sample_weight=None):
         if self.max_iter < 1:
             raise _binary.EmfleetValueError("max_iter=0 (initialisation only) is not offered by the emfleet binary; give max_iter >= 1")
-        if self.warm_start and hasattr(self, "weights_"):
-            raise NotImplementedError(
-                "warm_start: emfleet's variational fit starts from its --init, not from an earlier model; "
-                "fit again with warm_start=False")
         return self._fit_file(X, y, sample_weight)
+
+    def _initial_model(self):
+        # warm_start: variational EM goes on from the fitted posterior (weight_concentration_,
+        # mean_precision_, means_, degrees_of_freedom_, covariances_), as scikit-learn's does.
+        if self.warm_start and hasattr(self, "weights_") and hasattr(self, "converged_"):
+            return self._document()
+        return None
 
     def _check_rows(self, rows):
         if rows < 2 and self.covariance_prior is None:

@@ -7,7 +7,8 @@ import sklearn.neural_network
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from . import _binary
@@ -61,6 +62,12 @@ class _MLPBase(FleetMixin, BaseEstimator):
         self.memory_limit = memory_limit
         self.report = report
 
+    def _check_solver(self):
+        # scikit-learn offers partial_fit for the stochastic solvers only.
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
+        return True
+
     def _unsupported(self):
         if self.solver == "lbfgs":
             raise NotImplementedError("solver='lbfgs': emfleet trains by minibatch gradients; use 'adam' or 'sgd'")
@@ -69,6 +76,32 @@ class _MLPBase(FleetMixin, BaseEstimator):
         if not self.shuffle:
             raise NotImplementedError("shuffle=False: emfleet always visits the rows in a seeded order")
 
+    def _training_arguments(self, data, labels, loss, rows, model_path, state_path):
+        """The `emfleet mlp train` options every training shares: the network, the optimizer, the
+        batches, the seed, the files (the optimizer's state goes to `state_path` at the end)."""
+        hidden = [int(h) for h in np.atleast_1d(self.hidden_layer_sizes)]
+        if any(h < 1 for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        batch = min(200, rows) if self.batch_size == "auto" else max(1, min(int(self.batch_size), rows))
+        args = ["mlp", "train", "--data", data, "--labels", labels, "--loss", loss,
+                "--hidden", ",".join(map(str, hidden)), "--activation", _ACTIVATION[self.activation],
+                "--optimizer", self.solver, f"--lr={number(self.learning_rate_init)}",
+                f"--weight-decay={number(self.alpha)}", "--batch-size", batch, "--seed", seed_from(self.random_state),
+                "--precision", self.precision, "--out", model_path, "--optimizer-state", state_path]
+        if self.solver == "sgd":
+            args.append(f"--momentum={number(self.momentum)}")
+            if self.nesterovs_momentum:
+                args.append("--nesterov")
+        else:
+            args += [f"--beta1={number(self.beta_1)}", f"--beta2={number(self.beta_2)}", f"--epsilon={number(self.epsilon)}"]
+        return args
+
+    @staticmethod
+    def _read_state(path):
+        # The optimizer's state as bytes kept in the estimator (a pickle holds it, not a path).
+        with open(path, "rb") as f:
+            return f.read()
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Trains the network in the binary; `sample_weight` scales each row's loss and gradient."""
@@ -76,23 +109,11 @@ class _MLPBase(FleetMixin, BaseEstimator):
         with _binary.Scratch() as scratch:
             data, rows = self._data_file(X, scratch, reset=True, ensure_min_samples=2 if self.early_stopping else 1)
             labels, loss = self._labels_file(y, rows, scratch)
-            hidden = [int(h) for h in np.atleast_1d(self.hidden_layer_sizes)]
-            if any(h < 1 for h in hidden):
-                raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
-            model_path = scratch.file("model.json")
-            batch = min(200, rows) if self.batch_size == "auto" else max(1, min(int(self.batch_size), rows))
-            args = ["mlp", "train", "--data", data, "--labels", labels, "--loss", loss,
-                    "--hidden", ",".join(map(str, hidden)), "--activation", _ACTIVATION[self.activation],
-                    "--optimizer", self.solver, f"--lr={number(self.learning_rate_init)}",
-                    f"--weight-decay={number(self.alpha)}", "--batch-size", batch, "--seed", seed_from(self.random_state),
-                    "--precision", self.precision, "--out", model_path,
-                    "--epochs", self.max_iter, "--patience", self.n_iter_no_change, f"--tol={number(self.tol)}"]
-            if self.solver == "sgd":
-                args.append(f"--momentum={number(self.momentum)}")
-                if self.nesterovs_momentum:
-                    args.append("--nesterov")
-            else:
-                args += [f"--beta1={number(self.beta_1)}", f"--beta2={number(self.beta_2)}", f"--epsilon={number(self.epsilon)}"]
+            model_path, state_path = scratch.file("model.json"), scratch.file("optimizer.state")
+            # A fit starts its optimizer afresh (warm_start too, as scikit-learn's); its final state
+            # is kept for partial_fit to go on with.
+            args = self._training_arguments(data, labels, loss, rows, model_path, state_path)
+            args += ["--epochs", self.max_iter, "--patience", self.n_iter_no_change, f"--tol={number(self.tol)}"]
             if self.early_stopping:
                 args.append(f"--validation-split={number(self.validation_fraction)}")
             weights = self._weights_file(sample_weight, rows, scratch)
@@ -109,6 +130,7 @@ class _MLPBase(FleetMixin, BaseEstimator):
             _binary.run(args, verbose=self.verbose)
             with open(model_path) as f:
                 self._set_model(json.load(f), rows)
+            self._optimizer_state = self._read_state(state_path)
             if earlier is not None:
                 # scikit-learn counts a warm-started fit's epochs on from the earlier ones.
                 previous = [float(h["loss"]) for h in earlier.get("history") or []]
@@ -119,6 +141,44 @@ class _MLPBase(FleetMixin, BaseEstimator):
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization hasn't converged yet.",
                 ConvergenceWarning)
+        return self
+
+    def _partial_fit(self, X, y, sample_weight, labels_file):
+        """One epoch over (X, y) in the binary, on from the current weights, the optimizer's state and
+        the epoch count (`mlp train --init-model … --optimizer-state …`); the input standardisation
+        stays that of the first call."""
+        self._unsupported()
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        earlier = getattr(self, "_model", None)
+        with _binary.Scratch() as scratch:
+            data, rows = self._data_file(X, scratch, reset=earlier is None)
+            labels, loss, extra = labels_file(y, rows, scratch)
+            model_path, state_path = scratch.file("model.json"), scratch.file("optimizer.state")
+            args = self._training_arguments(data, labels, loss, rows, model_path, state_path) + ["--epochs", 1] + extra
+            if earlier is not None:
+                args += ["--init-model", scratch.write_json("start.json", earlier)]
+                state = getattr(self, "_optimizer_state", None)
+                if state is not None:
+                    with open(state_path, "wb") as f:
+                        f.write(state)
+            weights = self._weights_file(sample_weight, rows, scratch)
+            if weights is not None:
+                args += ["--sample-weight", weights]
+            args += self._fleet_arguments()
+            if not self.verbose:
+                args.append("--quiet")
+            _binary.run(args, verbose=self.verbose)
+            curve = list(self.loss_curve_) if earlier is not None else []
+            seen = self.t_ if earlier is not None else 0
+            with open(model_path) as f:
+                self._set_model(json.load(f), rows)
+            self._optimizer_state = self._read_state(state_path)
+        # scikit-learn counts on: one more epoch, these rows more samples.
+        self.loss_curve_ = curve + self.loss_curve_
+        self.n_iter_ = len(self.loss_curve_)
+        self.t_ = seen + rows
+        self.best_loss_ = min(self.loss_curve_)
         return self
 
     def _set_model(self, doc, rows):
@@ -258,6 +318,34 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
         np.save(scratch.file("labels.npy"), codes.astype(np.int64))
         return scratch.file("labels.npy"), "binary-cross-entropy" if len(self.classes_) == 2 else "cross-entropy"
 
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y), going on from the current weights and optimizer state (scikit-learn's
+        `partial_fit`); `classes` (every class of all the calls) is needed on the first call."""
+        _check_partial_fit_first_call(self, classes)
+
+        def labels(y, rows, scratch):
+            if y is None:
+                raise ValueError("MLPClassifier requires y to be passed, but the target y is None.")
+            y = column_or_1d(y, warn=True)
+            check_classification_targets(y)
+            if len(y) != rows:
+                raise ValueError(f"Found input variables with inconsistent numbers of samples: [{rows}, {len(y)}]")
+            found = np.unique(y)
+            unknown = np.setdiff1d(found, self.classes_)
+            if len(unknown):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {found}.")
+            if len(self.classes_) < 2:
+                raise ValueError(f"classes holds one class ({self.classes_[0]!r}); a classifier needs two or more")
+            np.save(scratch.file("labels.npy"), np.searchsorted(self.classes_, y).astype(np.int64))
+            # Every class has its output, whether this batch holds it or not.
+            names = ",".join(str(i) for i in range(len(self.classes_)))
+            return (scratch.file("labels.npy"), "binary-cross-entropy" if len(self.classes_) == 2 else "cross-entropy",
+                    ["--classes", names])
+
+        return self._partial_fit(X, y, sample_weight, labels)
+
     def _class_order(self):
         # The model's classes are the codes 0…C−1 as text, in the binary's order.
         return np.array([int(c) for c in self._model["classes"]])
@@ -323,6 +411,13 @@ class MLPRegressor(RegressorMixin, _MLPBase):
 
     def _labels_file(self, y, rows, scratch):
         return self._target_file(y, rows, scratch), "mse"
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), going on from the current weights and optimizer state (scikit-learn's
+        `partial_fit`)."""
+        return self._partial_fit(X, y, sample_weight, lambda y, rows, scratch: (self._target_file(y, rows, scratch), "mse", []))
 
     def predict(self, X):
         """Each row's prediction (`emfleet mlp predict`)."""

@@ -287,3 +287,105 @@ def test_from_sklearn_takes_models_fitted_by_sklearn(blobs):
     assert mine.score(X) == pytest.approx(centres.score(X), rel=1e-10)
     gm = sklearn.mixture.GaussianMixture(3, covariance_type="tied", random_state=0).fit(X)
     np.testing.assert_allclose(emfleet.GaussianMixture.from_sklearn(gm).score_samples(X), gm.score_samples(X), rtol=1e-10)
+
+
+# -- partial_fit of the networks: one epoch per call, the optimizer's state kept between calls -----
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_mlp_partial_fit_twice_is_fit_with_max_iter_2(blobs, solver):
+    X, y = blobs
+    params = dict(hidden_layer_sizes=(8,), random_state=0, batch_size=64, solver=solver, learning_rate_init=0.01)
+    net = emfleet.MLPClassifier(**params)
+    net.partial_fit(X, y, classes=np.unique(y))
+    net.partial_fit(X, y)
+    whole = emfleet.MLPClassifier(max_iter=2, **params).fit(X, y)
+    assert net.n_iter_ == 2 and net.t_ == 2 * len(X) and len(net.loss_curve_) == 2
+    # The second call is the second epoch: the optimizer's state, the epoch's row order and the
+    # first call's standardisation carried over, so the weights are the same bits.
+    assert net.loss_curve_ == whole.loss_curve_
+    for ours, theirs in zip(net.coefs_ + net.intercepts_, whole.coefs_ + whole.intercepts_):
+        np.testing.assert_array_equal(ours, theirs)
+    # partial_fit after fit goes on from fit's optimizer too.
+    after_fit = emfleet.MLPClassifier(max_iter=1, **params).fit(X, y).partial_fit(X, y)
+    assert after_fit.n_iter_ == 2 and after_fit.loss_curve_ == whole.loss_curve_
+    np.testing.assert_array_equal(after_fit.coefs_[0], whole.coefs_[0])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_mlp_regressor_partial_fit_goes_on_as_one_training():
+    X, y = make_regression(n_samples=300, n_features=4, noise=0.1, random_state=0)
+    params = dict(hidden_layer_sizes=(8,), random_state=0, batch_size=50, solver="sgd", learning_rate_init=0.001)
+    net = emfleet.MLPRegressor(**params)
+    for _ in range(3):
+        net.partial_fit(X, y)
+    whole = emfleet.MLPRegressor(max_iter=3, n_iter_no_change=100, **params).fit(X, y)
+    assert net.n_iter_ == 3 and net.loss_curve_ == whole.loss_curve_
+    np.testing.assert_array_equal(net.predict(X), whole.predict(X))
+
+
+def test_mlp_partial_fit_needs_classes_first_and_keeps_counting(blobs):
+    X, y = blobs
+    net = emfleet.MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call to partial_fit"):
+        net.partial_fit(X, y)
+    # A first batch without class 2 still makes an output for it.
+    some = y != 2
+    net.partial_fit(X[some], y[some], classes=[0, 1, 2])
+    assert list(net.classes_) == [0, 1, 2] and net.predict_proba(X).shape == (len(X), 3)
+    standardisation = net._model["standardisation"]
+    net.partial_fit(X[:100] + 5.0, y[:100])
+    net.partial_fit(X, y)
+    assert net.n_iter_ == 3 and len(net.loss_curve_) == 3 and net.t_ == some.sum() + 100 + len(X)
+    # Later batches are standardised as the first was (the network's inputs do not move).
+    assert net._model["standardisation"] == standardisation
+    with pytest.raises(ValueError, match="classes=.* is not the same"):
+        net.partial_fit(X, y, classes=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
+        net.partial_fit(X, np.where(y == 0, 7, y))
+    with pytest.raises(ValueError, match="X has 2 features"):
+        net.partial_fit(X[:, :2], y)
+    with pytest.raises(ValueError, match="early_stopping"):
+        emfleet.MLPClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])
+    assert not hasattr(emfleet.MLPClassifier(solver="lbfgs"), "partial_fit")
+
+
+def test_mlp_partial_fit_state_survives_pickling_and_clone_drops_it(blobs):
+    X, y = blobs
+    net = emfleet.MLPClassifier(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    copy = pickle.loads(pickle.dumps(net))
+    assert isinstance(copy._optimizer_state, bytes) and copy._optimizer_state == net._optimizer_state
+    net.partial_fit(X, y)
+    copy.partial_fit(X, y)
+    np.testing.assert_array_equal(copy.coefs_[0], net.coefs_[0])
+    assert not hasattr(clone(net), "_optimizer_state")
+
+
+# -- warm_start of the variational mixture: variational EM goes on from the fitted posterior ------
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+@pytest.mark.parametrize("prior", ["dirichlet_process", "dirichlet_distribution"])
+def test_bayesian_mixture_warm_start_goes_on_as_sklearn_does(blobs, covariance_type, prior):
+    X, _ = blobs
+    params = dict(n_components=4, covariance_type=covariance_type, weight_concentration_prior_type=prior, max_iter=5,
+                  tol=1e-12, random_state=0, warm_start=True)
+    theirs = sklearn.mixture.BayesianGaussianMixture(**params).fit(X)
+    # The same start for both: scikit-learn's model after 5 iterations; then 5 more in each.
+    ours = emfleet.BayesianGaussianMixture.from_sklearn(theirs)
+    theirs.fit(X)
+    ours.fit(X)
+    assert ours.n_iter_ == theirs.n_iter_ == 5
+    for name in ("weight_concentration_", "mean_precision_", "means_", "degrees_of_freedom_", "covariances_",
+                 "precisions_cholesky_", "weights_"):
+        np.testing.assert_allclose(np.asarray(getattr(ours, name)), np.asarray(getattr(theirs, name)), rtol=1e-8, atol=1e-10,
+                                   err_msg=name)
+    np.testing.assert_allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=1e-9)
+    # And emfleet's own fit warm-started twice is its fit of 10 iterations.
+    stepwise = emfleet.BayesianGaussianMixture(**params).fit(X).fit(X)
+    at_once = emfleet.BayesianGaussianMixture(**{**params, "max_iter": 10, "warm_start": False}).fit(X)
+    np.testing.assert_array_equal(stepwise.means_, at_once.means_)
+    np.testing.assert_array_equal(stepwise.covariances_, at_once.covariances_)
+    assert stepwise.lower_bounds_ == at_once.lower_bounds_[5:]
