@@ -305,13 +305,18 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
     _parameter_constraints = {**sklearn.neural_network.MLPClassifier._parameter_constraints, **FLEET_CONSTRAINTS,
                               "precision": [StrOptions({"float32", "float64"})]}
 
-    def _labels_file(self, y, rows, scratch):
+    @staticmethod
+    def _checked_labels(y, rows):
         if y is None:
             raise ValueError("MLPClassifier requires y to be passed, but the target y is None.")
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if len(y) != rows:
             raise ValueError(f"Found input variables with inconsistent numbers of samples: [{rows}, {len(y)}]")
+        return y
+
+    def _labels_file(self, y, rows, scratch):
+        y = self._checked_labels(y, rows)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"The labels hold one class ({self.classes_[0]!r}); a classifier needs two or more")
@@ -326,12 +331,7 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
         _check_partial_fit_first_call(self, classes)
 
         def labels(y, rows, scratch):
-            if y is None:
-                raise ValueError("MLPClassifier requires y to be passed, but the target y is None.")
-            y = column_or_1d(y, warn=True)
-            check_classification_targets(y)
-            if len(y) != rows:
-                raise ValueError(f"Found input variables with inconsistent numbers of samples: [{rows}, {len(y)}]")
+            y = self._checked_labels(y, rows)
             found = np.unique(y)
             unknown = np.setdiff1d(found, self.classes_)
             if len(unknown):
