@@ -124,6 +124,26 @@ void emfleet_adam_update(double *restrict w, double *restrict m, double *restric
     }
 }
 
+// The same Adam step from a single-precision gradient (each value widened exactly, so the bits
+// are those of emfleet_adam_update on the widened gradient), also writing each new weight
+// rounded to single precision for the next step's passes.
+EMFLEET_CLONES
+void emfleet_adam_update_narrow(double *restrict w, double *restrict m, double *restrict v, const float *restrict gradient,
+                                long n, double scale, double beta1, double beta2, double rate, double epsilon,
+                                float *restrict narrow) {
+    const double keep1 = 1 - beta1, keep2 = 1 - beta2;
+    for (long i = 0; i < n; i++) {
+        const double g = (double)gradient[i] * scale;
+        const double mi = beta1 * m[i] + keep1 * g;
+        const double vi = beta2 * v[i] + keep2 * (g * g);
+        m[i] = mi;
+        v[i] = vi;
+        const double wi = w[i] + -rate * mi / (sqrt(vi) + epsilon);
+        w[i] = wi;
+        narrow[i] = (float)wi;
+    }
+}
+
 // Network element-wise kernels. Each value's result depends on that value alone, or (column
 // sums) on a fixed row order, so every clone gives the same bits.
 #define EMFLEET_NETWORK_KERNELS(T, SUFFIX)                                                         \
@@ -394,11 +414,12 @@ double emfleet_squared_distance_sum(const double *restrict x, long n, long d, co
 #include <malloc.h>
 #endif
 
-int emfleet_map_allocations_from(long bytes) {
+int emfleet_configure_allocator(long map_from_bytes, long keep_freed_bytes) {
 #if defined(__GLIBC__)
-    return mallopt(M_MMAP_THRESHOLD, (int)bytes);
+    return mallopt(M_MMAP_THRESHOLD, (int)map_from_bytes) && mallopt(M_TRIM_THRESHOLD, (int)keep_freed_bytes);
 #else
-    (void)bytes;
+    (void)map_from_bytes;
+    (void)keep_freed_bytes;
     return 0;
 #endif
 }

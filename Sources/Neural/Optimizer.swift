@@ -101,13 +101,77 @@ public struct OptimizerState: Codable, Equatable, Sendable {
                     second.withUnsafeMutableBufferPointer { v in
                         gradient.withUnsafeBufferPointer { g in
                             // Vectorised in C; the same operations in the same order as the definition above.
-                            emfleet_adam_update(
-                                w.baseAddress!, m.baseAddress!, v.baseAddress!, g.baseAddress!, n, scale,
-                                beta1, beta2, rate, epsilon)
+                            Self.inParts(of: n) { part in
+                                emfleet_adam_update(
+                                    w.baseAddress! + part.lowerBound, m.baseAddress! + part.lowerBound, v.baseAddress! + part.lowerBound,
+                                    g.baseAddress! + part.lowerBound, part.count, scale, beta1, beta2, rate, epsilon)
+                            }
                         }
                     }
                 }
             }
         }
     }
+
+    /// ``update(parameters:gradient:learningRate:settings:gradientScale:)`` from a gradient
+    /// computed in single precision, also writing the new parameters rounded to `Float` into
+    /// `narrowParameters` (the next step's weights for single-precision passes).
+    ///
+    /// The same bits as widening the gradient first and rounding the parameters after, without
+    /// the two extra passes over every parameter: for Adam it is one pass.
+    public mutating func update(
+        parameters: inout [Double], narrowGradient: [Float], learningRate: Double, settings: OptimizerSettings, gradientScale: Double = 1,
+        narrowParameters: inout [Float]
+    ) {
+        let n = parameters.count
+        guard settings.kind == .adam else {
+            update(parameters: &parameters, gradient: narrowGradient.map { Double($0) }, learningRate: learningRate, settings: settings,
+                   gradientScale: gradientScale)
+            narrowParameters = parameters.map { Float($0) }
+            return
+        }
+        require(narrowGradient.count == n && first.count == n && second.count == n,
+                "optimizer update: \(n) parameters, \(narrowGradient.count) gradient values, state for \(first.count)")
+        if narrowParameters.count != n { narrowParameters = [Float](repeating: 0, count: n) }
+        step += 1
+        let beta1 = settings.beta1, beta2 = settings.beta2, epsilon = settings.epsilon, scale = gradientScale
+        let t = Double(step)
+        let rate = learningRate * (1 - pow(beta2, t)).squareRoot() / (1 - pow(beta1, t))
+        parameters.withUnsafeMutableBufferPointer { w in
+            first.withUnsafeMutableBufferPointer { m in
+                second.withUnsafeMutableBufferPointer { v in
+                    narrowGradient.withUnsafeBufferPointer { g in
+                        narrowParameters.withUnsafeMutableBufferPointer { narrow in
+                            Self.inParts(of: n) { part in
+                                let i = part.lowerBound
+                                emfleet_adam_update_narrow(
+                                    w.baseAddress! + i, m.baseAddress! + i, v.baseAddress! + i, g.baseAddress! + i, part.count, scale,
+                                    beta1, beta2, rate, epsilon, narrow.baseAddress! + i)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` over consecutive parts of `0..<n` on up to all cores. Each parameter's update
+    /// depends on its own values alone, so the parts change nothing in the result; a large
+    /// network's update is memory-bound and a serial step of every training round.
+    private static func inParts(of n: Int, _ body: (Range<Int>) -> Void) {
+        let parts = min(ProcessInfo.processInfo.activeProcessorCount, 8, max(1, n / (1 << 15)))
+        guard parts > 1 else { return body(0..<n) }
+        withoutActuallyEscaping(body) { body in
+            let box = PartBody(body: body)
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                box.body((p * n / parts)..<((p + 1) * n / parts))
+            }
+        }
+    }
+}
+
+/// Carries an update's body into `concurrentPerform`.
+private struct PartBody: @unchecked Sendable {
+    // @unchecked: each part writes only its own range of the buffers the body captures.
+    let body: (Range<Int>) -> Void
 }

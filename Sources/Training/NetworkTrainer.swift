@@ -338,6 +338,9 @@ public struct NetworkTrainer {
             state.history.count < options.epochs && (options.patience.map { state.epochsWithoutImprovement < $0 } ?? true)
         }
         var timer = CheckpointTimer(checkpointEvery)
+        // `state.parameters` rounded to single precision once they have been by an update (nil:
+        // the next task rounds them).
+        var narrowParameters: [Float]? = nil
         while goesOn(state) {
             let epoch = state.nextEpoch
             let clock = ContinuousClock.now
@@ -346,9 +349,10 @@ public struct NetworkTrainer {
             var profile = StepProfile()
             for step in 0..<layout.stepsPerEpoch {
                 let stepStart = ContinuousClock.now
-                let model = NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation,
-                                             mixture: mixture, precision: options.precision)
-                let task = NeuralTask.step(model, layout: layout, epoch: epoch, step: step)
+                let task = NeuralTask.step(
+                    NeuralModelState(architecture: architecture, parameters: state.parameters, standardisation: state.standardisation,
+                                     mixture: mixture, precision: options.precision, narrowParameters: narrowParameters),
+                    layout: layout, epoch: epoch, step: step)
                 let sums = try runner.trainingSums(task)
                 guard sums.batch.isFinite else { throw TrainingError(description: task.divergence) }
                 // A step divides by its batch's total weight (its row count without weights);
@@ -361,12 +365,23 @@ public struct NetworkTrainer {
                 let scale = 1 / sums.batch.weight
                 let updateStart = ContinuousClock.now
                 if options.weightDecay > 0 || options.l1 > 0 {
+                    narrowParameters = nil
                     var gradient = sums.batch.wideGradient
                     for i in gradient.indices { gradient[i] *= scale }
                     addWeightDecay(options.weightDecay, parameters: state.parameters, to: &gradient, architecture: architecture)
                     addL1Penalty(options.l1, parameters: state.parameters, to: &gradient, architecture: architecture)
                     state.optimizer.update(parameters: &state.parameters, gradient: gradient, learningRate: rate, settings: options.optimizer)
+                } else if !sums.batch.narrowGradient.isEmpty {
+                    // The next task's single-precision weights come out of the update's pass
+                    // rather than a rounding pass of their own.
+                    var narrow = narrowParameters ?? []
+                    narrowParameters = nil
+                    state.optimizer.update(
+                        parameters: &state.parameters, narrowGradient: sums.batch.narrowGradient, learningRate: rate,
+                        settings: options.optimizer, gradientScale: scale, narrowParameters: &narrow)
+                    narrowParameters = narrow
                 } else {
+                    narrowParameters = nil
                     state.optimizer.update(
                         parameters: &state.parameters, gradient: sums.batch.wideGradient, learningRate: rate, settings: options.optimizer,
                         gradientScale: scale)

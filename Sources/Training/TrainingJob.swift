@@ -122,6 +122,8 @@ extension NeuralTask {
 /// The network and inputs a task is evaluated with.
 public struct NeuralModelState: Sendable {
     package var architecture: NetworkArchitecture
+    /// The weights; empty in a single-precision task decoded from the wire, which carries only
+    /// ``narrowParameters`` (predictions, computed from these, always travel in double precision).
     package let parameters: [Double]
     package var standardisation: Standardisation
     /// A fitted mixture whose posteriors feed the network (GMM→network pipelines).
@@ -663,7 +665,8 @@ package enum NeuralTaskCodec {
             precision = .float32
             narrow = try r.floats("parameters", expected: architecture.parameterCount)
             guard VectorMath.allFinite(narrow!) else { throw WireError("training task: the weights hold NaN or infinite numbers") }
-            parameters = narrow!.map { Double($0) }
+            // Single-precision passes use only the rounded weights: not widened again per task.
+            parameters = []
         case let other:
             throw WireError("training task: unknown precision \(other)")
         }

@@ -6,7 +6,7 @@ import Numerics
 BLASKernel.reexecuteWithBestKernelIfNeeded()
 
 // Large message buffers go back to the system when freed (docs/PROTOCOL.md, Sizes and limits).
-ProcessMemory.returnLargeBlocksWhenFreed()
+ProcessMemory.configureAllocator()
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 var command: any ParsableCommand

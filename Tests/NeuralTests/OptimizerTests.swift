@@ -1,5 +1,6 @@
 import Foundation
 import Neural
+import Numerics
 import Testing
 
 @Suite("Optimizers and schedules")
@@ -36,6 +37,28 @@ struct OptimizerTests {
         #expect(state.step == 2)
         #expect(Self.close(state.first, [0.004, 0.022, 0.027], within: 1e-17))
         #expect(Self.close(state.second, [1.249e-5, 1.9996e-4, 8.991e-5], within: 1e-18))
+    }
+
+    @Test("an update from a single-precision gradient gives the bits of the widened one, and the weights rounded",
+          arguments: [OptimizerSettings(kind: .adam), OptimizerSettings(kind: .sgd, momentum: 0.9)])
+    func narrowGradientUpdate(settings: OptimizerSettings) {
+        // Large enough to be updated in parts on several threads.
+        let n = 200_003
+        var generator = SeededGenerator(seed: 5)
+        let start = (0..<n).map { _ in generator.nextUniform() - 0.5 }
+        var wide = start, narrow = start
+        var wideState = OptimizerState(parameterCount: n, settings: settings), narrowState = wideState
+        var rounded: [Float] = []
+        for _ in 0..<3 {
+            let gradient = (0..<n).map { _ in Float(generator.nextUniform() * 2 - 1) }
+            wideState.update(parameters: &wide, gradient: gradient.map { Double($0) }, learningRate: 0.01, settings: settings,
+                             gradientScale: 1.0 / 3)
+            narrowState.update(parameters: &narrow, narrowGradient: gradient, learningRate: 0.01, settings: settings,
+                               gradientScale: 1.0 / 3, narrowParameters: &rounded)
+        }
+        #expect(narrow.map(\.bitPattern) == wide.map(\.bitPattern))
+        #expect(narrowState == wideState)
+        #expect(rounded.map(\.bitPattern) == wide.map { Float($0).bitPattern })
     }
 
     @Test("SGD with momentum: v = μv − lr·g, w += v")

@@ -25,6 +25,11 @@ void emfleet_gather_rows_f32(const float *source, const long *positions, long co
 void emfleet_adam_update(double *w, double *m, double *v, const double *gradient, long n, double scale,
                          double beta1, double beta2, double rate, double epsilon);
 
+/// `emfleet_adam_update` from a single-precision gradient (widened exactly), also writing each new
+/// weight rounded to single precision to `narrow`.
+void emfleet_adam_update_narrow(double *w, double *m, double *v, const float *gradient, long n, double scale,
+                                double beta1, double beta2, double rate, double epsilon, float *narrow);
+
 /// Network kernels, one per precision. `relu`: z = max(z, 0) in place. `relu_mask`: delta = 0
 /// wherever the activation a is not positive. `column_sums`: out[j] = sum over rows r, in row
 /// order, of m[r*columns + j] (rows >= 1).
@@ -62,8 +67,9 @@ void emfleet_kmeans_group_centers(const double *centers, long k, long d, double 
 /// or 1 when row_weights is NULL).
 double emfleet_squared_distance_sum(const double *x, long n, long d, const double *anchor, const double *row_weights);
 
-/// Has the C library map allocations of at least `bytes` on their own and unmap them when freed
-/// (glibc's M_MMAP_THRESHOLD, fixed); returns 0 where that is not available.
-int emfleet_map_allocations_from(long bytes);
+/// Has the C library map allocations of at least `map_from_bytes` on their own and unmap them when
+/// freed (glibc's M_MMAP_THRESHOLD, fixed), and keep up to `keep_freed_bytes` of freed memory at
+/// the top of a heap instead of returning it (M_TRIM_THRESHOLD); returns 0 where that is not available.
+int emfleet_configure_allocator(long map_from_bytes, long keep_freed_bytes);
 
 #endif
