@@ -54,12 +54,17 @@ def main():
     parser.add_argument("--emfleet", required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--torch", action="store_true", help="also compare with PyTorch at 784-256-128-10 and 32-128-64-10")
+    parser.add_argument("--only-torch", action="store_true", help="only the PyTorch comparison")
     args = parser.parse_args()
     x = os.path.join(args.data_dir, "mlp-200000x32-c10-s1.npy")
     y = os.path.join(args.data_dir, "mlp-200000x32-c10-s1.labels.npy")
     if not os.path.exists(x):
         subprocess.run([args.emfleet, "data", "generate", "--samples", "200000", "--features", "32", "--components", "10",
                         "--seed", "1", "--out", x, "--labels", y], check=True, stdout=subprocess.DEVNULL)
+    if args.only_torch:
+        torch_side_by_side(args, x, y)
+        return
     X = np.load(x)
     labels = np.load(y)
     mask = held_out(len(X), 8)
@@ -130,6 +135,9 @@ def main():
     print(f"\n2 local workers against scikit-learn, run by run (each pair from the same repeat): "
           + ", ".join(f"{r:.2f}×" for r in ratios))
 
+    if args.torch:
+        torch_side_by_side(args, x, y)
+
     # A step split into its parts: the coordinator's own time (task out, results in, tree sum,
     # optimizer update), the workers' computing (the 1-thread single-process step divided by
     # the workers), and the rest of the wait (transport, wake-ups, imbalance).
@@ -163,6 +171,50 @@ def main():
         widths = [inputs] + [int(h) for h in hidden.split(",")] + [10]
         parameters = sum(widths[i] * widths[i + 1] + widths[i + 1] for i in range(len(widths) - 1))
         print(f"| {'-'.join(map(str, widths))} | {parameters:,} | {e['step_ms']:.3f} | {e['bytes_per_step'] / 1000:.0f} |", flush=True)
+
+
+def torch_side_by_side(args, small_x, small_y):
+    """emfleet against PyTorch (one process and DistributedDataParallel over gloo, from
+    ../shared/anchors/torch_ddp_mlp.py) at both widths, every trainer in the same run, interleaved."""
+    anchor = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "anchors", "torch_ddp_mlp.py")
+    if not os.path.exists(anchor):
+        print(f"# {anchor} is missing: PyTorch comparison skipped")
+        return
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("# PyTorch is not importable (pip install torch, for the benchmark only): comparison skipped")
+        return
+    wide_x = os.path.join(args.data_dir, "mlp-60000x784-c10-s2.npy")
+    wide_y = os.path.join(args.data_dir, "mlp-60000x784-c10-s2.labels.npy")
+    if not os.path.exists(wide_x):
+        subprocess.run([args.emfleet, "data", "generate", "--samples", "60000", "--features", "784", "--components", "10",
+                        "--seed", "2", "--out", wide_x, "--labels", wide_y], check=True, stdout=subprocess.DEVNULL)
+    cases = [("784-256-128-10 (60,000 rows)", wide_x, wide_y, "256,128"), ("32-128-64-10 (200,000 rows)", small_x, small_y, "128,64")]
+    emfleet_configs = [("emfleet, 1 process", []), ("emfleet, 2 local workers", ["--workers", "2", "--worker-threads", "1"])]
+    print()
+    print(f"| network | trainer | s/epoch (median of {args.repeats}) | runs | held-out accuracy |")
+    print("|---|---|---|---|---|")
+    for case, x, y, hidden in cases:
+        seconds, accuracy = {}, {}
+        for repeat in range(args.repeats):
+            for name, extra in emfleet_configs:
+                epochs = emfleet_epochs(args.emfleet, x, y, "/tmp/emfleet-bench-mlp.json", extra, hidden=hidden)
+                seconds.setdefault(name, []).append(statistics.median(e["seconds"] for e in epochs[1:]))
+                accuracy[name] = epochs[-1]["validation_accuracy"]
+            completed = subprocess.run([sys.executable, anchor, "--data", x, "--labels", y, "--hidden", hidden, "--epochs", "3",
+                                        "--workers", "2"], capture_output=True, text=True)
+            if completed.returncode != 0:
+                sys.exit(f"bench: the PyTorch anchor failed:\n{completed.stderr}")
+            for line in completed.stdout.splitlines():
+                # "torch, 1 process: 0.590 s/epoch, held-out accuracy 100.00%"
+                name, rest = line.split(": ", 1)
+                seconds.setdefault(name, []).append(float(rest.split(" s/epoch")[0]))
+                accuracy[name] = float(rest.rsplit(" ", 1)[1].rstrip("%")) / 100
+            print(f"# {case}, run {repeat + 1}: " + ", ".join(f"{n} {v[-1]:.3f}" for n, v in seconds.items()), flush=True)
+        for name, values in seconds.items():
+            print(f"| {case} | {name} | {statistics.median(values):.3f} | {', '.join(f'{v:.3f}' for v in values)} | "
+                  f"{100 * accuracy[name]:.2f}% |", flush=True)
 
 
 def steps(epoch):
