@@ -67,7 +67,8 @@ def main():
         return
     X = np.load(x)
     labels = np.load(y)
-    mask = held_out(len(X), 8)
+    # emfleet's default training shards: one per 8,192 rows, at most one per 64 rows of a batch.
+    mask = held_out(len(X), max(1, min(-(-len(X) // 8192), 1024, 256 // 64)))
     mean, std = X.mean(0), X.std(0)
     Xs = (X - mean) / std
     train_x, train_y, test_x, test_y = Xs[~mask], labels[~mask], Xs[mask], labels[mask]

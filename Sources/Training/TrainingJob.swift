@@ -41,6 +41,22 @@ public struct BatchLayout: Equatable, Sendable {
     /// The dropout rate of each hidden layer in a step (empty: none).
     package var dropout: [Double]
 
+    /// The fewest rows of a minibatch each shard computes by default.
+    ///
+    /// A step's products run per shard (the fixed shard tree is what keeps the model the same for
+    /// any number of workers), and products of fewer rows run further below the `sgemm` rate: at
+    /// 784-256-128-10 with batches of 256, 8 shards of 32 rows took 0.73 s per epoch in one
+    /// process, 4 of 64 rows 0.59 s (docs/BENCHMARKS.md). A job can use at most as many workers
+    /// as it has shards, so with batches of 256 the default uses at most 4: give `--shards` (or a
+    /// larger batch) for more.
+    public static let defaultRowsPerShard = 64
+
+    /// The default shard count of a training job: one per 8,192 rows, at most 1,024, and at most
+    /// one per ``defaultRowsPerShard`` rows of a minibatch.
+    public static func defaultShardCount(rows: Int, batchSize: Int) -> Int {
+        max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / defaultRowsPerShard))
+    }
+
     package init(plan: ShardPlan, batchSize: Int, validationFraction: Double, seed: UInt64, dropout: [Double] = []) {
         self.plan = plan; self.batchSize = batchSize; self.validationFraction = validationFraction; self.seed = seed
         self.dropout = dropout

@@ -338,7 +338,7 @@ extension MLPCommand {
                 }
                 let job = try OpenedJob(
                     path: input.data, csv: csv, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat, status: cluster.statusRequest,
-                    labels: labels, weights: weighting.sampleWeight, defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
+                    labels: labels, weights: weighting.sampleWeight, defaultShards: { rows in BatchLayout.defaultShardCount(rows: rows, batchSize: batchSize) },
                     messageLimit: { TrainingJob.messageLimit(architecture: architecture, precision: precision, largestShard: $0.largestShardRows) })
                 defer { job.finish() }
                 job.status?.board.expect(steps: options.epochs)

@@ -139,7 +139,7 @@ extension PipelineCommand {
                 let job = try OpenedJob(
                     path: input.data, csv: csv, shards: shards, threads: threads, cluster: cluster.settings, logFormat: cluster.logFormat, status: cluster.statusRequest,
                     labels: labels, weights: weighting.sampleWeight,
-                    defaultShards: { rows in max(1, min(ShardPlan.defaultShardCount(rows: rows), batchSize / 32)) },
+                    defaultShards: { rows in BatchLayout.defaultShardCount(rows: rows, batchSize: batchSize) },
                     messageLimit: { context in
                         // The mixture's statistics, or the largest network the pipeline can train (posteriors as inputs).
                         let network = NetworkArchitecture(

@@ -6,7 +6,7 @@ import Foundation
 
 /// `--shards` and `--threads`: how a fitting command cuts and computes its rows.
 struct ComputeOptions: ParsableArguments {
-    @Option(name: .long, help: "Shards to cut the rows into (default: from the row count alone: one per 8192 rows, at most 1024; for training at most one per 32 rows of a minibatch). The result depends on it, never on --threads or the workers.")
+    @Option(name: .long, help: "Shards to cut the rows into (default: from the row count alone: one per 8192 rows, at most 1024; for training at most one per 64 rows of a minibatch). The result depends on it, never on --threads or the workers.")
     var shards: Int?
 
     @OptionGroup var threading: ThreadOptions
