@@ -54,7 +54,7 @@ public enum CheckpointFile {
     public static func read(from path: String, format: String, version: UInt32) throws -> [UInt8] {
         let bytes = try contents(of: path)
         guard isCheckpoint(bytes) else {
-            throw CheckpointFileError(file: path, message: "not an emfleet checkpoint (it does not start with the checkpoint header)")
+            throw CheckpointFileError(file: path, message: "not an \(format) file (it does not start with emfleet's checkpoint header)")
         }
         var header = WireReader(bytes, context: path)
         do {

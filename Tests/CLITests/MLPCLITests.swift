@@ -165,7 +165,7 @@ struct MLPCLITests {
             (["--hidden", "32,16", "--optimizer", "sgd", "--init-model", scratch.path("a.json"), "--optimizer-state", scratch.path("a.state")],
              "holds adam's optimizer state; this training uses --optimizer sgd"),
             (["--hidden", "32,16", "--init-model", reference, "--optimizer-state", scratch.path("a.state")], "written with other weights"),
-            (["--hidden", "32,16", "--init-model", scratch.path("a.json"), "--optimizer-state", scratch.path("bad.state")], "not an emfleet checkpoint"),
+            (["--hidden", "32,16", "--init-model", scratch.path("a.json"), "--optimizer-state", scratch.path("bad.state")], "not an emfleet.mlp.optimizer-state file"),
             (["--hidden", "32,16", "--init-model", scratch.path("a.json"), "--optimizer-state", scratch.path("a.json")], "is a network model"),
             (["--hidden", "8", "--classes", "0,1,2"], "the label \"3\" is not one of --classes 0,1,2"),
         ]

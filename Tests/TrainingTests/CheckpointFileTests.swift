@@ -106,7 +106,7 @@ struct CheckpointFileTests {
             expected = "damaged"
         case "text":
             bytes = Array("weights: 1 2 3\n".utf8)
-            expected = "not an emfleet checkpoint"
+            expected = "not an emfleet.mlp.checkpoint file"
         case "mixture":
             bytes = try Self.fitCheckpoint().payload()
             try CheckpointFile.write(format: FitCheckpoint.format, version: FitCheckpoint.version, payload: bytes, to: path)
