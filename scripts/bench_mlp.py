@@ -57,6 +57,7 @@ def main():
     parser.add_argument("--torch", action="store_true", help="also compare with PyTorch at 784-256-128-10 and 32-128-64-10")
     parser.add_argument("--only-torch", action="store_true", help="only the PyTorch comparison")
     args = parser.parse_args()
+    os.makedirs(args.data_dir, exist_ok=True)
     x = os.path.join(args.data_dir, "mlp-200000x32-c10-s1.npy")
     y = os.path.join(args.data_dir, "mlp-200000x32-c10-s1.labels.npy")
     if not os.path.exists(x):
