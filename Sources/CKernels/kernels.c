@@ -20,6 +20,15 @@
 #define EMFLEET_NO_VECTORIZE
 #endif
 
+// A square root that sets no errno: libm's sqrt must set errno for a negative argument, so a
+// loop calling it stays scalar (vsqrtsd per value, with a branch to the library). The builtin is
+// the same correctly rounded IEEE operation, so every lane gives the bits sqrt gives.
+#if defined(__clang__) && __has_builtin(__builtin_elementwise_sqrt)
+#define EMFLEET_SQRT(x) __builtin_elementwise_sqrt(x)
+#else
+#define EMFLEET_SQRT(x) sqrt(x)
+#endif
+
 #if defined(__x86_64__) && defined(__linux__) && !defined(EMFLEET_NO_CLONES)
 #define EMFLEET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 // For kernels whose products are written as explicit fused multiply-adds: a fused
@@ -120,7 +129,7 @@ void emfleet_adam_update(double *restrict w, double *restrict m, double *restric
         const double vi = beta2 * v[i] + keep2 * (g * g);
         m[i] = mi;
         v[i] = vi;
-        w[i] += -rate * mi / (sqrt(vi) + epsilon);
+        w[i] += -rate * mi / (EMFLEET_SQRT(vi) + epsilon);
     }
 }
 
@@ -138,7 +147,7 @@ void emfleet_adam_update_narrow(double *restrict w, double *restrict m, double *
         const double vi = beta2 * v[i] + keep2 * (g * g);
         m[i] = mi;
         v[i] = vi;
-        const double wi = w[i] + -rate * mi / (sqrt(vi) + epsilon);
+        const double wi = w[i] + -rate * mi / (EMFLEET_SQRT(vi) + epsilon);
         w[i] = wi;
         narrow[i] = (float)wi;
     }

@@ -33,6 +33,7 @@ int main(void) {
     static double x[n * d], anchor[d], centers[k * d], norms[k], weights[n], best[n], sums[k * d], clusterWeights[k];
     static double transposed[8 * d], values[4 * n], features[n * (d * (d + 1) / 2 + d)];
     static double w[n], m[n], v[n], g[n];
+    static float gf[n], wf[n];
     static float zf[n], af[n], colf[d];
     static double zd[n], ad[n], cold[d];
     static int32_t labels[n];
@@ -70,6 +71,9 @@ int main(void) {
     for (int i = 0; i < n; i++) { w[i] = next(); m[i] = next() * 0.1; v[i] = (next() + 4.0) * 0.01; g[i] = next(); }
     emfleet_adam_update(w, m, v, g, n, 0.5, 0.9, 0.999, 0.001, 1e-8);
     mix(w, sizeof w); mix(m, sizeof m); mix(v, sizeof v); step("adam_update");
+    for (int i = 0; i < n; i++) gf[i] = (float)next();
+    emfleet_adam_update_narrow(w, m, v, gf, n, 0.5, 0.9, 0.999, 0.001, 1e-8, wf);
+    mix(w, sizeof w); mix(m, sizeof m); mix(v, sizeof v); mix(wf, sizeof wf); step("adam_update_narrow");
     for (int i = 0; i < n; i++) { zd[i] = next(); ad[i] = next(); zf[i] = (float)next(); af[i] = (float)next(); }
     emfleet_relu_f64(zd, n); emfleet_relu_mask_f64(zd, ad, n); emfleet_relu_f32(zf, n); emfleet_relu_mask_f32(zf, af, n);
     emfleet_column_sums_f64(x, n / d, d, cold); emfleet_column_sums_f32(af, n / d, d, colf);
