@@ -174,6 +174,24 @@ void emfleet_adam_update_narrow(double *restrict w, double *restrict m, double *
 EMFLEET_NETWORK_KERNELS(double, f64)
 EMFLEET_NETWORK_KERNELS(float, f32)
 
+// Each output value depends on its own input alone (a subtraction and a product in double, then
+// one rounding), so every clone and every lane gives the same bits.
+#define EMFLEET_STANDARDISE_ROWS(S, SS, T, TS)                                                      \
+    EMFLEET_CLONES void emfleet_standardise_rows_##SS##_##TS(const S *restrict source, const long *restrict rows, \
+                                                               long count, long d, const double *restrict mean, \
+                                                               const double *restrict scale, T *restrict out, long width) { \
+        for (long i = 0; i < count; i++) {                                                          \
+            const S *restrict row = source + rows[i] * d;                                           \
+            T *restrict target = out + i * width;                                                   \
+            for (long j = 0; j < d; j++) target[j] = (T)(((double)row[j] - mean[j]) * scale[j]);    \
+        }                                                                                           \
+    }
+
+EMFLEET_STANDARDISE_ROWS(double, f64, double, f64)
+EMFLEET_STANDARDISE_ROWS(double, f64, float, f32)
+EMFLEET_STANDARDISE_ROWS(float, f32, double, f64)
+EMFLEET_STANDARDISE_ROWS(float, f32, float, f32)
+
 // A value is NaN or infinite exactly when all its exponent bits are set; testing the bits
 // (not comparisons) keeps the loop branch-free and vectorised.
 #define EMFLEET_ALL_FINITE(T, BITS, EXPONENT, SUFFIX)                                      \

@@ -22,6 +22,13 @@ public protocol NetworkScalar: BinaryFloatingPoint, Sendable {
     static func logarithmOnePlus(_ x: Self) -> Self
     /// The hyperbolic tangent.
     static func hyperbolicTangent(_ x: Self) -> Self
+    /// `out[i·width + j] = Self((source[rows[i]·d + j] − mean[j]) · scale[j])` for `j < d`, in
+    /// double precision with one rounding; the other columns of each output row are left alone.
+    static func standardiseRows(_ source: UnsafePointer<Double>, rows: UnsafePointer<Int>, count: Int, columns d: Int,
+                                mean: UnsafePointer<Double>, scale: UnsafePointer<Double>, into out: UnsafeMutablePointer<Self>, width: Int)
+    /// The same from single-precision rows (each value widened exactly first).
+    static func standardiseRows(_ source: UnsafePointer<Float>, rows: UnsafePointer<Int>, count: Int, columns d: Int,
+                                mean: UnsafePointer<Double>, scale: UnsafePointer<Double>, into out: UnsafeMutablePointer<Self>, width: Int)
 }
 
 /// The precision a network is trained in. Weights, optimizer state and model files are always
@@ -50,6 +57,14 @@ extension Double: NetworkScalar {
     public static func logarithm(_ x: Double) -> Double { Foundation.log(x) }
     public static func logarithmOnePlus(_ x: Double) -> Double { Foundation.log1p(x) }
     public static func hyperbolicTangent(_ x: Double) -> Double { Foundation.tanh(x) }
+    public static func standardiseRows(_ source: UnsafePointer<Double>, rows: UnsafePointer<Int>, count: Int, columns d: Int,
+                                       mean: UnsafePointer<Double>, scale: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, width: Int) {
+        emfleet_standardise_rows_f64_f64(source, rows, count, d, mean, scale, out, width)
+    }
+    public static func standardiseRows(_ source: UnsafePointer<Float>, rows: UnsafePointer<Int>, count: Int, columns d: Int,
+                                       mean: UnsafePointer<Double>, scale: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, width: Int) {
+        emfleet_standardise_rows_f32_f64(source, rows, count, d, mean, scale, out, width)
+    }
 }
 
 extension Float: NetworkScalar {
@@ -69,6 +84,14 @@ extension Float: NetworkScalar {
     public static func logarithm(_ x: Float) -> Float { Foundation.log(x) }
     public static func logarithmOnePlus(_ x: Float) -> Float { Foundation.log1p(x) }
     public static func hyperbolicTangent(_ x: Float) -> Float { Foundation.tanh(x) }
+    public static func standardiseRows(_ source: UnsafePointer<Double>, rows: UnsafePointer<Int>, count: Int, columns d: Int,
+                                       mean: UnsafePointer<Double>, scale: UnsafePointer<Double>, into out: UnsafeMutablePointer<Float>, width: Int) {
+        emfleet_standardise_rows_f64_f32(source, rows, count, d, mean, scale, out, width)
+    }
+    public static func standardiseRows(_ source: UnsafePointer<Float>, rows: UnsafePointer<Int>, count: Int, columns d: Int,
+                                       mean: UnsafePointer<Double>, scale: UnsafePointer<Double>, into out: UnsafeMutablePointer<Float>, width: Int) {
+        emfleet_standardise_rows_f32_f32(source, rows, count, d, mean, scale, out, width)
+    }
 }
 
 /// What a batch's targets are.

@@ -332,19 +332,21 @@ package enum NeuralShardEvaluator {
         let inputs = [Scalar](unsafeUninitializedCapacity: rows.count * width) { buffer, count in
             state.standardisation.mean.withUnsafeBufferPointer { mean in
                 state.standardisation.scale.withUnsafeBufferPointer { scale in
-                    func standardise<Value>(_ values: [Value], _ widen: (Value) -> Double) {
-                        values.withUnsafeBufferPointer { all in
-                            let first = all.baseAddress! + offset * d
-                            for (i, row) in rows.enumerated() {
-                                let source = first + row * d, target = buffer.baseAddress! + i * width
-                                for j in 0..<d { target[j] = Scalar((widen(source[j]) - mean[j]) * scale[j]) }
+                    rows.withUnsafeBufferPointer { rows in
+                        guard rows.count > 0, d > 0 else { return }
+                        switch features.storage {
+                        case let .float64(values):
+                            values.withUnsafeBufferPointer { all in
+                                Scalar.standardiseRows(all.baseAddress! + offset * d, rows: rows.baseAddress!, count: rows.count, columns: d,
+                                                       mean: mean.baseAddress!, scale: scale.baseAddress!, into: buffer.baseAddress!, width: width)
                             }
+                        case let .float32(values):
+                            values.withUnsafeBufferPointer { all in
+                                Scalar.standardiseRows(all.baseAddress! + offset * d, rows: rows.baseAddress!, count: rows.count, columns: d,
+                                                       mean: mean.baseAddress!, scale: scale.baseAddress!, into: buffer.baseAddress!, width: width)
+                            }
+                        case .file: preconditionFailure("gathered into memory above")
                         }
-                    }
-                    switch features.storage {
-                    case let .float64(values): standardise(values) { $0 }
-                    case let .float32(values): standardise(values) { Double($0) }
-                    case .file: preconditionFailure("gathered into memory above")
                     }
                 }
             }

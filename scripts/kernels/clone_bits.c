@@ -78,6 +78,19 @@ int main(void) {
     emfleet_relu_f64(zd, n); emfleet_relu_mask_f64(zd, ad, n); emfleet_relu_f32(zf, n); emfleet_relu_mask_f32(zf, af, n);
     emfleet_column_sums_f64(x, n / d, d, cold); emfleet_column_sums_f32(af, n / d, d, colf);
     mix(zd, sizeof zd); mix(zf, sizeof zf); mix(cold, sizeof cold); mix(colf, sizeof colf); step("network kernels");
+    {
+        static long picked[n / d];
+        static double outd[n];
+        static float outf[n], xf[n];
+        for (int i = 0; i < n / d; i++) picked[i] = (long)((next() + 4.0) / 8.0 * (n / d)) % (n / d);
+        for (int i = 0; i < n; i++) xf[i] = (float)x[i];
+        emfleet_standardise_rows_f64_f64(x, picked, n / d, d, anchor, weights, outd, d);
+        emfleet_standardise_rows_f64_f32(x, picked, n / d, d, anchor, weights, outf, d);
+        mix(outd, sizeof outd); mix(outf, sizeof outf);
+        emfleet_standardise_rows_f32_f64(xf, picked, n / d, d, anchor, weights, outd, d);
+        emfleet_standardise_rows_f32_f32(xf, picked, n / d, d, anchor, weights, outf, d);
+        mix(outd, sizeof outd); mix(outf, sizeof outf); step("standardise_rows");
+    }
     printf("%016llx\n", (unsigned long long)hash);
     return 0;
 }

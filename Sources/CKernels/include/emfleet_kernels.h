@@ -40,6 +40,19 @@ void emfleet_relu_mask_f32(float *delta, const float *a, long n);
 void emfleet_column_sums_f64(const double *m, long rows, long columns, double *out);
 void emfleet_column_sums_f32(const float *m, long rows, long columns, float *out);
 
+/// A network's standardised inputs: for each of `count` rows `rows[i]` of `source` (d values per
+/// row), out[i*width + j] = (source[rows[i]*d + j] - mean[j]) * scale[j], computed in double and
+/// rounded to the output type; columns d..<width of each output row are left alone. Suffixes:
+/// source type, then output type.
+void emfleet_standardise_rows_f64_f64(const double *source, const long *rows, long count, long d, const double *mean,
+                                      const double *scale, double *out, long width);
+void emfleet_standardise_rows_f64_f32(const double *source, const long *rows, long count, long d, const double *mean,
+                                      const double *scale, float *out, long width);
+void emfleet_standardise_rows_f32_f64(const float *source, const long *rows, long count, long d, const double *mean,
+                                      const double *scale, double *out, long width);
+void emfleet_standardise_rows_f32_f32(const float *source, const long *rows, long count, long d, const double *mean,
+                                      const double *scale, float *out, long width);
+
 /// 1 when none of the n values is NaN or infinite, else 0.
 int emfleet_all_finite_f64(const double *values, long n);
 int emfleet_all_finite_f32(const float *values, long n);
