@@ -141,20 +141,18 @@ def main():
         torch_side_by_side(args, x, y)
 
     # A step split into its parts: the coordinator's own time (task out, results in, tree sum,
-    # optimizer update), the workers' computing (the 1-thread single-process step divided by
-    # the workers), and the rest of the wait (transport, wake-ups, imbalance).
-    single = profiles["emfleet, 1 process (1 thread)"]
-    compute_ms = statistics.median(1000 * e["seconds"] / max(1, steps(e)) for e in single)
+    # optimizer update), the workers' computing (as each worker measured it, mean over workers),
+    # and the rest of the wait (transport, decoding, wake-ups, imbalance).
     print()
-    print("| engine | ms/step | coordinator | workers computing (est.) | transport and waiting | KB/step |")
+    print("| engine | ms/step | coordinator | workers computing | transport and waiting | KB/step |")
     print("|---|---|---|---|---|---|")
-    for name, workers in [("emfleet, 1 local worker (1 thread)", 1), ("emfleet, 2 local workers (1 thread each)", 2)]:
+    for name in ["emfleet, 1 local worker (1 thread)", "emfleet, 2 local workers (1 thread each)"]:
         e = profiles[name]
         step = statistics.median(x["step_ms"] for x in e)
         coordinator = statistics.median(x["coordinator_ms_per_step"] for x in e)
         wait = statistics.median(x["wait_ms_per_step"] for x in e)
         kb = statistics.median(x["bytes_per_step"] for x in e) / 1000
-        computing = compute_ms / workers
+        computing = statistics.median(x["worker_compute_ms_per_step"] for x in e)
         print(f"| {name} | {step:.3f} | {coordinator:.3f} | {computing:.3f} | {max(0.0, wait - computing):.3f} | {kb:.0f} |")
 
     # How bytes and step time grow with the parameter count (2 workers, 1 epoch after a warm-up epoch).
@@ -217,11 +215,6 @@ def torch_side_by_side(args, small_x, small_y):
         for name, values in seconds.items():
             print(f"| {case} | {name} | {statistics.median(values):.3f} | {', '.join(f'{v:.3f}' for v in values)} | "
                   f"{100 * accuracy[name]:.2f}% |", flush=True)
-
-
-def steps(epoch):
-    """Steps of an epoch: 90% of 200,000 rows in batches of 256."""
-    return epoch.get("steps") or 704
 
 
 if __name__ == "__main__":

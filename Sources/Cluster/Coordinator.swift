@@ -536,6 +536,7 @@ public final class ClusterCoordinator: ShardRunner {
                     }
                     state.remaining -= shards.count
                     peer.computeSeconds += result.computeSeconds
+                    roundStatistics.workerComputeSeconds += result.computeSeconds
                     peer.rows += result.rows
                     roundStatistics.bytesRead += result.bytesRead
                     totals.shardsComputed += shards.count

@@ -178,6 +178,9 @@ public struct RoundStatistics: Sendable {
     public var seconds = 0.0
     /// Bytes the workers read from the data file during the round (shards over their `--memory-limit`).
     public var bytesRead = 0
+    /// The workers' seconds of computing for the results accepted in the round, summed over
+    /// workers (they compute in parallel: divide by the workers for the time of one).
+    public var workerComputeSeconds = 0.0
 
     /// Empty statistics.
     public init() {}

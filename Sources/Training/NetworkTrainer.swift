@@ -155,6 +155,8 @@ public struct StepProfile: Equatable, Sendable {
     public var waitSeconds = 0.0
     /// Seconds in optimizer updates.
     public var updateSeconds = 0.0
+    /// The workers' seconds of computing steps, summed over workers.
+    public var workerComputeSeconds = 0.0
     /// Bytes sent and received by the coordinator.
     public var bytes = 0
 }
@@ -391,6 +393,7 @@ public struct NetworkTrainer {
                 profile.roundSeconds += (updateStart - stepStart).seconds
                 if let round = runner.lastRound {
                     profile.waitSeconds += round.waitSeconds
+                    profile.workerComputeSeconds += round.workerComputeSeconds
                     profile.bytes += round.bytesIn + round.bytesOut
                 }
             }

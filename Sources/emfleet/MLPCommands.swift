@@ -406,6 +406,7 @@ extension MLPCommand {
                                        ("step_ms", 1000 * record.seconds / steps),
                                        ("coordinator_ms_per_step", 1000 * (p.roundSeconds - p.waitSeconds + p.updateSeconds) / steps),
                                        ("wait_ms_per_step", 1000 * p.waitSeconds / steps),
+                                       ("worker_compute_ms_per_step", 1000 * p.workerComputeSeconds / steps / Double(max(workers, 1))),
                                        ("bytes_per_step", Double(p.bytes) / steps)]
                         }
                         log.json("epoch", fields)
