@@ -94,8 +94,7 @@ public struct OptimizerState: Codable, Equatable, Sendable {
         case .adam:
             require(second.count == n, "optimizer update: Adam state has \(second.count) second moments for \(n) parameters")
             let beta1 = settings.beta1, beta2 = settings.beta2, epsilon = settings.epsilon
-            let t = Double(step)
-            let rate = learningRate * (1 - pow(beta2, t)).squareRoot() / (1 - pow(beta1, t))
+            let rate = adamRate(learningRate, settings)
             parameters.withUnsafeMutableBufferPointer { w in
                 first.withUnsafeMutableBufferPointer { m in
                     second.withUnsafeMutableBufferPointer { v in
@@ -111,6 +110,12 @@ public struct OptimizerState: Codable, Equatable, Sendable {
                 }
             }
         }
+    }
+
+    /// Adam's bias-corrected rate at the current step, `lr·√(1−β₂ᵗ)/(1−β₁ᵗ)`.
+    private func adamRate(_ learningRate: Double, _ settings: OptimizerSettings) -> Double {
+        let t = Double(step)
+        return learningRate * (1 - pow(settings.beta2, t)).squareRoot() / (1 - pow(settings.beta1, t))
     }
 
     /// ``update(parameters:gradient:learningRate:settings:gradientScale:)`` from a gradient
@@ -135,8 +140,7 @@ public struct OptimizerState: Codable, Equatable, Sendable {
         if narrowParameters.count != n { narrowParameters = [Float](repeating: 0, count: n) }
         step += 1
         let beta1 = settings.beta1, beta2 = settings.beta2, epsilon = settings.epsilon, scale = gradientScale
-        let t = Double(step)
-        let rate = learningRate * (1 - pow(beta2, t)).squareRoot() / (1 - pow(beta1, t))
+        let rate = adamRate(learningRate, settings)
         parameters.withUnsafeMutableBufferPointer { w in
             first.withUnsafeMutableBufferPointer { m in
                 second.withUnsafeMutableBufferPointer { v in
