@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "Mixture", targets: ["Mixture"]),
         .library(name: "Neural", targets: ["Neural"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "DeepMixture", targets: ["DeepMixture"]),
         .library(name: "Cluster", targets: ["Cluster"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Numerics", targets: ["Numerics"]),
@@ -68,6 +69,8 @@ let package = Package(
         .target(name: "Mixture", dependencies: ["Engine", "Numerics", "Datasets"]),
         .target(name: "Neural", dependencies: ["Numerics", "CKernels"]),
         .target(name: "Training", dependencies: ["Engine", "Neural", "Mixture", "Datasets", "Numerics"]),
+        // Models that join networks and mixtures in one loss (DAGMM).
+        .target(name: "DeepMixture", dependencies: ["Engine", "Neural", "Training", "Mixture", "Datasets", "Numerics"]),
         .target(name: "Reports", dependencies: ["Mixture"]),
         // The distributed runtime: knows jobs only through Engine's protocol.
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
@@ -89,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "emfleet",
             dependencies: [
-                "Cluster", "Engine", "Mixture", "Neural", "Training", "Datasets", "Numerics", "Messaging", "Reports", "StatusServer",
+                "Cluster", "Engine", "Mixture", "Neural", "Training", "DeepMixture", "Datasets", "Numerics", "Messaging", "Reports", "StatusServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -107,6 +110,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Datasets", "Numerics"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Engine", "Mixture", "Training", "Datasets", "Neural", "Numerics"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Mixture", "Datasets", "Neural", "Numerics"]),
+        .testTarget(name: "DeepMixtureTests", dependencies: ["DeepMixture", "Training", "Engine", "Cluster", "Datasets", "Neural", "Numerics"]),
         .testTarget(name: "StatusServerTests", dependencies: ["StatusServer", "Cluster", "Engine", "Mixture", "Datasets"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture", "Messaging", "Cluster", "Training", "Engine"]),
     ],

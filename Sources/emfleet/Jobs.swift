@@ -1,3 +1,4 @@
+import DeepMixture
 import Engine
 import Mixture
 import Training
@@ -10,6 +11,7 @@ enum ServedJobs {
         jobs.register(MixtureJob.self)
         jobs.register(TrainingJob.self)
         jobs.register(KMeansJob.self)
+        jobs.register(DAGMMJob.self)
         return jobs
     }
 }
