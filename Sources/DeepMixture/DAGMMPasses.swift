@@ -241,7 +241,7 @@ enum DAGMMPasses {
             let errorScale = -relativeError / (ne * nx)
             let inputScale = cosine / (nx * np), reconstructionScale = -cosine * xp / (nx * np * np * np)
             for j in 0..<d {
-                let x = inputs(pass, r * d + j), p = reconstruction[r * d + j]
+                let x = pass.inputs[r * d + j], p = reconstruction[r * d + j]
                 reconstructionErrors[r * d + j] = squareScale * (p - x) + errorScale * (x - p) + inputScale * x + reconstructionScale * p
             }
         }
@@ -258,7 +258,4 @@ enum DAGMMPasses {
             inputErrors: false)
         return gradient
     }
-
-    @inline(__always)
-    private static func inputs(_ pass: DAGMMForward, _ index: Int) -> Double { pass.inputs[index] }
 }
