@@ -99,7 +99,7 @@ let package = Package(
         ),
 
         // Fuzzers of the decoders and file readers (scripts/fuzz.sh builds them with libFuzzer).
-        .executableTarget(name: "emfleet-fuzz", dependencies: ["Cluster", "Engine", "Mixture", "Training", "Neural", "Datasets"], path: "Sources/EmfleetFuzz"),
+        .executableTarget(name: "emfleet-fuzz", dependencies: ["Cluster", "Engine", "Mixture", "Training", "Neural", "Datasets", "DeepMixture"], path: "Sources/EmfleetFuzz"),
 
         // MARK: - Tests
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
@@ -110,9 +110,9 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Datasets", "Numerics"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Engine", "Mixture", "Training", "Datasets", "Neural", "Numerics"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Mixture", "Datasets", "Neural", "Numerics"]),
-        .testTarget(name: "DeepMixtureTests", dependencies: ["DeepMixture", "Training", "Engine", "Cluster", "Datasets", "Neural", "Numerics"]),
+        .testTarget(name: "DeepMixtureTests", dependencies: ["DeepMixture", "Training", "Engine", "Cluster", "Datasets", "Mixture", "Neural", "Numerics"]),
         .testTarget(name: "StatusServerTests", dependencies: ["StatusServer", "Cluster", "Engine", "Mixture", "Datasets"]),
-        .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture", "Messaging", "Cluster", "Training", "Engine"]),
+        .testTarget(name: "CLITests", dependencies: ["Datasets", "Mixture", "Messaging", "Cluster", "Training", "Engine", "DeepMixture"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -18,8 +18,11 @@ public struct DAGMMOptions: Codable, Equatable, Sendable {
     public var activation = Activation.tanh
     /// The loss's weights and the stabilisers.
     public var settings = DAGMMSettings()
-    /// Passes over the rows.
-    public var epochs = 200
+    /// Passes over the rows (nil: enough for about ``defaultSteps`` steps, at least one).
+    public var epochs: Int?
+    /// The steps a training takes when the epochs are not given: measured on the ODDS data
+    /// sets, fewer leave small data sets undertrained (docs/BENCHMARKS.md).
+    public static let defaultSteps = 10_000
     /// Rows per step (nil: min(1024, rows)).
     public var batchSize: Int?
     /// Adam's learning rate.
@@ -28,14 +31,19 @@ public struct DAGMMOptions: Codable, Equatable, Sendable {
     public var optimizer = OptimizerSettings(kind: .adam)
     /// Seed of the weights, the data order and the dropout.
     public var seed: UInt64 = 0
-    /// Whether the inputs are standardised by the training rows' means and deviations first.
-    public var standardise = true
+    /// How the inputs are scaled before the compression network sees them.
+    public var scaling = InputScaling.minMax
 
     /// The paper's compression and estimation networks, λ1 = 0.1, λ2 = 0.005, Adam at 1e-4.
     public init(components: Int) { self.components = components }
 
     /// The batch size for `rows` rows.
     public func batchSize(rows: Int) -> Int { batchSize ?? max(1, min(1024, rows)) }
+
+    /// The epochs of a training whose epochs have `stepsPerEpoch` steps.
+    public func epochs(stepsPerEpoch: Int) -> Int {
+        epochs ?? max(1, (Self.defaultSteps + stepsPerEpoch - 1) / max(1, stepsPerEpoch))
+    }
 
     /// Throws a message naming the option when a value is out of range.
     public func validate() throws {
@@ -45,13 +53,23 @@ public struct DAGMMOptions: Codable, Equatable, Sendable {
             throw fail("--encoder needs at least one width, each at least 1, and a code of at most 256")
         }
         guard estimator.allSatisfy({ $0 >= 1 }) else { throw fail("--estimator widths must be at least 1") }
-        guard epochs >= 1 else { throw fail("--epochs must be at least 1") }
+        if let epochs, epochs < 1 { throw fail("--epochs must be at least 1") }
         if let batchSize, batchSize < 1 { throw fail("--batch-size must be at least 1") }
         guard learningRate > 0, learningRate.isFinite else { throw fail("--lr must be positive") }
         guard settings.energyWeight >= 0, settings.covariancePenalty >= 0 else { throw fail("--energy-weight and --covariance-penalty must not be negative") }
         guard settings.covarianceRidge >= 0, settings.covarianceRidge.isFinite else { throw fail("--covariance-ridge must not be negative") }
         guard (0..<1).contains(settings.estimatorDropout) else { throw fail("--dropout must be in [0, 1)") }
     }
+}
+
+/// How a DAGMM scales its input columns, from the training rows.
+public enum InputScaling: String, Codable, CaseIterable, Sendable {
+    /// Each column's range onto [0, 1]: measured best on the ODDS data sets (docs/BENCHMARKS.md).
+    case minMax = "minmax"
+    /// Each column to mean 0 and standard deviation 1.
+    case standard
+    /// The raw values.
+    case none
 }
 
 /// The loss of one epoch: means over its steps, weighted by their rows.
@@ -66,8 +84,14 @@ public struct DAGMMEpoch: Codable, Equatable, Sendable {
     public var energy: Double
     /// Σ_k Σ_j 1/Σ̂_k,jj (before its weight λ2).
     public var covariancePenalty: Double
-    /// Seconds the epoch took.
-    public var seconds: Double
+    /// Seconds the epoch took (not written to model files, so that a model's bytes do not depend
+    /// on the machine or the worker count).
+    public var seconds = 0.0
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, loss, reconstruction, energy
+        case covariancePenalty = "covariance_penalty"
+    }
 }
 
 /// A trained DAGMM: the networks, the inputs' standardisation and the mixture fitted to every
@@ -89,6 +113,9 @@ public struct DAGMMModel: Codable, Equatable, Sendable {
     public var trainingRows: Int
     /// The training rows' energies at the quantiles 0, 0.001, …, 1 (for thresholds).
     public var trainingEnergyQuantiles: [Double]
+    /// The names (or positions) of the training file's feature columns, for picking them from a
+    /// file to score; nil when unknown.
+    public var featureColumns: [String]?
 
     /// The model as a task state.
     public var state: DAGMMState { DAGMMState(architecture: architecture, parameters: parameters, standardisation: standardisation) }
@@ -155,25 +182,35 @@ public struct DAGMMTrainer {
     /// Steps in each epoch.
     public var stepsPerEpoch: Int { layout.stepsPerEpoch }
 
+    /// Epochs the training takes.
+    public var epochs: Int { options.epochs(stepsPerEpoch: stepsPerEpoch) }
+
+    /// The networks for the runner's columns.
+    public var architecture: DAGMMArchitecture {
+        DAGMMArchitecture(inputs: runner.dimension, encoder: options.encoder, estimator: options.estimator, components: options.components,
+                          activation: options.activation)
+    }
+
     /// Trains and fits the final mixture; `progress` is called after every epoch.
     public func fit(progress: (DAGMMEpoch) throws -> Void = { _ in }) throws -> DAGMMModel {
         try options.validate()
-        let d = runner.dimension
-        let architecture = DAGMMArchitecture(
-            inputs: d, encoder: options.encoder, estimator: options.estimator, components: options.components, activation: options.activation)
+        let d = runner.dimension, architecture = architecture
         guard runner.plan.rows >= 2 else { throw MixtureError.invalidData("a DAGMM needs at least 2 rows") }
         let standardisation: Standardisation
-        if options.standardise {
+        switch options.scaling {
+        case .minMax:
+            standardisation = try runner.run(ColumnRangeJob.self, ()).minMaxScaling
+        case .standard:
             let summary = try DataSummary.compute(runner)
             standardisation = Standardisation(mean: summary.mean, scale: summary.variance.map { $0 > 0 ? 1 / $0.squareRoot() : 1 })
-        } else {
+        case .none:
             standardisation = Standardisation(mean: Array(repeating: 0, count: d), scale: Array(repeating: 1, count: d))
         }
         var parameters = architecture.initialParameters(seed: options.seed)
         var optimizer = OptimizerState(parameterCount: parameters.count, settings: options.optimizer)
         let layout = layout, settings = options.settings
         var history: [DAGMMEpoch] = []
-        for epoch in 0..<options.epochs {
+        for epoch in 0..<epochs {
             let clock = ContinuousClock.now
             var rows = 0, reconstruction = 0.0, energy = 0.0, penalty = 0.0
             for step in 0..<layout.stepsPerEpoch {

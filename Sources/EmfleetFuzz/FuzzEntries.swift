@@ -1,5 +1,6 @@
 import Cluster
 import Datasets
+import DeepMixture
 import Engine
 import Mixture
 import Neural
@@ -35,6 +36,7 @@ enum FuzzEntries {
                                  .assign(centers: centres, clusters: 2, anchor: anchor, output: .distances)] {
             _ = try? KMeansJob.decodeResult(bytes, of: task, shards: 0..<plan.count, context: context)
         }
+        fuzzDAGMM(bytes, context: context, shards: 0..<plan.count)
         for task in probeTasks(d) {
             _ = try? MixtureJob.decodeResult(bytes, of: task, shards: block, context: context)
         }
@@ -56,6 +58,26 @@ enum FuzzEntries {
             _ = try? MixtureJob.decodeResult(
                 bytes, of: .minibatchExpectation(model: model, batch: Minibatch(seed: 1, pass: 0, step: 1, steps: 3)),
                 shards: 0..<plan.count, context: context)
+        }
+    }
+
+    /// DAGMM tasks and results of a small network over `context`'s columns, and column ranges.
+    static func fuzzDAGMM(_ bytes: [UInt8], context: ShardContext, shards: Range<Int>) {
+        let d = context.dimension
+        if let task = try? DAGMMJob.decodeTask(bytes, context: context) { _ = DAGMMJob.encode(task: task) }
+        _ = try? ColumnRangeJob.decodeTask(bytes, context: context)
+        _ = try? ColumnRangeJob.decodeResult(bytes, of: (), shards: shards, context: context)
+        let architecture = DAGMMArchitecture(inputs: d, encoder: [3, 1], estimator: [2], components: 2)
+        let state = DAGMMState(
+            architecture: architecture, parameters: architecture.initialParameters(seed: 1),
+            standardisation: Standardisation(mean: [Double](repeating: 0, count: d), scale: [Double](repeating: 1, count: d)))
+        let m = architecture.latentSize
+        let identity = (0..<(m * m)).map { $0 % (m + 1) == 0 ? 1.0 : 0.0 }
+        let mixture = LatentMixture(weights: [0.5, 0.5], means: [[Double](repeating: 0, count: m), [Double](repeating: 1, count: m)],
+                                    covariances: [identity, identity])
+        let layout = BatchLayout(plan: context.plan, batchSize: 8, validationFraction: 0, seed: 1, dropout: [0.5])
+        for task: DAGMMTask in [.statistics(state, layout: layout, epoch: 0, step: 0), .summarise(state), .score(state, mixture: mixture)] {
+            _ = try? DAGMMJob.decodeResult(bytes, of: task, shards: shards, context: context)
         }
     }
 

@@ -120,6 +120,36 @@ public struct Report {
         sections.append("<h2>\(escape(title))</h2>\n\(svg)")
     }
 
+    /// A histogram of `values` in `bins` equal bins (each a `<rect class="bin">`), with an optional
+    /// dashed vertical line at `marker` (`<line class="marker">`, named `markerName` in the legend);
+    /// bins past the marker are drawn in the second colour.
+    public mutating func addHistogram(id: String, title: String, xLabel: String, values: [Double], bins: Int = 40,
+                                      marker: Double? = nil, markerName: String = "threshold") {
+        let finite = values.filter(\.isFinite)
+        guard let low = finite.min(), let high = finite.max(), bins >= 1 else { return }
+        let span = high > low ? high - low : 1
+        var counts = Array(repeating: 0, count: bins)
+        for v in finite { counts[min(bins - 1, Int((v - low) / span * Double(bins)))] += 1 }
+        let width = span / Double(bins)
+        let frame = Frame(xs: [low, low + span] + (marker.map { [$0] } ?? []), ys: [0, Double(counts.max() ?? 1)], wholeX: false)
+        var svg = frame.open(id: id, xLabel: xLabel, yLabel: "rows")
+        svg += "<g class=\"plot\" clip-path=\"url(#\(id)-plot)\">"
+        for (index, count) in counts.enumerated() where count > 0 {
+            let from = low + Double(index) * width
+            let colour = marker.map { from >= $0 } == true ? Self.colour(1) : Self.colour(0)
+            svg += "<rect class=\"bin\" x=\"\(frame.x(from))\" y=\"\(frame.y(Double(count)))\" width=\"\(format(max(1, width * frame.xScale - 1)))\" "
+                + "height=\"\(format(Double(count) * frame.yScale))\" fill=\"\(colour)\"><title>\(format(from)) to \(format(from + width)): \(count) rows</title></rect>"
+        }
+        if let marker {
+            svg += "<line class=\"marker\" x1=\"\(frame.x(marker))\" x2=\"\(frame.x(marker))\" y1=\"\(Frame.margin)\" y2=\"\(Frame.height - Frame.margin)\" "
+                + "stroke=\"#d62728\" stroke-width=\"2\" stroke-dasharray=\"6 4\"><title>\(escape(markerName)) \(format(marker))</title></line>"
+        }
+        svg += "</g>"
+        if let marker { svg += legend(["\(markerName) \(format(marker))"], colours: ["#d62728"]) }
+        svg += "</svg>"
+        sections.append("<h2>\(escape(title))</h2>\n\(svg)")
+    }
+
     /// A table.
     public mutating func addTable(title: String, header: [String], rows: [[String]]) {
         // A wide table scrolls inside its box rather than widening the page.

@@ -1,3 +1,4 @@
+import DeepMixture
 import Engine
 import Mixture
 import Training
@@ -11,6 +12,7 @@ enum FileKind {
         KMeansModelFile.format: ("a k-means model", "emfleet kmeans predict"),
         NetworkModelFile.formatName: ("a network model", "emfleet mlp predict"),
         PipelineModelFile.formatName: ("a pipeline model", "emfleet pipeline predict"),
+        DAGMMModelFile.format: ("a DAGMM model", "emfleet dagmm score"),
         FitCheckpoint.format: ("a checkpoint of `emfleet gmm fit`", "emfleet gmm fit --resume"),
         VariationalCheckpoint.format: ("a checkpoint of `emfleet gmm fit --variational`", "emfleet gmm fit --variational --resume"),
         OnlineCheckpoint.format: ("a checkpoint of `emfleet gmm fit --online`", "emfleet gmm fit --online --resume"),

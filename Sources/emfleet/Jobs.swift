@@ -12,6 +12,7 @@ enum ServedJobs {
         jobs.register(TrainingJob.self)
         jobs.register(KMeansJob.self)
         jobs.register(DAGMMJob.self)
+        jobs.register(ColumnRangeJob.self)
         return jobs
     }
 }
