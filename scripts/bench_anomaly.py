@@ -65,6 +65,35 @@ def run(command):
     return done.stdout
 
 
+def speed(args):
+    """Seconds per epoch of `dagmm fit` on shuttle's training half (seed 0): one process on both
+    cores, one process on one core, and 2 local workers of one thread each; median over the
+    epochs after the first."""
+    x = np.load(os.path.join(args.data_dir, "shuttle.npy"))
+    y = np.load(os.path.join(args.data_dir, "shuttle-labels.npy"))
+    train, _, _ = split(x, y, 0)
+    with tempfile.TemporaryDirectory() as work:
+        path = os.path.join(work, "train.npy")
+        np.save(path, train)
+        print(f"shuttle training half: {train.shape[0]} rows x {train.shape[1]}; {args.speed_epochs} epochs of batch 1024, "
+              "encoder 60,30,10,1, estimator 10, K = 4")
+        print()
+        print("| run | s/epoch (median) | rows/s | model bytes equal to 1 process |")
+        print("|---|---|---|---|")
+        reference = None
+        for label, extra in [("1 process, 2 threads", ["--threads", "2"]), ("1 process, 1 thread", ["--threads", "1"]),
+                             ("2 local workers, 1 thread each", ["--workers", "2", "--worker-threads", "1"])]:
+            out = os.path.join(work, "model.json")
+            log = run([args.emfleet, "dagmm", "fit", "--data", path, "--components", "4", "--epochs", str(args.speed_epochs),
+                       "--out", out, "--log-format", "json"] + extra)
+            seconds = [json.loads(line)["seconds"] for line in log.splitlines()
+                       if line.startswith("{") and json.loads(line).get("event") == "epoch"]
+            per_epoch = statistics.median(seconds[1:] or seconds)
+            model = open(out, "rb").read()
+            reference = reference or model
+            print(f"| {label} | {per_epoch:.3f} | {train.shape[0] / per_epoch:,.0f} | {'yes' if model == reference else 'NO'} |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--emfleet", required=True)
@@ -75,7 +104,11 @@ def main():
     parser.add_argument("--dagmm-args", default="", help="extra arguments for every `dagmm fit`")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default="bench-anomaly.json")
+    parser.add_argument("--speed", action="store_true", help="measure seconds per epoch on shuttle instead")
+    parser.add_argument("--speed-epochs", type=int, default=15)
     args = parser.parse_args()
+    if args.speed:
+        return speed(args)
     methods = args.methods.split(",")
     results = {}
     with tempfile.TemporaryDirectory() as work:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Renders a report of each kind (gmm fit, variational gmm fit, gmm select, mlp train, pipeline fit, kmeans fit) in headless Chromium
+# Renders a report of each kind (gmm fit, variational gmm fit, gmm select, mlp train, pipeline fit, kmeans fit, dagmm fit) in headless Chromium
 # and checks the rendered page: the charts are there, the log-likelihood chart has a point per EM
 # iteration, the BIC chart a point per candidate K; then lays every report out at 800 and 1600 pixels
 # wide and measures it: each SVG scales with the window (no horizontal scroll), no axis title overlaps
@@ -31,8 +31,9 @@ python3 -c "import numpy as np, sys; x = np.load(sys.argv[1]); x[:, 0] *= 1000; 
 "$emfleet" pipeline fit --data "$work/x.npy" --components 2...4 --epochs 5 --out "$work/pipeline.json" --report "$work/pipeline" >/dev/null
 "$emfleet" gmm fit --data "$work/x.npy" --components 6 --variational dirichlet-process --seed 1 --quiet --out "$work/vb.json" --report "$work/vb" >/dev/null 2>&1
 "$emfleet" kmeans fit --data "$work/x.npy" -k 4 --tol 0 --max-iter 6 --quiet --out "$work/kmeans.json" --report "$work/kmeans" --workers 2 >/dev/null 2>&1
+"$emfleet" dagmm fit --data "$work/x.npy" --components 3 --encoder 8,1 --epochs 12 --batch-size 512 --quiet --out "$work/dagmm.json" --report "$work/dagmm" >/dev/null 2>&1
 
-for kind in fit select mlp pipeline kmeans vb; do render "$work/$kind" > "$work/$kind.dom"; done
+for kind in fit select mlp pipeline kmeans vb dagmm; do render "$work/$kind" > "$work/$kind.dom"; done
 
 # Layout at two window widths: a copy of each page with a script that measures what Chromium laid out.
 cat > "$work/measure.js" <<'JS'
@@ -49,7 +50,7 @@ const charts = [...document.querySelectorAll('svg[id]')].map(svg => {
 const result = {client: document.documentElement.clientWidth, scroll: document.documentElement.scrollWidth, charts};
 document.body.insertAdjacentHTML('beforeend', '<pre id="measure">' + JSON.stringify(result) + '</pre>');
 JS
-for kind in fit select mlp pipeline kmeans vb wide; do
+for kind in fit select mlp pipeline kmeans vb wide dagmm; do
     sed 's#</body>#<script src="../measure.js"></script></body>#' "$work/$kind/index.html" > "$work/$kind/measured.html"
     for width in 800 1600; do
         timeout 120 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=$width,1200 \
@@ -96,8 +97,13 @@ centres = json.load(open(f"{work}/kmeans.json"))
 check('id="inertia"' in kmeans and 'id="projection"' in kmeans, "kmeans fit report: inertia and projection charts rendered")
 check(count(kmeans, r'class="point inertia"') == centres["n_iter"], f"kmeans fit report: {centres['n_iter']} inertia points, one per iteration")
 check(count(kmeans, r'<ellipse class="ellipse') == 4, "kmeans fit report: one mark per centre")
+dagmm = open(f"{work}/dagmm.dom").read()
+check(all(f'id="{i}"' in dagmm for i in ["loss", "energies", "latent"]), "dagmm fit report: loss, energy and latent charts rendered")
+check(count(dagmm, r'class="point loss"') == 12, "dagmm fit report: 12 loss points, one per epoch")
+check(count(dagmm, r'class="marker"') == 1 and count(dagmm, r'<rect class="bin"') >= 5, "dagmm fit report: an energy histogram with the threshold")
+check(count(dagmm, r'class="sample component-') == 5000, "dagmm fit report: 5,000 rows on the latent plane")
 
-for kind in ["fit", "select", "mlp", "pipeline", "kmeans", "vb", "wide"]:
+for kind in ["fit", "select", "mlp", "pipeline", "kmeans", "vb", "wide", "dagmm"]:
     for width in [800, 1600]:
         text = open(f"{work}/{kind}.{width}.json").read().strip()
         if not text:

@@ -337,20 +337,29 @@ extension ReportPages {
     /// (the code against the relative reconstruction error) coloured by energy quintile or, with
     /// labels, by label.
     static func addDAGMM(_ model: DAGMMModel, energies: [Double], latent: [Double], threshold: Double, anomalous: [Bool]?, to report: inout Report) {
-        let history = model.history, settings = model.options.settings
+        let settings = model.options.settings
+        // A long training is drawn at about 500 evenly spaced epochs, the last included.
+        let every = max(1, model.history.count / 500)
+        let history = model.history.enumerated().filter { $0.offset % every == 0 || $0.offset == model.history.count - 1 }.map(\.element)
         func series(_ name: String, _ value: (DAGMMEpoch) -> Double) -> Report.Series {
             .init(name: name, pointClass: name.split(separator: " ").first.map(String.init) ?? name,
                   points: history.map { (Double($0.epoch), value($0)) })
         }
         report.addLineChart(
-            id: "loss", title: "Loss and its weighted terms per epoch", xLabel: "epoch", yLabel: "mean over the epoch's steps",
-            series: [series("loss", \.loss), series("reconstruction ‖x − x′‖²", \.reconstruction),
-                     series(String(format: "energy × λ1 (%.3g)", settings.energyWeight)) { $0.energy * settings.energyWeight },
-                     series(String(format: "covariance penalty × λ2 (%.3g)", settings.covariancePenalty)) { $0.covariancePenalty * settings.covariancePenalty }])
-        report.addHistogram(id: "energies", title: "Energy of each row (higher is more anomalous)", xLabel: "energy", values: energies,
-                            marker: threshold)
-        let m = model.architecture.latentSize, code = model.architecture.codeSize
+            id: "loss", title: "Loss and its weighted terms per epoch" + (every > 1 ? " (every \(every)th epoch)" : ""), xLabel: "epoch",
+            yLabel: "mean over the epoch's steps",
+            series: [series("loss", \.loss), series("reconstruction", \.reconstruction),
+                     series("energy × λ1") { $0.energy * settings.energyWeight },
+                     series("cov. penalty × λ2") { $0.covariancePenalty * settings.covariancePenalty }])
         let sorted = energies.sorted()
+        // A few rows of very high energy would squeeze the rest into one bin: the top 1% share the last bin.
+        let top = max(AnomalyEvaluation.quantile(sorted, 0.99), threshold)
+        let clipped = sorted.last.map { $0 > top } == true
+        report.addHistogram(
+            id: "energies",
+            title: "Energy of each row (higher is more anomalous)" + (clipped ? String(format: "; rows above %.4g are counted in the last bin", top) : ""),
+            xLabel: "energy", values: clipped ? energies.map { min($0, top) } : energies, marker: threshold)
+        let m = model.architecture.latentSize, code = model.architecture.codeSize
         let quintiles = (1..<5).map { AnomalyEvaluation.quantile(sorted, Double($0) / 5) }
         // At most 5,000 points keep the page light; the rows are taken evenly.
         let stride = max(1, energies.count / 5000)
