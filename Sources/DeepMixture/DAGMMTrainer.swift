@@ -191,11 +191,20 @@ public struct DAGMMTrainer {
                           activation: options.activation)
     }
 
+    /// Throws a message naming the option when the options do not fit the data.
+    public func validate() throws {
+        try options.validate()
+        let rows = runner.plan.rows
+        guard rows >= 2 else { throw MixtureError.invalidData("a DAGMM needs at least 2 rows; the data has \(rows)") }
+        guard options.components <= rows else {
+            throw MixtureError.invalidData("--components \(options.components) is more than the \(rows) rows of the data")
+        }
+    }
+
     /// Trains and fits the final mixture; `progress` is called after every epoch.
     public func fit(progress: (DAGMMEpoch) throws -> Void = { _ in }) throws -> DAGMMModel {
-        try options.validate()
+        try validate()
         let d = runner.dimension, architecture = architecture
-        guard runner.plan.rows >= 2 else { throw MixtureError.invalidData("a DAGMM needs at least 2 rows") }
         let standardisation: Standardisation
         switch options.scaling {
         case .minMax:

@@ -116,6 +116,7 @@ extension DAGMMCommand {
                 defer { job.finish() }
                 let runner = job.runner
                 let trainer = DAGMMTrainer(runner: runner, options: options)
+                try trainer.validate()
                 let epochs = trainer.epochs
                 job.status?.board.expect(steps: epochs)
                 let log = job.log

@@ -77,6 +77,7 @@ struct DAGMMCLITests {
             (["--components", "2", "--lr", "0"], "--lr must be positive"),
             (["--components", "2", "--energy-weight=-1"], "must not be negative"),
             (["--components", "2", "--threshold-quantile", "2"], "--threshold-quantile must be in [0, 1]"),
+            (["--components", "400"], "--components 400 is more than the 320 rows of the data"),
         ]
         for (extra, expected) in fitCases {
             let result = try EmfleetBinary.run(["dagmm", "fit", "--data", data, "--out", scratch.path("m.json")] + extra)
