@@ -53,7 +53,7 @@ public enum DAGMMModelFile {
         do {
             document = try JSONDecoder().decode(Document.self, from: data)
         } catch let error as DecodingError {
-            throw fail("not a DAGMM model file (\(describe(error)))")
+            throw fail("not a DAGMM model file (\(ModelFileError.describing(error))))")
         } catch {
             throw fail("not valid JSON (\(error.localizedDescription))")
         }
@@ -106,14 +106,5 @@ public enum DAGMMModelFile {
             throw ModelFileError(file: path, message: "cannot read the file (does it exist?)")
         }
         return try decode(data, source: path)
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case let .keyNotFound(key, _): "missing field \"\(key.stringValue)\""
-        case let .typeMismatch(_, context), let .valueNotFound(_, context), let .dataCorrupted(context):
-            (context.codingPath.isEmpty ? "the top level" : context.codingPath.map(\.stringValue).joined(separator: ".")) + ": " + context.debugDescription
-        @unknown default: "\(error)"
-        }
     }
 }

@@ -51,7 +51,7 @@ public enum KMeansModelFile {
         do {
             document = try JSONDecoder().decode(Document.self, from: data)
         } catch let error as DecodingError {
-            throw ModelFileError(file: source, message: "not a k-means model file (\(Self.describe(error)))")
+            throw ModelFileError(file: source, message: "not a k-means model file (\(ModelFileError.describing(error)))")
         } catch {
             throw ModelFileError(file: source, message: "not valid JSON (\(error.localizedDescription))")
         }
@@ -73,15 +73,6 @@ public enum KMeansModelFile {
             inertiaHistory: document.inertiaHistory, options: document.options, training: document.training)
     }
 
-    private static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case let .keyNotFound(key, _): "missing field \"\(key.stringValue)\""
-        case let .typeMismatch(_, context), let .valueNotFound(_, context), let .dataCorrupted(context):
-            (context.codingPath.map(\.stringValue).joined(separator: ".").nilIfEmpty ?? "the top level") + ": " + context.debugDescription
-        @unknown default: "\(error)"
-        }
-    }
-
     /// Writes `model` to `path` atomically.
     public static func write(_ model: KMeansModel, to path: String) throws {
         try encode(model).write(to: URL(fileURLWithPath: path), options: .atomic)
@@ -94,10 +85,6 @@ public enum KMeansModelFile {
         }
         return try decode(data, source: path)
     }
-}
-
-private extension String {
-    var nilIfEmpty: String? { isEmpty ? nil : self }
 }
 
 /// k-means checkpoints on disk: a ``CheckpointFile`` of format `emfleet.kmeans.checkpoint`,

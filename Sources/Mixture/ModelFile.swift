@@ -82,7 +82,7 @@ public enum MixtureModelFile {
         do {
             document = try JSONDecoder().decode(Document.self, from: data)
         } catch let error as DecodingError {
-            throw ModelFileError(file: source, message: describe(error))
+            throw ModelFileError(file: source, message: ModelFileError.describing(error))
         } catch {
             throw ModelFileError(file: source, message: "not valid JSON (\(error.localizedDescription))")
         }
@@ -111,20 +111,6 @@ public enum MixtureModelFile {
             throw ModelFileError(file: path, message: "cannot read the file (does it exist?)")
         }
         return try decode(data, source: path)
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            return keys.isEmpty ? "the top level" : String(keys.drop(while: { $0 == "." }))
-        }
-        switch error {
-        case let .keyNotFound(key, context): return "missing field \"\(key.stringValue)\" in \(path(context))"
-        case let .typeMismatch(_, context): return "\(path(context)): \(context.debugDescription)"
-        case let .valueNotFound(_, context): return "\(path(context)): missing value"
-        case let .dataCorrupted(context): return "\(path(context)): \(context.debugDescription)"
-        @unknown default: return "\(error)"
-        }
     }
 
     /// The JSON document (public so that other files can embed it). Matrices are nested arrays in scikit-learn's shapes, so
@@ -285,4 +271,20 @@ public struct ModelFileError: Error, CustomStringConvertible, Equatable {
     }
 
     public var description: String { "\(file): \(message)" }
+
+    /// What a JSON decoder found wrong, with the path to the field: `missing field "means" in
+    /// the top level`, `covariances[2]: Expected to decode Double but found a string`.
+    public static func describing(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return keys.isEmpty ? "the top level" : String(keys.drop(while: { $0 == "." }))
+        }
+        switch error {
+        case let .keyNotFound(key, context): return "missing field \"\(key.stringValue)\" in \(path(context))"
+        case let .typeMismatch(_, context): return "\(path(context)): \(context.debugDescription)"
+        case let .valueNotFound(_, context): return "\(path(context)): missing value"
+        case let .dataCorrupted(context): return "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
 }
