@@ -47,8 +47,9 @@ public struct AnomalyEvaluation: Equatable, Sendable {
         averagePrecision = Self.averagePrecision(scores: scores, anomalous: anomalous, positives: positives)
     }
 
-    /// `values`' quantile `q` by linear interpolation (numpy's default).
+    /// `values`' quantile `q` by linear interpolation (numpy's default); NaN when there are none.
     public static func quantile(_ values: [Double], _ q: Double) -> Double {
+        guard !values.isEmpty else { return .nan }
         let sorted = values.sorted()
         let position = min(max(q, 0), 1) * Double(sorted.count - 1)
         let below = Int(position.rounded(.down)), above = min(below + 1, sorted.count - 1)

@@ -54,6 +54,16 @@ public struct DAGMMArchitecture: Codable, Equatable, Sendable {
     /// Every weight and bias.
     public var parameterCount: Int { estimatorOffset + estimatorStack.parameterCount }
 
+    /// The positions of every layer's weights (not its bias) in the parameters, for weight penalties.
+    public var weightRanges: [Range<Int>] {
+        [(encoderStack, 0), (decoderStack, decoderOffset), (estimatorStack, estimatorOffset)].flatMap { stack, offset in
+            stack.layers.indices.map { l in
+                let start = offset + stack.weightOffset(l)
+                return start..<(start + stack.layers[l].inputs * stack.layers[l].outputs)
+            }
+        }
+    }
+
     /// Seeded Glorot-uniform weights and zero biases for every layer.
     public func initialParameters(seed: UInt64) -> [Double] {
         encoderStack.initialParameters(seed: seed, stream: 0) + decoderStack.initialParameters(seed: seed, stream: 1000)

@@ -25,11 +25,12 @@ public enum DAGMMModelFile {
         var trainingRows: Int
         var trainingEnergyQuantiles: [Double]
         var featureColumns: [String]?
+        var imputationMeans: [Double]?
 
         enum CodingKeys: String, CodingKey {
             case format, version, architecture, options, parameters, standardisation, mixture, history
             case nFeatures = "n_features", trainingRows = "training_rows", trainingEnergyQuantiles = "training_energy_quantiles"
-            case featureColumns = "feature_columns"
+            case featureColumns = "feature_columns", imputationMeans = "imputation_means"
         }
     }
 
@@ -39,7 +40,8 @@ public enum DAGMMModelFile {
         let document = Document(
             format: format, version: version, nFeatures: model.architecture.inputs, architecture: model.architecture, options: model.options,
             parameters: model.parameters, standardisation: model.standardisation, mixture: model.mixture, history: model.history,
-            trainingRows: model.trainingRows, trainingEnergyQuantiles: model.trainingEnergyQuantiles, featureColumns: model.featureColumns)
+            trainingRows: model.trainingRows, trainingEnergyQuantiles: model.trainingEnergyQuantiles, featureColumns: model.featureColumns,
+            imputationMeans: model.imputationMeans)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(document)
@@ -53,7 +55,7 @@ public enum DAGMMModelFile {
         do {
             document = try JSONDecoder().decode(Document.self, from: data)
         } catch let error as DecodingError {
-            throw fail("not a DAGMM model file (\(ModelFileError.describing(error))))")
+            throw fail("not a DAGMM model file (\(ModelFileError.describing(error)))")
         } catch {
             throw fail("not valid JSON (\(error.localizedDescription))")
         }
@@ -62,9 +64,16 @@ public enum DAGMMModelFile {
             throw fail("is \(format) version \(document.version); this emfleet reads version \(version)")
         }
         let a = document.architecture
-        guard a.inputs >= 1, a.inputs == document.nFeatures, !a.encoder.isEmpty, a.encoder.allSatisfy({ $0 >= 1 }), a.encoder.last! <= 256,
-              a.estimator.allSatisfy({ $0 >= 1 }), a.components >= 1, a.parameterCount < Int(Int32.max) else {
+        // Widths are bounded before the parameter count is formed, so a damaged file cannot overflow it.
+        let widest = 1 << 20
+        guard (1...widest).contains(a.inputs), a.inputs == document.nFeatures, !a.encoder.isEmpty, a.encoder.count <= 64,
+              a.encoder.allSatisfy({ (1...widest).contains($0) }), a.encoder.last! <= 256, a.estimator.count <= 64,
+              a.estimator.allSatisfy({ (1...widest).contains($0) }), (1...widest).contains(a.components), a.parameterCount < Int(Int32.max) else {
             throw fail("architecture does not describe a network of n_features \(document.nFeatures) inputs")
+        }
+        let o = document.options
+        guard o.encoder == a.encoder, o.estimator == a.estimator, o.components == a.components, o.activation == a.activation else {
+            throw fail("options name other networks than architecture")
         }
         guard document.parameters.count == a.parameterCount else {
             throw fail("parameters holds \(document.parameters.count) numbers; the architecture has \(a.parameterCount) weights and biases")
@@ -86,13 +95,16 @@ public enum DAGMMModelFile {
               zip(document.trainingEnergyQuantiles, document.trainingEnergyQuantiles.dropFirst()).allSatisfy({ $0 <= $1 }) else {
             throw fail("training_energy_quantiles must be at least 2 finite numbers in increasing order")
         }
+        if let means = document.imputationMeans, means.count != a.inputs || !VectorMath.allFinite(means) {
+            throw fail("imputation_means must hold n_features finite numbers")
+        }
         if let columns = document.featureColumns, columns.count != a.inputs {
             throw fail("feature_columns names \(columns.count) columns; n_features is \(a.inputs)")
         }
         return DAGMMModel(
             architecture: a, options: document.options, parameters: document.parameters, standardisation: s, mixture: mixture,
             history: document.history, trainingRows: document.trainingRows, trainingEnergyQuantiles: document.trainingEnergyQuantiles,
-            featureColumns: document.featureColumns)
+            featureColumns: document.featureColumns, imputationMeans: document.imputationMeans)
     }
 
     /// Writes `model` to `path` atomically.

@@ -29,6 +29,11 @@ public struct DAGMMOptions: Codable, Equatable, Sendable {
     public var learningRate = 1e-4
     /// Adam's settings.
     public var optimizer = OptimizerSettings(kind: .adam)
+    /// L2 weight decay: `weightDecay/2 · Σw²` over every layer's weights (not the biases) joins the
+    /// loss's gradient.
+    public var weightDecay = 0.0
+    /// L1 penalty: `l1 · Σ|w|` over every layer's weights (not the biases) joins the loss's gradient.
+    public var l1 = 0.0
     /// Seed of the weights, the data order and the dropout.
     public var seed: UInt64 = 0
     /// How the inputs are scaled before the compression network sees them.
@@ -59,6 +64,7 @@ public struct DAGMMOptions: Codable, Equatable, Sendable {
         guard settings.energyWeight >= 0, settings.covariancePenalty >= 0 else { throw fail("--energy-weight and --covariance-penalty must not be negative") }
         guard settings.covarianceRidge >= 0, settings.covarianceRidge.isFinite else { throw fail("--covariance-ridge must not be negative") }
         guard (0..<1).contains(settings.estimatorDropout) else { throw fail("--dropout must be in [0, 1)") }
+        guard weightDecay >= 0, weightDecay.isFinite, l1 >= 0, l1.isFinite else { throw fail("--weight-decay and --l1 must not be negative") }
     }
 }
 
@@ -116,6 +122,9 @@ public struct DAGMMModel: Codable, Equatable, Sendable {
     /// The names (or positions) of the training file's feature columns, for picking them from a
     /// file to score; nil when unknown.
     public var featureColumns: [String]?
+    /// The training columns' means that filled missing values under `--missing mean`, for filling
+    /// the gaps of rows to score; nil otherwise.
+    public var imputationMeans: [Double]?
 
     /// The model as a task state.
     public var state: DAGMMState { DAGMMState(architecture: architecture, parameters: parameters, standardisation: standardisation) }
@@ -273,6 +282,15 @@ public struct DAGMMTrainer {
             DAGMMJob.self, .gradient(state, layout: layout, epoch: epoch, step: step, mixture: mixture, chain: chain))
         else { preconditionFailure("a gradient task gives a gradient") }
         outcome.gradient = sum
+        if options.weightDecay > 0 || options.l1 > 0 {
+            let parameters = state.parameters, decay = options.weightDecay, l1 = options.l1
+            for range in state.architecture.weightRanges {
+                for i in range {
+                    let w = parameters[i]
+                    outcome.gradient[i] += decay * w + (w > 0 ? l1 : w < 0 ? -l1 : 0)
+                }
+            }
+        }
         return outcome
     }
 

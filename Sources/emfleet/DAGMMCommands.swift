@@ -63,6 +63,12 @@ extension DAGMMCommand {
         @Option(name: .long, help: "Adam's learning rate.")
         var lr: Double = 1e-4
 
+        @Option(name: .long, help: "L2 weight decay on every layer's weights (not the biases).")
+        var weightDecay: Double = 0
+
+        @Option(name: .long, help: "L1 penalty on every layer's weights (not the biases): l1 · Σ|w| joins the loss's gradient.")
+        var l1: Double = 0
+
         @Option(name: .long, help: "How the columns are scaled first, from the training rows: minmax (onto [0, 1]), standard (mean 0, deviation 1) or none.")
         var scaling: InputScaling = .minMax
 
@@ -91,6 +97,8 @@ extension DAGMMCommand {
             options.epochs = epochs
             options.batchSize = batchSize
             options.learningRate = lr
+            options.weightDecay = weightDecay
+            options.l1 = l1
             options.seed = seed
             options.scaling = scaling
             return options
@@ -113,6 +121,7 @@ extension DAGMMCommand {
                             activation: options.activation), largestShard: context.largestShardRows)
                     })
                 job.warnAboutIdentifierFeatures(path: input.data, csv: csv)
+                let imputationMeans = try job.noteMissingValues(path: input.data, csv: csv)
                 defer { job.finish() }
                 let runner = job.runner
                 let trainer = DAGMMTrainer(runner: runner, options: options)
@@ -147,6 +156,7 @@ extension DAGMMCommand {
                     fflush(nil)
                 }
                 model.featureColumns = try DatasetLoader.featureColumnNames(path: input.data, csv: csv)
+                model.imputationMeans = imputationMeans
                 try DAGMMModelFile.write(model, to: out)
                 if let report = output.report {
                     let scored = try DAGMMTrainer.score(model.state, mixture: model.mixture, runner: runner)
@@ -184,12 +194,14 @@ extension DAGMMCommand {
         func score() throws -> (model: DAGMMModel, energies: [Double], latent: [Double], csv: CSVOptions) {
             try FileKind.require(model, is: DAGMMModelFile.format)
             let fitted = try DAGMMModelFile.read(from: model)
-            let csv = try input.csvOptions(forModelColumns: fitted.featureColumns, imputationMeans: nil, model: model)
+            let csv = try input.csvOptions(forModelColumns: fitted.featureColumns, imputationMeans: fitted.imputationMeans, model: model)
             let job = try OpenedJob(
                 path: input.data, csv: csv, shards: nil, threads: threading.threads, cluster: cluster.settings, logFormat: cluster.logFormat,
                 status: cluster.statusRequest,
                 messageLimit: { DAGMMJob.messageLimit(architecture: fitted.architecture, largestShard: $0.largestShardRows) })
             defer { job.finish() }
+            try job.noteMissingValues(path: input.data, csv: csv)
+            guard job.runner.plan.rows > 0 else { throw ValidationError("\(input.data) has no rows to score") }
             guard job.runner.dimension == fitted.architecture.inputs else {
                 throw ValidationError("\(model) has \(fitted.architecture.inputs) features; \(input.data) has \(job.runner.dimension)")
             }
@@ -308,7 +320,8 @@ extension DAGMMCommand {
                                         result.precision, result.recall, result.f1, result.averagePrecision))
                     ReportPages.addDAGMM(scored.model, energies: scored.energies, latent: scored.latent, threshold: result.threshold,
                                          anomalous: anomalous, to: &page)
-                    try ReportPages.write(page, to: report, log: EventLog(format: .text))
+                    // Under --json the one object printed is the result.
+                    if json { try page.write(to: report) } else { try ReportPages.write(page, to: report, log: EventLog(format: .text)) }
                 }
                 if json {
                     // JSONEncoder writes each double so that it reads back to the same bits.

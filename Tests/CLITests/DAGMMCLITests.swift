@@ -109,4 +109,39 @@ struct DAGMMCLITests {
             #expect(result.stderr.split(separator: "\n").count <= 3, "\(arguments): \(result.stderr)")
         }
     }
+
+    @Test("--missing mean: the training means fill the gaps of rows to score; evaluate --json --report prints one JSON object")
+    func missingValuesAndJSON() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let (data, labels) = try write(scratch)
+        var values = try NPYReader(path: data).readAll().doubles()
+        values[3 * 5 + 2] = .nan
+        try NPYWriter.write(FeatureMatrix(rows: 320, columns: 5, values: values), to: scratch.path("gaps.npy"))
+        let fit = try EmfleetBinary.run(["dagmm", "fit", "--data", scratch.path("gaps.npy"), "--missing", "mean", "--out", scratch.path("m.json"),
+                                         "--quiet"] + Self.fit)
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let model = try DAGMMModelFile.read(from: scratch.path("m.json"))
+        let means = try #require(model.imputationMeans)
+        let observed = (0..<320).filter { $0 != 3 }.map { values[$0 * 5 + 2] }
+        #expect(abs(means[2] - observed.reduce(0, +) / Double(observed.count)) < 1e-12)
+        let score = try EmfleetBinary.run(["dagmm", "score", "--model", scratch.path("m.json"), "--data", scratch.path("gaps.npy"),
+                                           "--missing", "mean", "--out", scratch.path("e.npy")])
+        #expect(score.status == 0, "\(score.stderr)")
+        // The gap is filled with the training mean: the row scores as if that value were in the file.
+        values[3 * 5 + 2] = means[2]
+        try NPYWriter.write(FeatureMatrix(rows: 320, columns: 5, values: values), to: scratch.path("filled.npy"))
+        let filled = try EmfleetBinary.run(["dagmm", "score", "--model", scratch.path("m.json"), "--data", scratch.path("filled.npy"),
+                                            "--out", scratch.path("f.npy")])
+        #expect(filled.status == 0, "\(filled.stderr)")
+        #expect(try NPYReader(path: scratch.path("e.npy")).readAll().doubles() == NPYReader(path: scratch.path("f.npy")).readAll().doubles())
+
+        let evaluate = try EmfleetBinary.run(["dagmm", "evaluate", "--model", scratch.path("m.json"), "--data", scratch.path("filled.npy"),
+                                              "--labels", labels, "--json", "--report", scratch.path("report")])
+        #expect(evaluate.status == 0, "\(evaluate.stderr)")
+        let lines = evaluate.stdout.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect((try? JSONSerialization.jsonObject(with: Data(lines.first.map(String.init)?.utf8 ?? "".utf8))) as? [String: Any] != nil)
+        #expect(FileManager.default.fileExists(atPath: scratch.path("report/index.html")))
+    }
 }

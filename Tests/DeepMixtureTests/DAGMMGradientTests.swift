@@ -121,3 +121,28 @@ struct LayerStackTests {
         }
     }
 }
+
+extension DAGMMGradientTests {
+    @Test("weight decay and L1 add decay·w + l1·sign(w) to every layer's weights and nothing to the biases")
+    func weightPenalties() throws {
+        let runner = LocalShards(data: Self.data, plan: ShardPlan(rows: 60, shards: 3), threads: 1)
+        let architecture = DAGMMArchitecture(inputs: 5, encoder: [4, 2], estimator: [3], components: 2)
+        let state = DAGMMState(architecture: architecture, parameters: architecture.initialParameters(seed: 3),
+                               standardisation: Standardisation(mean: Array(repeating: 0, count: 5), scale: Array(repeating: 0.5, count: 5)))
+        let plain = DAGMMTrainer(runner: runner, options: Self.options(dropout: 0))
+        var penalised = Self.options(dropout: 0)
+        penalised.weightDecay = 0.01
+        penalised.l1 = 0.002
+        let penalisedTrainer = DAGMMTrainer(runner: runner, options: penalised)
+        let base = try plain.step(state, layout: plain.layout, epoch: 0, step: 0)!.gradient
+        let with = try penalisedTrainer.step(state, layout: penalisedTrainer.layout, epoch: 0, step: 0)!.gradient
+        let weights = Set(architecture.weightRanges.flatMap { Array($0) })
+        // Encoder 5·4 + 4·2, decoder 2·4 + 4·5, estimator 4·3 + 3·2 weights.
+        #expect(weights.count == 20 + 8 + 8 + 20 + 12 + 6)
+        for i in base.indices {
+            let w = state.parameters[i]
+            let expected = weights.contains(i) ? 0.01 * w + 0.002 * (w > 0 ? 1 : w < 0 ? -1 : 0) : 0
+            #expect(abs(with[i] - base[i] - expected) <= 1e-14 * max(1, abs(base[i])), "parameter \(i)")
+        }
+    }
+}

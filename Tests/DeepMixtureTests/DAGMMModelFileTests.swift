@@ -46,6 +46,7 @@ struct DAGMMModelFileTests {
         ("format", "not an emfleet.dagmm model"), ("version", "version 2"), ("parameters", "parameters holds"),
         ("mixture", "not positive definite"), ("quantiles", "increasing order"), ("columns", "feature_columns names 1"),
         ("missing", "missing field \"mixture\""), ("standardisation", "standardisation must hold"),
+        ("huge", "architecture does not describe"), ("options", "options name other networks"), ("means", "imputation_means must hold"),
     ])
     func refusals(part: String, message: String) throws {
         let data = try Self.damaged { object in
@@ -63,6 +64,15 @@ struct DAGMMModelFileTests {
             case "columns": object["feature_columns"] = ["a"]
             case "missing": object["mixture"] = nil
             case "standardisation": object["standardisation"] = ["mean": [0.0], "scale": [1.0]]
+            case "huge":
+                var architecture = object["architecture"] as! [String: Any]
+                architecture["encoder"] = [1 << 40, 1]
+                object["architecture"] = architecture
+            case "options":
+                var options = object["options"] as! [String: Any]
+                options["encoder"] = [5, 1]
+                object["options"] = options
+            case "means": object["imputation_means"] = [0.0]
             default: break
             }
         }
