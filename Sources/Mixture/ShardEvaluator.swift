@@ -17,8 +17,35 @@ public final class ShardScratch: @unchecked Sendable {
     /// `stagedSteps` read ahead together (one matrix per step), for the (seed, pass) of the order.
     var stagedRows: [FeatureMatrix] = []
     var stagedSteps: Range<Int> = 0..<0
+    /// The stage after `stagedSteps`, being read on another thread while this one is computed.
+    var nextStage: PendingStage?
     /// Creates empty scratch state.
     public init() {}
+}
+
+/// A stage of minibatch rows read on another thread (``FileBackedRows/stage(_:)``) for the
+/// steps `steps` of pass `pass` of seed `seed`.
+final class PendingStage: @unchecked Sendable {
+    // @unchecked: `rows` is written once on the reading thread before `done` is signalled, and
+    // read only after waiting on it.
+    let seed: UInt64, pass: Int, steps: Range<Int>
+    private let done = DispatchSemaphore(value: 0)
+    private var rows: [FeatureMatrix] = []
+
+    /// Starts `read` on another thread.
+    init(seed: UInt64, pass: Int, steps: Range<Int>, read: @escaping @Sendable () -> [FeatureMatrix]) {
+        self.seed = seed; self.pass = pass; self.steps = steps
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            rows = read()
+            done.signal()
+        }
+    }
+
+    /// The rows, once read.
+    func wait() -> [FeatureMatrix] {
+        done.wait()
+        return rows
+    }
 }
 
 /// The rows of one shard: positions `range` of `data`, whose first row is global row `firstGlobalRow`.
@@ -405,6 +432,7 @@ public enum ShardEvaluator {
             scratch.minibatchOrderKey = (batch.seed, batch.pass)
             scratch.stagedRows = []
             scratch.stagedSteps = 0..<0
+            scratch.nextStage = nil
         }
         let positions = batch.positions(in: scratch.minibatchOrder)
         let staged = stagedMinibatch(shard, batch: batch, scratch: scratch)
@@ -433,9 +461,11 @@ public enum ShardEvaluator {
     }
 
     /// A shard read from its file gives a minibatch's rows from rows staged for several steps
-    /// at once (``FileBackedRows/stage(_:)``, as many steps as the shard's part of the staging
-    /// memory holds), or nil (rows in memory, or no room for two steps): read them one by one.
-    /// The matrix holds the step's rows in ascending position, as the minibatch takes them.
+    /// at once (``FileBackedRows/stage(_:)``, as many steps as half the shard's part of the
+    /// staging memory holds), or nil (rows in memory, or no room for two steps): read them one by
+    /// one. While a stage is computed, the next is read on another thread into the other half, so
+    /// the steps do not wait for the file. The matrix holds the step's rows in ascending
+    /// position, as the minibatch takes them.
     private static func stagedMinibatch(_ shard: ShardView, batch: Minibatch, scratch: ShardScratch) -> FeatureMatrix? {
         guard let source = shard.data.fileBackedRows else { return nil }
         let expected = batch.rows(ofShardWith: shard.range.count)
@@ -444,17 +474,31 @@ public enum ShardEvaluator {
             || scratch.stagedRows[batch.step - scratch.stagedSteps.lowerBound].rows != expected {
             scratch.stagedRows = []  // released before the next stage is read
             let stepBytes = max(1, expected * shard.data.columns * 8)
-            let steps = min(batch.steps - batch.step, source.stagingBytes / stepBytes)
+            let steps = min(batch.steps - batch.step, source.stagingBytes / 2 / stepBytes)
             guard steps >= 2 else {
                 scratch.stagedSteps = 0..<0
+                scratch.nextStage = nil
                 return nil
             }
-            let stage = batch.step..<(batch.step + steps)
-            scratch.stagedRows = source.stage(stage.map { step in
-                Minibatch(seed: batch.seed, pass: batch.pass, step: step, steps: batch.steps)
-                    .positions(in: scratch.minibatchOrder).map { shard.range.lowerBound + $0 }
-            })
-            scratch.stagedSteps = stage
+            let order = scratch.minibatchOrder, first = shard.range.lowerBound
+            let groups: @Sendable (Range<Int>) -> [[Int]] = { stage in
+                stage.map { step in
+                    Minibatch(seed: batch.seed, pass: batch.pass, step: step, steps: batch.steps).positions(in: order).map { first + $0 }
+                }
+            }
+            if let next = scratch.nextStage, next.seed == batch.seed, next.pass == batch.pass, next.steps.lowerBound == batch.step {
+                scratch.stagedRows = next.wait()
+                scratch.stagedSteps = next.steps
+            } else {
+                let stage = batch.step..<(batch.step + steps)
+                scratch.stagedRows = source.stage(groups(stage))
+                scratch.stagedSteps = stage
+            }
+            scratch.nextStage = nil
+            let following = scratch.stagedSteps.upperBound..<min(batch.steps, scratch.stagedSteps.upperBound + steps)
+            if following.count >= 2 {
+                scratch.nextStage = PendingStage(seed: batch.seed, pass: batch.pass, steps: following) { source.stage(groups(following)) }
+            }
         }
         let index = batch.step - scratch.stagedSteps.lowerBound
         let staged = scratch.stagedRows[index]

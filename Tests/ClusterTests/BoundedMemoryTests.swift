@@ -62,8 +62,9 @@ struct BoundedMemoryTests {
         }
         options.covarianceType = .full
         // 500 rows a step: no room to read steps ahead, each row is read on its own; 30 rows a
-        // step (4 of each shard's): the streamed shards read 3 (float32) or 6 (float64) steps at once.
-        for batchSize in [500, 30] {
+        // step (4 of each shard's) and 8 (1 of each shard's): the streamed shards read several
+        // steps at once into half their staging memory, and the next stage on another thread.
+        for batchSize in [500, 30, 8] {
             var online = OnlineOptions()
             online.batchSize = batchSize
             #expect(try OnlineMixtureFitter(runner: bounded.runner, options: options, online: online).fit()
