@@ -42,6 +42,10 @@ public struct CoordinatorOptions: Sendable {
 public enum ClusterEvent: Sendable {
     /// A worker joined (it gets shards at the next round).
     case workerJoined(id: Int, hello: Hello)
+    /// An aggregator joined: workers behind it join through it.
+    case aggregatorJoined(id: Int, hello: Hello)
+    /// An aggregator was declared dead; its `workers` workers were lost with it.
+    case aggregatorLost(id: Int, label: String, reason: String, workers: Int)
     /// A worker was declared dead or failed; `shards` of its shards were still pending.
     case workerLost(id: Int, label: String, reason: String, pendingShards: Int)
     /// A worker was turned away.
@@ -120,10 +124,31 @@ public final class ClusterCoordinator: ShardRunner {
     private var started = false
     private let parent = getppid()
 
+    /// Aggregators: workers behind one reach the coordinator through it (see ``MessageKind/relay``).
+    private var aggregators: [Int: Aggregator] = [:]
+    private var aggregatorOfIdentity: [[UInt8]: Int] = [:]
+    /// The identities standing for workers behind aggregators (never a real socket's identity).
+    private var relayOf: [[UInt8]: (aggregator: Int, route: Route)] = [:]
+
+    private final class Aggregator {
+        let id: Int
+        let identity: [UInt8]
+        let hello: Hello
+        var lastSeen: Double
+        /// The identity standing for each route behind it.
+        var routes: [Route: [UInt8]] = [:]
+        init(id: Int, identity: [UInt8], hello: Hello, now: Double) {
+            self.id = id; self.identity = identity; self.hello = hello; lastSeen = now
+        }
+        var label: String { "aggregator \(id) (\(hello.label))" }
+    }
+
     private final class Peer {
         let id: Int
         let identity: [UInt8]
         let hello: Hello
+        /// The aggregator it is behind, and its route there (nil: connected directly).
+        var via: (aggregator: Int, route: Route)?
         var lastSeen: Double
         var ready = false
         /// Excluded from the current job after an error on its side.
@@ -135,7 +160,7 @@ public final class ClusterCoordinator: ShardRunner {
         init(id: Int, identity: [UInt8], hello: Hello, now: Double) {
             self.id = id; self.identity = identity; self.hello = hello; lastSeen = now
         }
-        var label: String { "worker \(id) (\(hello.label))" }
+        var label: String { via.map { "worker \(id) (\(hello.label), via aggregator \($0.aggregator))" } ?? "worker \(id) (\(hello.label))" }
     }
 
     /// Binds the socket; workers may connect from now on.
@@ -225,18 +250,26 @@ public final class ClusterCoordinator: ShardRunner {
             started = true
         }
         rebalance()
+        var mineOf = [Int: [Int]]()
+        for shard in 0..<plan.count { if let id = owner[shard] { mineOf[id, default: []].append(shard) } }
+        var grouped = [Int: [GroupTask.Entry]]()
         for peer in usable() {
-            let mine = (0..<plan.count).filter { owner[$0] == peer.id }
+            let mine = mineOf[peer.id] ?? []
             let release = peer.held.subtracting(mine).sorted()
             peer.held = Set(mine)
             peer.pending = Set(mine)
             if !mine.isEmpty || !release.isEmpty {
-                var part = order
-                part.shards = mine
-                part.release = release
-                send(peer, .task, body: part.body)
+                if let via = peer.via {
+                    grouped[via.aggregator, default: []].append(GroupTask.Entry(route: via.route, shards: mine, release: release))
+                } else {
+                    var part = order
+                    part.shards = mine
+                    part.release = release
+                    send(peer, .task, body: part.body)
+                }
             }
         }
+        sendGroupTasks(order, grouped)
         notify(force: true)
         var idleSince: Double?
         while state.remaining > 0 {
@@ -298,7 +331,7 @@ public final class ClusterCoordinator: ShardRunner {
         if reason.hasPrefix("bad result") { return "bad_result" }
         if reason.contains("handshake") { return "handshake" }
         if reason.hasPrefix("protocol version") { return "protocol_version" }
-        if reason.contains("unknown or dead worker") { return "unknown_worker" }
+        if reason.contains("unknown or dead") { return "unknown_worker" }
         return "malformed"
     }
 
@@ -319,11 +352,16 @@ public final class ClusterCoordinator: ShardRunner {
         for peer in peers.values { send(peer, .jobEnd, body: nil) }
     }
 
-    /// Tells every known worker to exit, and lets the messages leave.
+    /// Tells every known worker (and aggregator) to exit, and lets the messages leave.
     public func shutdownWorkers() {
         for peer in peers.values { send(peer, .shutdown, body: nil) }
+        for aggregator in aggregators.values { sendRaw(aggregator.identity, .shutdown, body: nil) }
         peers.removeAll()
+        aggregators.removeAll()
     }
+
+    /// Live aggregators.
+    public var liveAggregators: Int { aggregators.count }
 
     // MARK: Workers
 
@@ -397,26 +435,63 @@ public final class ClusterCoordinator: ShardRunner {
             owner[shard] = peer.id
             given[peer.id, default: []].append(shard)
         }
+        var grouped = [Int: [GroupTask.Entry]]()
         for (id, shards) in given.sorted(by: { $0.key < $1.key }) {
             totals.shardsMoved += shards.count
             onEvent(.shardsMoved(toWorker: id, count: shards.count, reason: "a worker was lost"))
-            var part = order
-            part.shards = shards
-            part.release = []
-            send(peers[id]!, .task, body: part.body)
+            let peer = peers[id]!
+            if let via = peer.via {
+                grouped[via.aggregator, default: []].append(GroupTask.Entry(route: via.route, shards: shards, release: []))
+            } else {
+                var part = order
+                part.shards = shards
+                part.release = []
+                send(peer, .task, body: part.body)
+            }
+        }
+        sendGroupTasks(order, grouped)
+    }
+
+    /// Sends each aggregator one message for all its workers' orders: the task's bytes travel
+    /// once per aggregator rather than once per worker.
+    private func sendGroupTasks(_ order: TaskOrder, _ grouped: [Int: [GroupTask.Entry]]) {
+        for (id, entries) in grouped.sorted(by: { $0.key < $1.key }) {
+            guard let aggregator = aggregators[id] else { continue }
+            sendRaw(aggregator.identity, .groupTask, body: GroupTask(job: order.job, task: order.task, entries: entries).body)
         }
     }
 
     private func reapSilentWorkers() {
         let now = clock.now()
+        for aggregator in aggregators.values.sorted(by: { $0.id < $1.id }) where now - aggregator.lastSeen > options.workerTimeout {
+            lose(aggregator, reason: "silent for more than \(options.workerTimeout) s (--worker-timeout)")
+        }
         for peer in peers.values.sorted(by: { $0.id < $1.id }) where now - peer.lastSeen > options.workerTimeout {
+            // A worker behind an aggregator is silent when the aggregator speaks without listing it;
+            // when the aggregator itself is silent, it is lost with the aggregator.
+            if let via = peer.via, let aggregator = aggregators[via.aggregator],
+               aggregator.lastSeen - peer.lastSeen <= Double(options.heartbeatMilliseconds) / 1000 { continue }
             lose(peer, reason: "silent for more than \(options.workerTimeout) s (--worker-timeout)")
         }
         if now - lastHeartbeat > Double(options.heartbeatMilliseconds) / 1000 {
-            for peer in peers.values { send(peer, .heartbeat, body: nil) }
+            // Workers behind an aggregator hear its heartbeats; the coordinator's go to the aggregator.
+            for peer in peers.values where peer.via == nil { send(peer, .heartbeat, body: nil) }
+            for aggregator in aggregators.values { sendRaw(aggregator.identity, .heartbeat, body: nil) }
             lastHeartbeat = now
             notify()
         }
+    }
+
+    /// Declares an aggregator dead: every worker behind it is lost with it, and its shards move.
+    private func lose(_ aggregator: Aggregator, reason: String) {
+        guard aggregators[aggregator.id] != nil else { return }
+        let behind = peers.values.filter { $0.via?.aggregator == aggregator.id }.sorted { $0.id < $1.id }
+        onEvent(.aggregatorLost(id: aggregator.id, label: aggregator.hello.label, reason: reason, workers: behind.count))
+        for peer in behind { lose(peer, reason: "its aggregator \(aggregator.id) was lost (\(reason))") }
+        aggregators[aggregator.id] = nil
+        aggregatorOfIdentity[aggregator.identity] = nil
+        for identity in aggregator.routes.values { relayOf[identity] = nil }
+        deadIdentities.insert(aggregator.identity)
     }
 
     private func lose(_ peer: Peer, reason: String) {
@@ -466,7 +541,7 @@ public final class ClusterCoordinator: ShardRunner {
     }
 
     private func handle(_ frames: [[UInt8]], _ state: RoundState) throws {
-        guard frames.count >= 2, frames.count <= 3 else {
+        guard frames.count >= 2, frames.count <= 5 else {
             drop("\(frames.count) frames (expected an identity, an envelope and at most one body)")
             return
         }
@@ -488,7 +563,26 @@ public final class ClusterCoordinator: ShardRunner {
             drop(why)
             return
         }
+        switch envelope.kind {
+        case .aggregatorHello, .relay, .groupResult, .groupState, .groupLost:
+            try handleAggregator(identity: identity, envelope: envelope, frames: frames, state)
+            return
+        default:
+            break
+        }
+        guard frames.count <= 3 else {
+            drop("\(frames.count) frames (expected an identity, an envelope and at most one body)")
+            return
+        }
         let body = frames.count == 3 ? frames[2] : []
+        if let id = aggregatorOfIdentity[identity], let aggregator = aggregators[id] {
+            // An aggregator's own heartbeats and failures (its workers' messages come relayed).
+            aggregator.lastSeen = clock.now()
+            if envelope.kind == .failure, let failure = try? WorkerFailure(body: body) {
+                lose(aggregator, reason: "it failed: \(failure.message)")
+            }
+            return
+        }
         if envelope.kind == .hello {
             welcome(identity: identity, body: body)
             return
@@ -610,6 +704,7 @@ public final class ClusterCoordinator: ShardRunner {
         deadIdentities.remove(identity)
         toldToRejoin.remove(identity)
         let peer = Peer(id: nextID, identity: identity, hello: hello, now: clock.now())
+        peer.via = relayOf[identity]
         nextID += 1
         peers[peer.id] = peer
         idOfIdentity[identity] = peer.id
@@ -628,9 +723,171 @@ public final class ClusterCoordinator: ShardRunner {
     }
 
     private func sendRaw(_ identity: [UInt8], _ kind: MessageKind, body: [UInt8]?) {
-        var frames = [identity, Envelope(kind, job: jobID, round: round).encoded]
+        var frames: [[UInt8]]
+        if let relay = relayOf[identity] {
+            guard let aggregator = aggregators[relay.aggregator] else { return }
+            frames = [aggregator.identity, Envelope(.relay).encoded, RouteFrame.encode(relay.route), Envelope(kind, job: jobID, round: round).encoded]
+        } else {
+            frames = [identity, Envelope(kind, job: jobID, round: round).encoded]
+        }
         if let body { frames.append(body) }
         roundStatistics.bytesOut += frames.reduce(0) { $0 + $1.count }
         transport.send(frames)
+    }
+}
+
+// MARK: Aggregators
+
+extension ClusterCoordinator {
+    /// Messages from (or relayed by) an aggregator.
+    private func handleAggregator(identity: [UInt8], envelope: Envelope, frames: [[UInt8]], _ state: RoundState) throws {
+        if envelope.kind == .aggregatorHello {
+            guard frames.count == 3 else {
+                drop("an aggregator hello of \(frames.count) frames")
+                return
+            }
+            admitAggregator(identity: identity, body: frames[2])
+            return
+        }
+        guard let id = aggregatorOfIdentity[identity], let aggregator = aggregators[id] else {
+            // An aggregator declared dead that came back, or one from before a restart.
+            if !toldToRejoin.contains(identity) {
+                toldToRejoin.insert(identity)
+                sendRaw(identity, .rejoin, body: nil)
+            }
+            drop("\(envelope.kind) from an unknown or dead aggregator")
+            return
+        }
+        let now = clock.now()
+        aggregator.lastSeen = now
+        let body = frames.count == 3 ? frames[2] : []
+        do {
+            switch envelope.kind {
+            case .relay:
+                guard frames.count >= 4, let route = RouteFrame.decode(frames[2]) else {
+                    drop("a relay from \(aggregator.label) without a route")
+                    return
+                }
+                guard case let .success(inner) = Envelope.decode(frames[3]),
+                      [.hello, .heartbeat, .ready, .result, .failure, .rowsRequest].contains(inner.kind) else {
+                    drop("a relay from \(aggregator.label) of a message that is not a worker's")
+                    return
+                }
+                try handle([stand(for: route, behind: aggregator)] + frames[3...], state)
+            case .groupState:
+                for route in try GroupState(body: body).routes {
+                    if let peer = peer(route, behind: aggregator) { peer.lastSeen = now }
+                }
+            case .groupLost:
+                let lost = try GroupLost(body: body)
+                if let peer = peer(lost.route, behind: aggregator) {
+                    lose(peer, reason: "\(lost.reason) (reported by aggregator \(id))")
+                }
+                if let standIn = aggregator.routes.removeValue(forKey: lost.route) { relayOf[standIn] = nil }
+            case .groupResult:
+                guard envelope.job == jobID, envelope.round == round else { return }  // stale: an earlier round
+                let result: GroupResult
+                do {
+                    result = try GroupResult(body: body, shardCount: plan.count)
+                } catch {
+                    // Its workers' shards would wait for a block that never comes: they move now.
+                    drop("bad result from \(aggregator.label): \(error)")
+                    toldToRejoin.insert(aggregator.identity)
+                    sendRaw(aggregator.identity, .rejoin, body: nil)
+                    lose(aggregator, reason: "sent a malformed result: \(error)")
+                    return
+                }
+                try accept(result, from: aggregator, state)
+            default:
+                drop("\(envelope.kind) is not for the coordinator")
+            }
+        } catch let error as WireError {
+            drop("\(envelope.kind) from \(aggregator.label): \(error)")
+        }
+    }
+
+    /// The identity standing for a worker behind an aggregator: never a real socket's (those
+    /// are 5 bytes), so a worker cannot pose as one behind an aggregator.
+    private func stand(for route: Route, behind aggregator: Aggregator) -> [UInt8] {
+        if let standIn = aggregator.routes[route] { return standIn }
+        let standIn = aggregator.identity + Array("/via/".utf8) + RouteFrame.encode(route)
+        aggregator.routes[route] = standIn
+        relayOf[standIn] = (aggregator.id, route)
+        return standIn
+    }
+
+    private func peer(_ route: Route, behind aggregator: Aggregator) -> Peer? {
+        guard let standIn = aggregator.routes[route], let id = idOfIdentity[standIn] else { return nil }
+        return peers[id]
+    }
+
+    /// A folded block: taken when every shard of it is still pending at a worker behind this
+    /// aggregator. Anything else (or a sum that fails its checks) means the aggregator cannot be
+    /// trusted: it is lost with its workers, whose shards move.
+    private func accept(_ result: GroupResult, from aggregator: Aggregator, _ state: RoundState) throws {
+        let shards = result.shards.clamped(to: 0..<plan.count)
+        var holder = [Int: Peer]()
+        for peer in peers.values where peer.via?.aggregator == aggregator.id {
+            for shard in peer.pending where shards.contains(shard) { holder[shard] = peer }
+        }
+        guard !shards.isEmpty, shards.allSatisfy({ holder[$0] != nil && !state.covered[$0] }) else {
+            drop("bad result from \(aggregator.label): shards \(shards.lowerBound)..<\(shards.upperBound) are not all pending behind it")
+            toldToRejoin.insert(aggregator.identity)
+            sendRaw(aggregator.identity, .rejoin, body: nil)
+            lose(aggregator, reason: "sent a result for shards \(shards.lowerBound)..<\(shards.upperBound) that are not all pending behind it")
+            return
+        }
+        do {
+            try state.accept(result.shards, result.outcome)
+        } catch {
+            drop("bad result from \(aggregator.label): \(error)")
+            toldToRejoin.insert(aggregator.identity)
+            sendRaw(aggregator.identity, .rejoin, body: nil)
+            lose(aggregator, reason: "sent a bad result for shards \(shards.lowerBound)..<\(shards.upperBound): \(error)")
+            return
+        }
+        for shard in shards {
+            state.covered[shard] = true
+            holder[shard]!.pending.remove(shard)
+        }
+        state.remaining -= shards.count
+        for part in result.contributions {
+            guard let peer = peer(part.route, behind: aggregator) else { continue }
+            peer.computeSeconds += part.computeSeconds
+            peer.rows += part.rows
+            roundStatistics.workerComputeSeconds += part.computeSeconds
+            roundStatistics.bytesRead += part.bytesRead
+        }
+        totals.shardsComputed += shards.count
+        onShardDone?(plan.count - state.remaining, plan.count)
+        notify()
+    }
+
+    private func admitAggregator(identity: [UInt8], body: [UInt8]) {
+        guard let hello = try? Hello(body: body) else {
+            drop("malformed aggregator hello")
+            return
+        }
+        if let old = aggregatorOfIdentity[identity], let aggregator = aggregators[old] {
+            lose(aggregator, reason: "reconnected")
+        }
+        guard aggregators.count < options.maxWorkers else {
+            let reason = "the coordinator already has \(options.maxWorkers) aggregators (--max-workers)"
+            sendRaw(identity, .refuse, body: TextBody.encode(reason))
+            onEvent(.workerRefused(label: hello.label, reason: reason))
+            return
+        }
+        deadIdentities.remove(identity)
+        toldToRejoin.remove(identity)
+        let aggregator = Aggregator(id: nextID, identity: identity, hello: hello, now: clock.now())
+        nextID += 1
+        aggregators[aggregator.id] = aggregator
+        aggregatorOfIdentity[identity] = aggregator.id
+        sendRaw(identity, .aggregatorWelcome, body: AggregatorWelcome(
+            aggregatorID: aggregator.id, heartbeatMilliseconds: options.heartbeatMilliseconds,
+            workerTimeoutMilliseconds: Int((options.workerTimeout * 1000).rounded()), messageLimit: options.messageLimit,
+            authorizedKeys: options.curve.map { $0.authorized.sorted() } ?? []).body)
+        onEvent(.aggregatorJoined(id: aggregator.id, hello: hello))
+        notify(force: true)
     }
 }

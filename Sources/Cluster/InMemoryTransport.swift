@@ -9,9 +9,12 @@ import Foundation
 /// `poll(timeout:)` delivers what is due; when nothing is, it moves the clock to the next
 /// message or heartbeat (or by the whole timeout), so a test of a 5-second worker timeout runs
 /// in microseconds and never sleeps.
-package final class InMemoryTransport: CoordinatorTransport {
+package final class InMemoryTransport: CoordinatorTransport, SimulatedLink {
     package let clock: ManualClock
     package private(set) var workers: [SimulatedWorker] = []
+    package private(set) var aggregators: [SimulatedAggregator] = []
+    /// Messages the coordinator received, by kind, for assertions.
+    package private(set) var received: [MessageKind: Int] = [:]
     package let endpoint = "inmemory://coordinator"
     /// Messages on their way to the coordinator, with the time they arrive.
     private var inbox: [(time: Double, sequence: Int, frames: [[UInt8]])] = []
@@ -19,17 +22,33 @@ package final class InMemoryTransport: CoordinatorTransport {
 
     package init(clock: ManualClock) { self.clock = clock }
 
-    /// Adds a worker that says hello at once.
-    package func add(_ worker: SimulatedWorker) {
+    /// Adds a worker that says hello at once, to the coordinator or to `aggregator`.
+    package func add(_ worker: SimulatedWorker, behind aggregator: SimulatedAggregator? = nil) {
         workers.append(worker)
-        worker.transport = self
+        worker.transport = aggregator ?? self
+        aggregator?.workers.append(worker)
         worker.nextHeartbeat = clock.now() + worker.heartbeatPeriod
         worker.say(.hello, body: Hello(host: "sim", pid: workers.count, threads: 1, blasCore: worker.blasCore, software: "sim", name: worker.name,
                                        runnableCores: worker.runnableCores).body)
     }
 
+    /// Adds an aggregator that says hello at once.
+    package func add(_ aggregator: SimulatedAggregator) {
+        aggregators.append(aggregator)
+        aggregator.upstream = self
+        aggregator.route(aggregator.core.start())
+    }
+
+    /// Moves a worker from behind its aggregator to the coordinator (one whose aggregator died
+    /// and that turned to its fallback endpoint): it says hello as a new worker.
+    package func reconnect(_ worker: SimulatedWorker) {
+        for aggregator in aggregators { aggregator.workers.removeAll { $0 === worker } }
+        worker.transport = self
+        worker.rejoin()
+    }
+
     /// Queues a message from a worker, arriving after `delay` seconds.
-    func deliver(from identity: [UInt8], _ frames: [[UInt8]], delay: Double) {
+    package func deliver(from identity: [UInt8], _ frames: [[UInt8]], delay: Double) {
         sequence += 1
         inbox.append((clock.now() + delay, sequence, [identity] + frames))
         inbox.sort { ($0.time, $0.sequence) < ($1.time, $1.sequence) }
@@ -43,24 +62,35 @@ package final class InMemoryTransport: CoordinatorTransport {
                 worker.say(.heartbeat, body: nil)
                 worker.nextHeartbeat = now + worker.heartbeatPeriod
             }
+            for aggregator in aggregators { aggregator.process(now: now) }
             var due = [TransportEvent]()
             while let first = inbox.first, first.time <= now {
                 inbox.removeFirst()
+                if first.frames.count > 1, let envelope = try? Envelope.decode(first.frames[1]).get() {
+                    received[envelope.kind, default: 0] += 1
+                }
                 due.append(.message(first.frames))
             }
             if !due.isEmpty { return due }
             let nextHeartbeat = workers.filter(\.sendsHeartbeats).map(\.nextHeartbeat).min() ?? .infinity
-            let next = min(inbox.first?.time ?? .infinity, nextHeartbeat)
+            let nextAggregator = aggregators.map(\.nextEvent).min() ?? .infinity
+            let next = min(inbox.first?.time ?? .infinity, nextHeartbeat, nextAggregator)
             if next > deadline {
                 clock.advance(by: deadline - now)
                 return []
             }
-            clock.advance(by: max(0, next - now))
+            // Never standing still: something due now that did nothing must not spin the loop.
+            clock.advance(by: max(1e-6, next - now))
         }
     }
 
     package func send(_ frames: [[UInt8]]) {
-        guard let identity = frames.first, let worker = workers.first(where: { $0.identity == identity }) else { return }
+        guard let identity = frames.first else { return }
+        if let aggregator = aggregators.first(where: { $0.identity == identity }) {
+            aggregator.fromCoordinator(Array(frames.dropFirst()))
+            return
+        }
+        guard let worker = workers.first(where: { $0.identity == identity && $0.transport === self }) else { return }
         worker.receive(Array(frames.dropFirst()))
     }
 
@@ -96,7 +126,7 @@ package final class SimulatedWorker {
     /// Times it was welcomed.
     package private(set) var welcomes = 0
 
-    weak var transport: InMemoryTransport?
+    weak var transport: (any SimulatedLink)?
     var nextHeartbeat = 0.0
     private let data: FeatureMatrix
     private let weights: [Double]?
@@ -190,6 +220,80 @@ package final class SimulatedWorker {
             }
         } catch {
             say(.failure, body: WorkerFailure(fatal: error is FatalJobError, message: "\(error)").body, round: round, delay: latency)
+        }
+    }
+}
+
+/// Where a simulated worker's messages go: the coordinator's transport, or an aggregator.
+package protocol SimulatedLink: AnyObject {
+    /// The simulated time.
+    var clock: ManualClock { get }
+    /// Queues a message from the worker whose identity is `identity`, arriving after `delay` seconds.
+    func deliver(from identity: [UInt8], _ frames: [[UInt8]], delay: Double)
+}
+
+/// An aggregator simulated in process: the real ``AggregatorCore`` between the coordinator's
+/// in-memory transport and simulated workers, which can be told to go silent (a dead aggregator).
+package final class SimulatedAggregator: SimulatedLink {
+    package let name: String
+    package let identity: [UInt8]
+    /// Says and relays nothing when true.
+    package var silent = false
+    /// Sends its folded results one byte short when true.
+    package var lying = false
+    /// Workers behind it.
+    package fileprivate(set) var workers: [SimulatedWorker] = []
+    package let clock: ManualClock
+    let core: AggregatorCore
+    weak var upstream: InMemoryTransport?
+    /// Workers connected to it, as its logic counts them.
+    package var connectedWorkers: Int { core.workerCount }
+    private var inbox: [(time: Double, sequence: Int, identity: [UInt8], frames: [[UInt8]])] = []
+    private var sequence = 0
+
+    /// An aggregator that folds the results of `jobs`.
+    package init(name: String, jobs: JobRegistry, clock: ManualClock) {
+        self.name = name
+        identity = Array("aggregator-\(name)".utf8)
+        self.clock = clock
+        core = AggregatorCore(hello: Hello(host: "sim", pid: 0, threads: 1, blasCore: "", software: "sim", name: name), jobs: jobs, clock: clock)
+    }
+
+    package func deliver(from identity: [UInt8], _ frames: [[UInt8]], delay: Double) {
+        guard !silent else { return }
+        sequence += 1
+        inbox.append((clock.now() + delay, sequence, identity, frames))
+        inbox.sort { ($0.time, $0.sequence) < ($1.time, $1.sequence) }
+    }
+
+    /// When it next has something to do.
+    var nextEvent: Double { silent ? .infinity : min(inbox.first?.time ?? .infinity, core.nextTick) }
+
+    /// Handles the workers' messages that are due, then what its clock says is due.
+    func process(now: Double) {
+        guard !silent else { return }
+        while let first = inbox.first, first.time <= now {
+            inbox.removeFirst()
+            route(core.fromWorker(identity: first.identity, first.frames))
+        }
+        route(core.tick())
+    }
+
+    func fromCoordinator(_ frames: [[UInt8]]) {
+        guard !silent else { return }
+        route((try? core.fromCoordinator(frames)) ?? [])
+    }
+
+    func route(_ outputs: [AggregatorOutput]) {
+        guard !silent else { return }
+        for output in outputs {
+            switch output {
+            case var .up(frames):
+                if lying, frames.count == 2, (try? Envelope.decode(frames[0]).get())?.kind == .groupResult { frames[1].removeLast() }
+                upstream?.deliver(from: identity, frames, delay: 0)
+            case let .down(identity, frames):
+                workers.first { $0.identity == identity }?.receive(frames)
+            }
         }
     }
 }

@@ -1,13 +1,13 @@
 import Engine
 import Foundation
 
-/// The emfleet wire protocol, version 7 (see docs/PROTOCOL.md).
+/// The emfleet wire protocol, version 8 (see docs/PROTOCOL.md).
 ///
 /// Every message is a ZeroMQ multipart message whose first frame is a 24-byte ``Envelope``
 /// and whose second frame, when present, is the body encoded with `WireWriter`.
 public enum WireProtocol {
     /// The protocol version this build speaks; a peer with another is refused.
-    public static let version: UInt16 = 7
+    public static let version: UInt16 = 8
     /// The first four bytes of every envelope.
     static let magic: [UInt8] = Array("EMFL".utf8)
     /// Largest message a worker accepts (`ZMQ_MAXMSGSIZE`): tasks and streamed rows stay far below.
@@ -52,6 +52,21 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case shutdown = 13
     /// Coordinator → worker: I do not know you (declared dead, or I restarted); say hello again.
     case rejoin = 14
+    /// Aggregator → coordinator: who I am (``Hello``); I relay and fold for workers behind me.
+    case aggregatorHello = 15
+    /// Coordinator → aggregator: admitted, with the settings and the worker keys to admit (``AggregatorWelcome``).
+    case aggregatorWelcome = 16
+    /// Either way between coordinator and aggregator: a message to or from one worker behind the
+    /// aggregator. Frames: this envelope, the worker's route (8 bytes), its envelope, its body.
+    case relay = 17
+    /// Coordinator → aggregator: one task for several workers behind it (``GroupTask``).
+    case groupTask = 18
+    /// Aggregator → coordinator: the folded result of an aligned block of shards (``GroupResult``).
+    case groupResult = 19
+    /// Aggregator → coordinator: the workers behind it that are alive (``GroupState``); also its heartbeat.
+    case groupState = 20
+    /// Aggregator → coordinator: a worker behind it is gone (``GroupLost``).
+    case groupLost = 21
 }
 
 /// The fixed first frame of every message: magic, version, kind, job and round.
@@ -323,6 +338,169 @@ struct RowsChunk {
     }
 }
 
+/// A worker behind an aggregator, as the aggregator names it on the wire.
+public typealias Route = UInt64
+
+/// The route frame of a ``MessageKind/relay`` message.
+enum RouteFrame {
+    static func encode(_ route: Route) -> [UInt8] { withUnsafeBytes(of: route.littleEndian) { Array($0) } }
+    static func decode(_ frame: [UInt8]) -> Route? {
+        guard frame.count == 8 else { return nil }
+        return Route(littleEndian: frame.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+    }
+}
+
+/// The coordinator's answer to an aggregator's hello.
+struct AggregatorWelcome: Equatable {
+    var aggregatorID: Int
+    var heartbeatMilliseconds: Int
+    /// A worker silent this long at the aggregator is reported lost.
+    var workerTimeoutMilliseconds: Int
+    var messageLimit: Int
+    /// The public keys (Z85) of the workers the aggregator admits; empty without CURVE.
+    var authorizedKeys: [String]
+    var body: [UInt8] {
+        var w = WireWriter()
+        w.int(aggregatorID); w.int(heartbeatMilliseconds); w.int(workerTimeoutMilliseconds); w.int(messageLimit)
+        w.u32(UInt32(authorizedKeys.count))
+        for key in authorizedKeys { w.string(key) }
+        return w.bytes
+    }
+    init(aggregatorID: Int, heartbeatMilliseconds: Int, workerTimeoutMilliseconds: Int, messageLimit: Int, authorizedKeys: [String]) {
+        self.aggregatorID = aggregatorID; self.heartbeatMilliseconds = heartbeatMilliseconds
+        self.workerTimeoutMilliseconds = workerTimeoutMilliseconds; self.messageLimit = messageLimit; self.authorizedKeys = authorizedKeys
+    }
+    init(body: [UInt8]) throws {
+        var r = WireReader(body, context: "aggregator welcome")
+        aggregatorID = try r.int("aggregator id", in: 0...Int.max)
+        heartbeatMilliseconds = try r.int("heartbeat", in: 10...3_600_000)
+        workerTimeoutMilliseconds = try r.int("worker timeout", in: 10...86_400_000)
+        messageLimit = try r.int("message limit", in: 4096...Int(Int32.max) * 8)
+        let count = Int(try r.u32("authorized key count"))
+        guard count <= 1 << 20 else { throw WireError("aggregator welcome: \(count) authorized keys is too many") }
+        authorizedKeys = try (0..<count).map { _ in try r.string("authorized key", maxBytes: 40) }
+        try r.finish()
+    }
+}
+
+/// One task for several workers behind an aggregator: the task's bytes once, and each
+/// worker's shards (as its ``TaskOrder`` would carry them).
+struct GroupTask {
+    struct Entry: Equatable {
+        var route: Route
+        var shards: [Int]
+        var release: [Int]
+    }
+    var job: String
+    var task: [UInt8]
+    var entries: [Entry]
+
+    var body: [UInt8] {
+        let shardCount = entries.reduce(0) { $0 + $1.shards.count + $1.release.count }
+        var w = WireWriter(capacity: task.count + job.utf8.count + 24 + 8 * shardCount + 24 * entries.count)
+        w.string(job); w.blob(task)
+        w.u32(UInt32(entries.count))
+        for entry in entries { w.u64(entry.route); w.ints(entry.shards); w.ints(entry.release) }
+        return w.bytes
+    }
+    init(job: String, task: [UInt8], entries: [Entry]) { self.job = job; self.task = task; self.entries = entries }
+    init(body: [UInt8], shardCount: Int) throws {
+        var r = WireReader(body, context: "group task")
+        job = try r.string("job", maxBytes: 64)
+        task = try r.blob("task")
+        let count = Int(try r.u32("entry count"))
+        guard count <= shardCount + 65_536 else { throw WireError("group task: \(count) entries is too many") }
+        entries = try (0..<count).map { _ in
+            Entry(route: try r.u64("route"),
+                  shards: try r.ints("shards", in: 0...(shardCount - 1), maxCount: shardCount),
+                  release: try r.ints("released shards", in: 0...(shardCount - 1), maxCount: shardCount))
+        }
+        try r.finish()
+    }
+}
+
+/// The folded result of an aligned block of shards computed behind an aggregator, with each
+/// contributing worker's share of the figures a ``ShardResult`` carries.
+struct GroupResult {
+    struct Contribution: Equatable {
+        var route: Route
+        var computeSeconds: Double
+        var rows: Int
+        var bytesRead: Int
+    }
+    var shards: Range<Int>
+    var outcome: [UInt8]
+    var contributions: [Contribution]
+
+    var body: [UInt8] {
+        var w = WireWriter(capacity: outcome.count + 40 + 32 * contributions.count)
+        w.int(shards.lowerBound); w.int(shards.count); w.blob(outcome)
+        w.u32(UInt32(contributions.count))
+        for part in contributions { w.u64(part.route); w.double(part.computeSeconds); w.int(part.rows); w.int(part.bytesRead) }
+        return w.bytes
+    }
+    init(shards: Range<Int>, outcome: [UInt8], contributions: [Contribution]) {
+        self.shards = shards; self.outcome = outcome; self.contributions = contributions
+    }
+    init(body: [UInt8], shardCount: Int) throws {
+        var r = WireReader(body, context: "group result")
+        let first = try r.int("first shard", in: 0...(shardCount - 1))
+        let count = try r.int("shard count", in: 1...ShardTree.width(shardCount))
+        guard ShardTree.isAlignedBlock(first..<(first + count), shards: shardCount) else {
+            throw WireError("group result: shards \(first)..<\(first + count) are not an aligned block")
+        }
+        shards = first..<(first + count)
+        outcome = try r.blob("outcome")
+        let parts = Int(try r.u32("contribution count"))
+        guard parts >= 1, parts <= count else { throw WireError("group result: \(parts) contributions for \(count) shards") }
+        contributions = try (0..<parts).map { _ in
+            let route = try r.u64("route")
+            let seconds = try r.double("compute seconds")
+            guard seconds.isFinite, seconds >= 0, seconds <= 86_400 else { throw WireError("group result: compute seconds \(seconds)") }
+            return Contribution(route: route, computeSeconds: seconds, rows: try r.int("rows", in: 0...Int(Int32.max)),
+                                bytesRead: try r.int("bytes read", in: 0...(1 << 50)))
+        }
+        try r.finish()
+    }
+}
+
+/// The workers alive behind an aggregator, sent every heartbeat period.
+struct GroupState {
+    var routes: [Route]
+    var body: [UInt8] {
+        var w = WireWriter(capacity: 4 + 8 * routes.count)
+        w.u32(UInt32(routes.count))
+        for route in routes { w.u64(route) }
+        return w.bytes
+    }
+    init(routes: [Route]) { self.routes = routes }
+    init(body: [UInt8]) throws {
+        var r = WireReader(body, context: "group state")
+        let count = Int(try r.u32("route count"))
+        guard count <= 1 << 20 else { throw WireError("group state: \(count) routes is too many") }
+        routes = try (0..<count).map { _ in try r.u64("route") }
+        try r.finish()
+    }
+}
+
+/// A worker behind an aggregator that the aggregator gave up on, and why.
+struct GroupLost {
+    var route: Route
+    var reason: String
+    var body: [UInt8] {
+        var w = WireWriter()
+        w.u64(route); w.string(reason)
+        return w.bytes
+    }
+    init(route: Route, reason: String) { self.route = route; self.reason = reason }
+    init(body: [UInt8]) throws {
+        var r = WireReader(body, context: "group lost")
+        route = try r.u64("route")
+        reason = try r.string("reason", maxBytes: 4096)
+        try r.finish()
+    }
+}
+
 /// Text bodies (refuse, ready's fingerprint).
 enum TextBody {
     static func encode(_ text: String) -> [UInt8] {
@@ -355,5 +533,11 @@ package enum WireFuzzing {
         _ = try? RowsChunk(body: bytes, shardCount: shards)
         _ = try? JobSpec(body: bytes)
         _ = try? TextBody.decode(bytes, "text")
+        _ = try? AggregatorWelcome(body: bytes)
+        _ = try? GroupTask(body: bytes, shardCount: shards)
+        _ = try? GroupResult(body: bytes, shardCount: shards)
+        _ = try? GroupState(body: bytes)
+        _ = try? GroupLost(body: bytes)
+        _ = RouteFrame.decode(bytes)
     }
 }

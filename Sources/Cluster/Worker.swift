@@ -28,6 +28,10 @@ public struct WorkerOptions: Sendable {
     /// The most memory this worker's shards may take (nil: every shard is kept in memory);
     /// shards over it are read from their `.npy` file on every pass (see ``MemoryLimit``).
     public var memoryLimit: MemoryLimit?
+    /// Where to turn when the endpoint in use goes silent (an aggregator that died): tried in
+    /// turn after ``endpoint``, each with its server's public key when CURVE is on (nil: the
+    /// key of ``curve``).
+    public var fallbacks: [(endpoint: String, serverKey: String?)] = []
 
     /// Creates options.
     public init(endpoint: String, threads: Int) {
@@ -52,11 +56,18 @@ public struct WorkerExit: Error, CustomStringConvertible, Sendable {
 public final class ClusterWorker {
     private let options: WorkerOptions
     private let context: ZMQContext
-    private let socket: ZMQSocket
+    private var socket: ZMQSocket
     private let wake: ZMQSocket
     private let wakeEndpoint: String
     /// Reports failed handshakes: a refused key, or a coordinator with other security settings.
-    private let monitor: ZMQMonitor
+    private var monitor: ZMQMonitor
+    /// The endpoints this worker may use (``WorkerOptions/endpoint`` then the fallbacks) and
+    /// which one is in use.
+    private let upstreams: [(endpoint: String, curve: CurveClientSettings?)]
+    private var upstreamIndex = 0
+    private var endpoint: String { upstreams[upstreamIndex].endpoint }
+    /// When the endpoint in use was taken.
+    private var connectedSince = ContinuousClock.now
     private let computeQueue = DispatchQueue(label: "emfleet.worker.compute")
     private let store: ShardStore
     private let hello: Hello
@@ -90,18 +101,10 @@ public final class ClusterWorker {
         store = ShardStore(residency: ShardResidency(limit: options.memoryLimit), logName: options.name)
         heartbeatMilliseconds = options.heartbeatMilliseconds
         context = try ZMQContext()
-        socket = try ZMQSocket(context: context, type: .dealer)
-        try socket.setMaxMessageSize(WireProtocol.maxMessageBytes)
-        try socket.setReconnectInterval(milliseconds: 200)
-        if let curve = options.curve {
-            try socket.setCurveClient(
-                serverKey: try ZMQCurve.decode(z85: curve.coordinatorKey), publicKey: try ZMQCurve.decode(z85: curve.keys.publicKey),
-                secretKey: try ZMQCurve.decode(z85: curve.keys.secretKey))
+        upstreams = [(options.endpoint, options.curve)] + options.fallbacks.map { fallback in
+            (fallback.endpoint, options.curve.map { CurveClientSettings(keys: $0.keys, coordinatorKey: fallback.serverKey ?? $0.coordinatorKey) })
         }
-        let monitorEndpoint = "inproc://emfleet-worker-monitor-\(UUID().uuidString)"
-        try socket.monitor(endpoint: monitorEndpoint, events: [.handshakeFailedAuth, .handshakeFailedProtocol, .handshakeFailedNoDetail])
-        monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
-        try socket.connect(options.endpoint)
+        (socket, monitor) = try Self.connect(context: context, to: options.endpoint, curve: options.curve)
         wakeEndpoint = "inproc://emfleet-worker-\(UUID().uuidString)"
         wake = try ZMQSocket(context: context, type: .pair)
         try wake.bind(wakeEndpoint)
@@ -117,6 +120,48 @@ public final class ClusterWorker {
         socket.close()
         wake.close()
     }
+
+    /// A DEALER socket connected (lazily: ZeroMQ retries) to `endpoint`, and its monitor.
+    private static func connect(context: ZMQContext, to endpoint: String, curve: CurveClientSettings?) throws -> (ZMQSocket, ZMQMonitor) {
+        let socket = try ZMQSocket(context: context, type: .dealer)
+        try socket.setMaxMessageSize(WireProtocol.maxMessageBytes)
+        try socket.setReconnectInterval(milliseconds: 200)
+        if let curve {
+            try socket.setCurveClient(
+                serverKey: try ZMQCurve.decode(z85: curve.coordinatorKey), publicKey: try ZMQCurve.decode(z85: curve.keys.publicKey),
+                secretKey: try ZMQCurve.decode(z85: curve.keys.secretKey))
+        }
+        let monitorEndpoint = "inproc://emfleet-worker-monitor-\(UUID().uuidString)"
+        try socket.monitor(endpoint: monitorEndpoint, events: [.handshakeFailedAuth, .handshakeFailedProtocol, .handshakeFailedNoDetail])
+        let monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
+        try socket.connect(endpoint)
+        return (socket, monitor)
+    }
+
+    /// Turns to the next endpoint (after the one in use went silent): the job is dropped and
+    /// the worker says hello there, as a new worker.
+    private func failOver() throws {
+        upstreamIndex = (upstreamIndex + 1) % upstreams.count
+        let next = upstreams[upstreamIndex]
+        FileHandle.standardError.write(Data("emfleet: worker\(options.name.isEmpty ? "" : " " + options.name): no word for \(Self.seconds(failoverSeconds)) s; turning to \(next.endpoint)\n".utf8))
+        monitor.close()
+        try? socket.setLinger(milliseconds: 0)
+        socket.close()
+        (socket, monitor) = try Self.connect(context: context, to: next.endpoint, curve: next.curve)
+        dropJob()
+        welcomed = false
+        lastHeard = .now
+        connectedSince = .now
+        try send(.hello, body: hello.body)
+        lastHello = .now
+    }
+
+    /// How long the endpoint in use may be silent before a worker with fallbacks turns to the
+    /// next: ten heartbeat periods, twice the time after which the coordinator declares an
+    /// aggregator (or worker) dead, so its shards have moved by then.
+    private var failoverSeconds: Double { max(1, Double(heartbeatMilliseconds) * 10 / 1000) }
+
+    private static func seconds(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value) }
 
     /// Serves jobs until told to shut down, or until the coordinator has gone away after its
     /// last job ended cleanly.
@@ -174,11 +219,11 @@ public final class ClusterWorker {
         while let event = try monitor.next(timeoutMilliseconds: 0) {
             if event.event.contains(.handshakeFailedAuth) {
                 let fingerprint = options.curve.map { CurveKeyPair.fingerprint($0.keys.publicKey) } ?? "none"
-                throw WorkerExit(description: "authentication failed: the coordinator at \(options.endpoint) does not accept this worker's key (\(fingerprint)); add its .public file to the coordinator's --authorized-keys")
+                throw WorkerExit(description: "authentication failed: the coordinator at \(endpoint) does not accept this worker's key (\(fingerprint)); add its .public file to the coordinator's --authorized-keys")
             }
             throw WorkerExit(description: options.curve == nil
-                ? "the handshake with the coordinator at \(options.endpoint) failed: it probably requires CURVE; give --curve-secret and --coordinator-key"
-                : "the handshake with the coordinator at \(options.endpoint) failed: check --coordinator-key (or the coordinator does not use CURVE)")
+                ? "the handshake with the coordinator at \(endpoint) failed: it probably requires CURVE; give --curve-secret and --coordinator-key"
+                : "the handshake with the coordinator at \(endpoint) failed: check --coordinator-key (or the coordinator does not use CURVE)")
         }
     }
 
@@ -288,8 +333,9 @@ public final class ClusterWorker {
             return .stop
         case .heartbeat:
             break
-        case .hello, .ready, .result, .failure, .rowsRequest:
-            break  // coordinator-bound kinds: ignore
+        case .hello, .ready, .result, .failure, .rowsRequest, .aggregatorHello, .aggregatorWelcome, .relay, .groupTask, .groupResult,
+             .groupState, .groupLost:
+            break  // coordinator-bound kinds, and those between coordinator and aggregators: ignore
         }
         return .goOn
     }
@@ -301,11 +347,16 @@ public final class ClusterWorker {
         if options.exitWithParent, getppid() != parent {
             throw WorkerExit(description: "the process that started this worker has exited")
         }
+        if upstreams.count > 1, !(lastJobEnded && welcomed),
+           now - lastHeard > .seconds(welcomed ? failoverSeconds : max(failoverSeconds, 10)), now - connectedSince > .seconds(failoverSeconds) {
+            try failOver()
+            return nil
+        }
         if now - lastHeard > .seconds(options.coordinatorTimeout) {
             if lastJobEnded {
                 return "the coordinator went away after its job ended; exiting"
             }
-            throw WorkerExit(description: "no word from the coordinator at \(options.endpoint) for \(Int(options.coordinatorTimeout)) s; exiting")
+            throw WorkerExit(description: "no word from the coordinator at \(endpoint) for \(Int(options.coordinatorTimeout)) s; exiting")
         }
         if !welcomed, now - lastHello > .seconds(2) {
             try send(.hello, body: hello.body)

@@ -301,6 +301,12 @@ final class EventLog: @unchecked Sendable {
             if format == .text {
                 note("worker \(id) joined: \(hello.label), \(hello.threads) thread(s), OpenBLAS core \(hello.blasCore)")
             }
+        case let .aggregatorJoined(id, hello):
+            json("aggregator_joined", [("aggregator", id), ("host", hello.host), ("pid", hello.pid), ("name", hello.name)])
+            if format == .text { note("aggregator \(id) joined: \(hello.label)") }
+        case let .aggregatorLost(id, label, reason, workers):
+            json("aggregator_lost", [("aggregator", id), ("label", label), ("reason", reason), ("workers", workers)])
+            if format == .text { note("aggregator \(id) (\(label)) lost: \(reason); its \(workers) worker(s) are lost with it") }
         case let .workerLost(id, label, reason, pending):
             json("worker_lost", [("worker", id), ("label", label), ("reason", reason), ("pending_shards", pending)])
             if format == .text { note("worker \(id) (\(label)) lost: \(reason); \(pending) pending shard(s) move") }

@@ -14,7 +14,9 @@ struct WorkerCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("The coordinator's endpoint (tcp://HOST:PORT or ipc://PATH).", valueName: "endpoint"))
+    @Option(name: .long, help: ArgumentHelp(
+        "The coordinator's (or an aggregator's) endpoint, tcp://HOST:PORT or ipc://PATH; several, comma-separated, are tried in turn when the one in use goes silent.",
+        valueName: "endpoint[,endpoint...]"))
     var connect: String
 
     @Option(name: .long, help: "Threads to compute with (default: all cores).")
@@ -32,8 +34,15 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("This worker's CURVE secret key file (from `emfleet keygen`).", valueName: "file"))
     var curveSecret: String?
 
-    @Option(name: .long, help: ArgumentHelp("The coordinator's .public key file; with --curve-secret, the traffic is encrypted and authenticated.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp(
+        "The coordinator's (or aggregator's) .public key file; with --curve-secret, the traffic is encrypted and authenticated. With several --connect endpoints, one file for all or one per endpoint, comma-separated.",
+        valueName: "file[,file...]"))
     var coordinatorKey: String?
+
+    /// The endpoints of `--connect`, in order.
+    var endpoints: [String] { connect.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+    /// The key files of `--coordinator-key`, in order.
+    var keyFiles: [String] { coordinatorKey.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? [] }
 
     @Option(name: .long, help: ArgumentHelp(
         "Most memory this worker's shards may take (512M, 4G); shards beyond it are read from their .npy file on every pass.",
@@ -51,22 +60,30 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("give --curve-secret and --coordinator-key together")
         }
         if let memoryLimit { _ = try parsedMemoryLimit(memoryLimit) }
-        guard connect.hasPrefix("tcp://") || connect.hasPrefix("ipc://") || connect.hasPrefix("inproc://") else {
-            throw ValidationError("--connect takes tcp://HOST:PORT or ipc://PATH, not '\(connect)'")
+        for endpoint in endpoints {
+            guard endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") else {
+                throw ValidationError("--connect takes tcp://HOST:PORT or ipc://PATH (comma-separated for several), not '\(endpoint)'")
+            }
+        }
+        if coordinatorKey != nil, keyFiles.count != 1, keyFiles.count != endpoints.count {
+            throw ValidationError("--coordinator-key takes one key file, or one per --connect endpoint (\(endpoints.count)), not \(keyFiles.count)")
         }
     }
 
     func run() throws {
         try reportingErrors {
-            var options = WorkerOptions(endpoint: connect, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            var options = WorkerOptions(endpoint: endpoints[0], threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
             options.name = name
             options.coordinatorTimeout = coordinatorTimeout
             options.exitWithParent = exitWithParent
             options.pollAfterStepMicroseconds = pollAfterStep
             options.memoryLimit = try memoryLimit.map(parsedMemoryLimit)
-            if let curveSecret, let coordinatorKey {
-                options.curve = CurveClientSettings(keys: try CurveKeyPair.readSecret(curveSecret),
-                                                    coordinatorKey: try CurveKeyPair.readPublic(coordinatorKey))
+            let serverKeys = try keyFiles.map(CurveKeyPair.readPublic)
+            if let curveSecret, let first = serverKeys.first {
+                options.curve = CurveClientSettings(keys: try CurveKeyPair.readSecret(curveSecret), coordinatorKey: first)
+            }
+            options.fallbacks = endpoints.dropFirst().enumerated().map { index, endpoint in
+                (endpoint, serverKeys.count > 1 ? serverKeys[index + 1] : nil)
             }
             let reason = try ClusterWorker(options: options, jobs: ServedJobs.registry).run()
             // Workers a job command started itself end quietly with it.
