@@ -205,8 +205,9 @@ def shell_invocations(text, name, first_line=1):
                 words, flags = words_and_flags(inner)
                 if not words:
                     # (--flag ...): a piece of a job's arguments, or of a worker's where the
-                    # array's name says so (worker_args=(--curve-secret ...)).
-                    words = ("worker",) if m.group(1).startswith("worker") else None
+                    # array's name says so (worker_args=(--curve-secret ...), aggregator_curve=(...)).
+                    words = (("worker",) if m.group(1).startswith("worker")
+                             else ("aggregator",) if m.group(1).startswith("aggregator") else None)
                 if flags:
                     found.append(Invocation(where, words, flags, inner))
             continue
@@ -369,7 +370,15 @@ def check_security(invocations, report):
         if not inv.where.startswith(("deploy/", "docs/")):
             continue
         bind = option(inv.args, "--bind")
-        if bind is not None and not endpoint_is_local(bind):
+        if inv.words == ("aggregator",) and bind is not None and not endpoint_is_local(bind):
+            # An aggregator serves with its own key and admits the worker keys its coordinator lists.
+            if "--insecure" in inv.flags:
+                report.ok(inv.where, f"aggregator --bind {bind} without CURVE says --insecure")
+            else:
+                missing = [f for f in ("--curve-secret", "--coordinator-key") if f not in inv.flags]
+                report.check(not missing, inv.where, f"aggregator --bind {bind} with --curve-secret and --coordinator-key",
+                             f"aggregator --bind {bind} listens beyond loopback without {' and '.join(missing)}")
+        elif bind is not None and not endpoint_is_local(bind):
             if "--insecure" in inv.flags:
                 report.ok(inv.where, f"--bind {bind} without CURVE says --insecure")
             else:

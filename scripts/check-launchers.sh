@@ -39,6 +39,16 @@ done
 [[ -z $(ls -A "$work/tmp") ]] || { echo "check-launchers: launch-local.sh --curve left its run keys in $work/tmp" >&2; exit 1; }
 echo "check-launchers: launch-local.sh --curve (CURVE run keys) gives the same model; all 3 worker keys joined; the keys are gone"
 
+# Through aggregators, with CURVE end to end: 2 aggregators admitted with their own keys, 4 workers
+# behind them admitted with keys the coordinator listed, the same model.
+TMPDIR="$work/tmp" EMFLEET="$emfleet" "$root/scripts/launch-local.sh" --aggregators 2 --curve 4 "${fit[@]}" --out "$work/tiered.json" \
+    --log-format json >"$work/tiered.log" 2>&1 || { cat "$work/tiered.log" >&2; echo "check-launchers: launch-local.sh --aggregators 2 failed" >&2; exit 1; }
+cmp -s "$work/plain.json" "$work/tiered.json" \
+    || { echo "check-launchers: launch-local.sh --aggregators 2 gave another model than a plain fit" >&2; exit 1; }
+[[ $(grep -c '"event":"aggregator_joined"' "$work/tiered.log") == 2 && $(grep -c '"event":"worker_joined"' "$work/tiered.log") == 4 ]] \
+    || { cat "$work/tiered.log" >&2; echo "check-launchers: launch-local.sh --aggregators 2: not 2 aggregators and 4 workers joined" >&2; exit 1; }
+echo "check-launchers: launch-local.sh --aggregators 2 --curve 4 gives the same model; 2 aggregators and 4 workers behind them joined"
+
 # A launcher killed with SIGKILL runs no clean-up: its coordinator and workers (--exit-with-parent)
 # notice their parent is gone and stop by themselves, the coordinator naming why. The fit cannot
 # end by itself however fast the CPU (--tol 0: EM's change is never below 0; a million iterations),

@@ -11,6 +11,7 @@
 #     free of errors (no `slurmstepd: error`, CANCELLED, Terminated), the job keys removed;
 #   - the fixed layout of the file's usage, --nodes=2 --ntasks-per-node=2 --ntasks=4: 2 tasks per
 #     node, 3 workers, the one-process model of a short fit;
+#   - EMFLEET_AGGREGATORS=1 with --ntasks=4: an aggregator task and 2 workers behind it, the same model;
 #   - one worker task's emfleet killed with SIGKILL mid-job: the fit completes, the same model;
 #   - the job cancelled with scancel mid-job: the coordinator leaves its checkpoint, and a second
 #     sbatch with `--resume CHECKPOINT` in the job writes the same model;
@@ -346,6 +347,17 @@ for worker in emfleet-n1-1 emfleet-n2-2 emfleet-n2-3; do
 done
 check_no_job_processes layout
 say "ok: sbatch --wait --nodes=2 --ntasks-per-node=2 --ntasks=4: 2 tasks per node, 3 workers, the one-process model ($((SECONDS - started)) s so far)"
+passed=$((passed + 1))
+
+# 1c. An aggregator between the coordinator and the workers (EMFLEET_AGGREGATORS=1, --ntasks=4).
+EMFLEET_AGGREGATORS=1 submit tiered 4 "${short[@]}" --out "$work/tiered.json"
+finish tiered
+((sbatch_status == 0)) || { show "$output"; die "tiered: sbatch --wait with EMFLEET_AGGREGATORS=1 exited $sbatch_status"; }
+cmp -s "$work/plain-short.json" "$work/tiered.json" || { show "$output"; die "tiered: the model differs from the one-process fit"; }
+grep -q "aggregator [0-9]* joined" "$output" || { show "$output"; die "tiered: no aggregator joined"; }
+[[ $(grep -c "worker [0-9]* joined" "$output") == 2 ]] || { show "$output"; die "tiered: not 2 workers joined"; }
+check_no_job_processes tiered
+say "ok: EMFLEET_AGGREGATORS=1 --ntasks=4: an aggregator and 2 workers behind it, the one-process model ($((SECONDS - started)) s so far)"
 passed=$((passed + 1))
 
 # 2. A worker task's emfleet killed with SIGKILL mid-job.

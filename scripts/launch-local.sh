@@ -3,12 +3,16 @@
 # TCP port and N `emfleet worker` processes connecting to it. Unlike `--workers N` (where the
 # coordinator starts its own workers), this takes the remote path: --bind, --min-workers, --connect.
 #
-# Usage: scripts/launch-local.sh [--port P] [--worker-threads T] [--curve] N [--] JOB ARGS...
+# Usage: scripts/launch-local.sh [--port P] [--worker-threads T] [--aggregators A] [--curve] N [--] JOB ARGS...
 #   e.g. scripts/launch-local.sh 4 gmm fit --data x.npy --components 16 --out model.json
 #
 #   N                   workers to start; the first round starts once all N have joined
 #   --port P            the coordinator's port on 127.0.0.1 (default: a free one)
 #   --worker-threads T  threads per worker (default: cores / N, at least 1; never changes the model)
+#   --aggregators A     start A `emfleet aggregator` processes on loopback ports between the
+#                       coordinator and the workers (workers split evenly and in order among them;
+#                       each worker falls back to the coordinator if its aggregator dies). The model
+#                       is the same bits.
 #   --curve             encrypt and authenticate with CURVE, as across hosts: fresh run keys (the
 #                       coordinator's pair and one per worker, `emfleet keygen`) in a private
 #                       temporary directory (mode 0700), removed on exit. Without it the loopback
@@ -31,6 +35,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # --- arguments
 port=""
 worker_threads=""
+aggregators=0
 curve=false
 while (($#)); do
     case $1 in
@@ -40,6 +45,8 @@ while (($#)); do
         --port=*) port=${1#--port=}; shift ;;
         --worker-threads) (($# >= 2)) || die "--worker-threads needs a value"; worker_threads=$2; shift 2 ;;
         --worker-threads=*) worker_threads=${1#--worker-threads=}; shift ;;
+        --aggregators) (($# >= 2)) || die "--aggregators needs a value"; aggregators=$2; shift 2 ;;
+        --aggregators=*) aggregators=${1#--aggregators=}; shift ;;
         -*) die "unknown option $1 (options go before N; see --help)" ;;
         *) break ;;
     esac
@@ -48,6 +55,8 @@ done
 workers=$1
 shift
 [[ $workers =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$workers'"
+[[ $aggregators =~ ^[0-9]+$ ]] || die "--aggregators must be a non-negative integer, got '$aggregators'"
+((aggregators <= workers)) || die "--aggregators $aggregators is more than the $workers workers"
 [[ ${1:-} == -- ]] && shift
 (($#)) || die "missing the emfleet job, e.g. gmm fit --data x.npy --components 8 --out model.json"
 job_args=("$@")
@@ -109,11 +118,12 @@ address="tcp://127.0.0.1:$port"
 # --- processes and their clean-up
 coordinator_pid=""
 worker_pids=()
+aggregator_pids=()
 keys=""
 
 # shellcheck source=scripts/lib-processes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib-processes.sh"
-stop() { stop_pids "$coordinator_pid" "${worker_pids[@]}"; }
+stop() { stop_pids "$coordinator_pid" "${worker_pids[@]}" "${aggregator_pids[@]}"; }
 on_exit() {
     local status=$?
     trap - EXIT INT TERM
@@ -137,6 +147,10 @@ if $curve; then
         for ((i = 1; i <= workers; i++)); do
             "$emfleet" keygen --out "$keys/workers" --name "local-$i" >/dev/null
         done
+        # Aggregators authenticate to the coordinator like workers, so their keys are listed too.
+        for ((a = 1; a <= aggregators; a++)); do
+            "$emfleet" keygen --out "$keys/workers" --name "aggregator-$a" >/dev/null
+        done
     ) || die "emfleet keygen failed"
     coordinator_curve=(--curve-secret "$keys/coordinator.secret" --authorized-keys "$keys/workers")
 fi
@@ -146,12 +160,35 @@ echo "$me: coordinator on $address$($curve && echo " (CURVE, run keys in $keys)"
 "$emfleet" "${job_args[@]}" --bind "$address" "${min_workers[@]}" "${coordinator_curve[@]}" --exit-with-parent &
 coordinator_pid=$!
 
+aggregator_addresses=()
+for ((a = 1; a <= aggregators; a++)); do
+    aggregator_port=$(free_port) || die "found no free TCP port on 127.0.0.1 for aggregator $a"
+    aggregator_addresses+=("tcp://127.0.0.1:$aggregator_port")
+    aggregator_curve=()
+    if $curve; then
+        aggregator_curve=(--curve-secret "$keys/workers/aggregator-$a.secret" --coordinator-key "$keys/coordinator.public")
+    fi
+    "$emfleet" aggregator --connect "$address" --bind "tcp://127.0.0.1:$aggregator_port" --name "aggregator-$a" --exit-with-parent "${aggregator_curve[@]}" \
+        > >(while IFS= read -r line; do printf '[aggregator-%s] %s\n' "$a" "$line"; done >&2) 2>&1 &
+    aggregator_pids+=($!)
+done
+((aggregators == 0)) || echo "$me: $aggregators aggregator(s) on ${aggregator_addresses[*]}" >&2
+
 for ((i = 1; i <= workers; i++)); do
+    worker_connect=$address
     worker_curve=()
     if $curve; then
         worker_curve=(--curve-secret "$keys/workers/local-$i.secret" --coordinator-key "$keys/coordinator.public")
     fi
-    "$emfleet" worker --connect "$address" --threads "$worker_threads" --name "local-$i" --poll-after-step "$poll_after_step" --exit-with-parent "${worker_curve[@]}" \
+    if ((aggregators > 0)); then
+        # Consecutive workers share an aggregator; the coordinator is each one's fallback.
+        a=$(((i - 1) * aggregators / workers + 1))
+        worker_connect="${aggregator_addresses[$((a - 1))]},$address"
+        if $curve; then
+            worker_curve=(--curve-secret "$keys/workers/local-$i.secret" --coordinator-key "$keys/workers/aggregator-$a.public,$keys/coordinator.public")
+        fi
+    fi
+    "$emfleet" worker --connect "$worker_connect" --threads "$worker_threads" --name "local-$i" --poll-after-step "$poll_after_step" --exit-with-parent "${worker_curve[@]}" \
         > >(while IFS= read -r line; do printf '[worker-%s] %s\n' "$i" "$line"; done >&2) 2>&1 &
     worker_pids+=($!)
 done

@@ -238,9 +238,10 @@ package final class AggregatorCore {
             toldToRejoin.remove(identity)
             let link: Link
             if let route = routeOf[identity], let known = links[route] {
+                // A worker that says hello again has dropped its job, or repeats a hello whose
+                // welcome is on its way: the coordinator tells which.
                 link = known
-                discard(route)  // a worker that says hello again has dropped its job
-                link.welcomed = false
+                discard(route)
             } else {
                 link = Link(identity: identity, route: nextRoute, now: now)
                 nextRoute += 1

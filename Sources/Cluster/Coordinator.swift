@@ -94,6 +94,10 @@ public final class ClusterCoordinator: ShardRunner {
     /// What the last round cost.
     public private(set) var lastRound: RoundStatistics?
     private var roundStatistics = RoundStatistics()
+    /// What every round so far cost.
+    public private(set) var roundTotals = RoundTotals()
+    /// What the rounds after the first cost (the first also waits for and admits the workers).
+    public private(set) var laterRoundTotals = RoundTotals()
     /// Messages dropped because they failed a check.
     public private(set) var droppedMessages = 0
     /// Called as shard outcomes of the current round arrive: (shards done, shards in all).
@@ -122,6 +126,8 @@ public final class ClusterCoordinator: ShardRunner {
     private var lastHeartbeat: Double
     private var referenceCore: String?
     private var started = false
+    /// Set when a worker is lost or excluded: its pending shards may need new owners.
+    private var mayHaveOrphans = false
     private let parent = getppid()
 
     /// Aggregators: workers behind one reach the coordinator through it (see ``MessageKind/relay``).
@@ -240,6 +246,7 @@ public final class ClusterCoordinator: ShardRunner {
 
     private func runRound(order: TaskOrder, state: RoundState) throws {
         let start = clock.now()
+        let cpuStart = RoundStatistics.processCPUSeconds()
         currentRound = state
         defer { currentRound = nil }
         roundStatistics = RoundStatistics()
@@ -256,8 +263,9 @@ public final class ClusterCoordinator: ShardRunner {
         for peer in usable() {
             let mine = mineOf[peer.id] ?? []
             let release = peer.held.subtracting(mine).sorted()
-            peer.held = Set(mine)
-            peer.pending = Set(mine)
+            let owned = Set(mine)
+            peer.held = owned
+            peer.pending = owned
             if !mine.isEmpty || !release.isEmpty {
                 if let via = peer.via {
                     grouped[via.aggregator, default: []].append(GroupTask.Entry(route: via.route, shards: mine, release: release))
@@ -276,7 +284,7 @@ public final class ClusterCoordinator: ShardRunner {
             try pump(timeout: 0.05, state)
             reapSilentWorkers()
             assignOrphans(order, state)
-            if usable().isEmpty {
+            if !peers.values.contains(where: { $0.ready && !$0.excluded }) {
                 let since = idleSince ?? clock.now()
                 idleSince = since
                 if clock.now() - since > options.waitWorkers {
@@ -288,7 +296,10 @@ public final class ClusterCoordinator: ShardRunner {
             }
         }
         roundStatistics.seconds = clock.now() - start
+        roundStatistics.cpuSeconds = RoundStatistics.processCPUSeconds() - cpuStart
         lastRound = roundStatistics
+        roundTotals.add(roundStatistics)
+        if roundTotals.rounds > 1 { laterRoundTotals.add(roundStatistics) }
         totals.bytesReceived += roundStatistics.bytesIn
         totals.bytesSent += roundStatistics.bytesOut
         notify(force: true, ended: true)
@@ -365,8 +376,10 @@ public final class ClusterCoordinator: ShardRunner {
 
     // MARK: Workers
 
+    /// Ready workers in the order shards are dealt: those behind one aggregator side by side, so
+    /// that each aggregator's shards are contiguous and fold into few blocks of the shard tree.
     private func usable() -> [Peer] {
-        peers.values.filter { $0.ready && !$0.excluded }.sorted { $0.id < $1.id }
+        peers.values.filter { $0.ready && !$0.excluded }.sorted { ($0.via?.aggregator ?? 0, $0.id) < ($1.via?.aggregator ?? 0, $1.id) }
     }
 
     private func waitForWorkers(_ wanted: Int, _ state: RoundState) throws {
@@ -422,8 +435,12 @@ public final class ClusterCoordinator: ShardRunner {
 
     /// Gives the pending shards of lost workers to the least busy live ones, in this round.
     private func assignOrphans(_ order: TaskOrder, _ state: RoundState) {
+        // Shards are orphaned only when a worker is lost or excluded: the scan over every shard is
+        // not repeated for each of the round's messages.
+        guard mayHaveOrphans else { return }
         let workers = usable()
         guard !workers.isEmpty else { return }
+        mayHaveOrphans = false
         let pendingAnywhere = Set(workers.flatMap(\.pending))
         let orphans = (0..<plan.count).filter { !state.covered[$0] && !pendingAnywhere.contains($0) }
         guard !orphans.isEmpty else { return }
@@ -463,10 +480,11 @@ public final class ClusterCoordinator: ShardRunner {
 
     private func reapSilentWorkers() {
         let now = clock.now()
-        for aggregator in aggregators.values.sorted(by: { $0.id < $1.id }) where now - aggregator.lastSeen > options.workerTimeout {
+        // (Filtered before sorted: this runs for every batch of messages, and is almost always empty.)
+        for aggregator in aggregators.values.filter({ now - $0.lastSeen > options.workerTimeout }).sorted(by: { $0.id < $1.id }) {
             lose(aggregator, reason: "silent for more than \(options.workerTimeout) s (--worker-timeout)")
         }
-        for peer in peers.values.sorted(by: { $0.id < $1.id }) where now - peer.lastSeen > options.workerTimeout {
+        for peer in peers.values.filter({ now - $0.lastSeen > options.workerTimeout }).sorted(by: { $0.id < $1.id }) {
             // A worker behind an aggregator is silent when the aggregator speaks without listing it;
             // when the aggregator itself is silent, it is lost with the aggregator.
             if let via = peer.via, let aggregator = aggregators[via.aggregator],
@@ -496,6 +514,7 @@ public final class ClusterCoordinator: ShardRunner {
 
     private func lose(_ peer: Peer, reason: String) {
         guard peers[peer.id] != nil else { return }
+        mayHaveOrphans = true
         peers[peer.id] = nil
         idOfIdentity[peer.identity] = nil
         deadIdentities.insert(peer.identity)
@@ -649,6 +668,7 @@ public final class ClusterCoordinator: ShardRunner {
                 }
                 onEvent(.workerError(id: id, label: peer.hello.label, message: failure.message))
                 peer.excluded = true
+                mayHaveOrphans = true
                 send(peer, .jobEnd, body: nil)
                 for shard in 0..<plan.count where owner[shard] == id { owner[shard] = nil }
                 peer.pending.removeAll()
@@ -679,6 +699,11 @@ public final class ClusterCoordinator: ShardRunner {
             return
         }
         if let old = idOfIdentity[identity], let peer = peers[old] {
+            // A worker repeats its hello until welcomed: one not yet ready has its welcome on the way.
+            if !peer.ready, !peer.excluded {
+                peer.lastSeen = clock.now()
+                return
+            }
             lose(peer, reason: "reconnected")
         }
         guard peers.count < options.maxWorkers else {
@@ -827,7 +852,8 @@ extension ClusterCoordinator {
     private func accept(_ result: GroupResult, from aggregator: Aggregator, _ state: RoundState) throws {
         let shards = result.shards.clamped(to: 0..<plan.count)
         var holder = [Int: Peer]()
-        for peer in peers.values where peer.via?.aggregator == aggregator.id {
+        for standIn in aggregator.routes.values {
+            guard let id = idOfIdentity[standIn], let peer = peers[id] else { continue }
             for shard in peer.pending where shards.contains(shard) { holder[shard] = peer }
         }
         guard !shards.isEmpty, shards.allSatisfy({ holder[$0] != nil && !state.covered[$0] }) else {

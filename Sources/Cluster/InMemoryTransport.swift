@@ -15,6 +15,10 @@ package final class InMemoryTransport: CoordinatorTransport, SimulatedLink {
     package private(set) var aggregators: [SimulatedAggregator] = []
     /// Messages the coordinator received, by kind, for assertions.
     package private(set) var received: [MessageKind: Int] = [:]
+    /// Messages the coordinator sent, by kind, for assertions.
+    package private(set) var sent: [MessageKind: Int] = [:]
+    /// Bytes the coordinator sent, by kind.
+    package private(set) var sentBytes: [MessageKind: Int] = [:]
     package let endpoint = "inmemory://coordinator"
     /// Messages on their way to the coordinator, with the time they arrive.
     private var inbox: [(time: Double, sequence: Int, frames: [[UInt8]])] = []
@@ -86,6 +90,10 @@ package final class InMemoryTransport: CoordinatorTransport, SimulatedLink {
 
     package func send(_ frames: [[UInt8]]) {
         guard let identity = frames.first else { return }
+        if frames.count > 1, let envelope = try? Envelope.decode(frames[1]).get() {
+            sent[envelope.kind, default: 0] += 1
+            sentBytes[envelope.kind, default: 0] += frames.reduce(0) { $0 + $1.count }
+        }
         if let aggregator = aggregators.first(where: { $0.identity == identity }) {
             aggregator.fromCoordinator(Array(frames.dropFirst()))
             return

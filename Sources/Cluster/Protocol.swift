@@ -400,8 +400,36 @@ struct GroupTask {
         var w = WireWriter(capacity: task.count + job.utf8.count + 24 + 8 * shardCount + 24 * entries.count)
         w.string(job); w.blob(task)
         w.u32(UInt32(entries.count))
-        for entry in entries { w.u64(entry.route); w.ints(entry.shards); w.ints(entry.release) }
+        for entry in entries {
+            w.u64(entry.route)
+            Self.writeRuns(entry.shards, &w)
+            Self.writeRuns(entry.release, &w)
+        }
         return w.bytes
+    }
+
+    /// Shards as runs of consecutive ones (first, count): a worker's shards are usually one run,
+    /// so a round's lists cost bytes per worker rather than per shard.
+    private static func writeRuns(_ shards: [Int], _ w: inout WireWriter) {
+        var runs = [(Int, Int)]()
+        for shard in shards {
+            if let last = runs.last, last.0 + last.1 == shard { runs[runs.count - 1].1 += 1 } else { runs.append((shard, 1)) }
+        }
+        w.u32(UInt32(runs.count))
+        for (first, count) in runs { w.int(first); w.int(count) }
+    }
+
+    private static func readRuns(_ r: inout WireReader, _ what: String, shardCount: Int) throws -> [Int] {
+        let count = Int(try r.u32("\(what) run count"))
+        guard count <= shardCount else { throw WireError("group task: \(count) runs of \(what) for \(shardCount) shards") }
+        var shards = [Int]()
+        for _ in 0..<count {
+            let first = try r.int("\(what) run start", in: 0...(shardCount - 1))
+            let length = try r.int("\(what) run length", in: 1...(shardCount - first))
+            guard shards.count + length <= shardCount else { throw WireError("group task: more \(what) than shards") }
+            shards.append(contentsOf: first..<(first + length))
+        }
+        return shards
     }
     init(job: String, task: [UInt8], entries: [Entry]) { self.job = job; self.task = task; self.entries = entries }
     init(body: [UInt8], shardCount: Int) throws {
@@ -412,8 +440,8 @@ struct GroupTask {
         guard count <= shardCount + 65_536 else { throw WireError("group task: \(count) entries is too many") }
         entries = try (0..<count).map { _ in
             Entry(route: try r.u64("route"),
-                  shards: try r.ints("shards", in: 0...(shardCount - 1), maxCount: shardCount),
-                  release: try r.ints("released shards", in: 0...(shardCount - 1), maxCount: shardCount))
+                  shards: try Self.readRuns(&r, "shards", shardCount: shardCount),
+                  release: try Self.readRuns(&r, "released shards", shardCount: shardCount))
         }
         try r.finish()
     }

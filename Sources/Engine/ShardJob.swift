@@ -1,3 +1,4 @@
+import Foundation
 import Datasets
 
 /// A kind of work done shard by shard: its tasks, its per-shard results, and how results add up.
@@ -181,9 +182,51 @@ public struct RoundStatistics: Sendable {
     /// The workers' seconds of computing for the results accepted in the round, summed over
     /// workers (they compute in parallel: divide by the workers for the time of one).
     public var workerComputeSeconds = 0.0
+    /// CPU seconds the coordinator's process spent during the round (all its threads, ZeroMQ's
+    /// included): what the workers' messages cost it, whatever else the machine runs.
+    public var cpuSeconds = 0.0
 
     /// Empty statistics.
     public init() {}
+
+    /// This process's CPU seconds so far (user and system, all threads).
+    public static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// This process's peak resident memory in bytes (`VmHWM`), or 0 where it cannot be read.
+    public static func peakResidentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
+        return kilobytes * 1024
+    }
+}
+
+/// What a coordinator's rounds cost over a job, for the job's closing log line.
+public struct RoundTotals: Sendable {
+    /// Rounds run.
+    public var rounds = 0
+    /// Their seconds, start to end.
+    public var seconds = 0.0
+    /// The coordinator's CPU seconds during them.
+    public var cpuSeconds = 0.0
+    /// Bytes received and sent during them.
+    public var bytesIn = 0, bytesOut = 0
+
+    /// No rounds yet.
+    public init() {}
+
+    /// Adds a round's figures.
+    public mutating func add(_ round: RoundStatistics) {
+        rounds += 1
+        seconds += round.seconds
+        cpuSeconds += round.cpuSeconds
+        bytesIn += round.bytesIn
+        bytesOut += round.bytesOut
+    }
 }
 
 extension ShardRunner {

@@ -228,6 +228,19 @@ final class OpenedJob {
     var liveWorkers: Int? { shards.liveWorkers }
     /// Ends the job on the workers, stops local ones and closes the socket.
     func finish() {
+        if let coordinator {
+            // What the rounds cost the coordinator, for the log (and scripts/bench-scale.sh).
+            let totals = coordinator.roundTotals, later = coordinator.laterRoundTotals
+            log.json("cluster_summary", [
+                ("rounds", totals.rounds), ("round_seconds", totals.seconds), ("coordinator_cpu_seconds", totals.cpuSeconds),
+                ("bytes_in", totals.bytesIn), ("bytes_out", totals.bytesOut),
+                // The rounds after the first, which also waited for and admitted the workers.
+                ("later_rounds", later.rounds), ("later_round_seconds", later.seconds), ("later_coordinator_cpu_seconds", later.cpuSeconds),
+                ("later_bytes_in", later.bytesIn), ("later_bytes_out", later.bytesOut),
+                ("peak_resident_bytes", RoundStatistics.peakResidentBytes()),
+                ("live_workers", coordinator.liveWorkers), ("live_aggregators", coordinator.liveAggregators),
+            ])
+        }
         shards.finish()
         status?.finish()
     }

@@ -302,6 +302,7 @@ extension GMMCommand {
                         if let round = job.coordinator?.lastRound {
                             // The coordinator's own time: the iteration less its waits for workers.
                             fields += [("coordinator_seconds", max(0, step.seconds - round.waitSeconds)),
+                                       ("coordinator_cpu_seconds", round.cpuSeconds),
                                        ("bytes_in", round.bytesIn), ("bytes_out", round.bytesOut), ("bytes_read", round.bytesRead)]
                         }
                         log.json("iteration", fields)

@@ -68,8 +68,13 @@ struct AggregatorTests {
         // No worker result reached the coordinator; one folded block per round did (24 shards of one
         // aggregator: 0..<16 and 16..<24, the two maximal aligned blocks).
         #expect(transport.received[.result, default: 0] == 0)
+        // (The root block of the padded tree covers all 24 shards: one block per round.)
         let rounds = transport.received[.groupResult, default: 0]
-        #expect(rounds > 0 && rounds % 2 == 0)
+        #expect(rounds > 8)
+        // The task went once per round to the aggregator, never to a worker.
+        #expect(transport.sent[.groupTask, default: 0] == rounds)
+        #expect(transport.sent[.task, default: 0] == 0)
+        print(transport.sentBytes)
         // Heartbeats of the four workers became one state message per period.
         #expect(transport.received[.heartbeat, default: 0] < transport.received[.groupState, default: 0] + 1)
     }
