@@ -126,6 +126,8 @@ public final class ClusterCoordinator: ShardRunner {
     private var lastHeartbeat: Double
     private var referenceCore: String?
     private var started = false
+    /// When silent workers were last looked for.
+    private var lastReap = -Double.infinity
     /// Set when a worker is lost or excluded: its pending shards may need new owners.
     private var mayHaveOrphans = false
     private let parent = getppid()
@@ -161,6 +163,8 @@ public final class ClusterCoordinator: ShardRunner {
         var excluded = false
         var held = Set<Int>()
         var pending = Set<Int>()
+        /// The shards it was given at the start of the last round, while `held` is exactly those.
+        var lastOwned: [Int] = []
         /// What it reported computing over the job (for observers).
         var computeSeconds = 0.0, rows = 0
         init(id: Int, identity: [UInt8], hello: Hello, now: Double) {
@@ -262,10 +266,14 @@ public final class ClusterCoordinator: ShardRunner {
         var grouped = [Int: [GroupTask.Entry]]()
         for peer in usable() {
             let mine = mineOf[peer.id] ?? []
-            let release = peer.held.subtracting(mine).sorted()
-            let owned = Set(mine)
-            peer.held = owned
-            peer.pending = owned
+            // Most rounds give a worker the shards of the last: then nothing is built again.
+            let unchanged = !mine.isEmpty && mine == peer.lastOwned
+            let release = unchanged ? [] : peer.held.subtracting(mine).sorted()
+            if !unchanged {
+                peer.held = Set(mine)
+                peer.lastOwned = mine
+            }
+            peer.pending = peer.held
             if !mine.isEmpty || !release.isEmpty {
                 if let via = peer.via {
                     grouped[via.aggregator, default: []].append(GroupTask.Entry(route: via.route, shards: mine, release: release))
@@ -449,6 +457,7 @@ public final class ClusterCoordinator: ShardRunner {
             let peer = workers.min { ($0.pending.count, $0.id) < ($1.pending.count, $1.id) }!
             peer.pending.insert(shard)
             peer.held.insert(shard)
+            peer.lastOwned = []
             owner[shard] = peer.id
             given[peer.id, default: []].append(shard)
         }
@@ -480,11 +489,14 @@ public final class ClusterCoordinator: ShardRunner {
 
     private func reapSilentWorkers() {
         let now = clock.now()
-        // (Filtered before sorted: this runs for every batch of messages, and is almost always empty.)
-        for aggregator in aggregators.values.filter({ now - $0.lastSeen > options.workerTimeout }).sorted(by: { $0.id < $1.id }) {
+        // Silence is told in seconds: the scan over every worker (it runs for every batch of
+        // messages, and is almost always empty) is done at most every 100 ms.
+        let scan = now - lastReap >= min(0.1, options.workerTimeout / 20)
+        if scan { lastReap = now }
+        for aggregator in aggregators.values.filter({ scan && now - $0.lastSeen > options.workerTimeout }).sorted(by: { $0.id < $1.id }) {
             lose(aggregator, reason: "silent for more than \(options.workerTimeout) s (--worker-timeout)")
         }
-        for peer in peers.values.filter({ now - $0.lastSeen > options.workerTimeout }).sorted(by: { $0.id < $1.id }) {
+        for peer in (scan ? peers.values.filter { now - $0.lastSeen > options.workerTimeout } : []).sorted(by: { $0.id < $1.id }) {
             // A worker behind an aggregator is silent when the aggregator speaks without listing it;
             // when the aggregator itself is silent, it is lost with the aggregator.
             if let via = peer.via, let aggregator = aggregators[via.aggregator],
@@ -673,6 +685,7 @@ public final class ClusterCoordinator: ShardRunner {
                 for shard in 0..<plan.count where owner[shard] == id { owner[shard] = nil }
                 peer.pending.removeAll()
                 peer.held.removeAll()
+                peer.lastOwned = []
             case .rowsRequest:
                 guard spec.stream, envelope.job == jobID else { return }
                 let request = try RowsRequest(body: body, shardCount: plan.count)
