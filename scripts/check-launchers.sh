@@ -45,7 +45,7 @@ TMPDIR="$work/tmp" EMFLEET="$emfleet" "$root/scripts/launch-local.sh" --aggregat
     --log-format json >"$work/tiered.log" 2>&1 || { cat "$work/tiered.log" >&2; echo "check-launchers: launch-local.sh --aggregators 2 failed" >&2; exit 1; }
 cmp -s "$work/plain.json" "$work/tiered.json" \
     || { echo "check-launchers: launch-local.sh --aggregators 2 gave another model than a plain fit" >&2; exit 1; }
-[[ $(grep -c '"event":"aggregator_joined"' "$work/tiered.log") == 2 && $(grep -c '"event":"worker_joined"' "$work/tiered.log") == 4 ]] \
+[[ $(grep -c '"event":"aggregator_joined"' "$work/tiered.log") == 2 && $(grep '"event":"worker_joined"' "$work/tiered.log" | grep -c '"via_aggregator":[0-9]') == 4 ]] \
     || { cat "$work/tiered.log" >&2; echo "check-launchers: launch-local.sh --aggregators 2: not 2 aggregators and 4 workers joined" >&2; exit 1; }
 echo "check-launchers: launch-local.sh --aggregators 2 --curve 4 gives the same model; 2 aggregators and 4 workers behind them joined"
 

@@ -355,7 +355,7 @@ finish tiered
 ((sbatch_status == 0)) || { show "$output"; die "tiered: sbatch --wait with EMFLEET_AGGREGATORS=1 exited $sbatch_status"; }
 cmp -s "$work/plain-short.json" "$work/tiered.json" || { show "$output"; die "tiered: the model differs from the one-process fit"; }
 grep -q "aggregator [0-9]* joined" "$output" || { show "$output"; die "tiered: no aggregator joined"; }
-[[ $(grep -c "worker [0-9]* joined" "$output") == 2 ]] || { show "$output"; die "tiered: not 2 workers joined"; }
+[[ $(grep -c "worker [0-9]* joined: .*, via aggregator" "$output") == 2 ]] || { show "$output"; die "tiered: not 2 workers joined through the aggregator"; }
 check_no_job_processes tiered
 say "ok: EMFLEET_AGGREGATORS=1 --ntasks=4: an aggregator and 2 workers behind it, the one-process model ($((SECONDS - started)) s so far)"
 passed=$((passed + 1))

@@ -1,7 +1,7 @@
 """A model of rounds per second against worker threads, flat and with one tier of aggregators,
 from the figures scripts/bench-scale.sh measured (its table, read from standard input):
 
-    scripts/bench-scale.sh | tee scale.txt; python3 scripts/scale_model.py < scale.txt
+    scripts/bench-scale.sh | tee scale.txt; python3 scripts/scale_model.py [--routed-worker-us X] < scale.txt
 
 Not a measurement: it extrapolates the EM rows (D=16, K=16) of that table, fitted as straight
 lines, to 1,000-100,000 worker threads on a 10 Gb/s network, assuming
@@ -46,6 +46,9 @@ def parse(lines):
 
 
 def main():
+    # --routed-worker-us X: the coordinator's cost per worker behind an aggregator, instead of the
+    # fitted slope (which one noisy run can put near zero).
+    override = float(sys.argv[sys.argv.index("--routed-worker-us") + 1]) * 1e-6 if "--routed-worker-us" in sys.argv else None
     rows = parse(sys.stdin)
     flat = [r for r in rows if r["aggregators"] == 0]
     tiered = [r for r in rows if r["aggregators"] > 0]
@@ -54,6 +57,8 @@ def main():
     a, b = fit([(r["workers"], r["cpu"]) for r in flat])
     A0 = tiered[0]["aggregators"]
     base, r_cost = fit([(r["workers"], r["cpu"]) for r in tiered])  # base = a + b·A0
+    if override is not None:
+        r_cost = override
     g0, g = fit([(r["workers"] / A0, r["aggregator_cpu"]) for r in tiered if r["aggregator_cpu"] is not None])
     worker_in = sum(r["bytes_in"] / r["workers"] for r in flat) / len(flat)
     worker_out = sum(r["bytes_out"] / r["workers"] for r in flat) / len(flat)

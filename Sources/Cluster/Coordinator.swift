@@ -40,8 +40,8 @@ public struct CoordinatorOptions: Sendable {
 
 /// Something that happened in the cluster, for the log.
 public enum ClusterEvent: Sendable {
-    /// A worker joined (it gets shards at the next round).
-    case workerJoined(id: Int, hello: Hello)
+    /// A worker joined (it gets shards at the next round), directly or behind the aggregator `via`.
+    case workerJoined(id: Int, hello: Hello, via: Int?)
     /// An aggregator joined: workers behind it join through it.
     case aggregatorJoined(id: Int, hello: Hello)
     /// An aggregator was declared dead; its `workers` workers were lost with it.
@@ -749,7 +749,7 @@ public final class ClusterCoordinator: ShardRunner {
         send(peer, .welcome, body: Welcome(
             workerID: peer.id, heartbeatMilliseconds: options.heartbeatMilliseconds, messageLimit: options.messageLimit).body)
         send(peer, .job, body: spec.body)
-        onEvent(.workerJoined(id: peer.id, hello: hello))
+        onEvent(.workerJoined(id: peer.id, hello: hello, via: peer.via?.aggregator))
         notify(force: true)
         if let referenceCore, hello.blasCore != referenceCore {
             onEvent(.blasMismatch(label: peer.label, core: hello.blasCore, expected: referenceCore))

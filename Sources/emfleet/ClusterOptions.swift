@@ -308,11 +308,12 @@ final class EventLog: @unchecked Sendable {
 
     func cluster(_ event: ClusterEvent) {
         switch event {
-        case let .workerJoined(id, hello):
+        case let .workerJoined(id, hello, via):
             json("worker_joined", [("worker", id), ("host", hello.host), ("pid", hello.pid), ("threads", hello.threads),
-                                   ("blas_core", hello.blasCore), ("name", hello.name)])
+                                   ("blas_core", hello.blasCore), ("name", hello.name), ("via_aggregator", via.map { $0 as Any } ?? NSNull())])
             if format == .text {
-                note("worker \(id) joined: \(hello.label), \(hello.threads) thread(s), OpenBLAS core \(hello.blasCore)")
+                note("worker \(id) joined: \(hello.label), \(hello.threads) thread(s), OpenBLAS core \(hello.blasCore)"
+                     + (via.map { ", via aggregator \($0)" } ?? ""))
             }
         case let .aggregatorJoined(id, hello):
             json("aggregator_joined", [("aggregator", id), ("host", hello.host), ("pid", hello.pid), ("name", hello.name)])

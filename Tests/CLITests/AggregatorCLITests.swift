@@ -38,7 +38,9 @@ struct AggregatorCLITests {
         #expect(result.status == 0, "\(result.stderr)")
         let log = events(result.lines)
         #expect(log.filter { $0["event"] as? String == "aggregator_joined" }.count == 2)
-        #expect(log.filter { $0["event"] as? String == "worker_joined" }.count == 5)
+        let joined = log.filter { $0["event"] as? String == "worker_joined" }
+        #expect(joined.count == 5)
+        #expect(joined.filter { $0["via_aggregator"] as? Int != nil }.count == 4)
         #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.path("m.json"))) == (try fixture.reference("small")))
     }
 
@@ -67,7 +69,8 @@ struct AggregatorCLITests {
         _ = worker.finish(timeout: 20)
         _ = aggregator.finish(timeout: 20)
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(events(result.lines).filter { $0["event"] as? String == "worker_joined" }.count == 1)
+        let joined = events(result.lines).filter { $0["event"] as? String == "worker_joined" }
+        #expect(joined.count == 1 && joined.first?["via_aggregator"] as? Int != nil)
         #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.path("m.json"))) == (try fixture.reference("small")))
     }
 
@@ -93,7 +96,9 @@ struct AggregatorCLITests {
         let lastIteration = log.lastIndex { $0["event"] as? String == "iteration" }
         #expect(lost != nil && lastIteration != nil && lost! < lastIteration!, "aggregator_lost must come before the last iteration")
         // Both workers came back directly: two joins through the aggregator, two after it died.
-        #expect(log.filter { $0["event"] as? String == "worker_joined" }.count == 4)
+        let joined = log.filter { $0["event"] as? String == "worker_joined" }
+        #expect(joined.count == 4)
+        #expect(joined.prefix(2).allSatisfy { $0["via_aggregator"] as? Int != nil } && joined.suffix(2).allSatisfy { $0["via_aggregator"] as? Int == nil })
         #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.path("m.json"))) == (try fixture.reference("long")))
     }
 
