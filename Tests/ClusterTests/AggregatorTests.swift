@@ -51,12 +51,8 @@ struct AggregatorTests {
         try MixtureFitter(runner: LocalShards(data: data, plan: ShardPlan(rows: data.rows, shards: shards), threads: 2), options: options).fit()
     }
 
-    static var fitOptions: FitOptions {
-        var options = FitOptions(components: 3)
-        options.maxIterations = 8
-        options.tolerance = 0
-        return options
-    }
+    /// The coordinator tests' eight iterations that never stop early.
+    static var fitOptions: FitOptions { CoordinatorTests.fitOptions }
 
     @Test("one aggregator folds four workers' blocks into one result per round, and the model is the one-process bits")
     func foldsToOneResultPerRound() throws {
