@@ -103,7 +103,8 @@ public final class ClusterAggregator {
                 let limit = core.welcome?.messageLimit ?? WireProtocol.minimumMessageLimit
                 while taken < limit, let frames = try downstream.tryReceive() {
                     taken += frames.reduce(0) { $0 + $1.count }
-                    guard frames.count >= 2, frames.count <= 3 else { continue }
+                    // An identity, an envelope, a body and, for a result, its outcome.
+                    guard frames.count >= 2, frames.count <= 4 else { continue }
                     try deliver(core.fromWorker(identity: frames[0], Array(frames.dropFirst())))
                 }
             }

@@ -204,7 +204,7 @@ package final class AggregatorCore {
                 for block in held.keys where block.contains(shard) { held[block] = nil }
             }
             let order = TaskOrder(job: group.job, task: group.task, shards: entry.shards, release: entry.release)
-            out.append(.down(identity: link.identity, [Envelope(.task, job: envelope.job, round: envelope.round).encoded, order.body]))
+            out.append(.down(identity: link.identity, [Envelope(.task, job: envelope.job, round: envelope.round).encoded] + order.frames))
         }
         retarget()
         return out + flush()
@@ -264,7 +264,7 @@ package final class AggregatorCore {
         case .heartbeat:
             return []
         case .result:
-            return take(result: body, envelope: envelope, from: link)
+            return take(result: frames.dropFirst(), envelope: envelope, from: link)
         case .failure:
             if envelope.job == roundJob { discard(route) }
             return [relayUp(route, frames)] + flush()
@@ -276,11 +276,11 @@ package final class AggregatorCore {
         }
     }
 
-    private func take(result body: [UInt8], envelope: Envelope, from link: Link) -> [AggregatorOutput] {
+    private func take(result frames: ArraySlice<[UInt8]>, envelope: Envelope, from link: Link) -> [AggregatorOutput] {
         guard let spec, let fold, envelope.job == roundJob, envelope.round == round else { return [] }  // stale
         let result: ShardResult
         do {
-            result = try ShardResult(body: body, shardCount: spec.shards)
+            result = try ShardResult(frames: frames, shardCount: spec.shards)
         } catch {
             return lost(link, reason: "sent a malformed result: \(error)")
         }

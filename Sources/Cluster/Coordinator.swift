@@ -281,7 +281,7 @@ public final class ClusterCoordinator: ShardRunner {
                     var part = order
                     part.shards = mine
                     part.release = release
-                    send(peer, .task, body: part.body)
+                    send(peer, .task, part.frames)
                 }
             }
         }
@@ -472,7 +472,7 @@ public final class ClusterCoordinator: ShardRunner {
                 var part = order
                 part.shards = shards
                 part.release = []
-                send(peer, .task, body: part.body)
+                send(peer, .task, part.frames)
             }
         }
         sendGroupTasks(order, grouped)
@@ -601,11 +601,12 @@ public final class ClusterCoordinator: ShardRunner {
         default:
             break
         }
-        guard frames.count <= 3 else {
-            drop("\(frames.count) frames (expected an identity, an envelope and at most one body)")
+        // A result carries its outcome in a fourth frame; every other message at most a body.
+        guard frames.count <= (envelope.kind == .result ? 4 : 3) else {
+            drop("\(frames.count) frames in a \(envelope.kind) message (expected an identity, an envelope, a body and, for a result, its outcome)")
             return
         }
-        let body = frames.count == 3 ? frames[2] : []
+        let body = frames.count >= 3 ? frames[2] : []
         if let id = aggregatorOfIdentity[identity], let aggregator = aggregators[id] {
             // An aggregator's own heartbeats and failures (its workers' messages come relayed).
             aggregator.lastSeen = clock.now()
@@ -649,7 +650,7 @@ public final class ClusterCoordinator: ShardRunner {
                 notify(force: true)
             case .result:
                 guard envelope.job == jobID, envelope.round == round else { return }  // stale: an earlier round
-                let result = try ShardResult(body: body, shardCount: plan.count)
+                let result = try ShardResult(frames: frames.dropFirst(2), shardCount: plan.count)
                 let shards = result.shards.clamped(to: 0..<plan.count)
                 // Only blocks whose every shard is still this worker's to do; anything else is stale.
                 guard !shards.isEmpty, shards.allSatisfy({ peer.pending.contains($0) && !state.covered[$0] }) else { return }
@@ -757,10 +758,19 @@ public final class ClusterCoordinator: ShardRunner {
     }
 
     private func send(_ peer: Peer, _ kind: MessageKind, body: [UInt8]?) {
-        sendRaw(peer.identity, kind, body: body)
+        sendRaw(peer.identity, kind, body.map { [$0] } ?? [])
+    }
+
+    /// Sends a message whose frames after the envelope are `parts` (a body, and a task's payload).
+    private func send(_ peer: Peer, _ kind: MessageKind, _ parts: [[UInt8]]) {
+        sendRaw(peer.identity, kind, parts)
     }
 
     private func sendRaw(_ identity: [UInt8], _ kind: MessageKind, body: [UInt8]?) {
+        sendRaw(identity, kind, body.map { [$0] } ?? [])
+    }
+
+    private func sendRaw(_ identity: [UInt8], _ kind: MessageKind, _ parts: [[UInt8]]) {
         var frames: [[UInt8]]
         if let relay = relayOf[identity] {
             guard let aggregator = aggregators[relay.aggregator] else { return }
@@ -768,7 +778,7 @@ public final class ClusterCoordinator: ShardRunner {
         } else {
             frames = [identity, Envelope(kind, job: jobID, round: round).encoded]
         }
-        if let body { frames.append(body) }
+        frames += parts
         roundStatistics.bytesOut += frames.reduce(0) { $0 + $1.count }
         transport.send(frames)
     }

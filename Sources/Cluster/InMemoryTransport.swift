@@ -172,9 +172,13 @@ package final class SimulatedWorker {
     }
 
     func say(_ kind: MessageKind, body: [UInt8]?, round: UInt64 = 0, delay: Double = 0) {
+        say(kind, body.map { [$0] } ?? [], round: round, delay: delay)
+    }
+
+    /// Sends a message whose frames after the envelope are `parts`.
+    func say(_ kind: MessageKind, _ parts: [[UInt8]], round: UInt64 = 0, delay: Double = 0) {
         guard behaviour != .silent, let transport else { return }
-        var frames = [Envelope(kind, job: jobID, round: round).encoded]
-        if let body { frames.append(body) }
+        let frames = [Envelope(kind, job: jobID, round: round).encoded] + parts
         var wait = delay
         if case let .stalled(until) = behaviour { wait = max(delay, until - transport.clock.now()) }
         transport.deliver(from: identity, frames, delay: wait)
@@ -194,7 +198,7 @@ package final class SimulatedWorker {
             scratch.removeAll()
             say(.ready, body: TextBody.encode(spec.expectedFingerprint))
         case .task:
-            guard let job, let order = try? TaskOrder(body: body, shardCount: job.shards) else { return }
+            guard let job, let order = try? TaskOrder(frames: frames.dropFirst(), shardCount: job.shards) else { return }
             for shard in order.release { held[shard] = nil }
             scratch.release(order.release)
             guard !order.shards.isEmpty else { return }
@@ -224,7 +228,7 @@ package final class SimulatedWorker {
             }, scratch)
             for (block, bytes) in results {
                 let outcome = behaviour == .lying ? Array(bytes.dropLast(8)) : bytes
-                say(.result, body: ShardResult(shards: block, outcome: outcome, rows: block.clamped(to: 0..<job.plan.count).reduce(0) { $0 + job.plan.ranges[$1].count }).body, round: round, delay: latency)
+                say(.result, ShardResult(shards: block, outcome: outcome, rows: block.clamped(to: 0..<job.plan.count).reduce(0) { $0 + job.plan.ranges[$1].count }).frames, round: round, delay: latency)
             }
         } catch {
             say(.failure, body: WorkerFailure(fatal: error is FatalJobError, message: "\(error)").body, round: round, delay: latency)

@@ -1,13 +1,15 @@
 import Engine
 import Foundation
 
-/// The emfleet wire protocol, version 8 (see docs/PROTOCOL.md).
+/// The emfleet wire protocol, version 9 (see docs/PROTOCOL.md).
 ///
 /// Every message is a ZeroMQ multipart message whose first frame is a 24-byte ``Envelope``
-/// and whose second frame, when present, is the body encoded with `WireWriter`.
+/// and whose second frame, when present, is the body encoded with `WireWriter`. A task and a
+/// result carry the job's own bytes in a third frame, the payload, so that they are neither
+/// copied into a body nor out of one (a task's payload is the same array for every worker).
 public enum WireProtocol {
     /// The protocol version this build speaks; a peer with another is refused.
-    public static let version: UInt16 = 8
+    public static let version: UInt16 = 9
     /// The first four bytes of every envelope.
     static let magic: [UInt8] = Array("EMFL".utf8)
     /// Largest message a worker accepts (`ZMQ_MAXMSGSIZE`): tasks and streamed rows stay far below.
@@ -205,37 +207,48 @@ struct Welcome: Equatable {
     }
 }
 
-/// A task for some shards of the current job.
+/// A task for some shards of the current job: a body (the job, the shards) and the task's
+/// bytes as the payload frame after it.
 struct TaskOrder {
     /// The registered identifier of the job the task belongs to (see `JobRegistry`).
     var job: String
-    /// The task, encoded by its job.
+    /// The task, encoded by its job: the message's payload frame.
     var task: [UInt8]
     /// Shards to compute, in the order to send results.
     var shards: [Int]
     /// Shards the worker holds but no longer owns: drop them.
     var release: [Int]
 
+    /// The body frame (everything but the task).
     var body: [UInt8] {
-        var w = WireWriter(capacity: task.count + job.utf8.count + 20 + 8 * (shards.count + release.count))
-        w.string(job); w.blob(task); w.ints(shards); w.ints(release)
+        var w = WireWriter(capacity: job.utf8.count + 20 + 8 * (shards.count + release.count))
+        w.string(job); w.ints(shards); w.ints(release)
         return w.bytes
     }
+    /// The frames after the envelope: the body, then the task.
+    var frames: [[UInt8]] { [body, task] }
     init(job: String, task: [UInt8], shards: [Int], release: [Int]) { self.job = job; self.task = task; self.shards = shards; self.release = release }
-    init(body: [UInt8], shardCount: Int) throws {
+    init(body: [UInt8], task: [UInt8], shardCount: Int) throws {
         var r = WireReader(body, context: "task order")
         job = try r.string("job", maxBytes: 64)
-        task = try r.blob("task")
         shards = try r.ints("shards", in: 0...(shardCount - 1), maxCount: shardCount)
         release = try r.ints("released shards", in: 0...(shardCount - 1), maxCount: shardCount)
         try r.finish()
+        self.task = task
+    }
+    /// Decodes the frames after an envelope: a body and a task.
+    init(frames: ArraySlice<[UInt8]>, shardCount: Int) throws {
+        guard frames.count == 2 else { throw WireError("task order: \(frames.count) frames after the envelope, expected a body and a task") }
+        try self.init(body: frames[frames.startIndex], task: frames[frames.startIndex + 1], shardCount: shardCount)
     }
 }
 
-/// The encoded result of an aligned block of shards (see `ShardTree`).
+/// The encoded result of an aligned block of shards (see `ShardTree`): a body (the block and
+/// its figures) and the job's outcome as the payload frame after it.
 struct ShardResult {
     /// The shards covered: `[first, first + count)`, an aligned block of ``ShardTree``.
     var shards: Range<Int>
+    /// The block's sum, encoded by its job: the message's payload frame.
     var outcome: [UInt8]
     /// The worker's seconds of computing for this block (its share of the task's time), for
     /// the coordinator's metrics; never used in the arithmetic.
@@ -245,15 +258,23 @@ struct ShardResult {
     /// Bytes the worker read from the data file for this block during the task (shards over its
     /// `--memory-limit`), for the job log; never used in the arithmetic.
     var bytesRead = 0
+    /// The body frame (everything but the outcome).
     var body: [UInt8] {
-        var w = WireWriter(capacity: outcome.count + 48)
-        w.int(shards.lowerBound); w.int(shards.count); w.blob(outcome); w.double(computeSeconds); w.int(rows); w.int(bytesRead)
+        var w = WireWriter(capacity: 48)
+        w.int(shards.lowerBound); w.int(shards.count); w.double(computeSeconds); w.int(rows); w.int(bytesRead)
         return w.bytes
     }
+    /// The frames after the envelope: the body, then the outcome.
+    var frames: [[UInt8]] { [body, outcome] }
     init(shards: Range<Int>, outcome: [UInt8], computeSeconds: Double = 0, rows: Int = 0, bytesRead: Int = 0) {
         self.shards = shards; self.outcome = outcome; self.computeSeconds = computeSeconds; self.rows = rows; self.bytesRead = bytesRead
     }
-    init(body: [UInt8], shardCount: Int) throws {
+    /// Decodes the frames after an envelope: a body and an outcome.
+    init(frames: ArraySlice<[UInt8]>, shardCount: Int) throws {
+        guard frames.count == 2 else { throw WireError("result: \(frames.count) frames after the envelope, expected a body and an outcome") }
+        try self.init(body: frames[frames.startIndex], outcome: frames[frames.startIndex + 1], shardCount: shardCount)
+    }
+    init(body: [UInt8], outcome: [UInt8], shardCount: Int) throws {
         var r = WireReader(body, context: "result")
         let first = try r.int("first shard", in: 0...(shardCount - 1))
         let width = ShardTree.width(shardCount)
@@ -262,7 +283,7 @@ struct ShardResult {
             throw WireError("result: shards \(first)..<\(first + count) are not an aligned block")
         }
         shards = first..<(first + count)
-        outcome = try r.blob("outcome")
+        self.outcome = outcome
         let seconds = try r.double("compute seconds")
         // A lying figure would only skew the metrics, but keep them plausible: finite, 0 to a day.
         guard seconds.isFinite, seconds >= 0, seconds <= 86_400 else { throw WireError("result: compute seconds \(seconds)") }
@@ -554,8 +575,8 @@ package enum WireFuzzing {
         _ = Envelope.decode(bytes)
         _ = try? Hello(body: bytes)
         _ = try? Welcome(body: bytes)
-        _ = try? TaskOrder(body: bytes, shardCount: shards)
-        _ = try? ShardResult(body: bytes, shardCount: shards)
+        _ = try? TaskOrder(body: bytes, task: [], shardCount: shards)
+        _ = try? ShardResult(body: bytes, outcome: [], shardCount: shards)
         _ = try? WorkerFailure(body: bytes)
         _ = try? RowsRequest(body: bytes, shardCount: shards)
         _ = try? RowsChunk(body: bytes, shardCount: shards)

@@ -286,7 +286,7 @@ public final class ClusterWorker {
             }
         case .task:
             guard let job, envelope.job == jobID else { return .goOn }
-            let order = try TaskOrder(body: body, shardCount: job.shards)
+            let order = try TaskOrder(frames: frames.dropFirst(), shardCount: job.shards)
             store.release(order.release)
             guard let served = jobs[order.job] else {
                 let message = "this worker does not serve \(order.job) jobs (it serves: \(jobs.identifiers.joined(separator: ", ")))"
@@ -311,8 +311,8 @@ public final class ClusterWorker {
                 // either path, so a single slow step does not move the next ones.
                 computeQueue.sync {}
                 let start = ContinuousClock.now
-                for (kind, body) in store.compute(task, shards: order.shards, job: job, threads: options.threads, messageLimit: messageLimit) {
-                    try send(kind, body: body, job: jobID, round: envelope.round)
+                for (kind, parts) in store.compute(task, shards: order.shards, job: job, threads: options.threads, messageLimit: messageLimit) {
+                    try send(kind, parts, job: jobID, round: envelope.round)
                 }
                 inlineSeconds.withLock { $0 = (ContinuousClock.now - start).seconds }
                 pollUntil = ContinuousClock.now + .microseconds(options.pollAfterStepMicroseconds)
@@ -369,8 +369,12 @@ public final class ClusterWorker {
     }
 
     private func send(_ kind: MessageKind, body: [UInt8]?, job: UInt64 = 0, round: UInt64 = 0) throws {
-        var frames = [Envelope(kind, job: job, round: round).encoded]
-        if let body { frames.append(body) }
+        try send(kind, body.map { [$0] } ?? [], job: job, round: round)
+    }
+
+    /// Sends a message whose frames after the envelope are `parts` (a body, and a result's outcome).
+    private func send(_ kind: MessageKind, _ parts: [[UInt8]], job: UInt64 = 0, round: UInt64 = 0) throws {
+        let frames = [Envelope(kind, job: job, round: round).encoded] + parts
         switch kind {
         case .hello, .heartbeat:
             // A DEALER with no connection (a handshake refused, the coordinator not up yet) would
@@ -402,8 +406,8 @@ public final class ClusterWorker {
         let inlineSeconds = self.inlineSeconds
         computeQueue.async {
             let start = ContinuousClock.now
-            for (kind, body) in store.compute(task, shards: shards, job: job, threads: threads, messageLimit: limit) {
-                store.emit(epoch: epoch, kind, job: jobID, round: round, body: body)
+            for (kind, parts) in store.compute(task, shards: shards, job: job, threads: threads, messageLimit: limit) {
+                store.emit(epoch: epoch, kind, job: jobID, round: round, parts)
             }
             if task.inline { inlineSeconds.withLock { $0 = (ContinuousClock.now - start).seconds } }
         }
@@ -412,11 +416,11 @@ public final class ClusterWorker {
     /// Passes finished shards from the compute thread to the coordinator.
     private func forwardComputed() throws {
         while let frames = try wake.tryReceive() {
-            guard frames.count == 3, frames[0].count == 8 else { continue }
+            guard frames.count >= 3, frames[0].count == 8 else { continue }
             let epochOfResult = frames[0].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
             guard epochOfResult == epoch else { continue }  // computed for a job since dropped
             let envelope = try Envelope.decode(frames[1]).get()
-            try socket.send([envelope.encoded, frames[2]])
+            try socket.send([envelope.encoded] + frames.dropFirst(2))
             lastSent = .now
         }
     }
@@ -544,8 +548,8 @@ private final class ShardStore: Sendable {
     }
 
     /// Runs a task on `shards` (loading missing ones from shared storage), and returns the
-    /// messages to send: one result per block, or the failure.
-    func compute(_ task: PreparedTask, shards: [Int], job: JobSpec, threads: Int, messageLimit: Int?) -> [(MessageKind, [UInt8])] {
+    /// messages to send (each kind with its frames after the envelope): one result per block, or the failure.
+    func compute(_ task: PreparedTask, shards: [Int], job: JobSpec, threads: Int, messageLimit: Int?) -> [(MessageKind, [[UInt8]])] {
         do {
             let start = ContinuousClock.now
             let results = try task.compute(shards, threads, messageLimit, { try self.data(of: $0, job: job) }, scratch)
@@ -561,14 +565,14 @@ private final class ShardStore: Sendable {
                 let rows = block.clamped(to: 0..<job.plan.count).reduce(0) { $0 + job.plan.ranges[$1].count }
                 let blockRead = block.reduce(0) { $0 + (read[$1] ?? 0) }
                 return (.result, ShardResult(shards: block, outcome: outcome, computeSeconds: seconds * Double(rows) / Double(total), rows: rows,
-                                             bytesRead: blockRead).body)
+                                             bytesRead: blockRead).frames)
             }
         } catch let error as FatalJobError {
-            return [(.failure, WorkerFailure(fatal: true, message: error.description).body)]
+            return [(.failure, [WorkerFailure(fatal: true, message: error.description).body])]
         } catch {
             // Bad values in the rows would fail on every worker: that stops the job.
             let fatal = (error as? DatasetError)?.row != nil
-            return [(.failure, WorkerFailure(fatal: fatal, message: "\(error)").body)]
+            return [(.failure, [WorkerFailure(fatal: fatal, message: "\(error)").body])]
         }
     }
 
@@ -621,12 +625,11 @@ private final class ShardStore: Sendable {
             index: shard, features: matrix, positions: 0..<matrix.rows, firstRow: range.lowerBound, targets: labels, weights: weights)
     }
 
-    func emit(epoch: UInt64, _ kind: MessageKind, job: UInt64, round: UInt64, body: [UInt8]) {
+    func emit(epoch: UInt64, _ kind: MessageKind, job: UInt64, round: UInt64, _ parts: [[UInt8]]) {
         let epochBytes = withUnsafeBytes(of: epoch) { Array($0) }
         outputSocket.withLock { socket in
-            _ = try? socket?.send([epochBytes, Envelope(kind, job: job, round: round).encoded, body])
+            _ = try? socket?.send([epochBytes, Envelope(kind, job: job, round: round).encoded] + parts)
         }
     }
 }
-
 

@@ -368,7 +368,8 @@ public final class ZMQSocket {
 
     /// Sends a multipart message, blocking while the peer's queue is full (subject to ``setSendTimeout(milliseconds:)``).
     ///
-    /// Each frame is copied once into a libzmq message; all but the last carry `ZMQ_SNDMORE`.
+    /// Each frame is copied once into a libzmq message, or lent without a copy from 32 KiB
+    /// on (libzmq keeps the array alive until it is sent); all but the last carry `ZMQ_SNDMORE`.
     /// Signals (`EINTR`) are retried.
     ///
     /// - Parameter frames: The frames, at least one; frames may be empty.
@@ -402,7 +403,9 @@ public final class ZMQSocket {
             if dontWait && index == 0 { flags |= ZMQ_DONTWAIT }
             var code: Int32 = 0
             repeat {
-                let rc = frame.withUnsafeBytes { bytes in zmq_send(handle, bytes.baseAddress, bytes.count, flags) }
+                let rc = frame.count >= Self.lendingThreshold
+                    ? Self.sendLent(frame, handle: handle, flags: flags)
+                    : frame.withUnsafeBytes { bytes in zmq_send(handle, bytes.baseAddress, bytes.count, flags) }
                 code = rc >= 0 ? 0 : zmq_errno()
             } while code == EINTR
             guard code != 0 else { continue }
@@ -410,6 +413,33 @@ public final class ZMQSocket {
             throw ZMQError(code: code, operation: "zmq_send(frame \(index) of \(frames.count))")
         }
         return true
+    }
+
+    /// Frames at least this large are lent to libzmq instead of copied (a training step's
+    /// weights and gradients: a copy of a megabyte costs about a tenth of a millisecond).
+    static let lendingThreshold = 32 << 10
+
+    /// Sends `frame` without copying it: libzmq reads the array's own storage, which a
+    /// ``FrameLoan`` keeps alive until libzmq's I/O thread is done with it.
+    private static func sendLent(_ frame: [UInt8], handle: UnsafeMutableRawPointer, flags: Int32) -> Int32 {
+        let loan = Unmanaged.passRetained(FrameLoan(frame))
+        // The array is never mutated while lent (the loan holds it as a constant), so its
+        // storage stays where it is until the loan is released.
+        let start = loan.takeUnretainedValue().bytes.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+        var message = zmq_msg_t()
+        guard zmq_msg_init_data(&message, start, frame.count, { _, hint in
+            Unmanaged<FrameLoan>.fromOpaque(hint!).release()
+        }, loan.toOpaque()) == 0 else {
+            loan.release()
+            return -1
+        }
+        let rc = zmq_msg_send(&message, handle, flags)
+        if rc < 0 {
+            let code = zmq_errno()
+            _ = zmq_msg_close(&message)  // releases the loan
+            errno = code
+        }
+        return rc
     }
 
     /// Receives a multipart message, blocking until one arrives (subject to ``setReceiveTimeout(milliseconds:)``).
@@ -474,4 +504,11 @@ public final class ZMQSocket {
         let handle = try openHandle(operation)
         _ = try zmqCall(operation) { zmq_socket_monitor(handle, endpoint, Int32(bitPattern: events.rawValue)) }
     }
+}
+
+/// A frame's bytes held for libzmq while it sends them without a copy.
+private final class FrameLoan: @unchecked Sendable {
+    // @unchecked: immutable; released on libzmq's I/O thread.
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
 }

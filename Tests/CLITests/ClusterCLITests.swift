@@ -273,13 +273,11 @@ struct ClusterCLITests {
             case .job:
                 try liar.send([Envelope(.ready, job: envelope.job).encoded, text(try DataFingerprint.of(path: fixture.small))])
             case .task:
-                // Body: the job's name (u32 length + UTF-8), the task blob (u32 length + bytes), then the
-                // shard list (u32 count + Int64s).
+                // Body: the job's name (u32 length + UTF-8), then the shard list (u32 count + Int64s);
+                // the task itself is the frame after it.
                 let body = frames[1]
                 let nameLength = Int(body[0..<4].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
-                let taskStart = 4 + nameLength
-                let taskLength = Int(body[taskStart..<(taskStart + 4)].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
-                let listStart = taskStart + 4 + taskLength
+                let listStart = 4 + nameLength
                 let count = Int(body[listStart..<(listStart + 4)].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
                 for i in 0..<count {
                     let at = listStart + 4 + 8 * i
@@ -288,11 +286,10 @@ struct ClusterCLITests {
                     statistics.rows = 5000
                     statistics.moments[0] = .nan
                     let outcome = [UInt8(6)] + withUnsafeBytes(of: UInt32(statistics.encoded().count).littleEndian, Array.init) + statistics.encoded()
-                    // A well-formed result for the one shard (first shard, shard count, outcome blob, compute seconds, rows,
-                    // bytes read): only its numbers are wrong.
-                    let result = int(shard) + int(1) + withUnsafeBytes(of: UInt32(outcome.count).littleEndian, Array.init) + outcome
-                        + withUnsafeBytes(of: (0.01).bitPattern.littleEndian, Array.init) + int(100) + int(0)
-                    try liar.send([Envelope(.result, job: envelope.job, round: envelope.round).encoded, result])
+                    // A well-formed result for the one shard (first shard, shard count, compute seconds, rows, bytes
+                    // read; the outcome in the next frame): only its numbers are wrong.
+                    let result = int(shard) + int(1) + withUnsafeBytes(of: (0.01).bitPattern.littleEndian, Array.init) + int(100) + int(0)
+                    try liar.send([Envelope(.result, job: envelope.job, round: envelope.round).encoded, result, outcome])
                     lied += 1
                 }
             case .rejoin:

@@ -63,6 +63,48 @@ struct SocketTests {
         #expect(try dealer.receive() == frames)
     }
 
+    @Test("large frames are lent, not copied: one array sent to many peers and changed or dropped at once arrives intact",
+          arguments: ["inproc://lent", "ipc:///tmp/emfleet-messaging-lent-\(getpid())", "tcp://127.0.0.1:*"])
+    func lentFrames(endpoint: String) throws {
+        let context = try ZMQContext()
+        let router = try ZMQSocket(context: context, type: .router)
+        try router.setReceiveTimeout(milliseconds: 3000)
+        try router.bind(endpoint)
+        let resolved = try router.lastEndpoint
+        let dealers = try (0..<4).map { index in
+            let dealer = try ZMQSocket(context: context, type: .dealer)
+            try dealer.setReceiveTimeout(milliseconds: 3000)
+            try dealer.setRoutingID(Array("peer-\(index)".utf8))
+            try dealer.connect(resolved)
+            return dealer
+        }
+        for dealer in dealers { try dealer.send([[1]]) }
+        var identities = [[UInt8]]()
+        for _ in dealers { identities.append(try router.receive()[0]) }
+        let expected = pattern(count: 1 << 20, seed: 11)
+        for round in 0..<5 {
+            var shared = expected
+            for identity in identities {
+                // A small frame (copied), the shared large one (lent), a large one of its own (lent).
+                try router.send([identity, [UInt8(round)], shared, pattern(count: 40 << 10, seed: UInt8(round))])
+            }
+            // The sender's array changes at once: the frames lent to libzmq must not.
+            for i in stride(from: 0, to: shared.count, by: 4096) { shared[i] ^= 0xFF }
+        }
+        for dealer in dealers {
+            for round in 0..<5 {
+                let received = try dealer.receive()
+                #expect(received.count == 3)
+                #expect(received[0] == [UInt8(round)])
+                #expect(received[1] == expected)
+                #expect(received[2] == pattern(count: 40 << 10, seed: UInt8(round)))
+            }
+        }
+        // A lent frame that cannot be queued is handed back, not leaked or sent later.
+        let lonely = try ZMQSocket(context: context, type: .dealer)
+        #expect(try lonely.trySend([expected]) == false)
+    }
+
     @Test("tryReceive returns nil when nothing is waiting, then the whole message")
     func tryReceive() throws {
         let context = try ZMQContext()
