@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Numerics
 
 /// Worker processes on this machine for `--workers N`: the same binary run as
 /// `emfleet worker`, connected over an `ipc://` endpoint in a private (0700) directory.
@@ -32,8 +33,11 @@ public final class LocalFleet {
     ///
     /// Workers poll briefly after each training step only while there is a core for each:
     /// with more workers than cores, a polling worker would take time from a computing one.
+    /// Workers that together take every core this process may use are each pinned to their own
+    /// (``ProcessorAffinity/deal(workers:threads:)``).
     public func start(count: Int, threads: Int, executable: String, coordinatorTimeout: Double = 30, memoryLimit: MemoryLimit? = nil) throws {
         let poll = count * threads <= ProcessInfo.processInfo.activeProcessorCount ? 1000 : 0
+        let cpus = ProcessorAffinity.deal(workers: count, threads: threads)
         for index in 0..<count {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
@@ -41,6 +45,7 @@ public final class LocalFleet {
                 "worker", "--connect", endpoint, "--threads", "\(threads)", "--name", "local-\(index + 1)",
                 "--coordinator-timeout", "\(Int(coordinatorTimeout))", "--exit-with-parent", "--poll-after-step", "\(poll)",
             ] + (memoryLimit.map { ["--memory-limit", "\($0.bytes)"] } ?? [])
+                + (cpus.map { ["--cpus", $0[index].map(String.init).joined(separator: ",")] } ?? [])
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = FileHandle.nullDevice
             try process.run()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Numerics
 
 /// `emfleet worker`: serve jobs for a coordinator.
 struct WorkerCommand: ParsableCommand {
@@ -52,7 +53,19 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("After a training step, poll this long for the next task before sleeping (0: sleep at once).", valueName: "microseconds"))
     var pollAfterStep: Int = 1000
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Run only on these CPUs (as taskset -c writes them: 3, 0,2, 4-7); local fleets that take every core pin each worker to its own.",
+        valueName: "list"))
+    var cpus: String?
+
     func validate() throws {
+        if let cpus {
+            guard let list = ProcessorAffinity.parse(cpus) else { throw ValidationError("--cpus takes CPU numbers such as 3, 0,2 or 4-7, not '\(cpus)'") }
+            let allowed = Set(ProcessorAffinity.allowed())
+            guard list.allSatisfy(allowed.contains) else {
+                throw ValidationError("--cpus \(cpus): this process may run only on CPUs \(allowed.sorted().map(String.init).joined(separator: ","))")
+            }
+        }
         guard (0...1_000_000).contains(pollAfterStep) else { throw ValidationError("--poll-after-step takes 0 to 1000000 microseconds") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard coordinatorTimeout > 0 else { throw ValidationError("--coordinator-timeout must be positive") }
@@ -72,7 +85,9 @@ struct WorkerCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var options = WorkerOptions(endpoint: endpoints[0], threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            let pinned = try cpus.flatMap(ProcessorAffinity.parse)
+            if let pinned { try ProcessorAffinity.pin(to: pinned) }
+            var options = WorkerOptions(endpoint: endpoints[0], threads: threads ?? pinned?.count ?? ProcessInfo.processInfo.activeProcessorCount)
             options.name = name
             options.coordinatorTimeout = coordinatorTimeout
             options.exitWithParent = exitWithParent

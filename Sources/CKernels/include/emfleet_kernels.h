@@ -85,4 +85,12 @@ double emfleet_squared_distance_sum(const double *x, long n, long d, const doubl
 /// the top of a heap instead of returning it (M_TRIM_THRESHOLD); returns 0 where that is not available.
 int emfleet_configure_allocator(long map_from_bytes, long keep_freed_bytes);
 
+/// Writes up to `capacity` of the CPUs this process may run on into `cpus`, in increasing order,
+/// and returns how many there are (-1 when the affinity cannot be read).
+long emfleet_allowed_cpus(int *cpus, long capacity);
+
+/// Pins every thread of this process, and those it starts later, to `cpus`; returns 0, or -1
+/// with errno set.
+int emfleet_pin_process(const int *cpus, long count);
+
 #endif
