@@ -78,7 +78,10 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
     public init(endpoint: String, messageLimit: Int, curve: CurveServerSettings?) throws {
         requestedEndpoint = endpoint
         self.messageLimit = messageLimit
-        context = try ZMQContext()
+        // Two I/O threads serve the workers' connections side by side: with one, a step's
+        // weights went to the workers one after the other, and two local workers at
+        // 784-256-128-10 took about 7% longer per epoch (docs/BENCHMARKS.md).
+        context = try ZMQContext(ioThreads: ProcessInfo.processInfo.activeProcessorCount > 1 ? 2 : 1)
         socket = try ZMQSocket(context: context, type: .router)
         try socket.setRouterMandatory(true)
         // Memory one peer can make the coordinator hold is bounded by the queue and message limits

@@ -28,12 +28,19 @@ public final class ZMQContext: @unchecked Sendable {
     /// The libzmq context handle; valid until `deinit`.
     let handle: UnsafeMutableRawPointer
 
-    /// Creates a context (`zmq_ctx_new`).
+    /// Creates a context (`zmq_ctx_new`) whose sockets' traffic runs on `ioThreads` threads of
+    /// libzmq's (`ZMQ_IO_THREADS`; each connection is served by one of them).
     ///
-    /// - Throws: ``ZMQError`` if libzmq cannot create one (e.g. too many open files).
-    public init() throws {
+    /// - Throws: ``ZMQError`` if libzmq cannot create one (e.g. too many open files) or refuses
+    ///   the thread count.
+    public init(ioThreads: Int = 1) throws {
         guard let handle = zmq_ctx_new() else { throw ZMQError.last("zmq_ctx_new") }
         self.handle = handle
+        if ioThreads != 1, zmq_ctx_set(handle, ZMQ_IO_THREADS, Int32(clamping: ioThreads)) != 0 {
+            let error = ZMQError.last("zmq_ctx_set(ZMQ_IO_THREADS, \(ioThreads))")
+            zmq_ctx_term(handle)
+            throw error
+        }
     }
 
     /// Makes every blocking call on this context's sockets return `ETERM` (`zmq_ctx_shutdown`).

@@ -105,6 +105,21 @@ struct SocketTests {
         #expect(try lonely.trySend([expected]) == false)
     }
 
+    @Test("a context with two I/O threads serves several connections; a thread count libzmq refuses is an error")
+    func ioThreads() throws {
+        let context = try ZMQContext(ioThreads: 2)
+        let (router, dealer, resolved) = try routerDealerPair(context, endpoint: "tcp://127.0.0.1:*")
+        let second = try ZMQSocket(context: context, type: .dealer)
+        try second.setReceiveTimeout(milliseconds: 1500)
+        try second.setRoutingID(Array("dealer-2".utf8))
+        try second.connect(resolved)
+        for socket in [dealer, second] { try socket.send([pattern(count: 100 << 10, seed: 5)]) }
+        let first = try router.receive(), other = try router.receive()
+        #expect(Set([first[0], other[0]]) == [Array("dealer-1".utf8), Array("dealer-2".utf8)])
+        #expect(first[1] == pattern(count: 100 << 10, seed: 5) && other[1] == first[1])
+        #expect { try ZMQContext(ioThreads: -1) } throws: { "\($0)".contains("ZMQ_IO_THREADS") }
+    }
+
     @Test("tryReceive returns nil when nothing is waiting, then the whole message")
     func tryReceive() throws {
         let context = try ZMQContext()
