@@ -221,6 +221,8 @@ def shell_invocations(text, name, first_line=1):
                 words, flags = words_and_flags(rest)
                 if words is None and "worker" in rest:
                     words = ("worker",)
+                elif words is None and "aggregator" in rest:
+                    words = ("aggregator",)
                 if flags:
                     found.append(Invocation(where, words, flags, rest))
                 break

@@ -3,14 +3,17 @@
 # user keys, `sshd -D` on a free high port as the current user, a HOSTFILE `127.0.0.1 slots=2`.
 # It fits a small generated dataset through launch-ssh.sh and checks that the model file is
 # byte-identical to the one a plain `emfleet gmm fit` writes, and that no worker outlives the run,
-# in four runs:
+# in five runs:
 #   - default (fresh CURVE run keys): the coordinator's JSON log shows both workers joined
 #     (worker_joined), nothing was refused, and no key material is left, neither in the hosts'
 #     temporary directory (--remote-tmpdir, which the run did use) nor in the launcher's;
 #   - --keys DIR (keys made beforehand with `emfleet keygen`): the same;
 #   - --keys DIR whose workers/127.0.0.1.public is not the host's key: the coordinator refuses
 #     the workers ("authentication failed"), the launch fails, no key material is left;
-#   - --insecure: no keys; the model is the same and nothing is written to the hosts' temp dir.
+#   - --insecure: no keys; the model is the same and nothing is written to the hosts' temp dir;
+#   - --aggregators 1 (fresh keys): an aggregator on the host with both workers behind it, its
+#     own key pair listed by the coordinator; the same model, and no aggregator, worker or key
+#     material left.
 #
 # Usage: scripts/check-ssh-launch.sh [--sshd-only]
 #   --sshd-only   only start the sshd and check that `ssh ... true` logs in (needs no emfleet)
@@ -168,7 +171,8 @@ launch() {
 
 # No worker may outlive the launcher: sshd's sessions and the worker processes must have ended.
 check_no_worker_left() {
-    local worker_pattern="worker --connect tcp://127.0.0.1:$coordinator_port "
+    # Workers and aggregators of this run: the coordinator's endpoint is in their --connect list.
+    local worker_pattern="(worker|aggregator) --connect [^ ]*tcp://127\.0\.0\.1:$coordinator_port( |$)"
     for _ in $(seq 1 100); do
         pgrep -P "$sshd_pid" >/dev/null || pgrep -f -- "$worker_pattern" >/dev/null || break
         sleep 0.1
@@ -294,6 +298,25 @@ check_model insecure
 [[ $(stamp) == "$before" ]] || die "--insecure: the workers wrote to --remote-tmpdir although they have no keys"
 check_no_keys_left insecure
 say "ok: --insecure: same model without keys, nothing written on the hosts, no worker left"
+passed=$((passed + 1))
+
+# 5. An aggregator on the host, both workers behind it (fresh keys, one pair for the aggregator).
+launch tiered --aggregators 1 --aggregator-port "$(free_port)" -- --log-format json
+if ((launch_status != 0)); then
+    show_log tiered
+    die "launch-ssh.sh --aggregators 1 exited with status $launch_status"
+fi
+grep -q "through aggregators at tcp://127.0.0.1:" "$work/tiered.log" || { show_log tiered; die "--aggregators 1: launch-ssh.sh did not say where the aggregator listens"; }
+check_no_worker_left tiered
+check_model tiered
+check_joined tiered
+if [[ $(grep -c '"event":"aggregator_joined"' "$work/tiered.log") != 1 ]] \
+    || [[ $(grep '"event":"worker_joined"' "$work/tiered.log" | grep -c '"via_aggregator":[0-9]') != 2 ]]; then
+    show_log tiered
+    die "--aggregators 1: not one aggregator joined with both workers behind it"
+fi
+check_no_keys_left tiered
+say "ok: --aggregators 1: an aggregator with its own key and both workers behind it, the same model, nothing left"
 passed=$((passed + 1))
 
 say "$passed passed, 0 failed"

@@ -15,6 +15,13 @@
 #   --ssh-opts "OPTS"   extra ssh options, split on whitespace, no quoting (e.g. "-p 2222 -i KEY");
 #                       put anything more in ~/.ssh/config
 #   --worker-threads T  threads per worker (default 1: a slot is a core; never changes the model)
+#   --aggregators A     also run one `emfleet aggregator` on each of the first A hosts, bound on
+#                       0.0.0.0:--aggregator-port (default PORT+1) and reached by the host's name as
+#                       HOSTFILE writes it, without user@; the workers split evenly and in order
+#                       among them, each connecting to its aggregator first and to the coordinator
+#                       if it dies. Each aggregator gets a key pair of its own, listed by the
+#                       coordinator. The model is the same bits
+#   --aggregator-port P the aggregators' TCP port on their hosts (default PORT+1)
 #   --keys DIR          use these keys instead of fresh ones: DIR/coordinator.secret (mode 0600),
 #                       DIR/workers/*.public (the keys that may join) and, for each host,
 #                       DIR/workers/HOST.secret (HOST as in HOSTFILE, or without its user@), as
@@ -56,6 +63,8 @@ port=5555
 advertise=""
 ssh_opts=()
 worker_threads=1
+aggregators=0
+aggregator_port=""
 keys_dir=""
 insecure=false
 remote_tmpdir=""
@@ -64,9 +73,11 @@ while (($#)); do
     case $1 in
         -h | --help) usage ;;
         --) shift; break ;;
-        --port | --advertise | --ssh-opts | --worker-threads | --keys | --remote-tmpdir)
+        --port | --advertise | --ssh-opts | --worker-threads | --keys | --remote-tmpdir | --aggregators | --aggregator-port)
             (($# >= 2)) || die "$1 needs a value"
             case $1 in
+                --aggregators) aggregators=$2 ;;
+                --aggregator-port) aggregator_port=$2 ;;
                 --port) port=$2 ;;
                 --advertise) advertise=$2 ;;
                 --ssh-opts) read -r -a ssh_opts <<<"$2" ;;
@@ -79,6 +90,8 @@ while (($#)); do
         --advertise=*) advertise=${1#*=}; shift ;;
         --ssh-opts=*) read -r -a ssh_opts <<<"${1#*=}"; shift ;;
         --worker-threads=*) worker_threads=${1#*=}; shift ;;
+        --aggregators=*) aggregators=${1#*=}; shift ;;
+        --aggregator-port=*) aggregator_port=${1#*=}; shift ;;
         --keys=*) keys_dir=${1#*=}; shift ;;
         --remote-tmpdir=*) remote_tmpdir=${1#*=}; shift ;;
         --insecure) insecure=true; shift ;;
@@ -107,6 +120,11 @@ if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
     die "--port must be 1-65535, got '$port'"
 fi
 [[ $worker_threads =~ ^[1-9][0-9]*$ ]] || die "--worker-threads must be a positive integer, got '$worker_threads'"
+[[ $aggregators =~ ^[0-9]+$ ]] || die "--aggregators must be a whole number, got '$aggregators'"
+aggregator_port=${aggregator_port:-$((port + 1))}
+if ! [[ $aggregator_port =~ ^[0-9]+$ ]] || ((aggregator_port < 1 || aggregator_port > 65535)); then
+    die "--aggregator-port must be 1-65535, got '$aggregator_port'"
+fi
 if $insecure && [[ -n $keys_dir ]]; then
     die "give --keys DIR or --insecure, not both"
 fi
@@ -140,6 +158,8 @@ while IFS= read -r line || [[ -n $line ]]; do
     total=$((total + slots))
 done <"$hostfile"
 ((total > 0)) || die "$hostfile lists no hosts"
+((aggregators <= ${#hosts[@]})) || die "--aggregators $aggregators is more than the ${#hosts[@]} host(s) in $hostfile (one aggregator per host)"
+((aggregators <= total)) || die "--aggregators $aggregators is more than the $total worker(s)"
 min_workers=("--min-workers" "$total")
 for arg in "${job_args[@]}"; do
     case $arg in --min-workers | --min-workers=*) min_workers=() ;; esac
@@ -195,6 +215,11 @@ if $curve; then
             [[ -n $name ]] || die "--keys $keys_dir: no workers/${host#*@}.secret for host $host (make it with: emfleet keygen --out $keys_dir/workers --name ${host#*@})"
             [[ -f $keys/workers/$name.public ]] || die "--keys $keys_dir: workers/$name.secret has no workers/$name.public: the coordinator would refuse host $host"
             key_names+=("$name")
+        done
+        for ((j = 0; j < aggregators; j++)); do
+            name=${key_names[$j]}-aggregator
+            [[ -f $keys/workers/$name.secret && -f $keys/workers/$name.public ]] \
+                || die "--keys $keys_dir: no workers/$name.secret and .public for the aggregator on ${hosts[$j]} (make them with: emfleet keygen --out $keys_dir/workers --name $name)"
         done
     else
         fresh_keys=true
@@ -257,7 +282,7 @@ fi
 # writes them into a fresh mode-0700 directory, runs the worker on them in the background, stops
 # the worker when stdin ends (the launcher is gone), and removes the directory however it exits.
 remote_command() {
-    local worker=$remote_env$1 script
+    local worker=$remote_env$1 behind=${2:-false} script
     script='umask 077
 w= l= d=
 cleanup() { for p in $w $l; do kill -TERM "$p" 2>/dev/null; done; if [ -n "$d" ]; then rm -rf "$d"; fi; }
@@ -273,7 +298,15 @@ IFS= read -r coordinator_key && IFS= read -r worker_key || { echo "launch-ssh: t
 printf "%s\n" "$coordinator_key" >"$d/coordinator.public" && printf "%s\n" "$worker_key" >"$d/worker.secret" || exit 1
 worker_key=
 '
-        worker+=' --curve-secret "$d/worker.secret" --coordinator-key "$d/coordinator.public"'
+        if $behind; then
+            # A worker behind an aggregator: the aggregator's public key comes third.
+            script+='IFS= read -r aggregator_key || { echo "launch-ssh: the aggregator key did not arrive on stdin" >&2; exit 1; }
+printf "%s\n" "$aggregator_key" >"$d/aggregator.public" || exit 1
+'
+            worker+=' --curve-secret "$d/worker.secret" --coordinator-key "$d/aggregator.public,$d/coordinator.public"'
+        else
+            worker+=' --curve-secret "$d/worker.secret" --coordinator-key "$d/coordinator.public"'
+        fi
     fi
     script+='exec 3<&0 </dev/null
 '"$worker"' 3<&- &
@@ -299,10 +332,28 @@ coordinator_command() {
 }
 # One ssh command per worker: names[k] on worker_hosts[k] runs remote_cmds[k], with the key pair
 # worker_keys[k] (a name under keys/workers) on its stdin.
+# Aggregators come first; third_keys[k] names the aggregator key pair whose public key a worker
+# behind it gets third on its stdin (empty for the others).
 names=()
 worker_hosts=()
 worker_keys=()
+third_keys=()
 remote_cmds=()
+aggregator_endpoints=()
+for ((j = 0; j < aggregators; j++)); do
+    host=${hosts[$j]}
+    reach=${host#*@}
+    if [[ $reach == *:* && $reach != \[* ]]; then reach="[$reach]"; fi
+    aggregator_endpoints+=("tcp://$reach:$aggregator_port")
+    names+=("${host#*@}-aggregator")
+    worker_hosts+=("$host")
+    worker_keys+=("${key_names[$j]:+${key_names[$j]}-aggregator}")
+    third_keys+=("")
+    insecure_flag=()
+    $curve || insecure_flag=(--insecure)
+    remote_cmds+=("$(remote_command "$emfleet_remote $(sq aggregator --connect "$address" --bind "tcp://0.0.0.0:$aggregator_port" --name "${host#*@}-aggregator" "${insecure_flag[@]}")")")
+done
+w=0
 for h in "${!hosts[@]}"; do
     host=${hosts[$h]}
     for ((i = 1; i <= host_slots[h]; i++)); do
@@ -310,7 +361,16 @@ for h in "${!hosts[@]}"; do
         names+=("$name")
         worker_hosts+=("$host")
         worker_keys+=("${key_names[$h]:-}")
-        remote_cmds+=("$(remote_command "$emfleet_remote $(sq worker --connect "$address" --threads "$worker_threads" --name "$name")")")
+        if ((aggregators > 0)); then
+            # Consecutive workers share an aggregator; the coordinator is each one's fallback.
+            j=$((w * aggregators / total))
+            third_keys+=("${key_names[$j]:+${key_names[$j]}-aggregator}")
+            remote_cmds+=("$(remote_command "$emfleet_remote $(sq worker --connect "${aggregator_endpoints[$j]},$address" --threads "$worker_threads" --name "$name")" true)")
+        else
+            third_keys+=("")
+            remote_cmds+=("$(remote_command "$emfleet_remote $(sq worker --connect "$address" --threads "$worker_threads" --name "$name")")")
+        fi
+        w=$((w + 1))
     done
 done
 ssh_cmd=("$ssh" "${ssh_opts[@]}" -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -T)
@@ -323,12 +383,15 @@ if $dry_run; then
         for name in "${key_names[@]}"; do
             printf '#   %q keygen --out RUN_KEYS/workers --name %q\n' "$emfleet" "$name"
         done
+        for ((j = 0; j < aggregators; j++)); do
+            printf '#   %q keygen --out RUN_KEYS/workers --name %q\n' "$emfleet" "${key_names[$j]}-aggregator"
+        done
     fi
     printf '%q ' "${coordinator_cmd[@]}"
     echo
     for k in "${!names[@]}"; do
         if $curve; then
-            echo "# worker ${names[$k]}: stdin carries $keys/coordinator.public and $keys/workers/${worker_keys[$k]}.secret, then stays open"
+            echo "# ${names[$k]}: stdin carries $keys/coordinator.public and $keys/workers/${worker_keys[$k]}.secret${third_keys[$k]:+, then $keys/workers/${third_keys[$k]}.public}, then stays open"
         else
             echo "# worker ${names[$k]}: stdin stays open (no keys: --insecure)"
         fi
@@ -386,31 +449,40 @@ if $fresh_keys; then
         for name in "${key_names[@]}"; do
             "$emfleet" keygen --out "$keys/workers" --name "$name" >/dev/null
         done
+        for ((j = 0; j < aggregators; j++)); do
+            "$emfleet" keygen --out "$keys/workers" --name "${key_names[$j]}-aggregator" >/dev/null
+        done
     ) || die "emfleet keygen failed"
 fi
 coordinator_command
 coordinator_key=""
 host_secrets=()
+third_publics=()
 if $curve; then
     read_key "$keys/coordinator.public" coordinator_key
     for k in "${!names[@]}"; do
         read_key "$keys/workers/${worker_keys[$k]}.secret" "host_secrets[$k]"
+        third_publics[k]=""
+        if [[ -n ${third_keys[$k]} ]]; then read_key "$keys/workers/${third_keys[$k]}.public" "third_publics[$k]"; fi
     done
 fi
 
 # What a worker's ssh session reads: the keys, then nothing until this script has exited. (Should
 # it die by SIGKILL, the first feed removes the run's keys, which the EXIT trap could not.)
 feed() {
-    if $curve; then printf '%s\n%s\n' "$coordinator_key" "${host_secrets[$1]}"; fi
+    if $curve; then
+        printf '%s\n%s\n' "$coordinator_key" "${host_secrets[$1]}"
+        if [[ -n ${third_publics[$1]} ]]; then printf '%s\n' "${third_publics[$1]}"; fi
+    fi
     while kill -0 "$$" 2>/dev/null; do sleep 1; done
     if (($1 == 0)) && [[ -n $run_dir ]]; then rm -rf "$run_dir"; fi
 }
 
 # --- run
 if $curve; then
-    echo "$me: coordinator here on 0.0.0.0:$port (CURVE keys in $keys), workers connect to $address: $total on ${#hosts[@]} host(s)" >&2
+    echo "$me: coordinator here on 0.0.0.0:$port (CURVE keys in $keys), workers connect to $address: $total on ${#hosts[@]} host(s)${aggregator_endpoints[*]:+, through aggregators at ${aggregator_endpoints[*]}}" >&2
 else
-    echo "$me: coordinator here on 0.0.0.0:$port WITHOUT encryption (--insecure), workers connect to $address: $total on ${#hosts[@]} host(s)" >&2
+    echo "$me: coordinator here on 0.0.0.0:$port WITHOUT encryption (--insecure), workers connect to $address: $total on ${#hosts[@]} host(s)${aggregator_endpoints[*]:+, through aggregators at ${aggregator_endpoints[*]}}" >&2
 fi
 "${coordinator_cmd[@]}" &
 coordinator_pid=$!
