@@ -85,7 +85,7 @@ struct WorkerCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let pinned = try cpus.flatMap(ProcessorAffinity.parse)
+            let pinned = cpus.flatMap(ProcessorAffinity.parse)
             if let pinned { try ProcessorAffinity.pin(to: pinned) }
             var options = WorkerOptions(endpoint: endpoints[0], threads: threads ?? pinned?.count ?? ProcessInfo.processInfo.activeProcessorCount)
             options.name = name
