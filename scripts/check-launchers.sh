@@ -79,6 +79,27 @@ if ((${#children[@]} != 3)); then
     echo "check-launchers: expected a coordinator and 2 workers under launch-local.sh, found ${#children[@]} emfleet processes" >&2
     exit 1
 fi
+# The two workers are pinned to CPUs of their own when together they take every CPU this script
+# may use (launch-local.sh's default threads: online CPUs / 2), and left to the scheduler otherwise.
+online=$(getconf _NPROCESSORS_ONLN)
+threads=$((online / 2 > 0 ? online / 2 : 1))
+own=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status)
+worker_cpus=()
+for pid in "${children[@]}"; do
+    if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q ' worker '; then
+        worker_cpus+=("$(awk '/^Cpus_allowed_list:/ { print $2 }' "/proc/$pid/status")")
+    fi
+done
+if ((2 * threads == $(nproc))); then
+    if ((${#worker_cpus[@]} != 2)) || [[ ${worker_cpus[0]} == "$own" || ${worker_cpus[1]} == "$own" || ${worker_cpus[0]} == "${worker_cpus[1]}" ]]; then
+        echo "check-launchers: 2 workers of $threads threads on $(nproc) CPUs ($own) should each have CPUs of their own, had: ${worker_cpus[*]}" >&2
+        exit 1
+    fi
+    echo "check-launchers: launch-local.sh pinned its 2 workers to CPUs ${worker_cpus[0]} and ${worker_cpus[1]} of $own"
+elif [[ ${worker_cpus[*]} != "$own $own" ]]; then
+    echo "check-launchers: 2 workers of $threads threads on $(nproc) CPUs should not be pinned, had: ${worker_cpus[*]} (own $own)" >&2
+    exit 1
+fi
 # (Quietly: bash would report the killed job.)
 { kill -9 "$launcher"; wait "$launcher"; } 2>/dev/null || true
 launcher=""

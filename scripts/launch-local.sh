@@ -8,7 +8,8 @@
 #
 #   N                   workers to start; the first round starts once all N have joined
 #   --port P            the coordinator's port on 127.0.0.1 (default: a free one)
-#   --worker-threads T  threads per worker (default: cores / N, at least 1; never changes the model)
+#   --worker-threads T  threads per worker (default: cores / N, at least 1; never changes the model);
+#                       workers that together take every CPU are each pinned to CPUs of their own
 #   --aggregators A     start A `emfleet aggregator` processes on loopback ports between the
 #                       coordinator and the workers (workers split evenly and in order among them;
 #                       each worker falls back to the coordinator if its aggregator dies). The model
@@ -88,6 +89,27 @@ fi
 poll_after_step=1000
 (( workers * worker_threads <= $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) )) || poll_after_step=0
 
+# Workers that together take every CPU this launcher may use are each pinned to CPUs of their own
+# (`emfleet worker --cpus`), as `--workers N` pins them: two workers on two cores then stop
+# trading places with each other and the coordinator (docs/BENCHMARKS.md, issue 18).
+allowed_cpus=()
+allowed_list=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status 2>/dev/null || true)
+for range in ${allowed_list//,/ }; do
+    if [[ $range =~ ^([0-9]+)-([0-9]+)$ ]]; then
+        for ((cpu = BASH_REMATCH[1]; cpu <= BASH_REMATCH[2]; cpu++)); do allowed_cpus+=("$cpu"); done
+    elif [[ $range =~ ^[0-9]+$ ]]; then
+        allowed_cpus+=("$range")
+    fi
+done
+pin=false
+((workers > 1 && workers * worker_threads == ${#allowed_cpus[@]})) && pin=true
+# The CPUs of worker I (1-based): the I-th run of worker_threads allowed CPUs, comma-separated.
+worker_cpus() {
+    local first=$((($1 - 1) * worker_threads))
+    local IFS=,
+    echo "${allowed_cpus[*]:first:worker_threads}"
+}
+
 # --- the binary
 if [[ -n ${EMFLEET:-} ]]; then
     emfleet=$(command -v "$EMFLEET") || die "EMFLEET=$EMFLEET is not an executable"
@@ -156,7 +178,7 @@ if $curve; then
 fi
 
 # --- run
-echo "$me: coordinator on $address$($curve && echo " (CURVE, run keys in $keys)"), $workers workers with $worker_threads threads each ($emfleet)" >&2
+echo "$me: coordinator on $address$($curve && echo " (CURVE, run keys in $keys)"), $workers workers with $worker_threads threads each$($pin && echo ", pinned") ($emfleet)" >&2
 "$emfleet" "${job_args[@]}" --bind "$address" "${min_workers[@]}" "${coordinator_curve[@]}" --exit-with-parent &
 coordinator_pid=$!
 
@@ -188,7 +210,10 @@ for ((i = 1; i <= workers; i++)); do
             worker_curve=(--curve-secret "$keys/workers/local-$i.secret" --coordinator-key "$keys/workers/aggregator-$a.public,$keys/coordinator.public")
         fi
     fi
-    "$emfleet" worker --connect "$worker_connect" --threads "$worker_threads" --name "local-$i" --poll-after-step "$poll_after_step" --exit-with-parent "${worker_curve[@]}" \
+    worker_pinning=()
+    ! $pin || worker_pinning=(--cpus "$(worker_cpus "$i")")
+    "$emfleet" worker --connect "$worker_connect" --threads "$worker_threads" --name "local-$i" --poll-after-step "$poll_after_step" \
+        --exit-with-parent "${worker_pinning[@]}" "${worker_curve[@]}" \
         > >(while IFS= read -r line; do printf '[worker-%s] %s\n' "$i" "$line"; done >&2) 2>&1 &
     worker_pids+=($!)
 done
