@@ -56,6 +56,10 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--torch", action="store_true", help="also compare with PyTorch at 784-256-128-10 and 32-128-64-10")
     parser.add_argument("--only-torch", action="store_true", help="only the PyTorch comparison")
+    parser.add_argument("--fleet-workers", type=int, default=2,
+                        help="local workers (cores / N threads each) and DDP processes in the PyTorch comparison")
+    parser.add_argument("--shards", type=int, help="emfleet's --shards in the PyTorch comparison (default: emfleet's own)")
+    parser.add_argument("--anchor", help="torch_ddp_mlp.py (default: ../shared/anchors/ beside the repository)")
     args = parser.parse_args()
     os.makedirs(args.data_dir, exist_ok=True)
     x = os.path.join(args.data_dir, "mlp-200000x32-c10-s1.npy")
@@ -176,7 +180,7 @@ def main():
 def torch_side_by_side(args, small_x, small_y):
     """emfleet against PyTorch (one process and DistributedDataParallel over gloo, from
     ../shared/anchors/torch_ddp_mlp.py) at both widths, every trainer in the same run, interleaved."""
-    anchor = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "anchors", "torch_ddp_mlp.py")
+    anchor = args.anchor or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "anchors", "torch_ddp_mlp.py")
     if not os.path.exists(anchor):
         print(f"# {anchor} is missing: PyTorch comparison skipped")
         return
@@ -191,7 +195,17 @@ def torch_side_by_side(args, small_x, small_y):
         subprocess.run([args.emfleet, "data", "generate", "--samples", "60000", "--features", "784", "--components", "10",
                         "--seed", "2", "--out", wide_x, "--labels", wide_y], check=True, stdout=subprocess.DEVNULL)
     cases = [("784-256-128-10 (60,000 rows)", wide_x, wide_y, "256,128"), ("32-128-64-10 (200,000 rows)", small_x, small_y, "128,64")]
-    emfleet_configs = [("emfleet, 1 process", []), ("emfleet, 2 local workers", ["--workers", "2", "--worker-threads", "1"])]
+    fleet = args.fleet_workers
+    threads = max(1, (os.cpu_count() or 2) // fleet)
+    # A process computes whole shards on its threads, so the shards of a batch bound the cores
+    # a step can use (emfleet's default: one shard per 64 rows of the batch).
+    shards = ["--shards", str(args.shards)] if args.shards else []
+    suffix = f", {args.shards} shards" if args.shards else ""
+    emfleet_configs = [("emfleet, 1 process" + suffix, shards),
+                       (f"emfleet, {fleet} local workers" + ("" if threads == 1 else f" ({threads} threads each)") + suffix,
+                        ["--workers", str(fleet), "--worker-threads", str(threads)] + shards)]
+    print(f"# {os.cpu_count()} CPUs; PyTorch's one process takes them all, each of its {fleet} DDP processes "
+          f"{max(1, (os.cpu_count() or 2) // fleet)} (the anchor's torch.set_num_threads)")
     print()
     print(f"| network | trainer | s/epoch (median of {args.repeats}) | runs | held-out accuracy |")
     print("|---|---|---|---|---|")
@@ -203,7 +217,7 @@ def torch_side_by_side(args, small_x, small_y):
                 seconds.setdefault(name, []).append(statistics.median(e["seconds"] for e in epochs[1:]))
                 accuracy[name] = epochs[-1]["validation_accuracy"]
             completed = subprocess.run([sys.executable, anchor, "--data", x, "--labels", y, "--hidden", hidden, "--epochs", "3",
-                                        "--workers", "2"], capture_output=True, text=True)
+                                        "--workers", str(fleet)], capture_output=True, text=True)
             if completed.returncode != 0:
                 sys.exit(f"bench: the PyTorch anchor failed:\n{completed.stderr}")
             for line in completed.stdout.splitlines():
