@@ -372,6 +372,15 @@ extension MLPCommand {
                     log.note("warning: --batch-size \(asked) is more than the \(shape.rows) rows: every step takes all the training rows")
                 }
                 let text = log.format == .text && !quiet
+                // A process computes whole shards on its threads, so a step uses at most as many
+                // threads as its batch has shards; more shards are another (equally good) model.
+                let computing = threads ?? ProcessInfo.processInfo.activeProcessorCount
+                let planned = job.runner.plan.count
+                if text, shards == nil, cluster.workers == nil, cluster.bind == nil, computing > planned,
+                   planned < ShardPlan.defaultShardCount(rows: shape.rows) {
+                    log.note("note: a \(batchSize)-row batch makes \(planned) shards (at least \(BatchLayout.defaultRowsPerShard) rows each), so a step uses "
+                        + "\(planned) of \(computing) threads; --shards \(computing) would use all (another summation order, so another model)")
+                }
                 if text {
                     let whereComputed = cluster.workers.map { "\($0) local workers" } ?? cluster.bind.map { "workers at \($0)" } ?? "this process"
                     print("training \(job.runner.dimension)-\(hiddenWidths.map(String.init).joined(separator: "-"))-\(outputs) "

@@ -206,6 +206,23 @@ struct MLPCLITests {
         #expect(negative.status == 64 && negative.stderr.contains("--l1"), "\(negative.stderr)")
     }
 
+    @Test("one process with more threads than its batch's default shards says how to use them all, and only then")
+    func moreThreadsThanShardsIsNoted() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        // 30,000 rows would make 4 shards, a batch of 128 allows 2 (one per 64 rows).
+        let common = ["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--out", scratch.path("m.json"),
+                      "--hidden", "4", "--epochs", "1", "--batch-size", "128"]
+        let note = "emfleet: note: a 128-row batch makes 2 shards (at least 64 rows each), so a step uses 2 of 8 threads; "
+            + "--shards 8 would use all (another summation order, so another model)\n"
+        let wide = try EmfleetBinary.run(common + ["--threads", "8"])
+        #expect(wide.status == 0 && wide.stderr == note, "\(wide.stderr)")
+        for quiet in [["--threads", "2"], ["--threads", "8", "--shards", "2"], ["--threads", "8", "--quiet"], ["--threads", "8", "--workers", "2"]] {
+            let result = try EmfleetBinary.run(common + quiet)
+            #expect(result.status == 0 && !result.stderr.contains("note: a 128-row batch"), "\(quiet): \(result.stderr)")
+        }
+    }
+
     @Test(arguments: [1, 2, 3, 4])
     func weightsAreByteIdenticalForAnyWorkerCount(workers: Int) throws {
         let scratch = try ScratchDirectory()
