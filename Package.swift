@@ -40,6 +40,7 @@ let package = Package(
         // would clash with this package's; depending on it lets its module be renamed (the Numerics
         // target below, which every product reaches, so the renaming holds in any package using emfleet).
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
     ],
     targets: [
         // MARK: - C libraries at the edge
@@ -61,6 +62,7 @@ let package = Package(
         .target(name: "Numerics", dependencies: [
             "CLAPACK", "CKernels",
             .product(name: "Numerics", package: "swift-numerics", moduleAliases: ["Numerics": "SwiftNumerics"]),
+            .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "Datasets", dependencies: ["Numerics", "CKernels"]),
         // The job protocol, the shard tree, the byte codec and the in-process runner: what every job and the runtime share.

@@ -1,6 +1,7 @@
 import Datasets
 import Engine
 import Foundation
+import Numerics
 
 /// Where a job's shards are computed, as plain values: in this process, on local worker
 /// processes, or on remote workers that connect to a bound endpoint.
@@ -109,6 +110,9 @@ public final class JobShards {
             fleet = nil
             return
         }
+        // Between its parallel loops (an optimizer's update) a coordinator's cores belong to the
+        // workers that may compute beside it: its idle threads sleep at once rather than poll.
+        ParallelLanes.shared.idleSpinMicroseconds = 0
         var spec = try JobSpec.describe(path: path, csv: csv, shards: shards, stream: cluster.streamData)
         if let count = cluster.workers, !cluster.streamData {
             try JobDataSource.checkFits(path: path, rows: spec.rows, columns: spec.columns, processes: count, limit: cluster.memoryLimit)

@@ -24,7 +24,7 @@ public enum ShardComputation {
         let lanes = min(max(1, threads), max(1, shards.count))
         try withoutActuallyEscaping(data) { data in
             let box = UncheckedBox((data, task))
-            DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            ParallelLanes.shared.run(lanes: lanes) { lane in
                 let (data, task) = box.value
                 for index in stride(from: lane, to: shards.count, by: lanes) {
                     guard failure.current == nil else { return }
@@ -100,7 +100,7 @@ extension Locked {
     }
 }
 
-/// Carries values into `concurrentPerform`'s closure.
+/// Carries values into the lanes' closure.
 struct UncheckedBox<Value>: @unchecked Sendable {
     // @unchecked: the values are read-only while the threads run (the task is immutable and the
     // loader is safe to call from several threads, as `ShardComputation.run` documents).

@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import Numerics
 
 /// The update rule.
 public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
@@ -159,27 +160,15 @@ public struct OptimizerState: Codable, Equatable, Sendable {
         }
     }
 
-    /// The cores this process may use, read once: Foundation reads the cgroup's files on every
-    /// call, about 14 µs, which was 3.6% of a small network's training in one process.
-    private static let cores = ProcessInfo.processInfo.activeProcessorCount
-
     /// Runs `body` over consecutive parts of `0..<n` on up to all cores. Each parameter's update
     /// depends on its own values alone, so the parts change nothing in the result; a large
     /// network's update is memory-bound and a serial step of every training round.
     private static func inParts(of n: Int, _ body: (Range<Int>) -> Void) {
-        let parts = min(cores, 8, max(1, n / (1 << 15)))
+        // The pool's size, read once (Foundation's activeProcessorCount reads the cgroup's files
+        // on every call, about 14 µs: 3.6% of a small network's training when each update read it).
+        let parts = min(ParallelLanes.shared.threads, 8, max(1, n / (1 << 15)))
         guard parts > 1 else { return body(0..<n) }
-        withoutActuallyEscaping(body) { body in
-            let box = PartBody(body: body)
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
-                box.body((p * n / parts)..<((p + 1) * n / parts))
-            }
-        }
+        ParallelLanes.shared.run(lanes: parts) { p in body((p * n / parts)..<((p + 1) * n / parts)) }
     }
 }
 
-/// Carries an update's body into `concurrentPerform`.
-private struct PartBody: @unchecked Sendable {
-    // @unchecked: each part writes only its own range of the buffers the body captures.
-    let body: (Range<Int>) -> Void
-}

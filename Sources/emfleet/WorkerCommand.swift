@@ -92,6 +92,8 @@ struct WorkerCommand: ParsableCommand {
             options.coordinatorTimeout = coordinatorTimeout
             options.exitWithParent = exitWithParent
             options.pollAfterStepMicroseconds = pollAfterStep
+            // A worker's threads poll between its loops only while it may poll for its next task.
+            ParallelLanes.shared.idleSpinMicroseconds = min(200, pollAfterStep)
             options.memoryLimit = try memoryLimit.map(parsedMemoryLimit)
             let serverKeys = try keyFiles.map(CurveKeyPair.readPublic)
             if let curveSecret, let first = serverKeys.first {
