@@ -7,8 +7,8 @@ import Foundation
 /// `DispatchQueue.concurrentPerform` woke a sleeping thread for each such loop, about 40 µs on
 /// this project's virtual CPUs (docs/BENCHMARKS.md).
 ///
-/// An idle thread here polls for the next loop for ``idleSpinMicroseconds`` before it sleeps, so
-/// that back-to-back loops find it awake; a caller waiting for the others' lanes does the same.
+/// A thread that ran a lane polls for the next loop for ``idleSpinMicroseconds`` before it sleeps,
+/// so that back-to-back loops find it awake, and only the threads a loop needs are woken.
 /// Which thread runs a lane never changes what the lane computes: callers give each lane its own
 /// work, as with `concurrentPerform`.
 ///
@@ -26,9 +26,10 @@ public final class ParallelLanes: @unchecked Sendable {
     /// The threads that run lanes, the caller's included.
     public let threads: Int
 
-    /// How long a thread that ran a lane polls for the next loop before it sleeps (a caller waiting
-    /// for the others' lanes polls for up to 200 µs in any case). 0 sleeps at once: for a process whose cores belong to other processes
-    /// between its loops (a coordinator whose workers compute on this machine).
+    /// How long a thread that ran a lane polls for the next loop before it sleeps; 0 sleeps at once,
+    /// for a process whose cores belong to other processes between its loops (a coordinator whose
+    /// workers compute on this machine). A caller waiting for the others' lanes polls for up to
+    /// 200 µs in any case.
     public var idleSpinMicroseconds: Int {
         get { spin.load(ordering: .relaxed) }
         set { spin.store(max(0, newValue), ordering: .relaxed) }
