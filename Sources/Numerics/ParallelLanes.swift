@@ -8,7 +8,8 @@ import Foundation
 /// this project's virtual CPUs (docs/BENCHMARKS.md).
 ///
 /// A thread that ran a lane polls for the next loop for ``idleSpinMicroseconds`` before it sleeps,
-/// so that back-to-back loops find it awake, and only the threads a loop needs are woken.
+/// so that back-to-back loops find it awake (and a caller polls as long for the others' lanes);
+/// only the threads a loop needs are woken.
 /// Which thread runs a lane never changes what the lane computes: callers give each lane its own
 /// work, as with `concurrentPerform`.
 ///
@@ -26,10 +27,10 @@ public final class ParallelLanes: @unchecked Sendable {
     /// The threads that run lanes, the caller's included.
     public let threads: Int
 
-    /// How long a thread that ran a lane polls for the next loop before it sleeps; 0 sleeps at once,
-    /// for a process whose cores belong to other processes between its loops (a coordinator whose
-    /// workers compute on this machine). A caller waiting for the others' lanes polls for up to
-    /// 200 µs in any case.
+    /// How long a thread that ran a lane polls for the next loop, and a caller for the others'
+    /// lanes, before it sleeps; 0 sleeps at once, for a process whose cores belong to other
+    /// processes (a coordinator whose workers compute on this machine, or workers that together
+    /// have more threads than there are cores).
     public var idleSpinMicroseconds: Int {
         get { spin.load(ordering: .relaxed) }
         set { spin.store(max(0, newValue), ordering: .relaxed) }
@@ -106,9 +107,9 @@ public final class ParallelLanes: @unchecked Sendable {
     private func deadline() -> UInt64 { DispatchTime.now().uptimeNanoseconds + UInt64(idleSpinMicroseconds) * 1000 }
 
     private func waitForLanes() {
-        // The caller polls for the others' lanes whatever ``idleSpinMicroseconds`` says: its loop is
-        // under way, and the others' lanes are as long as its own.
-        let until = DispatchTime.now().uptimeNanoseconds + 200_000
+        // Polling for the others' lanes pays only while they have cores of their own, which is
+        // what ``idleSpinMicroseconds`` says: with more threads than cores it would take theirs.
+        let until = deadline()
         while pending.load(ordering: .acquiring) > 0 {
             guard DispatchTime.now().uptimeNanoseconds < until else {
                 done.lock()
