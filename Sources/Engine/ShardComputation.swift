@@ -22,25 +22,21 @@ public enum ShardComputation {
         let leaves = Locked<[Int: Job.Result]>([:])
         let failure = Locked<(any Error)?>(nil)
         let lanes = min(max(1, threads), max(1, shards.count))
-        try withoutActuallyEscaping(data) { data in
-            let box = UncheckedBox((data, task))
-            ParallelLanes.shared.run(lanes: lanes) { lane in
-                let (data, task) = box.value
-                for index in stride(from: lane, to: shards.count, by: lanes) {
-                    guard failure.current == nil else { return }
-                    let shard = shards[index]
-                    do {
-                        let rows = try data(shard)
-                        let state: Job.Scratch = scratch.scratch(for: Job.self, shard: shard)
-                        let result = try Job.evaluate(task, on: rows, scratch: state)
-                        leaves.withLock { $0[shard] = result }
-                    } catch {
-                        failure.withLock { $0 = $0 ?? error }
-                    }
+        ParallelLanes.shared.run(lanes: lanes) { lane in
+            for index in stride(from: lane, to: shards.count, by: lanes) {
+                guard failure.current == nil else { return }
+                let shard = shards[index]
+                do {
+                    let rows = try data(shard)
+                    let state: Job.Scratch = scratch.scratch(for: Job.self, shard: shard)
+                    let result = try Job.evaluate(task, on: rows, scratch: state)
+                    leaves.withLock { $0[shard] = result }
+                } catch {
+                    failure.withLock { $0 = $0 ?? error }
                 }
             }
-            if let error = failure.current { throw error }
         }
+        if let error = failure.current { throw error }
         var known: [Range<Int>: Job.Result] = leaves.takeBlocks()
         var results = [(Range<Int>, Job.Result)]()
         results.reserveCapacity(blocks.count)
@@ -98,12 +94,4 @@ extension Locked {
         }
         return Dictionary(uniqueKeysWithValues: taken.map { ($0.key..<($0.key + 1), $0.value) })
     }
-}
-
-/// Carries values into the lanes' closure.
-struct UncheckedBox<Value>: @unchecked Sendable {
-    // @unchecked: the values are read-only while the threads run (the task is immutable and the
-    // loader is safe to call from several threads, as `ShardComputation.run` documents).
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
