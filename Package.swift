@@ -76,7 +76,9 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Mixture"]),
         // The distributed runtime: knows jobs only through Engine's protocol.
         .target(name: "Messaging", dependencies: ["CZeroMQ"]),
-        .target(name: "Cluster", dependencies: ["Engine", "Messaging", "Datasets", "Numerics"]),
+        .target(
+            name: "Cluster",
+            dependencies: ["Engine", "Messaging", "Datasets", "Numerics", "CKernels", .product(name: "Atomics", package: "swift-atomics")]),
         // The live status of a job: an HTTP server (page, JSON, Prometheus metrics) fed by the coordinator's observer.
         .target(
             name: "StatusServer",

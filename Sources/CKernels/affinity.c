@@ -1,11 +1,13 @@
 // The process's CPU affinity: sched_getaffinity and sched_setaffinity need _GNU_SOURCE, and their
-// cpu_set_t macros are not visible from Swift. Kept apart from kernels.c so that the feature
-// macro changes nothing there.
+// cpu_set_t macros are not visible from Swift; so does memfd_create (shared-memory rings). Kept
+// apart from kernels.c so that the feature macro changes nothing there.
 #define _GNU_SOURCE
 #include "emfleet_kernels.h"
 #include <dirent.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -41,4 +43,21 @@ int emfleet_pin_process(const int *cpus, long count) {
         closedir(tasks);
     }
     return sched_setaffinity(0, sizeof set, &set);
+}
+
+int emfleet_shared_memory_file(const char *name, long bytes) {
+    const int descriptor = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (descriptor < 0) return -1;
+    if (ftruncate(descriptor, (off_t)bytes) != 0
+        || fcntl(descriptor, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+        close(descriptor);
+        return -1;
+    }
+    return descriptor;
+}
+
+int emfleet_shared_memory_sealed(int descriptor) {
+    const int seals = fcntl(descriptor, F_GET_SEALS);
+    if (seals < 0) return -1;
+    return (seals & F_SEAL_SHRINK) != 0;
 }

@@ -30,6 +30,9 @@ public struct CoordinatorOptions: Sendable {
     /// The largest message accepted from a worker: sized by the caller from the jobs it will run
     /// (each job's `messageLimit`), so that a worker cannot make the coordinator hold more.
     public var messageLimit = WireProtocol.minimumMessageLimit
+    /// Map the shared-memory rings that workers on this host offer, so that their tasks' and
+    /// results' big frames skip the socket (see `SharedRing`); off: every byte goes through it.
+    public var sharedMemory = true
 
     /// Creates options.
     public init(endpoint: String) { self.endpoint = endpoint }
@@ -40,8 +43,10 @@ public struct CoordinatorOptions: Sendable {
 
 /// Something that happened in the cluster, for the log.
 public enum ClusterEvent: Sendable {
-    /// A worker joined (it gets shards at the next round), directly or behind the aggregator `via`.
-    case workerJoined(id: Int, hello: Hello, via: Int?)
+    /// A worker joined (it gets shards at the next round), directly or behind the aggregator
+    /// `via`; `sharedMemory` says whether its big frames go through a shared-memory ring, and
+    /// `ringRefused` why a ring it offered from this host was not mapped.
+    case workerJoined(id: Int, hello: Hello, via: Int?, sharedMemory: Bool, ringRefused: String?)
     /// An aggregator joined: workers behind it join through it.
     case aggregatorJoined(id: Int, hello: Hello)
     /// An aggregator was declared dead; its `workers` workers were lost with it.
@@ -205,6 +210,9 @@ public final class ClusterCoordinator: ShardRunner {
 
     /// Live workers that have the job's data ready.
     public var liveWorkers: Int { peers.values.filter { $0.ready && !$0.excluded }.count }
+
+    /// Bytes of frames that went to and from workers on this host through shared memory.
+    public var sharedMemoryBytes: Int { transport.sharedMemoryBytes }
 
     // MARK: Rounds
 
@@ -529,6 +537,7 @@ public final class ClusterCoordinator: ShardRunner {
         mayHaveOrphans = true
         peers[peer.id] = nil
         idOfIdentity[peer.identity] = nil
+        transport.detachRing(for: peer.identity)
         deadIdentities.insert(peer.identity)
         for shard in 0..<plan.count where owner[shard] == peer.id { owner[shard] = nil }
         onEvent(.workerLost(id: peer.id, label: peer.hello.label, reason: reason, pendingShards: peer.pending.count))
@@ -552,6 +561,8 @@ public final class ClusterCoordinator: ShardRunner {
                 try handle(frames, state)
             case let .handshakeFailed(address, detail):
                 drop("a connection from \(address.isEmpty ? "somewhere" : address) failed the ZeroMQ handshake (\(detail))")
+            case let .undeliverable(reason):
+                drop(reason)
             case let .keyRefused(fingerprint, address):
                 refusedHandshakes += 1
                 // The first few and then every hundredth: a flood of bad keys cannot flood the log.
@@ -644,6 +655,7 @@ public final class ClusterCoordinator: ShardRunner {
                     onEvent(.workerRefused(label: peer.label, reason: reason))
                     peers[id] = nil
                     idOfIdentity[identity] = nil
+                    transport.detachRing(for: identity)
                     return
                 }
                 peer.ready = true
@@ -747,10 +759,17 @@ public final class ClusterCoordinator: ShardRunner {
         nextID += 1
         peers[peer.id] = peer
         idOfIdentity[identity] = peer.id
+        // The welcome itself is small and goes through the socket; the job's bytes may not.
+        var ringRefused: String?
+        var ring: UInt64 = 0
+        if let offer = hello.ring, peer.via == nil, options.sharedMemory, hello.host == Self.hostName {
+            ringRefused = transport.attachRing(offer, pid: hello.pid, for: identity)
+            if ringRefused == nil { ring = offer.id }
+        }
         send(peer, .welcome, body: Welcome(
-            workerID: peer.id, heartbeatMilliseconds: options.heartbeatMilliseconds, messageLimit: options.messageLimit).body)
+            workerID: peer.id, heartbeatMilliseconds: options.heartbeatMilliseconds, messageLimit: options.messageLimit, ring: ring).body)
         send(peer, .job, body: spec.body)
-        onEvent(.workerJoined(id: peer.id, hello: hello, via: peer.via?.aggregator))
+        onEvent(.workerJoined(id: peer.id, hello: hello, via: peer.via?.aggregator, sharedMemory: ring != 0, ringRefused: ringRefused))
         notify(force: true)
         if let referenceCore, hello.blasCore != referenceCore {
             onEvent(.blasMismatch(label: peer.label, core: hello.blasCore, expected: referenceCore))
@@ -760,6 +779,9 @@ public final class ClusterCoordinator: ShardRunner {
     private func send(_ peer: Peer, _ kind: MessageKind, body: [UInt8]?) {
         sendRaw(peer.identity, kind, body.map { [$0] } ?? [])
     }
+
+    /// This host's name, as workers give theirs in their hellos: only a worker here can share memory.
+    private static let hostName = ProcessInfo.processInfo.hostName
 
     /// Sends a message whose frames after the envelope are `parts` (a body, and a task's payload).
     private func send(_ peer: Peer, _ kind: MessageKind, _ parts: [[UInt8]]) {

@@ -30,6 +30,8 @@ public struct ClusterSettings: Sendable, Equatable {
     public var exitWithParent = false
     /// Admit workers whose OpenBLAS kernel differs from the coordinator's and cannot change.
     public var allowMixedKernels = false
+    /// Whether workers on this host may exchange big frames through shared memory (`SharedRing`).
+    public var sharedMemory = true
     /// The most memory each process's shards may take, in process and on local workers (nil: no limit).
     public var memoryLimit: MemoryLimit?
 
@@ -129,6 +131,7 @@ public final class JobShards {
         options.maxWorkers = max(cluster.maxWorkers, cluster.workers ?? 0)
         options.exitWithParent = cluster.exitWithParent
         options.allowMixedKernels = cluster.allowMixedKernels
+        options.sharedMemory = cluster.sharedMemory
         options.messageLimit = messageLimit(ShardContext(plan: spec.plan, dimension: spec.columns))
         if let secret = cluster.curveSecret, let authorized = cluster.authorizedKeys {
             options.curve = CurveServerSettings(keys: try CurveKeyPair.readSecret(secret), authorized: try CurveKeyPair.authorizedKeys(authorized))

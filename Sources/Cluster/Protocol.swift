@@ -1,15 +1,17 @@
 import Engine
 import Foundation
 
-/// The emfleet wire protocol, version 9 (see docs/PROTOCOL.md).
+/// The emfleet wire protocol, version 10 (see docs/PROTOCOL.md).
 ///
 /// Every message is a ZeroMQ multipart message whose first frame is a 24-byte ``Envelope``
 /// and whose second frame, when present, is the body encoded with `WireWriter`. A task and a
 /// result carry the job's own bytes in a third frame, the payload, so that they are neither
 /// copied into a body nor out of one (a task's payload is the same array for every worker).
+/// Between a coordinator and a worker on one host such a frame may travel through a
+/// shared-memory ring instead (`SharedRing`): sent empty, with a descriptor frame appended.
 public enum WireProtocol {
     /// The protocol version this build speaks; a peer with another is refused.
-    public static let version: UInt16 = 9
+    public static let version: UInt16 = 10
     /// The first four bytes of every envelope.
     static let magic: [UInt8] = Array("EMFL".utf8)
     /// Largest message a worker accepts (`ZMQ_MAXMSGSIZE`): tasks and streamed rows stay far below.
@@ -147,12 +149,16 @@ public struct Hello: Equatable, Sendable {
     public var name: String
     /// The OpenBLAS kernels the worker's CPU can run (`BLASKernel.runnableKernelsOnThisCPU()`).
     public var runnableCores: [String] = []
+    /// The shared-memory ring a coordinator on the same host may map (nil: none offered).
+    public var ring: RingOffer?
 
     var body: [UInt8] {
         var w = WireWriter()
         w.string(host); w.int(pid); w.int(threads); w.string(blasCore); w.string(software); w.string(name)
         w.u32(UInt32(runnableCores.count))
         for core in runnableCores { w.string(core) }
+        w.bool(ring != nil)
+        if let ring { w.u64(ring.id); w.int(ring.descriptor); w.int(ring.capacity) }
         return w.bytes
     }
 
@@ -172,6 +178,11 @@ public struct Hello: Equatable, Sendable {
         let count = Int(try r.u32("runnable core count"))
         guard count <= 64 else { throw WireError("hello: \(count) runnable cores is too many") }
         runnableCores = try (0..<count).map { _ in try r.string("runnable core", maxBytes: 64) }
+        if try r.u8("ring offered") != 0 {
+            ring = RingOffer(
+                id: try r.u64("ring id"), descriptor: try r.int("ring descriptor", in: 0...Int(Int32.max)),
+                capacity: try r.int("ring capacity", in: SharedRing.capacities))
+        }
         try r.finish()
     }
 
@@ -188,14 +199,17 @@ struct Welcome: Equatable {
     /// The OpenBLAS kernel the worker must compute with (empty: its own): a worker that runs
     /// another re-executes itself with it and says hello again.
     var requiredCore = ""
+    /// The id of the worker's ring that the coordinator mapped (0: none): from then on big
+    /// frames go through it both ways.
+    var ring: UInt64 = 0
     var body: [UInt8] {
         var w = WireWriter()
-        w.int(workerID); w.int(heartbeatMilliseconds); w.int(messageLimit); w.string(requiredCore)
+        w.int(workerID); w.int(heartbeatMilliseconds); w.int(messageLimit); w.string(requiredCore); w.u64(ring)
         return w.bytes
     }
-    init(workerID: Int, heartbeatMilliseconds: Int, messageLimit: Int, requiredCore: String = "") {
+    init(workerID: Int, heartbeatMilliseconds: Int, messageLimit: Int, requiredCore: String = "", ring: UInt64 = 0) {
         self.workerID = workerID; self.heartbeatMilliseconds = heartbeatMilliseconds; self.messageLimit = messageLimit
-        self.requiredCore = requiredCore
+        self.requiredCore = requiredCore; self.ring = ring
     }
     init(body: [UInt8]) throws {
         var r = WireReader(body, context: "welcome")
@@ -203,6 +217,7 @@ struct Welcome: Equatable {
         heartbeatMilliseconds = try r.int("heartbeat", in: 10...3_600_000)
         messageLimit = try r.int("message limit", in: 4096...Int(Int32.max) * 8)
         requiredCore = try r.string("required core", maxBytes: 64)
+        ring = try r.u64("ring")
         try r.finish()
     }
 }

@@ -10,6 +10,8 @@ public enum TransportEvent: Sendable {
     case handshakeFailed(address: String, detail: String)
     /// A CURVE client with a key that is not authorized was refused.
     case keyRefused(fingerprint: String, address: String)
+    /// A message that could not be taken off its shared-memory ring (a bad descriptor): dropped.
+    case undeliverable(reason: String)
 }
 
 /// How a coordinator reaches its workers: the seam between the runtime's logic and ZeroMQ.
@@ -26,6 +28,23 @@ public protocol CoordinatorTransport: AnyObject {
     func send(_ frames: [[UInt8]])
     /// Closes the transport; messages already sent may still leave.
     func close()
+    /// Maps the shared-memory ring that the worker at `identity`, process `pid` on this host,
+    /// offered; from then on its big frames travel through the ring both ways. Returns why not
+    /// when it cannot (nil: attached).
+    func attachRing(_ offer: RingOffer, pid: Int, for identity: [UInt8]) -> String?
+    /// Forgets the ring of `identity` (a worker lost or gone).
+    func detachRing(for identity: [UInt8])
+    /// Bytes of frames sent and received through shared-memory rings so far.
+    var sharedMemoryBytes: Int { get }
+}
+
+extension CoordinatorTransport {
+    /// No shared memory: every frame goes through the transport itself.
+    public func attachRing(_ offer: RingOffer, pid: Int, for identity: [UInt8]) -> String? { "this transport has no shared memory" }
+    /// Nothing to forget.
+    public func detachRing(for identity: [UInt8]) {}
+    /// None.
+    public var sharedMemoryBytes: Int { 0 }
 }
 
 /// A monotonic clock in seconds: the seam through which tests control the runtime's time.
@@ -69,6 +88,10 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
     private var refused: [TransportEvent] = []
     private let requestedEndpoint: String
     private let messageLimit: Int
+    /// The shared-memory rings of workers on this host, by identity.
+    private var rings: [[UInt8]: SharedRing] = [:]
+    /// What the rings detached so far carried.
+    private var detachedRingBytes = 0
 
     /// Binds `endpoint`; workers may connect from now on.
     ///
@@ -131,7 +154,15 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
         // bounded queue (the socket stays readable), so a flood never has the queue and a
         // drained copy of it in memory at once.
         var taken = 0
-        while taken < messageLimit, let frames = try socket.tryReceive() {
+        while taken < messageLimit, var frames = try socket.tryReceive() {
+            if let identity = frames.first, let ring = rings[identity] {
+                do {
+                    frames = try ring.incoming(frames, from: 1)
+                } catch {
+                    events.append(.undeliverable(reason: "\(error)"))
+                    continue
+                }
+            }
             taken += frames.reduce(0) { $0 + $1.count }
             events.append(.message(frames))
         }
@@ -140,13 +171,39 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
 
     /// Sends without blocking; a peer that vanished (EHOSTUNREACH) is found out by its silence.
     public func send(_ frames: [[UInt8]]) {
-        _ = try? socket.trySend(frames)
+        if let identity = frames.first, let ring = rings[identity] {
+            _ = try? socket.trySend(ring.outgoing(frames, from: 1))
+        } else {
+            _ = try? socket.trySend(frames)
+        }
     }
+
+    /// Maps the worker's ring (see ``SharedRing``); without CURVE only, where no key is needed to
+    /// reach this coordinator anyway.
+    public func attachRing(_ offer: RingOffer, pid: Int, for identity: [UInt8]) -> String? {
+        guard zap == nil else { return "CURVE is on" }
+        do {
+            rings[identity] = try SharedRing.open(offer, pid: pid)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// Unmaps the worker's ring.
+    public func detachRing(for identity: [UInt8]) {
+        detachedRingBytes += rings.removeValue(forKey: identity)?.bytesCarried ?? 0
+    }
+
+    /// Bytes through the rings, attached and detached.
+    public var sharedMemoryBytes: Int { rings.values.reduce(detachedRingBytes) { $0 + $1.bytesCarried } }
 
     /// Closes the ZAP handler, the monitor and the socket.
     public func close() {
         guard !closed else { return }
         closed = true
+        detachedRingBytes = sharedMemoryBytes
+        rings.removeAll()
         zap?.close()
         monitor.close()
         socket.close()

@@ -32,6 +32,9 @@ public struct WorkerOptions: Sendable {
     /// turn after ``endpoint``, each with its server's public key when CURVE is on (nil: the
     /// key of ``curve``).
     public var fallbacks: [(endpoint: String, serverKey: String?)] = []
+    /// Offer the coordinator a shared-memory ring, through which a coordinator on the same host
+    /// sends tasks and takes results without copying them through the socket (see `SharedRing`).
+    public var sharedMemory = true
 
     /// Creates options.
     public init(endpoint: String, threads: Int) {
@@ -70,7 +73,12 @@ public final class ClusterWorker {
     private var connectedSince = ContinuousClock.now
     private let computeQueue = DispatchQueue(label: "emfleet.worker.compute")
     private let store: ShardStore
-    private let hello: Hello
+    private var hello: Hello
+    /// The shared-memory ring offered in the current hello (a new one for every new hello:
+    /// what a coordinator that forgot this worker left in the old one is never read).
+    private var ring: SharedRing?
+    /// Whether the coordinator mapped ``ring``: then big frames go through it both ways.
+    private var ringInUse = false
     private let jobs: JobRegistry
     /// The coordinator's message limit, from its welcome: results are split to fit it.
     private var messageLimit: Int?
@@ -113,6 +121,15 @@ public final class ClusterWorker {
             blasCore: BLAS.coreName, software: EmfleetVersion.string, name: options.name,
             runnableCores: BLASKernel.runnableKernelsOnThisCPU())
         BLAS.setThreadCount(1)
+        renewRing()
+    }
+
+    /// Makes a new ring for the next hello (none when shared memory is off or cannot be had:
+    /// the socket carries everything then).
+    private func renewRing() {
+        ringInUse = false
+        ring = options.sharedMemory ? try? SharedRing.create() : nil
+        hello.ring = ring?.offer
     }
 
     deinit {
@@ -150,6 +167,7 @@ public final class ClusterWorker {
         (socket, monitor) = try Self.connect(context: context, to: next.endpoint, curve: next.curve)
         dropJob()
         welcomed = false
+        renewRing()
         lastHeard = .now
         connectedSince = .now
         try send(.hello, body: hello.body)
@@ -190,9 +208,10 @@ public final class ClusterWorker {
             }
             if ready.contains(1) { try forwardComputed() }
             if ready.contains(0) {
-                while let frames = try socket.tryReceive() {
+                while let received = try socket.tryReceive() {
                     lastHeard = .now
                     do {
+                        let frames = try ring?.incoming(received) ?? received
                         if try handle(frames) == .stop { return "told to shut down by the coordinator" }
                     } catch let error as WireError {
                         // A malformed message is dropped, never followed.
@@ -258,6 +277,7 @@ public final class ClusterWorker {
             }
             heartbeatMilliseconds = welcome.heartbeatMilliseconds
             messageLimit = welcome.messageLimit - WireProtocol.resultOverhead
+            ringInUse = ring != nil && welcome.ring == ring?.id
             welcomed = true
         case .refuse:
             throw WorkerExit(description: "the coordinator refused this worker: \((try? TextBody.decode(body, "refusal")) ?? "no reason given")")
@@ -265,6 +285,7 @@ public final class ClusterWorker {
             guard welcomed else { return .goOn }  // a hello is already on its way
             dropJob()
             welcomed = false
+            renewRing()
             try send(.hello, body: hello.body)
             lastHello = .now
         case .job:
@@ -382,9 +403,15 @@ public final class ClusterWorker {
             // and the loop goes on to notice the refusal or the silence.
             guard try socket.trySend(frames) else { return }
         default:
-            try socket.send(frames)
+            try socket.send(outgoing(frames))
         }
         lastSent = .now
+    }
+
+    /// `frames` with their big frames in the ring, when the coordinator mapped it.
+    private func outgoing(_ frames: [[UInt8]]) -> [[UInt8]] {
+        guard ringInUse, let ring else { return frames }
+        return ring.outgoing(frames)
     }
 
     private func dropJob() {
@@ -420,7 +447,7 @@ public final class ClusterWorker {
             let epochOfResult = frames[0].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
             guard epochOfResult == epoch else { continue }  // computed for a job since dropped
             let envelope = try Envelope.decode(frames[1]).get()
-            try socket.send([envelope.encoded] + frames.dropFirst(2))
+            try socket.send(outgoing([envelope.encoded] + frames.dropFirst(2)))
             lastSent = .now
         }
     }

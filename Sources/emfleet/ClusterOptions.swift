@@ -64,6 +64,9 @@ struct ClusterOptions: ParsableArguments {
     @Flag(name: .long, help: "Admit workers whose OpenBLAS kernel differs from the coordinator's and cannot switch to it (the model then depends on which worker computed which shard).")
     var allowMixedKernels = false
 
+    @Flag(name: .long, inversion: .prefixedNo, help: "Let workers on this host send and take big messages (a step's weights and gradients) through shared memory instead of the socket.")
+    var sharedMemory = true
+
     @Option(name: .long, help: ArgumentHelp(
         "Most memory each process's shards may take (512M, 4G); shards beyond it are read from their .npy file on every pass.",
         valueName: "size"))
@@ -137,6 +140,7 @@ struct ClusterOptions: ParsableArguments {
         settings.maxWorkers = maxWorkers
         settings.exitWithParent = exitWithParent
         settings.allowMixedKernels = allowMixedKernels
+        settings.sharedMemory = sharedMemory
         settings.memoryLimit = memoryLimit.flatMap { try? parsedMemoryLimit($0) }
         return settings
     }
@@ -234,6 +238,8 @@ final class OpenedJob {
             log.json("cluster_summary", [
                 ("rounds", totals.rounds), ("round_seconds", totals.seconds), ("coordinator_cpu_seconds", totals.cpuSeconds),
                 ("bytes_in", totals.bytesIn), ("bytes_out", totals.bytesOut),
+                // Of those, what went through shared memory instead of the socket.
+                ("shared_memory_bytes", coordinator.sharedMemoryBytes),
                 // The rounds after the first, which also waited for and admitted the workers.
                 ("later_rounds", later.rounds), ("later_round_seconds", later.seconds), ("later_coordinator_cpu_seconds", later.cpuSeconds),
                 ("later_bytes_in", later.bytesIn), ("later_bytes_out", later.bytesOut),
@@ -308,12 +314,14 @@ final class EventLog: @unchecked Sendable {
 
     func cluster(_ event: ClusterEvent) {
         switch event {
-        case let .workerJoined(id, hello, via):
+        case let .workerJoined(id, hello, via, sharedMemory, ringRefused):
             json("worker_joined", [("worker", id), ("host", hello.host), ("pid", hello.pid), ("threads", hello.threads),
-                                   ("blas_core", hello.blasCore), ("name", hello.name), ("via_aggregator", via.map { $0 as Any } ?? NSNull())])
+                                   ("blas_core", hello.blasCore), ("name", hello.name), ("via_aggregator", via.map { $0 as Any } ?? NSNull()),
+                                   ("shared_memory", sharedMemory), ("ring_refused", ringRefused.map { $0 as Any } ?? NSNull())])
             if format == .text {
                 note("worker \(id) joined: \(hello.label), \(hello.threads) thread(s), OpenBLAS core \(hello.blasCore)"
-                     + (via.map { ", via aggregator \($0)" } ?? ""))
+                     + (via.map { ", via aggregator \($0)" } ?? "") + (sharedMemory ? ", shared memory" : "")
+                     + (ringRefused.map { " (its shared memory could not be mapped: \($0))" } ?? ""))
             }
         case let .aggregatorJoined(id, hello):
             json("aggregator_joined", [("aggregator", id), ("host", hello.host), ("pid", hello.pid), ("name", hello.name)])

@@ -53,6 +53,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("After a training step, poll this long for the next task before sleeping (0: sleep at once).", valueName: "microseconds"))
     var pollAfterStep: Int = 1000
 
+    @Flag(name: .long, inversion: .prefixedNo, help: "Offer a coordinator on this host shared memory for big messages (a step's weights and gradients) instead of the socket.")
+    var sharedMemory = true
+
     @Option(name: .long, help: ArgumentHelp(
         "Run only on these CPUs (as taskset -c writes them: 3, 0,2, 4-7); local fleets that take every core pin each worker to its own.",
         valueName: "list"))
@@ -92,6 +95,7 @@ struct WorkerCommand: ParsableCommand {
             options.coordinatorTimeout = coordinatorTimeout
             options.exitWithParent = exitWithParent
             options.pollAfterStepMicroseconds = pollAfterStep
+            options.sharedMemory = sharedMemory
             // A worker's threads poll between its loops only while it may poll for its next task.
             ParallelLanes.shared.idleSpinMicroseconds = min(200, pollAfterStep)
             options.memoryLimit = try memoryLimit.map(parsedMemoryLimit)

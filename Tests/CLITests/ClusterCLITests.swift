@@ -262,8 +262,9 @@ struct ClusterCLITests {
         try liar.connect(endpoint)
         func text(_ value: String) -> [UInt8] { withUnsafeBytes(of: UInt32(value.utf8.count).littleEndian, Array.init) + Array(value.utf8) }
         func int(_ value: Int) -> [UInt8] { withUnsafeBytes(of: Int64(value).littleEndian, Array.init) }
-        // Host, pid, threads, the coordinator's kernel (another would be told to switch), version, name, no runnable kernels.
-        let hello = text("liar-host") + int(1) + int(1) + text(BLAS.coreName) + text("0") + text("liar") + [0, 0, 0, 0]
+        // Host, pid, threads, the coordinator's kernel (another would be told to switch), version, name, no runnable
+        // kernels, no shared-memory ring.
+        let hello = text("liar-host") + int(1) + int(1) + text(BLAS.coreName) + text("0") + text("liar") + [0, 0, 0, 0] + [0]
         try liar.send([Envelope(.hello).encoded, hello])
         let honest = try startWorkers(1, endpoint: endpoint)
         var lied = 0

@@ -234,6 +234,39 @@ struct MLPCLITests {
         #expect(try bytes(out) == (try fixture.reference()))
     }
 
+    /// 8-256-128-4's weights and gradients (140 KB) are big enough to go through shared memory.
+    @Test("local workers exchange a step's weights and gradients through shared memory; the model is the one without it, and in process")
+    func sharedMemoryCarriesTheStepsAndChangesNoBit() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.cleanUp() }
+        let train = ["mlp", "train", "--data", fixture.features, "--labels", fixture.labels, "--hidden", "256,128", "--epochs", "1",
+                     "--batch-size", "256", "--seed", "3", "--log-format", "json"]
+        var models: [Data] = []
+        for (index, cluster) in [["--workers", "2"], ["--workers", "2", "--no-shared-memory"], ["--threads", "1"]].enumerated() {
+            let out = scratch.path("m\(index).json")
+            let result = try EmfleetBinary.run(train + cluster + ["--out", out])
+            #expect(result.status == 0, "\(result.stderr)")
+            models.append(try bytes(out))
+            guard cluster[0] == "--workers" else { continue }
+            let events = result.stdout.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            let joined = events.filter { $0["event"] as? String == "worker_joined" }
+            let summary = events.first { $0["event"] as? String == "cluster_summary" }
+            let carried = summary?["shared_memory_bytes"] as? Int ?? -1, sent = summary?["bytes_out"] as? Int ?? 0
+            if cluster.contains("--no-shared-memory") {
+                #expect(joined.count == 2 && joined.allSatisfy { $0["shared_memory"] as? Bool == false }, "\(joined)")
+                #expect(carried == 0)
+            } else {
+                #expect(joined.count == 2 && joined.allSatisfy { $0["shared_memory"] as? Bool == true }, "\(joined)")
+                // Most of what was sent and received: every step's weights and gradients.
+                #expect(carried > sent, "\(carried) bytes through shared memory, \(sent) sent in all")
+            }
+        }
+        #expect(models[0] == models[1])
+        #expect(models[0] == models[2])
+    }
+
     /// 8-1500-1500-4 has 2.27 million weights: one single-precision gradient (9.1 MB) is larger than
     /// the 8 MiB floor of the coordinator's message limit, which the job raises for it.
     @Test func aNetworkWhoseGradientExceedsTheMessageFloorTrainsOnWorkers() throws {

@@ -93,4 +93,13 @@ long emfleet_allowed_cpus(int *cpus, long capacity);
 /// with errno set.
 int emfleet_pin_process(const int *cpus, long count);
 
+/// An anonymous shared-memory file of `bytes` bytes (memfd_create, close-on-exec), for big frames
+/// between processes on one host, sealed so that its size cannot change: returns its descriptor,
+/// or -1 with errno set.
+int emfleet_shared_memory_file(const char *name, long bytes);
+
+/// Whether the file behind `descriptor` is sealed against shrinking (so that a mapping of it
+/// cannot lose its pages to another process): 1, 0, or -1 with errno set.
+int emfleet_shared_memory_sealed(int descriptor);
+
 #endif
