@@ -201,9 +201,11 @@ def torch_side_by_side(args, small_x, small_y):
     # a step can use (emfleet's default: one shard per 64 rows of the batch).
     shards = ["--shards", str(args.shards)] if args.shards else []
     suffix = f", {args.shards} shards" if args.shards else ""
-    emfleet_configs = [("emfleet, 1 process" + suffix, shards),
-                       (f"emfleet, {fleet} local workers" + ("" if threads == 1 else f" ({threads} threads each)") + suffix,
-                        ["--workers", str(fleet), "--worker-threads", str(threads)] + shards)]
+    fleet_name = f"emfleet, {fleet} local workers" + ("" if threads == 1 else f" ({threads} threads each)") + suffix
+    fleet_args = ["--workers", str(fleet), "--worker-threads", str(threads)] + shards
+    # The same workers with every byte through the sockets: what their shared memory is worth.
+    emfleet_configs = [("emfleet, 1 process" + suffix, shards), (fleet_name, fleet_args),
+                       (fleet_name + ", --no-shared-memory", fleet_args + ["--no-shared-memory"])]
     print(f"# {os.cpu_count()} CPUs; PyTorch's one process takes them all, each of its {fleet} DDP processes "
           f"{max(1, (os.cpu_count() or 2) // fleet)} (the anchor's torch.set_num_threads)")
     print()
