@@ -52,9 +52,9 @@ public final class SharedRing {
         case coordinator
     }
 
-    /// Frames at least this big go through the ring: from about this size a frame costs more
-    /// over the socket than the copies in and out (two workers of 32-128-64-10, whose
-    /// gradients are 52 KB, train about 15% faster with it; docs/BENCHMARKS.md).
+    /// Frames at least this big go through the ring; smaller ones cost little beside their
+    /// message's wake-ups. (At 64 KiB the 52 KB gradients of 32-128-64-10 stayed on the socket,
+    /// and two workers trained about 15% slower than at 8 KiB; docs/BENCHMARKS.md.)
     public static let smallestFrame = 8 << 10
     /// Bytes of data in each direction: four of a 784-256-128-10 network's 940 KB blocks.
     public static let defaultCapacity = 4 << 20
