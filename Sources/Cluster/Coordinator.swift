@@ -762,7 +762,8 @@ public final class ClusterCoordinator: ShardRunner {
         // The welcome itself is small and goes through the socket; the job's bytes may not.
         var ringRefused: String?
         var ring: UInt64 = 0
-        if let offer = hello.ring, peer.via == nil, options.sharedMemory, hello.host == Self.hostName {
+        // With CURVE every byte goes through the encrypted socket, by choice: no ring, and no reason to log.
+        if let offer = hello.ring, peer.via == nil, options.sharedMemory, options.curve == nil, hello.host == Self.hostName {
             ringRefused = transport.attachRing(offer, pid: hello.pid, for: identity)
             if ringRefused == nil { ring = offer.id }
         }
