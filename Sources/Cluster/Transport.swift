@@ -92,6 +92,9 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
     private var rings: [[UInt8]: SharedRing] = [:]
     /// What the rings detached so far carried.
     private var detachedRingBytes = 0
+    /// Every ring mapped so far: one mapped again would start its counters afresh while the
+    /// worker's went on, so a repeated offer is refused (a worker offers a new ring in every new hello).
+    private var mappedRings: Set<UInt64> = []
 
     /// Binds `endpoint`; workers may connect from now on.
     ///
@@ -178,10 +181,11 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
         }
     }
 
-    /// Maps the worker's ring (see ``SharedRing``); without CURVE only, where no key is needed to
-    /// reach this coordinator anyway.
+    /// Maps the worker's ring (see ``SharedRing``); without CURVE only, so that with it every
+    /// byte goes through the encrypted socket.
     public func attachRing(_ offer: RingOffer, pid: Int, for identity: [UInt8]) -> String? {
         guard zap == nil else { return "CURVE is on" }
+        guard mappedRings.insert(offer.id).inserted else { return "ring \(String(offer.id, radix: 16)) was offered before" }
         do {
             rings[identity] = try SharedRing.open(offer, pid: pid)
             return nil
